@@ -1,0 +1,1 @@
+"""Clinician profiles, care teams, notes, alerts and reports arrive with issue #7."""

@@ -1,0 +1,39 @@
+"""Celery app: tenant-schemas-celery carries the clinic schema in each message's headers and
+the worker switches to it before running the task (DESIGN.md §7).
+
+Queues: `platform` for public-schema work, `tenant.<schema>` for a clinic's work.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tenant_schemas_celery.app import CeleryApp
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = CeleryApp("csu")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_routes = ("config.celery.route_by_tenant",)
+app.autodiscover_tasks()
+
+PLATFORM_QUEUE = "platform"
+
+
+def tenant_queue(schema_name: str) -> str:
+    return f"tenant.{schema_name}"
+
+
+def route_by_tenant(name: str, args: Any, kwargs: Any, options: dict[str, Any], task: Any = None, **kw: Any) -> dict[str, str]:
+    """Tasks sent from a clinic's schema go to that clinic's queue; the rest to `platform`.
+
+    kombu's Redis transport rotates between non-empty queues, so one clinic's backlog cannot
+    starve another's work.
+    """
+    if options.get("queue"):
+        return {"queue": options["queue"]}
+    schema = (options.get("headers") or {}).get("_schema_name")
+    if schema and schema != "public":
+        return {"queue": tenant_queue(schema)}
+    return {"queue": PLATFORM_QUEUE}

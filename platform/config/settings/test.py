@@ -1,0 +1,17 @@
+"""Test settings: real PostgreSQL and Redis (DATABASE_URL/REDIS_URL or the embedded servers)."""
+
+from __future__ import annotations
+
+from .base import *  # noqa: F403
+
+DEBUG = False
+ALLOWED_HOSTS = ["localhost", ".localhost", "testserver"]
+PLATFORM_DOMAIN = "localhost"
+PLATFORM_HOSTS = ["localhost", "testserver"]
+# Argon2 stays first in base; tests hash many passwords, so use a fast hasher here.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S303
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,14 @@
+"""URLconf of clinic hosts (<slug>.<PLATFORM_DOMAIN>): patient, portal and clinic-admin APIs."""
+
+from __future__ import annotations
+
+from config.urls_common import common_patterns
+
+urlpatterns = [
+    *common_patterns,
+]
+
+handler400 = "core.errors.bad_request_view"
+handler403 = "core.errors.permission_denied_view"
+handler404 = "core.errors.not_found_view"
+handler500 = "core.errors.server_error_view"

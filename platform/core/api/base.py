@@ -1,0 +1,47 @@
+"""API base classes: thin one-operation views with nested, strict serializers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+UNKNOWN_FIELD = "Unknown field."
+
+
+class StrictSerializer(serializers.Serializer):
+    """An input serializer that refuses fields it does not declare (DESIGN.md §8)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: [UNKNOWN_FIELD] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class BaseApi(APIView):
+    """One operation per view. Nested serializers get unique OpenAPI component names.
+
+    drf-spectacular names components after the serializer class, so every nested
+    `InputSerializer` would collapse into one component (HackSoft Django-Styleguide #134).
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        view_name = cls.__name__.removesuffix("Api")
+        for attr, value in list(vars(cls).items()):
+            if isinstance(value, type) and issubclass(value, serializers.BaseSerializer):
+                value.__name__ = f"{view_name}{attr}"
+                value.__qualname__ = f"{cls.__qualname__}.{attr}"
+
+    @staticmethod
+    def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> Any:
+        serializer = serializer_class(data=data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def query(self, serializer_class: type[serializers.Serializer], request: Request) -> Any:
+        return self.validated(serializer_class, request.query_params)

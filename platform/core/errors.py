@@ -1,0 +1,179 @@
+"""Business-rule errors and the one exception handler that renders every error as RFC 9457.
+
+Every API error body is `application/problem+json`:
+`{"type", "title", "status", "detail", "code"[, "errors": {field: [messages]}]}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://docs.csu-tracker.invalid/problems/"
+
+
+class ApplicationError(Exception):
+    """A business rule refused the operation. Rendered as a problem with a stable `code`."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(
+        self,
+        *,
+        code: str,
+        detail: str,
+        status_code: int | None = None,
+        field: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.field = field
+        self.extra = extra or {}
+        if status_code is not None:
+            self.status_code = status_code
+
+
+_TITLES = {
+    400: "Invalid request",
+    401: "Authentication required",
+    403: "Permission denied",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    426: "Upgrade required",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def problem(
+    *,
+    status_code: int,
+    code: str,
+    detail: str,
+    errors: dict[str, list[str]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"{PROBLEM_TYPE_BASE}{code}",
+        "title": _TITLES.get(status_code, "Error"),
+        "status": status_code,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return body
+
+
+def problem_response(
+    *, status_code: int, code: str, detail: str, headers: dict[str, str] | None = None, **kwargs: Any
+) -> JsonResponse:
+    """A plain Django response carrying a problem body (for middleware and handler404/500)."""
+    response = JsonResponse(
+        problem(status_code=status_code, code=code, detail=detail, **kwargs),
+        status=status_code,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def _flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail → {"field.sub": ["message", ...]}."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = str(key) if not prefix else f"{prefix}.{key}"
+            if key == "non_field_errors" and not prefix:
+                name = "non_field_errors"
+            for sub, messages in _flatten_errors(value, name).items():
+                out.setdefault(sub, []).extend(messages)
+    elif isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            out[prefix or "non_field_errors"] = [str(item) for item in detail]
+        else:
+            for index, item in enumerate(detail):
+                for sub, messages in _flatten_errors(item, f"{prefix}[{index}]").items():
+                    out.setdefault(sub, []).extend(messages)
+    else:
+        out[prefix or "non_field_errors"] = [str(detail)]
+    return out
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF EXCEPTION_HANDLER: every error becomes application/problem+json."""
+    if isinstance(exc, ApplicationError):
+        errors = {exc.field: [exc.detail]} if exc.field else None
+        body = problem(
+            status_code=exc.status_code, code=exc.code, detail=exc.detail, errors=errors, extra=exc.extra
+        )
+        return Response(body, status=exc.status_code, content_type=PROBLEM_CONTENT_TYPE)
+
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            detail=exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        # Unhandled: log with traceback server-side, answer without one.
+        logger.exception("Unhandled API error", exc_info=exc)
+        body = problem(status_code=500, code="server_error", detail="An unexpected error occurred.")
+        return Response(body, status=500, content_type=PROBLEM_CONTENT_TYPE)
+
+    assert isinstance(exc, exceptions.APIException)
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten_errors(exc.detail)
+        code = "validation_error"
+        detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
+        body = problem(status_code=response.status_code, code=code, detail=detail, errors=errors)
+    else:
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
+        body = problem(status_code=response.status_code, code=code, detail=str(exc.detail))
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            body["retry_after"] = int(exc.wait)
+    response.data = body
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
+
+
+def not_found_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return problem_response(status_code=404, code="not_found", detail="No such resource.")
+
+
+def server_error_view(request: HttpRequest) -> JsonResponse:
+    return problem_response(status_code=500, code="server_error", detail="An unexpected error occurred.")
+
+
+def permission_denied_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return problem_response(status_code=403, code="permission_denied", detail="Permission denied.")
+
+
+def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return problem_response(status_code=400, code="bad_request", detail="Bad request.")

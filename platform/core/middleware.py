@@ -1,0 +1,60 @@
+"""Request entry: liveness without any dependency, then host → clinic schema routing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import set_urlconf
+
+from core.errors import problem_response
+
+Handler = Callable[[HttpRequest], HttpResponse]
+
+
+class HealthzMiddleware:
+    """`GET /healthz`: the process is alive. Answers before host checks and database access,
+    so load balancers and container health checks can probe any address."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path == "/healthz" and request.method in ("GET", "HEAD"):
+            return JsonResponse({"status": "ok"})
+        return self.get_response(request)
+
+
+class ClinicHostMiddleware:
+    """Selects the schema from the host: PLATFORM_DOMAIN is the public site,
+    `<slug>.<PLATFORM_DOMAIN>` a clinic. Any other host gets a 404 problem, never a fallback
+    to another schema (replaces django-tenants' TenantMainMiddleware, whose 404 is HTML)."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from tenants.selectors import clinic_for_host
+
+        connection.set_schema_to_public()
+        try:
+            host = request.get_host().rsplit(":", 1)[0].lower().rstrip(".")
+        except DisallowedHost:
+            return problem_response(status_code=404, code="unknown_host", detail="Unknown host.")
+
+        if host in settings.PLATFORM_HOSTS:
+            request.tenant = connection.tenant  # type: ignore[attr-defined]
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+        else:
+            clinic = clinic_for_host(host)
+            if clinic is None:
+                return problem_response(status_code=404, code="unknown_host", detail="Unknown host.")
+            clinic.domain_url = host
+            request.tenant = clinic  # type: ignore[attr-defined]
+            connection.set_tenant(clinic)
+            request.urlconf = settings.ROOT_URLCONF
+        set_urlconf(request.urlconf)
+        return self.get_response(request)

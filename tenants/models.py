@@ -1,0 +1,68 @@
+"""Clinics (tenants), their hosts, and the DDL snapshots new clinic schemas are built from."""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django_tenants.models import DomainMixin, TenantMixin
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError("Unknown IANA time zone.", code="invalid_timezone")
+
+
+class ClinicStatus(models.TextChoices):
+    PROVISIONING = "provisioning", "Provisioning"
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    OFFBOARDING = "offboarding", "Offboarding"
+
+
+# Statuses whose host answers; a provisioning clinic is not routable yet.
+ROUTABLE_STATUSES = (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING)
+
+
+class Clinic(TenantMixin):
+    """A clinic: one PostgreSQL schema holding all of its patient data."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    status = models.CharField(max_length=20, choices=ClinicStatus.choices, default=ClinicStatus.PROVISIONING)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Schemas are created by tenants.services.clinic_create from the template's DDL snapshot,
+    # never by TenantMixin.save(), and never dropped implicitly.
+    auto_create_schema = False
+    auto_drop_schema = False
+
+    class Meta:
+        ordering = ("slug",)
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Domain(DomainMixin):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+
+class SchemaSnapshot(models.Model):
+    """The template schema's DDL (plus the rows its migrations wrote) for one migration state.
+
+    `migration_key` is a hash of every migration the code defines; a snapshot is used only when
+    it equals the running code's key, so a deploy that adds a migration never replays stale DDL.
+    """
+
+    migration_key = models.CharField(max_length=64, unique=True)
+    sql = models.TextField()
+    statement_count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"snapshot {self.migration_key[:12]}"

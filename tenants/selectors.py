@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from django.core.cache import cache
+
+from tenants.models import ROUTABLE_STATUSES, Clinic, Domain
+
+HOST_CACHE_SECONDS = 300
+
+
+def _host_cache_key(host: str) -> str:
+    return f"clinic-host:{host}"
+
+
+def clinic_for_host(host: str) -> Clinic | None:
+    """The routable clinic for a host, cached; None for unknown or non-routable hosts.
+
+    Must be called with the connection on the public schema (the cache key carries the schema).
+    """
+    key = _host_cache_key(host)
+    clinic = cache.get(key)
+    if clinic is not None:
+        return clinic
+    domain = (
+        Domain.objects.select_related("tenant")
+        .filter(domain=host, tenant__status__in=ROUTABLE_STATUSES)
+        .first()
+    )
+    if domain is None:
+        return None
+    cache.set(key, domain.tenant, HOST_CACHE_SECONDS)
+    return domain.tenant
+
+
+def clinic_host_cache_clear(*, clinic: Clinic) -> None:
+    """Called by every service that changes a clinic's status or domains."""
+    from django_tenants.utils import schema_context
+
+    hosts = list(Domain.objects.filter(tenant=clinic).values_list("domain", flat=True))
+    with schema_context("public"):
+        cache.delete_many([_host_cache_key(host) for host in hosts])

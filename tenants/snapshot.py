@@ -133,7 +133,7 @@ def sql_from_dump(dump: str, template: str) -> tuple[str, int]:
         sql,
         flags=re.MULTILINE,
     )
-    if template in sql.replace(SCHEMA_PLACEHOLDER, ""):
+    if re.search(rf"(?<![\w\"]){re.escape(template)}\b", sql):
         raise SnapshotUnavailable("template schema name left in the dump after renaming")
     if f'CREATE SCHEMA "{SCHEMA_PLACEHOLDER}";' not in sql:
         raise SnapshotUnavailable("dump does not create the schema")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from celery.signals import celeryd_after_setup
 from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -37,3 +38,14 @@ def route_by_tenant(name: str, args: Any, kwargs: Any, options: dict[str, Any], 
     if schema and schema != "public":
         return {"queue": tenant_queue(schema)}
     return {"queue": PLATFORM_QUEUE}
+
+
+@celeryd_after_setup.connect
+def _consume_clinic_queues(sender: str, instance: Any, **kwargs: Any) -> None:
+    """A worker consumes `platform` and the queue of every routable clinic at start."""
+    from tenants.models import ROUTABLE_STATUSES, Clinic
+
+    queues = instance.app.amqp.queues
+    schemas = Clinic.objects.filter(status__in=ROUTABLE_STATUSES).values_list("schema_name", flat=True)
+    for schema in schemas:
+        queues.select_add(tenant_queue(schema))

@@ -1,0 +1,104 @@
+"""`make run`: services, migrations, demo data, then web + worker + beat in the foreground.
+
+This process owns the embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are not set and
+hands their URLs to its children through the environment. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = ROOT / ".data"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if not env.get("DATABASE_URL") or not env.get("REDIS_URL"):
+        from config import embedded
+
+        if not env.get("DATABASE_URL"):
+            print("Starting embedded PostgreSQL (data in .data/postgres)...", flush=True)
+            env["DATABASE_URL"] = embedded.database_url(DATA_DIR)
+        if not env.get("REDIS_URL"):
+            print("Starting embedded Redis (data in .data/redis.db)...", flush=True)
+            env["REDIS_URL"] = embedded.redis_url(DATA_DIR)
+    return env
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True)  # noqa: S603
+
+
+def main() -> int:
+    env = _env()
+    port = env.get("PORT", "8000")
+    _manage(env, "migrate", "--noinput", "-v", "0")
+    _manage(env, "seed_demo")
+
+    celery = [sys.executable, "-m", "celery", "-A", "config"]
+    processes = {
+        "web": subprocess.Popen(  # noqa: S603
+            [sys.executable, str(ROOT / "manage.py"), "runserver", f"0.0.0.0:{port}"], env=env, cwd=ROOT
+        ),
+        "worker": subprocess.Popen([*celery, "worker", "-l", "INFO", "-c", "2"], env=env, cwd=ROOT),  # noqa: S603
+        "beat": subprocess.Popen(  # noqa: S603
+            [*celery, "beat", "-l", "INFO", "--schedule", str(DATA_DIR / "celerybeat-schedule")],
+            env=env,
+            cwd=ROOT,
+        ),
+    }
+    print(
+        f"""
+CSU Tracker is running (Ctrl-C to stop):
+  API docs (platform)     http://localhost:{port}/api/docs/
+  Platform readiness      http://localhost:{port}/readyz
+  Demo clinic             http://demo.localhost:{port}/readyz
+  Demo clinic API docs    http://demo.localhost:{port}/api/docs/
+""",
+        flush=True,
+    )
+    _print_demo_logins(env)
+
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                print(f"{name} exited with {process.returncode}; stopping.", flush=True)
+                exit_code = process.returncode or 1
+                stopping = True
+        time.sleep(0.5)
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes.values():
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return exit_code
+
+
+def _print_demo_logins(env: dict[str, str]) -> None:
+    logins = DATA_DIR / "demo-logins.txt"
+    if logins.exists():
+        print(logins.read_text(), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Test harness: real PostgreSQL and Redis, two real clinics created once per session.
+
+`alpha` and `beta` are created through `clinic_create` (snapshot replay) after pytest-django
+has created and migrated the test database. Tests marked `django_db` run in a transaction
+rolled back afterwards; tests that need real commits use the `committed_db` fixture and clean
+up what they create.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tenants.models import Clinic
+from tenants.services import clinic_create
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001 (pytest-django fixture)
+    with django_db_blocker.unblock():
+        cache.clear()
+        clinic_create(slug="alpha", name="Alpha Allergy Clinic", timezone="Europe/Berlin")
+        clinic_create(slug="beta", name="Beta Dermatology", timezone="America/New_York")
+    yield
+
+
+@pytest.fixture
+def clinic_a(db) -> Clinic:  # noqa: ANN001
+    return Clinic.objects.get(slug="alpha")
+
+
+@pytest.fixture
+def clinic_b(db) -> Clinic:  # noqa: ANN001
+    return Clinic.objects.get(slug="beta")
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_after_test() -> Iterator[None]:
+    yield
+    connection.set_schema_to_public()
+
+
+def host_client(host: str) -> APIClient:
+    client = APIClient(HTTP_HOST=host)
+    return client
+
+
+@pytest.fixture
+def public_client() -> APIClient:
+    return host_client("localhost")
+
+
+@pytest.fixture
+def client_a(clinic_a: Clinic) -> APIClient:
+    return host_client("alpha.localhost")
+
+
+@pytest.fixture
+def client_b(clinic_b: Clinic) -> APIClient:
+    return host_client("beta.localhost")
+
+
+@pytest.fixture
+def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:  # noqa: ANN001
+    """Real commits (autocommit connection). The test removes what it creates."""
+    with django_db_blocker.unblock():
+        yield
+        connection.set_schema_to_public()

@@ -31,3 +31,6 @@ class AccessLog(models.Model):
             models.Index(fields=["patient_id", "-created_at"], name="accesslog_patient_time"),
             models.Index(fields=["actor_id", "-created_at"], name="accesslog_actor_time"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_id} at {self.created_at:%Y-%m-%d %H:%M}"

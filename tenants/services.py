@@ -26,10 +26,41 @@ logger = logging.getLogger(__name__)
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{2,39}$")
 RESERVED_SLUGS = frozenset(
     {
-        "www", "api", "admin", "static", "media", "public", "platform", "app", "apps", "mail",
-        "email", "smtp", "ftp", "status", "help", "support", "docs", "assets", "cdn", "auth",
-        "login", "signup", "billing", "dashboard", "portal", "template", "tenant", "default",
-        "root", "system", "test", "localhost", "health", "metrics", "internal",
+        "www",
+        "api",
+        "admin",
+        "static",
+        "media",
+        "public",
+        "platform",
+        "app",
+        "apps",
+        "mail",
+        "email",
+        "smtp",
+        "ftp",
+        "status",
+        "help",
+        "support",
+        "docs",
+        "assets",
+        "cdn",
+        "auth",
+        "login",
+        "signup",
+        "billing",
+        "dashboard",
+        "portal",
+        "template",
+        "tenant",
+        "default",
+        "root",
+        "system",
+        "test",
+        "localhost",
+        "health",
+        "metrics",
+        "internal",
     }
 )
 SCHEMA_PREFIX = "clinic_"
@@ -91,7 +122,10 @@ def clinic_create(
                     code="slug_taken", field="slug", status_code=409, detail="This address is already taken."
                 )
             clinic = Clinic(
-                slug=slug, name=name, timezone=timezone, schema_name=schema_name,
+                slug=slug,
+                name=name,
+                timezone=timezone,
+                schema_name=schema_name,
                 status=ClinicStatus.PROVISIONING,
             )
             clinic.full_clean(validate_unique=False)

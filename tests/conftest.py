@@ -20,12 +20,21 @@ from tenants.services import clinic_create
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001 (pytest-django fixture)
+def django_db_setup(request, django_test_environment, django_db_blocker, django_db_modify_db_settings):  # noqa: ANN001
+    """Replaces pytest-django's: always creates the test database (its own version skips that
+    when no collected test is marked `django_db`, which breaks `committed_db`-only runs)."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    verbosity = request.config.option.verbose
     with django_db_blocker.unblock():
+        db_config = setup_databases(verbosity=verbosity, interactive=False, aliases={"default"})
         cache.clear()
         clinic_create(slug="alpha", name="Alpha Allergy Clinic", timezone="Europe/Berlin")
         clinic_create(slug="beta", name="Beta Dermatology", timezone="America/New_York")
     yield
+    with django_db_blocker.unblock():
+        connection.set_schema_to_public()
+        teardown_databases(db_config, verbosity=verbosity)
 
 
 @pytest.fixture

@@ -47,7 +47,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=models.Q(email=Lower("email")), name="accounts_user_email_lowercase"),
+            models.CheckConstraint(
+                condition=models.Q(email=Lower("email")), name="accounts_user_email_lowercase"
+            ),
         ]
 
     def __str__(self) -> str:

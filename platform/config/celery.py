@@ -26,7 +26,9 @@ def tenant_queue(schema_name: str) -> str:
     return f"tenant.{schema_name}"
 
 
-def route_by_tenant(name: str, args: Any, kwargs: Any, options: dict[str, Any], task: Any = None, **kw: Any) -> dict[str, str]:
+def route_by_tenant(
+    name: str, args: Any, kwargs: Any, options: dict[str, Any], task: Any = None, **kw: Any
+) -> dict[str, str]:
     """Tasks sent from a clinic's schema go to that clinic's queue; the rest to `platform`.
 
     kombu's Redis transport rotates between non-empty queues, so one clinic's backlog cannot

@@ -9,7 +9,11 @@ from core.health import readyz
 
 common_patterns = [
     path("readyz", readyz, name="readyz"),
-    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]),
+        name="schema",
+    ),
     path(
         "api/docs/",
         SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[], authentication_classes=[]),

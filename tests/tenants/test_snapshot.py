@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from tenants.snapshot import SCHEMA_PLACEHOLDER, schema_migrate, snapshot_current, snapshot_replay, sql_from_dump
+from tenants.snapshot import (
+    SCHEMA_PLACEHOLDER,
+    schema_migrate,
+    snapshot_current,
+    snapshot_replay,
+    sql_from_dump,
+)
 
 CATALOG_QUERIES = {
     "tables": """

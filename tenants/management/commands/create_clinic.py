@@ -22,4 +22,6 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             raise CommandError(f"{exc.code}: {exc.detail}") from exc
         domain = clinic.domains.get(is_primary=True).domain
-        self.stdout.write(self.style.SUCCESS(f"Created clinic {clinic.slug} (schema {clinic.schema_name}) at {domain}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Created clinic {clinic.slug} (schema {clinic.schema_name}) at {domain}")
+        )

@@ -22,7 +22,9 @@ class Command(MigrateSchemasCommand):
             try:
                 if snapshot_current() is None or options.get("verbosity", 1) > 2:
                     snapshot = snapshot_refresh()
-                    self.stdout.write(f"Template schema snapshot captured ({snapshot.statement_count} statements).")
+                    self.stdout.write(
+                        f"Template schema snapshot captured ({snapshot.statement_count} statements)."
+                    )
                 else:
                     self.stdout.write("Template schema snapshot is current.")
             except SnapshotUnavailable as exc:

@@ -106,7 +106,9 @@ def main() -> None:
         results: dict[str, list[float]] = {}
         for index, (label, create) in enumerate(methods.items()):
             create(f"bench-warm-{index}")  # first call pays imports and graph loading
-            results[label] = [timed(lambda i=i: create(f"bench-{index}-{i}")) for i in range(n)]
+            results[label] = [
+                timed(lambda i=i, index=index, create=create: create(f"bench-{index}-{i}")) for i in range(n)
+            ]
 
         print(f"{'method':<46} {'mean ms':>9} {'p50 ms':>9} {'max ms':>9}")
         for label, samples in results.items():

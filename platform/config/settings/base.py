@@ -190,7 +190,12 @@ SIMPLE_JWT = {
 }
 
 # --- Celery ------------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL
+# kombu spells a Unix-socket Redis (the embedded one) `redis+socket://`.
+CELERY_BROKER_URL = (
+    "redis+socket://" + REDIS_URL.removeprefix("unix://").replace("?db=", "?virtual_host=")
+    if REDIS_URL.startswith("unix://")
+    else REDIS_URL
+)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = "platform"
 CELERY_TASK_ACKS_LATE = True
@@ -221,4 +226,6 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["tenant_context"], "formatter": "plain"},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # The embedded PostgreSQL logs every pg_ctl call at INFO, also from atexit handlers.
+    "loggers": {"pgserver": {"level": "WARNING"}},
 }

@@ -42,6 +42,7 @@ class Clinic(TenantMixin):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     status = models.CharField(max_length=20, choices=ClinicStatus.choices, default=ClinicStatus.PROVISIONING)
     created_at = models.DateTimeField(auto_now_add=True)
+    mfa_required = models.BooleanField(default=False, help_text="Staff must use TOTP to sign in.")
 
     # Schemas are created by tenants.services.clinic_create from the template's DDL snapshot,
     # never by TenantMixin.save(), and never dropped implicitly.

@@ -66,6 +66,12 @@ class Role(models.TextChoices):
     PATIENT = "patient", "Patient"
 
 
+STAFF_ROLE_CHOICES = [
+    (Role.CLINICIAN.value, Role.CLINICIAN.label),
+    (Role.CLINIC_ADMIN.value, Role.CLINIC_ADMIN.label),
+]
+
+
 class Membership(models.Model):
     """What grants a user access to a clinic, with one role."""
 
@@ -84,3 +90,84 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} @ {self.clinic_id} ({self.role})"
+
+
+class Invitation(models.Model):
+    """A clinic admin's single-use invitation for a clinician or another admin.
+
+    Only a keyed hash of the emailed token is stored.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey("tenants.Clinic", on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=20, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["clinic", "-created_at"], name="invitation_clinic_created")]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(role="patient"), name="invitation_role_is_staff"),
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation {self.id} ({self.role})"
+
+
+class Enrollment(models.Model):
+    """A single-use code a clinician gives a patient to create their account in the PWA.
+
+    `code_hash` (keyed) finds it; `code_encrypted` lets staff show the code/QR again.
+    `patient_id` points at the clinic schema's patient record (no cross-schema FK).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey("tenants.Clinic", on_delete=models.CASCADE, related_name="enrollments")
+    patient_id = models.UUIDField(null=True, blank=True)
+    code_hash = models.CharField(max_length=64, unique=True)
+    code_encrypted = models.TextField()
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["clinic", "-created_at"], name="enrollment_clinic_created")]
+
+    def __str__(self) -> str:
+        return f"enrollment {self.id}"
+
+
+class TotpDevice(models.Model):
+    """A user's TOTP authenticator (RFC 6238). The secret is encrypted at rest."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="totp")
+    secret_encrypted = models.TextField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The last accepted time step: a code is never accepted twice (replay).
+    last_used_step = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"totp for {self.user_id}"
+
+
+class RecoveryCode(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "code_hash"], name="recoverycode_user_hash")]
+
+    def __str__(self) -> str:
+        return f"recovery code {self.id}"

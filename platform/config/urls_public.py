@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from django.urls import include, path
+
+from accounts.api.urls import public_auth_patterns
 from config.urls_common import common_patterns
 
 urlpatterns = [
     *common_patterns,
+    path("api/v1/", include(public_auth_patterns)),
 ]
 
 handler400 = "core.errors.bad_request_view"

@@ -35,12 +35,14 @@ class ApplicationError(Exception):
         status_code: int | None = None,
         field: str | None = None,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.field = field
         self.extra = extra or {}
+        self.headers = headers or {}
         if status_code is not None:
             self.status_code = status_code
 
@@ -128,7 +130,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         body = problem(
             status_code=exc.status_code, code=exc.code, detail=exc.detail, errors=errors, extra=exc.extra
         )
-        return Response(body, status=exc.status_code, content_type=PROBLEM_CONTENT_TYPE)
+        return Response(
+            body, status=exc.status_code, content_type=PROBLEM_CONTENT_TYPE, headers=exc.headers or None
+        )
 
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(

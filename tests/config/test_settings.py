@@ -24,6 +24,7 @@ def run_production(code: str, **overrides: str) -> subprocess.CompletedProcess[s
         "ALLOWED_HOSTS": "csu.example.com,.csu.example.com",
         "PLATFORM_DOMAIN": "csu.example.com",
         "DEBUG": "false",
+        "FIELD_ENCRYPTION_KEYS": "bm90LWEtcmVhbC1rZXktanVzdC1mb3ItdGVzdHMtMzI=",
     }
     env.update(overrides)
     env = {key: value for key, value in env.items() if value != "<unset>"}
@@ -55,6 +56,7 @@ def test_production_settings_load_with_a_safe_configuration() -> None:
         ({"SECRET_KEY": settings.DEV_SECRET_KEY}, "without a real SECRET_KEY"),
         ({"SECRET_KEY": "short"}, "without a real SECRET_KEY"),
         ({"ALLOWED_HOSTS": "<unset>"}, "without ALLOWED_HOSTS"),
+        ({"FIELD_ENCRYPTION_KEYS": "<unset>"}, "without FIELD_ENCRYPTION_KEYS"),
         ({"ALLOWED_HOSTS": ""}, "without ALLOWED_HOSTS"),
     ],
 )

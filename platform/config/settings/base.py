@@ -69,6 +69,8 @@ SHARED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Global lockout table (public): one person, one counter on every clinic host.
+    "axes",
     "core",
     "accounts",
     "billing",
@@ -101,6 +103,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -123,6 +126,30 @@ ASGI_APPLICATION = "config.asgi.application"
 
 # --- Identity ----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out credentials
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lockout (django-axes): username + IP, so a shared clinic Wi-Fi is not locked out as a whole.
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "email"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "email", "password", "otp"]
+AXES_VERBOSE = False
+# Browser sessions: 30 minutes idle (sliding), 12 hours at most after login.
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ABSOLUTE_SECONDS = env.int("SESSION_ABSOLUTE_SECONDS", default=12 * 60 * 60)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_SECONDS", default=60 * 60)
+INVITATION_VALID_DAYS = 7
+ENROLLMENT_VALID_DAYS = 14
+# The PWA's origin for links in emails and QR codes; empty = the clinic's own host.
+PUBLIC_URL_SCHEME = env("PUBLIC_URL_SCHEME", default="http")
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -160,8 +187,13 @@ STORAGES = {
 # --- API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "accounts.authentication.ClinicJWTAuthentication",
+        "accounts.authentication.ClinicSessionAuthentication",
     ],
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env("THROTTLE_AUTH", default="30/min"),
+        "enroll": env("THROTTLE_ENROLL", default="10/min"),
+    },
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -180,13 +212,22 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "accounts.models.Role.choices",
+        "StaffRoleEnum": "accounts.models.STAFF_ROLE_CHOICES",
+    },
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=10)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=30)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
-    "SIGNING_KEY": SECRET_KEY,
+    # A key of its own (derived, so one secret to manage): not Django's SECRET_KEY itself.
+    "SIGNING_KEY": env("JWT_SIGNING_KEY", default="") or f"jwt:{SECRET_KEY}",
+    "AUDIENCE": "csu-tracker-api",
+    "ISSUER": "csu-tracker",
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
 }
 
 # --- Celery ------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ if not SECRET_KEY or SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50:  # no
     raise ImproperlyConfigured(
         "Production settings refuse to start without a real SECRET_KEY (50+ random characters)."
     )
+if not FIELD_ENCRYPTION_KEYS:  # noqa: F405
+    raise ImproperlyConfigured("Production settings refuse to start without FIELD_ENCRYPTION_KEYS.")
 if not env("ALLOWED_HOSTS", default=""):
     raise ImproperlyConfigured("Production settings refuse to start without ALLOWED_HOSTS.")
 

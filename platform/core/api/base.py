@@ -33,9 +33,9 @@ class BaseApi(APIView):
         super().__init_subclass__(**kwargs)
         view_name = cls.__name__.removesuffix("Api")
         for attr, value in list(vars(cls).items()):
-            if isinstance(value, type) and issubclass(value, serializers.BaseSerializer):
+            nested_here = isinstance(value, type) and value.__qualname__.startswith(f"{cls.__qualname__}.")
+            if nested_here and issubclass(value, serializers.BaseSerializer):
                 value.__name__ = f"{view_name}{attr}"
-                value.__qualname__ = f"{cls.__qualname__}.{attr}"
 
     @staticmethod
     def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> Any:

@@ -1,0 +1,37 @@
+"""Base classes for clinic-host endpoints: authenticated member of this clinic, MFA satisfied,
+plus the role each family of endpoints needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+
+from accounts.authentication import request_clinic, request_membership
+from accounts.permissions import IsClinicAdmin, IsClinician, IsClinicMember, IsPatient, MfaSatisfied
+from core.api.base import BaseApi
+
+
+class ClinicApi(BaseApi):
+    permission_classes = [IsAuthenticated, IsClinicMember, MfaSatisfied]
+
+    @staticmethod
+    def clinic(request: Request) -> Any:
+        return request_clinic(request)
+
+    @staticmethod
+    def membership(request: Request) -> Any:
+        return request_membership(request)
+
+
+class PatientApi(ClinicApi):
+    permission_classes = [IsAuthenticated, IsPatient, MfaSatisfied]
+
+
+class ClinicianApi(ClinicApi):
+    permission_classes = [IsAuthenticated, IsClinician, MfaSatisfied]
+
+
+class ClinicAdminApi(ClinicApi):
+    permission_classes = [IsAuthenticated, IsClinicAdmin, MfaSatisfied]

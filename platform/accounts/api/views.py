@@ -1,0 +1,387 @@
+"""Identity endpoints on clinic hosts (`/api/v1/auth/…`, `/api/v1/admin/invitations/…`,
+`/api/v1/portal/enrollments/…`) and password reset on every host."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from typing import Any
+
+import qrcode
+from django.contrib.auth import login, logout
+from django.http import HttpResponse
+from django.middleware.csrf import get_token
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from accounts import services
+from accounts.api.base import ClinicAdminApi, ClinicApi, ClinicianApi
+from accounts.authentication import (
+    SESSION_CLINIC_KEY,
+    SESSION_STARTED_KEY,
+    ClinicSessionAuthentication,
+    request_clinic,
+)
+from accounts.models import STAFF_ROLE_CHOICES, Enrollment, Invitation, Role
+from core.api.base import BaseApi, StrictSerializer
+from core.errors import ApplicationError
+
+
+def _qr_png(data: str) -> bytes:
+    image = qrcode.make(data, box_size=8, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class _PublicAuthApi(BaseApi):
+    """Unauthenticated endpoints of a clinic host (sign-in, invitations, enrollment)."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    def clinic_or_404(self, request: Request) -> Any:
+        clinic = request_clinic(request)
+        if clinic is None:
+            raise ApplicationError(
+                code="not_found", status_code=404, detail="Sign in on your clinic's address."
+            )
+        return clinic
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class CredentialsSerializer(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(max_length=128, trim_whitespace=False, style={"input_type": "password"})
+    otp = serializers.CharField(max_length=32, required=False, allow_blank=True)
+
+
+class TokenObtainApi(_PublicAuthApi):
+    InputSerializer = CredentialsSerializer
+
+    @extend_schema(request=CredentialsSerializer, responses={200: TokenPairSerializer}, auth=[])
+    def post(self, request: Request) -> Response:
+        clinic = self.clinic_or_404(request)
+        data = self.validated(self.InputSerializer, request.data)
+        sign_in = services.credentials_check(
+            request=request._request,
+            clinic=clinic,
+            email=data["email"],
+            password=data["password"],
+            otp=data.get("otp") or None,
+        )
+        tokens = services.tokens_issue(user=sign_in.user, clinic=clinic, role=sign_in.membership.role)
+        return Response(TokenPairSerializer(tokens).data)
+
+
+class TokenRefreshApi(_PublicAuthApi):
+    class InputSerializer(StrictSerializer):
+        refresh = serializers.CharField(max_length=2048)
+
+    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer}, auth=[])
+    def post(self, request: Request) -> Response:
+        clinic = self.clinic_or_404(request)
+        data = self.validated(self.InputSerializer, request.data)
+        return Response(TokenPairSerializer(services.token_refresh(raw=data["refresh"], clinic=clinic)).data)
+
+
+class LogoutApi(_PublicAuthApi):
+    """Ends the caller's sign-in: blacklists the given refresh token and/or ends the session."""
+
+    authentication_classes = [ClinicSessionAuthentication]
+
+    class InputSerializer(StrictSerializer):
+        refresh = serializers.CharField(max_length=2048, required=False)
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        clinic = self.clinic_or_404(request)
+        data = self.validated(self.InputSerializer, request.data)
+        if data.get("refresh"):
+            services.token_revoke(raw=data["refresh"], clinic=clinic)
+        elif not request.user:
+            raise ApplicationError(code="validation_error", field="refresh", detail="Give the refresh token.")
+        if request.user:
+            logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CsrfApi(_PublicAuthApi):
+    throttle_classes: list[Any] = []
+
+    class OutputSerializer(serializers.Serializer):
+        csrf_token = serializers.CharField()
+
+    @extend_schema(responses={200: OutputSerializer}, auth=[])
+    def get(self, request: Request) -> Response:
+        """Sets the CSRF cookie; browsers send the token back in `X-CSRFToken`."""
+        return Response({"csrf_token": get_token(request._request)})
+
+
+class SessionLoginApi(_PublicAuthApi):
+    InputSerializer = CredentialsSerializer
+
+    @extend_schema(request=CredentialsSerializer, responses={204: None}, auth=[])
+    def post(self, request: Request) -> Response:
+        clinic = self.clinic_or_404(request)
+        # Login CSRF: the sign-in form must come from our own page.
+        ClinicSessionAuthentication().enforce_csrf(request)
+        data = self.validated(self.InputSerializer, request.data)
+        sign_in = services.credentials_check(
+            request=request._request,
+            clinic=clinic,
+            email=data["email"],
+            password=data["password"],
+            otp=data.get("otp") or None,
+        )
+        login(request._request, sign_in.user, backend="django.contrib.auth.backends.ModelBackend")
+        request._request.session[SESSION_CLINIC_KEY] = clinic.schema_name
+        request._request.session[SESSION_STARTED_KEY] = int(time.time())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeUserSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    full_name = serializers.CharField()
+
+
+class MeClinicSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    timezone = serializers.CharField()
+
+
+class MeApi(ClinicApi):
+    allow_without_mfa = True
+
+    class OutputSerializer(serializers.Serializer):
+        user = MeUserSerializer()
+        clinic = MeClinicSerializer()
+        role = serializers.ChoiceField(choices=Role.choices)
+        auth_method = serializers.ChoiceField(choices=["jwt", "session"])
+        mfa_enabled = serializers.BooleanField()
+        mfa_setup_required = serializers.BooleanField()
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request: Request) -> Response:
+        clinic, membership = self.clinic(request), self.membership(request)
+        body = {
+            "user": request.user,
+            "clinic": clinic,
+            "role": membership.role,
+            "auth_method": "session" if request.auth is None else "jwt",
+            "mfa_enabled": services.mfa_enabled(user=request.user),
+            "mfa_setup_required": services.mfa_setup_pending(
+                user=request.user, clinic=clinic, role=membership.role
+            ),
+        }
+        return Response(self.OutputSerializer(body).data)
+
+
+class PasswordChangeApi(ClinicApi):
+    allow_without_mfa = True
+
+    class InputSerializer(StrictSerializer):
+        current_password = serializers.CharField(max_length=128, trim_whitespace=False)
+        new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        """Changes the password, revokes every refresh token, returns a new pair for this client."""
+        data = self.validated(self.InputSerializer, request.data)
+        services.password_change(user=request.user, **data)
+        clinic, membership = self.clinic(request), self.membership(request)
+        return Response(services.tokens_issue(user=request.user, clinic=clinic, role=membership.role))
+
+
+class PasswordResetRequestApi(_PublicAuthApi):
+    class InputSerializer(StrictSerializer):
+        email = serializers.EmailField(max_length=254)
+
+    @extend_schema(request=InputSerializer, responses={202: None}, auth=[])
+    def post(self, request: Request) -> Response:
+        """Always 202: the answer does not reveal whether the email is registered."""
+        data = self.validated(self.InputSerializer, request.data)
+        services.password_reset_request(email=data["email"], clinic=request_clinic(request))
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmApi(_PublicAuthApi):
+    class InputSerializer(StrictSerializer):
+        uid = serializers.CharField(max_length=64)
+        token = serializers.CharField(max_length=128)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses={204: None}, auth=[])
+    def post(self, request: Request) -> Response:
+        services.password_reset_confirm(**self.validated(self.InputSerializer, request.data))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MfaSetupApi(ClinicianApi):
+    allow_without_mfa = True
+
+    class OutputSerializer(serializers.Serializer):
+        secret = serializers.CharField()
+        otpauth_uri = serializers.CharField()
+        qr_png = serializers.CharField(help_text="data: URI of a PNG QR code of otpauth_uri")
+
+    @extend_schema(request=None, responses={200: OutputSerializer})
+    def post(self, request: Request) -> Response:
+        secret, uri = services.mfa_setup(user=request.user)
+        qr = "data:image/png;base64," + base64.b64encode(_qr_png(uri)).decode()
+        response = Response({"secret": secret, "otpauth_uri": uri, "qr_png": qr})
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class MfaConfirmApi(ClinicianApi):
+    allow_without_mfa = True
+
+    class InputSerializer(StrictSerializer):
+        otp = serializers.CharField(max_length=16)
+
+    class OutputSerializer(serializers.Serializer):
+        recovery_codes = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def post(self, request: Request) -> Response:
+        codes = services.mfa_confirm(
+            user=request.user, otp=self.validated(self.InputSerializer, request.data)["otp"]
+        )
+        response = Response({"recovery_codes": codes})
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class InvitationOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=Role.choices)
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    accepted_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class InvitationListCreateApi(ClinicAdminApi):
+    class InputSerializer(StrictSerializer):
+        email = serializers.EmailField(max_length=254)
+        role = serializers.ChoiceField(choices=STAFF_ROLE_CHOICES)
+
+    @extend_schema(responses={200: InvitationOutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        invitations = Invitation.objects.filter(clinic=self.clinic(request)).order_by("-created_at")[:200]
+        return Response(InvitationOutputSerializer(invitations, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: InvitationOutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        invitation = services.invitation_create(clinic=self.clinic(request), invited_by=request.user, **data)
+        return Response(InvitationOutputSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class InvitationRevokeApi(ClinicAdminApi):
+    @extend_schema(request=None, responses={200: InvitationOutputSerializer})
+    def post(self, request: Request, invitation_id: str) -> Response:
+        invitation = Invitation.objects.filter(clinic=self.clinic(request), pk=invitation_id).first()
+        if invitation is None:
+            raise ApplicationError(code="not_found", status_code=404, detail="No such invitation.")
+        return Response(InvitationOutputSerializer(services.invitation_revoke(invitation=invitation)).data)
+
+
+class SignUpOutputSerializer(TokenPairSerializer):
+    user_id = serializers.UUIDField()
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class InvitationAcceptApi(_PublicAuthApi):
+    class InputSerializer(StrictSerializer):
+        token = serializers.CharField(max_length=128)
+        full_name = serializers.CharField(max_length=200)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses={201: SignUpOutputSerializer}, auth=[])
+    def post(self, request: Request) -> Response:
+        clinic = self.clinic_or_404(request)
+        data = self.validated(self.InputSerializer, request.data)
+        user, membership = services.invitation_accept(clinic=clinic, request=request._request, **data)
+        tokens = services.tokens_issue(user=user, clinic=clinic, role=membership.role)
+        return Response(
+            {**tokens, "user_id": user.pk, "role": membership.role}, status=status.HTTP_201_CREATED
+        )
+
+
+class EnrollApi(_PublicAuthApi):
+    throttle_scope = "enroll"
+
+    class InputSerializer(StrictSerializer):
+        code = serializers.CharField(max_length=16)
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses={201: SignUpOutputSerializer}, auth=[])
+    def post(self, request: Request) -> Response:
+        clinic = self.clinic_or_404(request)
+        data = self.validated(self.InputSerializer, request.data)
+        user, membership = services.enrollment_redeem(clinic=clinic, request=request._request, **data)
+        tokens = services.tokens_issue(user=user, clinic=clinic, role=membership.role)
+        return Response(
+            {**tokens, "user_id": user.pk, "role": membership.role}, status=status.HTTP_201_CREATED
+        )
+
+
+class EnrollmentCreateApi(ClinicianApi):
+    class InputSerializer(StrictSerializer):
+        patient_id = serializers.UUIDField(required=False, allow_null=True)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        code = serializers.CharField()
+        expires_at = serializers.DateTimeField()
+        enroll_url = serializers.CharField()
+        qr_url = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        enrollment, code = services.enrollment_create(
+            clinic=self.clinic(request), created_by=request.user, patient_id=data.get("patient_id")
+        )
+        body = {
+            "id": enrollment.pk,
+            "code": f"{code[:4]}-{code[4:]}",
+            "expires_at": enrollment.expires_at,
+            "enroll_url": services.enrollment_url(enrollment),
+            "qr_url": f"/api/v1/portal/enrollments/{enrollment.pk}/qr.png",
+        }
+        response = Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class EnrollmentQrApi(ClinicianApi):
+    @extend_schema(responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY)})
+    def get(self, request: Request, enrollment_id: str) -> HttpResponse:
+        enrollment = Enrollment.objects.filter(
+            clinic=self.clinic(request), pk=enrollment_id, redeemed_at__isnull=True, revoked_at__isnull=True
+        ).first()
+        if enrollment is None:
+            raise ApplicationError(code="not_found", status_code=404, detail="No such open enrollment.")
+        response = HttpResponse(_qr_png(services.enrollment_url(enrollment)), content_type="image/png")
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,115 @@
+"""DRF authentication for clinic hosts: JWT (PWA, API clients) and session (portal in a browser).
+
+Both bind the caller to the clinic of the host: a token carries `tid` (the clinic schema) and
+is refused elsewhere; a session remembers the clinic it was opened on. Both then require an
+active membership, looked up (cached) on every request, so deactivation works at once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import logout
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.request import Request
+from rest_framework_simplejwt.authentication import JWTAuthentication
+
+from accounts.selectors import ActiveMembership, membership_active_for
+
+SESSION_CLINIC_KEY = "csu.tid"
+SESSION_STARTED_KEY = "csu.started"
+
+
+def request_clinic(request: Request) -> Any:
+    """The clinic of the request's host, or None on the platform host."""
+    tenant = getattr(request._request, "tenant", None)
+    return tenant if getattr(tenant, "schema_name", "public") != "public" else None
+
+
+def _bind_membership(request: Request, membership: ActiveMembership) -> None:
+    request._request.membership = membership  # type: ignore[attr-defined]
+
+
+def request_membership(request: Request) -> ActiveMembership | None:
+    return getattr(request._request, "membership", None)
+
+
+class ClinicJWTAuthentication(JWTAuthentication):
+    www_authenticate_realm = "csu-tracker"
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        header = self.get_header(request)
+        if header is None:
+            return None
+        raw = self.get_raw_token(header)
+        if raw is None:
+            return None
+        token = self.get_validated_token(raw)
+        clinic = request_clinic(request)
+        # The clinic check comes before the user lookup: a token never works on another host.
+        if clinic is None or token.get("tid") != clinic.schema_name:
+            raise exceptions.AuthenticationFailed(
+                "Token is not valid for this clinic.", code="token_not_valid"
+            )
+        user = self.get_user(token)
+        membership = membership_active_for(user_id=user.pk, clinic_id=clinic.pk)
+        if membership is None:
+            raise exceptions.AuthenticationFailed(
+                "No active membership in this clinic.", code="membership_inactive"
+            )
+        _bind_membership(request, membership)
+        return user, token
+
+
+class ClinicSessionAuthentication(SessionAuthentication):
+    """Django session + CSRF on unsafe methods, bound to the clinic it was opened on, with an
+    absolute lifetime on top of the sliding idle timeout (SESSION_COOKIE_AGE)."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        django_request = request._request
+        user = getattr(django_request, "user", None)
+        if not user or not user.is_active:
+            return None
+        session = django_request.session
+        clinic = request_clinic(request)
+        if clinic is None or session.get(SESSION_CLINIC_KEY) != clinic.schema_name:
+            return None
+        started = session.get(SESSION_STARTED_KEY, 0)
+        if time.time() - started > settings.SESSION_ABSOLUTE_SECONDS:
+            logout(django_request)
+            raise exceptions.AuthenticationFailed(
+                "Your session has expired. Sign in again.", code="session_expired"
+            )
+        membership = membership_active_for(user_id=user.pk, clinic_id=clinic.pk)
+        if membership is None:
+            logout(django_request)
+            raise exceptions.AuthenticationFailed(
+                "No active membership in this clinic.", code="membership_inactive"
+            )
+        self.enforce_csrf(request)
+        _bind_membership(request, membership)
+        return user, None
+
+    def authenticate_header(self, request: Request) -> str:
+        # 401 (not 403) for anonymous requests, so clients know to sign in.
+        return 'Session realm="csu-tracker"'
+
+
+class ClinicJWTScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    target_class = "accounts.authentication.ClinicJWTAuthentication"
+    name = "jwtAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
+class ClinicSessionScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    target_class = "accounts.authentication.ClinicSessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}

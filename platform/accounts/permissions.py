@@ -1,0 +1,52 @@
+"""Role permissions used by every clinic endpoint (deny by default)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from accounts.authentication import request_clinic, request_membership
+from accounts.models import Role
+from accounts.services import mfa_setup_pending
+
+
+class _RolePermission(BasePermission):
+    roles: tuple[str, ...] = ()
+    message = "Your role in this clinic does not allow this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        membership = request_membership(request)
+        return bool(request.user and membership and membership.role in self.roles)
+
+
+class IsClinicMember(_RolePermission):
+    roles = (Role.PATIENT, Role.CLINICIAN, Role.CLINIC_ADMIN)
+
+
+class IsPatient(_RolePermission):
+    roles = (Role.PATIENT,)
+
+
+class IsClinician(_RolePermission):
+    """Clinicians and clinic admins (admins can do what clinicians do)."""
+
+    roles = (Role.CLINICIAN, Role.CLINIC_ADMIN)
+
+
+class IsClinicAdmin(_RolePermission):
+    roles = (Role.CLINIC_ADMIN,)
+
+
+class MfaSatisfied(BasePermission):
+    """Staff of a clinic that requires MFA must have confirmed TOTP (403 `mfa_setup_required`)."""
+
+    message = "This clinic requires two-factor authentication: set it up first."
+    code = "mfa_setup_required"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        membership = request_membership(request)
+        if membership is None or getattr(view, "allow_without_mfa", False):
+            return True
+        return not mfa_setup_pending(user=request.user, clinic=request_clinic(request), role=membership.role)

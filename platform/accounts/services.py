@@ -1,0 +1,504 @@
+"""Writes for identity and access: sign-in, tokens, invitations, enrollment codes, MFA,
+passwords. Every function is keyword-only; business-rule failures raise ApplicationError."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pyotp
+from django.conf import settings
+from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import Enrollment, Invitation, Membership, RecoveryCode, Role, TotpDevice, User
+from accounts.selectors import ActiveMembership, membership_active_for, membership_cache_clear
+from core import crypto
+from core.errors import ApplicationError
+from tenants.models import Clinic
+
+logger = logging.getLogger("accounts.auth")
+
+# One message for a wrong password, an unknown email and a user without access to this clinic:
+# the answer must not tell which accounts exist (ASVS 6.3.8).
+INVALID_CREDENTIALS = "No active account found with the given credentials."
+TOKEN_INVALID = "Token is invalid or expired."  # noqa: S105 (a message, not a secret)
+STAFF_ROLES = (Role.CLINIC_ADMIN, Role.CLINICIAN)
+ENROLLMENT_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
+RECOVERY_CODE_COUNT = 10
+
+
+def _unauthorized(code: str, detail: str) -> ApplicationError:
+    return ApplicationError(code=code, detail=detail, status_code=401)
+
+
+def email_normalize(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def password_validate(password: str, *, user: User | None = None) -> None:
+    try:
+        password_validation.validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ApplicationError(code="weak_password", field="password", detail=" ".join(exc.messages)) from exc
+
+
+def user_create(*, email: str, password: str, full_name: str = "") -> User:
+    email = email_normalize(email)
+    if User.objects.filter(email=email).exists():
+        raise ApplicationError(
+            code="email_taken", field="email", status_code=409, detail="This email is registered."
+        )
+    user = User(email=email, full_name=full_name.strip())
+    password_validate(password, user=user)
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    return user
+
+
+# --- Memberships -----------------------------------------------------------------------------
+
+
+def membership_set_active(*, membership: Membership, is_active: bool) -> Membership:
+    """Deactivate or reactivate a member; their tokens and sessions follow on the next request."""
+    Membership.objects.filter(pk=membership.pk).update(is_active=is_active)
+    membership.is_active = is_active
+    _membership_cache_clear_now_and_on_commit(membership.user_id, [membership.clinic.schema_name])
+    return membership
+
+
+def user_set_active(*, user: User, is_active: bool) -> User:
+    User.objects.filter(pk=user.pk).update(is_active=is_active)
+    user.is_active = is_active
+    schemas = list(Clinic.objects.filter(memberships__user=user).values_list("schema_name", flat=True))
+    _membership_cache_clear_now_and_on_commit(user.pk, schemas)
+    return user
+
+
+def _membership_cache_clear_now_and_on_commit(user_id: uuid.UUID, schemas: list[str]) -> None:
+    # Cleared before and after commit: a request between the two cannot re-cache old state.
+    membership_cache_clear(user_id=user_id, schema_names=schemas)
+    transaction.on_commit(lambda: membership_cache_clear(user_id=user_id, schema_names=schemas))
+
+
+def membership_grant(*, user: User, clinic: Clinic, role: str) -> Membership:
+    membership, created = Membership.objects.get_or_create(user=user, clinic=clinic, defaults={"role": role})
+    if not created:
+        raise ApplicationError(
+            code="already_member", status_code=409, detail="This account already belongs to this clinic."
+        )
+    _membership_cache_clear_now_and_on_commit(user.pk, [clinic.schema_name])
+    return membership
+
+
+# --- Sign-in and tokens ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignIn:
+    user: User
+    membership: ActiveMembership
+
+
+def credentials_check(
+    *, request: HttpRequest, clinic: Clinic, email: str, password: str, otp: str | None
+) -> SignIn:
+    """Check email + password (through django-axes), clinic membership and MFA.
+
+    A locked-out username + IP raises a 429 from the axes receiver, even with the right
+    password. Wrong password, unknown email and no membership in this clinic all give the same
+    401. A second factor is required when the user has confirmed TOTP.
+    """
+    email = email_normalize(email)
+    user = authenticate(request=request, email=email, password=password)
+    if user is None or not user.is_active:
+        logger.info("sign-in failed clinic=%s ip=%s", clinic.slug, _ip(request))
+        raise _unauthorized("invalid_credentials", INVALID_CREDENTIALS)
+    membership = membership_active_for(user_id=user.pk, clinic_id=clinic.pk)
+    if membership is None:
+        logger.info("sign-in refused (no membership) clinic=%s ip=%s", clinic.slug, _ip(request))
+        raise _unauthorized("invalid_credentials", INVALID_CREDENTIALS)
+    if mfa_enabled(user=user):
+        if not otp:
+            raise _unauthorized("mfa_required", "Enter the code from your authenticator app.")
+        if not mfa_verify(user=user, otp=otp):
+            # Counts towards the lockout like a wrong password.
+            user_login_failed.send(sender=__name__, credentials={"email": email}, request=request)
+            logger.info("sign-in failed (second factor) user=%s clinic=%s", user.pk, clinic.slug)
+            raise _unauthorized("invalid_otp", "The authenticator code is not valid.")
+    logger.info("sign-in succeeded user=%s clinic=%s role=%s", user.pk, clinic.slug, membership.role)
+    return SignIn(user=user, membership=membership)
+
+
+def _ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def tokens_issue(*, user: User, clinic: Clinic, role: str) -> dict[str, str]:
+    """A refresh/access pair bound to this clinic (`tid`) with the member's role."""
+    refresh = RefreshToken.for_user(user)
+    refresh["tid"] = clinic.schema_name
+    refresh["role"] = role
+    return {"refresh": str(refresh), "access": str(refresh.access_token)}
+
+
+def _refresh_token_for_clinic(raw: str, clinic: Clinic) -> RefreshToken:
+    try:
+        token = RefreshToken(raw)
+    except TokenError as exc:
+        raise _unauthorized("token_not_valid", TOKEN_INVALID) from exc
+    if token.get("tid") != clinic.schema_name:
+        raise _unauthorized("token_not_valid", TOKEN_INVALID)
+    return token
+
+
+@transaction.atomic
+def token_refresh(*, raw: str, clinic: Clinic) -> dict[str, str]:
+    """Rotate a refresh token: the old one is blacklisted, a new pair is issued.
+
+    The outstanding row is locked, so two concurrent refreshes with one token cannot both
+    succeed. The role claim is re-read from the membership, never copied from the old token.
+    """
+    token = _refresh_token_for_clinic(raw, clinic)
+    outstanding = OutstandingToken.objects.select_for_update().filter(jti=token["jti"]).first()
+    if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
+        raise _unauthorized("token_not_valid", TOKEN_INVALID)
+    user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
+    membership = user and membership_active_for(user_id=user.pk, clinic_id=clinic.pk)
+    if not user or not membership:
+        raise _unauthorized("token_not_valid", TOKEN_INVALID)
+    BlacklistedToken.objects.create(token=outstanding)
+    return tokens_issue(user=user, clinic=clinic, role=membership.role)
+
+
+def token_revoke(*, raw: str, clinic: Clinic) -> None:
+    """Logout: the refresh token can never be used again."""
+    token = _refresh_token_for_clinic(raw, clinic)
+    token.blacklist()
+
+
+def refresh_tokens_revoke_all(*, user: User) -> int:
+    """Blacklist every outstanding refresh token of the user (all devices, all clinics)."""
+    live = OutstandingToken.objects.filter(user=user, expires_at__gt=timezone.now()).exclude(
+        blacklistedtoken__isnull=False
+    )
+    created = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in live], ignore_conflicts=True
+    )
+    return len(created)
+
+
+# --- MFA (TOTP, RFC 6238) --------------------------------------------------------------------
+
+
+def mfa_enabled(*, user: User) -> bool:
+    return TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+
+
+def mfa_setup(*, user: User) -> tuple[str, str]:
+    """Start (or restart) TOTP enrolment. Refused while a confirmed device exists."""
+    if mfa_enabled(user=user):
+        raise ApplicationError(code="mfa_already_enabled", status_code=409, detail="MFA is already enabled.")
+    secret = pyotp.random_base32()
+    TotpDevice.objects.update_or_create(
+        user=user,
+        defaults={"secret_encrypted": crypto.encrypt(secret), "confirmed_at": None, "last_used_step": 0},
+    )
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name="CSU Tracker")
+    return secret, uri
+
+
+@transaction.atomic
+def mfa_confirm(*, user: User, otp: str) -> list[str]:
+    """Confirm TOTP with a first valid code; returns 10 single-use recovery codes (shown once)."""
+    device = TotpDevice.objects.select_for_update().filter(user=user).first()
+    if device is None:
+        raise ApplicationError(code="mfa_not_started", detail="Start MFA setup first.")
+    if device.confirmed_at is not None:
+        raise ApplicationError(code="mfa_already_enabled", status_code=409, detail="MFA is already enabled.")
+    if not _totp_accept(device, otp):
+        raise ApplicationError(code="invalid_otp", field="otp", detail="The authenticator code is not valid.")
+    device.confirmed_at = timezone.now()
+    device.save(update_fields=["confirmed_at", "last_used_step"])
+    codes = ["-".join(secrets.token_hex(3) for _ in range(2)) for _ in range(RECOVERY_CODE_COUNT)]
+    RecoveryCode.objects.filter(user=user).delete()
+    RecoveryCode.objects.bulk_create(
+        [RecoveryCode(user=user, code_hash=crypto.keyed_hash(code, purpose="recovery")) for code in codes]
+    )
+    logger.info("mfa enabled user=%s", user.pk)
+    return codes
+
+
+def _totp_accept(device: TotpDevice, otp: str) -> bool:
+    """Accept a code for the current step ±1 (clock drift), never a step already used."""
+    otp = (otp or "").strip().replace(" ", "")
+    if not otp.isdigit() or len(otp) != 6:
+        return False
+    totp = pyotp.TOTP(crypto.decrypt(device.secret_encrypted))
+    now_step = int(timezone.now().timestamp()) // totp.interval
+    for step in (now_step - 1, now_step, now_step + 1):
+        if step > device.last_used_step and secrets.compare_digest(totp.generate_otp(step), otp):
+            device.last_used_step = step
+            return True
+    return False
+
+
+@transaction.atomic
+def mfa_verify(*, user: User, otp: str) -> bool:
+    """A TOTP code (not replayed) or an unused recovery code (then spent)."""
+    device = TotpDevice.objects.select_for_update().filter(user=user, confirmed_at__isnull=False).first()
+    if device is None:
+        return False
+    if _totp_accept(device, otp):
+        device.save(update_fields=["last_used_step"])
+        return True
+    spent = RecoveryCode.objects.filter(
+        user=user,
+        used_at__isnull=True,
+        code_hash=crypto.keyed_hash((otp or "").strip().lower(), purpose="recovery"),
+    ).update(used_at=timezone.now())
+    if spent:
+        logger.info("recovery code used user=%s", user.pk)
+    return bool(spent)
+
+
+def mfa_setup_pending(*, user: User, clinic: Clinic, role: str) -> bool:
+    """Staff of a clinic that requires MFA must enrol before using anything else."""
+    return clinic.mfa_required and role in STAFF_ROLES and not mfa_enabled(user=user)
+
+
+# --- Invitations -----------------------------------------------------------------------------
+
+
+def _clinic_url(clinic: Clinic, path: str) -> str:
+    host = clinic.domains.filter(is_primary=True).values_list("domain", flat=True).first()
+    return f"{settings.PUBLIC_URL_SCHEME}://{host}{path}"
+
+
+@transaction.atomic
+def invitation_create(*, clinic: Clinic, email: str, role: str, invited_by: User) -> Invitation:
+    """Invite a clinician or clinic admin; emails a single-use link valid 7 days."""
+    if role not in STAFF_ROLES:
+        raise ApplicationError(
+            code="invalid_role", field="role", detail="Invite clinicians or clinic admins."
+        )
+    email = email_normalize(email)
+    if Membership.objects.filter(clinic=clinic, user__email=email).exists():
+        raise ApplicationError(
+            code="already_member", status_code=409, field="email", detail="This person is already a member."
+        )
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        clinic=clinic,
+        email=email,
+        role=role,
+        token_hash=crypto.keyed_hash(token, purpose="invitation"),
+        invited_by=invited_by,
+        expires_at=timezone.now() + timedelta(days=settings.INVITATION_VALID_DAYS),
+    )
+    link = _clinic_url(clinic, f"/invitation#token={token}")
+    transaction.on_commit(
+        lambda: send_mail(
+            subject=f"You are invited to {clinic.name} on CSU Tracker",
+            message=(
+                f"{invited_by.full_name or 'A clinic admin'} invited you to join {clinic.name}.\n\n"
+                f"Accept within {settings.INVITATION_VALID_DAYS} days: {link}\n"
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[email],
+        )
+    )
+    return invitation
+
+
+def invitation_revoke(*, invitation: Invitation) -> Invitation:
+    if invitation.accepted_at is None and invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+    return invitation
+
+
+def _existing_or_new_user(*, email: str, password: str, full_name: str, request: HttpRequest | None) -> User:
+    """An existing account must prove its password; otherwise a new account is created."""
+    email = email_normalize(email)
+    existing = User.objects.filter(email=email).first()
+    if existing is None:
+        return user_create(email=email, password=password, full_name=full_name)
+    user = authenticate(request=request, email=email, password=password)
+    if user is None:
+        raise _unauthorized("invalid_credentials", "This email has an account: enter its current password.")
+    return user
+
+
+@transaction.atomic
+def invitation_accept(
+    *, clinic: Clinic, token: str, full_name: str, password: str, request: HttpRequest | None = None
+) -> tuple[User, Membership]:
+    invitation = (
+        Invitation.objects.select_for_update()
+        .filter(clinic=clinic, token_hash=crypto.keyed_hash(token or "", purpose="invitation"))
+        .first()
+    )
+    if invitation is None:
+        raise ApplicationError(
+            code="invitation_invalid", field="token", detail="This invitation is not valid."
+        )
+    if invitation.revoked_at is not None:
+        raise ApplicationError(
+            code="invitation_revoked", field="token", detail="This invitation was revoked."
+        )
+    if invitation.accepted_at is not None:
+        raise ApplicationError(
+            code="invitation_used", field="token", detail="This invitation was already used."
+        )
+    if invitation.expires_at <= timezone.now():
+        raise ApplicationError(
+            code="invitation_expired", field="token", detail="This invitation has expired."
+        )
+    user = _existing_or_new_user(
+        email=invitation.email, password=password, full_name=full_name, request=request
+    )
+    membership = membership_grant(user=user, clinic=clinic, role=invitation.role)
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return user, membership
+
+
+# --- Patient enrollment codes ----------------------------------------------------------------
+
+
+def enrollment_code_normalize(code: str) -> str:
+    return "".join(ch for ch in (code or "").upper() if ch.isalnum())
+
+
+def enrollment_create(
+    *, clinic: Clinic, created_by: User, patient_id: uuid.UUID | None = None
+) -> tuple[Enrollment, str]:
+    """A single-use 8-character code (valid 14 days) for a patient to create their account."""
+    code = "".join(secrets.choice(ENROLLMENT_ALPHABET) for _ in range(8))
+    enrollment = Enrollment.objects.create(
+        clinic=clinic,
+        patient_id=patient_id,
+        code_hash=crypto.keyed_hash(code, purpose="enrollment"),
+        code_encrypted=crypto.encrypt(code),
+        created_by=created_by,
+        expires_at=timezone.now() + timedelta(days=settings.ENROLLMENT_VALID_DAYS),
+    )
+    return enrollment, code
+
+
+def enrollment_code(enrollment: Enrollment) -> str:
+    return crypto.decrypt(enrollment.code_encrypted)
+
+
+def enrollment_url(enrollment: Enrollment) -> str:
+    code = enrollment_code(enrollment)
+    return _clinic_url(enrollment.clinic, f"/enroll#code={code[:4]}-{code[4:]}")
+
+
+@transaction.atomic
+def enrollment_redeem(
+    *, clinic: Clinic, code: str, email: str, password: str, request: HttpRequest | None = None
+) -> tuple[User, Membership]:
+    """Create (or link) the patient's account and patient membership from a code."""
+    normalized = enrollment_code_normalize(code)
+    enrollment = (
+        Enrollment.objects.select_for_update()
+        .filter(clinic=clinic, code_hash=crypto.keyed_hash(normalized, purpose="enrollment"))
+        .first()
+    )
+    if enrollment is None or enrollment.revoked_at is not None:
+        raise ApplicationError(
+            code="enrollment_invalid", field="code", detail="This enrollment code is not valid."
+        )
+    if enrollment.redeemed_at is not None:
+        raise ApplicationError(
+            code="enrollment_used", field="code", detail="This enrollment code was already used."
+        )
+    if enrollment.expires_at <= timezone.now():
+        raise ApplicationError(
+            code="enrollment_expired", field="code", detail="This enrollment code has expired."
+        )
+    user = _existing_or_new_user(email=email, password=password, full_name="", request=request)
+    membership = membership_grant(user=user, clinic=clinic, role=Role.PATIENT)
+    enrollment.redeemed_at = timezone.now()
+    enrollment.redeemed_by = user
+    enrollment.save(update_fields=["redeemed_at", "redeemed_by"])
+    return user, membership
+
+
+# --- Passwords -------------------------------------------------------------------------------
+
+
+def password_reset_request(*, email: str, clinic: Clinic | None) -> None:
+    """Email a single-use, expiring reset link if the account exists. The caller answers the
+    same either way, so the response never reveals whether an email is registered."""
+    user = User.objects.filter(email=email_normalize(email), is_active=True).first()
+    if user is None:
+        return
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    host_path = f"/password-reset#uid={uid}&token={token}"
+    link = (
+        _clinic_url(clinic, host_path)
+        if clinic
+        else f"{settings.PUBLIC_URL_SCHEME}://{settings.PLATFORM_DOMAIN}{host_path}"
+    )
+    transaction.on_commit(
+        lambda: send_mail(
+            subject="Reset your CSU Tracker password",
+            message=f"Reset your password within {settings.PASSWORD_RESET_TIMEOUT // 60} minutes: {link}\n"
+            "If you did not ask for this, ignore this email.",
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[user.email],
+        )
+    )
+
+
+@transaction.atomic
+def password_reset_confirm(*, uid: str, token: str, password: str) -> User:
+    """Set a new password from a reset link; the link dies with the old password hash."""
+    try:
+        user = User.objects.select_for_update().get(pk=force_str(urlsafe_base64_decode(uid)), is_active=True)
+    except (ValueError, TypeError, OverflowError, User.DoesNotExist, ValidationError):
+        user = None
+    if user is None or not default_token_generator.check_token(user, token):
+        raise ApplicationError(
+            code="reset_token_invalid", field="token", detail="This reset link is invalid or expired."
+        )
+    password_validate(password, user=user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    refresh_tokens_revoke_all(user=user)
+    logger.info("password reset user=%s", user.pk)
+    return user
+
+
+@transaction.atomic
+def password_change(*, user: User, current_password: str, new_password: str) -> None:
+    """Change the password (current one required) and revoke every refresh token."""
+    if not user.check_password(current_password):
+        raise ApplicationError(
+            code="invalid_current_password", field="current_password", detail="The current password is wrong."
+        )
+    password_validate(new_password, user=user)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    refresh_tokens_revoke_all(user=user)
+    logger.info("password changed user=%s", user.pk)

@@ -15,6 +15,8 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
+from accounts.models import Membership, Role, User
+from accounts.services import tokens_issue
 from tenants.models import Clinic
 from tenants.services import clinic_create
 
@@ -79,3 +81,47 @@ def committed_db(django_db_setup, django_db_blocker) -> Iterator[None]:  # noqa:
     with django_db_blocker.unblock():
         yield
         connection.set_schema_to_public()
+
+
+# --- Personas -----------------------------------------------------------------------------------
+# alice: patient at alpha; dr_bob: clinician at alpha; carol: clinic admin at alpha;
+# mallory: clinician at beta (the other clinic). Password for all: PASSWORD.
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_member(email: str, clinic: Clinic, role: str, full_name: str = "") -> User:
+    user = User.objects.create_user(email, PASSWORD, full_name=full_name or email.split("@")[0].title())
+    Membership.objects.create(user=user, clinic=clinic, role=role)
+    return user
+
+
+@pytest.fixture
+def alice(clinic_a: Clinic) -> User:
+    return make_member("alice@example.com", clinic_a, Role.PATIENT, "Alice Patient")
+
+
+@pytest.fixture
+def dr_bob(clinic_a: Clinic) -> User:
+    return make_member("bob@example.com", clinic_a, Role.CLINICIAN, "Dr Bob")
+
+
+@pytest.fixture
+def carol(clinic_a: Clinic) -> User:
+    return make_member("carol@example.com", clinic_a, Role.CLINIC_ADMIN, "Carol Admin")
+
+
+@pytest.fixture
+def mallory(clinic_b: Clinic) -> User:
+    return make_member("mallory@example.com", clinic_b, Role.CLINICIAN, "Mallory")
+
+
+def tokens_for(user: User, clinic: Clinic) -> dict[str, str]:
+    membership = Membership.objects.get(user=user, clinic=clinic)
+    return tokens_issue(user=user, clinic=clinic, role=membership.role)
+
+
+def authed_client(user: User, clinic: Clinic) -> APIClient:
+    client = host_client(f"{clinic.slug}.localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user, clinic)['access']}")
+    return client

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pyotp
 from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
-from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -155,6 +155,13 @@ def tokens_issue(*, user: User, clinic: Clinic, role: str) -> dict[str, str]:
     refresh["tid"] = clinic.schema_name
     refresh["role"] = role
     return {"refresh": str(refresh), "access": str(refresh.access_token)}
+
+
+def sign_in_tokens(*, request: HttpRequest, clinic: Clinic, sign_in: SignIn) -> dict[str, str]:
+    """Finish a token sign-in: `user_logged_in` (resets the lockout counter, records
+    last_login) as Django's session `login()` does, then a token pair."""
+    user_logged_in.send(sender=User, request=request, user=sign_in.user)
+    return tokens_issue(user=sign_in.user, clinic=clinic, role=sign_in.membership.role)
 
 
 def _refresh_token_for_clinic(raw: str, clinic: Clinic) -> RefreshToken:

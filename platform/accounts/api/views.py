@@ -82,7 +82,7 @@ class TokenObtainApi(_PublicAuthApi):
             password=data["password"],
             otp=data.get("otp") or None,
         )
-        tokens = services.tokens_issue(user=sign_in.user, clinic=clinic, role=sign_in.membership.role)
+        tokens = services.sign_in_tokens(request=request._request, clinic=clinic, sign_in=sign_in)
         return Response(TokenPairSerializer(tokens).data)
 
 

@@ -1,0 +1,180 @@
+"""JWT sign-in on clinic hosts: clinic-bound tokens, rotation, blacklist, membership checks."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from accounts.models import Membership, User
+from accounts.services import membership_set_active, user_set_active
+from tenants.models import Clinic
+from tests.conftest import PASSWORD, authed_client, host_client, make_member, tokens_for
+
+pytestmark = pytest.mark.django_db
+
+INVALID = {
+    "type": "https://docs.csu-tracker.invalid/problems/invalid_credentials",
+    "title": "Authentication required",
+    "status": 401,
+    "detail": "No active account found with the given credentials.",
+    "code": "invalid_credentials",
+}
+
+
+def obtain(client: APIClient, email: str, password: str = PASSWORD, **extra: str):  # noqa: ANN201
+    return client.post("/api/v1/auth/token/", {"email": email, "password": password, **extra}, format="json")
+
+
+def test_member_obtains_a_token_pair_bound_to_the_clinic(client_a: APIClient, alice: User) -> None:
+    response = obtain(client_a, "Alice@Example.com")
+    assert response.status_code == 200
+    assert set(response.json()) == {"access", "refresh"}
+    me = client_a.get("/api/v1/auth/me/", HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
+    assert me.status_code == 200
+    body = me.json()
+    assert body["user"] == {"id": str(alice.pk), "email": "alice@example.com", "full_name": "Alice Patient"}
+    assert body["clinic"]["slug"] == "alpha"
+    assert (body["role"], body["auth_method"], body["mfa_enabled"]) == ("patient", "jwt", False)
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [
+        ("alice@example.com", "wrong password!"),
+        ("nobody@example.com", PASSWORD),
+        ("mallory@example.com", PASSWORD),
+    ],
+)
+def test_wrong_password_unknown_email_and_other_clinics_user_get_the_same_401(
+    client_a: APIClient, alice: User, mallory: User, email: str, password: str
+) -> None:
+    response = obtain(client_a, email, password)
+    assert response.status_code == 401
+    assert response.json() == INVALID
+
+
+def test_token_obtain_refuses_unknown_fields_and_missing_ones(client_a: APIClient, alice: User) -> None:
+    response = obtain(client_a, "alice@example.com", role="clinic_admin")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"role": ["Unknown field."]}
+    response = client_a.post("/api/v1/auth/token/", {"email": "alice@example.com"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"password": ["This field is required."]}
+
+
+def test_token_obtain_is_refused_on_the_platform_host(public_client: APIClient, alice: User) -> None:
+    assert obtain(public_client, "alice@example.com").status_code == 404
+
+
+@pytest.mark.parametrize("kind", ["access", "refresh"])
+def test_a_clinic_token_is_refused_on_the_other_clinic_in_both_directions(
+    alice: User, mallory: User, clinic_a: Clinic, clinic_b: Clinic, kind: str
+) -> None:
+    for user, own, other in ((alice, clinic_a, clinic_b), (mallory, clinic_b, clinic_a)):
+        # Even a member of both clinics cannot carry a token across.
+        Membership.objects.get_or_create(user=user, clinic=other, defaults={"role": "patient"})
+        token = tokens_for(user, own)[kind]
+        client = host_client(f"{other.slug}.localhost")
+        if kind == "access":
+            response = client.get("/api/v1/auth/me/", HTTP_AUTHORIZATION=f"Bearer {token}")
+        else:
+            response = client.post("/api/v1/auth/token/refresh/", {"refresh": token}, format="json")
+        assert response.status_code == 401, (user.email, kind)
+        assert response.json()["code"] == "token_not_valid"
+        connection.set_schema_to_public()
+
+
+def test_anonymous_me_is_401(client_a: APIClient) -> None:
+    response = client_a.get("/api/v1/auth/me/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+def test_refresh_rotates_and_the_old_refresh_token_is_dead(
+    client_a: APIClient, alice: User, clinic_a
+) -> None:  # noqa: ANN001
+    first = tokens_for(alice, clinic_a)
+    rotated = client_a.post("/api/v1/auth/token/refresh/", {"refresh": first["refresh"]}, format="json")
+    assert rotated.status_code == 200
+    assert set(rotated.json()) == {"access", "refresh"}
+    assert rotated.json()["refresh"] != first["refresh"]
+    replay = client_a.post("/api/v1/auth/token/refresh/", {"refresh": first["refresh"]}, format="json")
+    assert replay.status_code == 401
+    assert replay.json()["code"] == "token_not_valid"
+    again = client_a.post(
+        "/api/v1/auth/token/refresh/", {"refresh": rotated.json()["refresh"]}, format="json"
+    )
+    assert again.status_code == 200
+
+
+def test_logout_blacklists_the_refresh_token(client_a: APIClient, alice: User, clinic_a) -> None:  # noqa: ANN001
+    pair = tokens_for(alice, clinic_a)
+    assert (
+        client_a.post("/api/v1/auth/logout/", {"refresh": pair["refresh"]}, format="json").status_code == 204
+    )
+    response = client_a.post("/api/v1/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
+    assert response.status_code == 401
+    garbage = client_a.post("/api/v1/auth/logout/", {"refresh": "not-a-token"}, format="json")
+    assert garbage.status_code == 401
+
+
+def test_deactivated_membership_stops_working_on_the_next_request(alice: User, clinic_a: Clinic) -> None:
+    pair = tokens_for(alice, clinic_a)
+    client = authed_client(alice, clinic_a)
+    assert client.get("/api/v1/auth/me/").status_code == 200  # membership now cached
+    membership_set_active(membership=Membership.objects.get(user=alice, clinic=clinic_a), is_active=False)
+    response = client.get("/api/v1/auth/me/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "membership_inactive"
+    refresh = host_client("alpha.localhost").post(
+        "/api/v1/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json"
+    )
+    assert refresh.status_code == 401
+    assert obtain(host_client("alpha.localhost"), alice.email).json() == INVALID
+    membership_set_active(membership=Membership.objects.get(user=alice, clinic=clinic_a), is_active=True)
+    assert client.get("/api/v1/auth/me/").status_code == 200
+
+
+def test_deactivated_user_stops_working_at_once(alice: User, clinic_a: Clinic) -> None:
+    client = authed_client(alice, clinic_a)
+    assert client.get("/api/v1/auth/me/").status_code == 200
+    user_set_active(user=alice, is_active=False)
+    assert client.get("/api/v1/auth/me/").status_code == 401
+
+
+def test_refresh_of_a_deleted_user_is_401_not_500(clinic_a: Clinic) -> None:
+    ghost = make_member("ghost@example.com", clinic_a, "patient")
+    pair = tokens_for(ghost, clinic_a)
+    Membership.objects.filter(user=ghost).delete()
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    OutstandingToken.objects.filter(user=ghost).update(user=None)
+    User.objects.filter(pk=ghost.pk).delete()
+    response = host_client("alpha.localhost").post(
+        "/api/v1/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json"
+    )
+    assert response.status_code == 401
+
+
+def test_tampered_or_foreign_tokens_are_401(client_a: APIClient, alice: User, clinic_a: Clinic) -> None:
+    access = tokens_for(alice, clinic_a)["access"]
+    header, payload, signature = access.split(".")
+    tampered = f"{header}.{payload}.{signature[::-1]}"
+    response = client_a.get("/api/v1/auth/me/", HTTP_AUTHORIZATION=f"Bearer {tampered}")
+    assert response.status_code == 401
+
+
+def test_sign_in_logs_never_contain_passwords_or_tokens(
+    client_a: APIClient, alice: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    obtain(client_a, alice.email, "a wrong password 123")
+    tokens = obtain(client_a, alice.email).json()
+    client_a.post("/api/v1/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json")
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "sign-in succeeded" in text and "sign-in failed" in text  # the attempts are logged...
+    for secret in (PASSWORD, "a wrong password 123", tokens["access"], tokens["refresh"]):
+        assert secret not in text  # ...without secrets

@@ -41,7 +41,14 @@ def main() -> int:
     env = _env()
     port = env.get("PORT", "8000")
     _manage(env, "migrate", "--noinput", "-v", "0")
-    _manage(env, "seed_demo")
+    seed = subprocess.run(  # noqa: S603
+        [sys.executable, str(ROOT / "manage.py"), "seed_demo"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
     celery = [sys.executable, "-m", "celery", "-A", "config"]
     processes = {
@@ -65,7 +72,7 @@ CSU Tracker is running (Ctrl-C to stop):
 """,
         flush=True,
     )
-    _print_demo_logins(env)
+    print(seed.stdout.replace("<port>", port), flush=True)
 
     stopping = False
 
@@ -92,12 +99,6 @@ CSU Tracker is running (Ctrl-C to stop):
         except subprocess.TimeoutExpired:
             process.kill()
     return exit_code
-
-
-def _print_demo_logins(env: dict[str, str]) -> None:
-    logins = DATA_DIR / "demo-logins.txt"
-    if logins.exists():
-        print(logins.read_text(), flush=True)
 
 
 if __name__ == "__main__":

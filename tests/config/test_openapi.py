@@ -41,3 +41,31 @@ def test_schema_and_docs_are_served_with_local_assets(public_client, clinic_a, h
     html = docs.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower() and "unpkg" not in html.lower()
+
+
+@pytest.mark.django_db
+def test_every_identity_endpoint_is_in_the_schema(public_client, clinic_a) -> None:  # noqa: ANN001
+    import yaml
+
+    schema = yaml.safe_load(public_client.get("/api/schema/", HTTP_HOST="alpha.localhost").content)
+    expected = {
+        "/api/v1/auth/token/",
+        "/api/v1/auth/token/refresh/",
+        "/api/v1/auth/logout/",
+        "/api/v1/auth/login/",
+        "/api/v1/auth/csrf/",
+        "/api/v1/auth/me/",
+        "/api/v1/auth/password/",
+        "/api/v1/auth/password-reset/",
+        "/api/v1/auth/password-reset/confirm/",
+        "/api/v1/auth/mfa/setup/",
+        "/api/v1/auth/mfa/confirm/",
+        "/api/v1/auth/invitations/accept/",
+        "/api/v1/auth/enroll/",
+        "/api/v1/admin/invitations/",
+        "/api/v1/admin/invitations/{invitation_id}/revoke/",
+        "/api/v1/portal/enrollments/",
+        "/api/v1/portal/enrollments/{enrollment_id}/qr.png",
+    }
+    assert expected <= set(schema["paths"])
+    assert {"jwtAuth", "cookieAuth"} <= set(schema["components"]["securitySchemes"])

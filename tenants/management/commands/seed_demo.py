@@ -1,22 +1,47 @@
-"""Idempotent demo data for `make run`: the clinic `demo`."""
+"""Idempotent demo data for `make run`: the clinic `demo` with its staff and patients.
+
+The demo passwords are public by design (printed by `make run`); never run this in production.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from accounts.models import Membership, Role, User
 from tenants.models import Clinic
 from tenants.services import clinic_create
 
+DEMO_PEOPLE = [
+    ("admin@demo.example", "Dana Admin", Role.CLINIC_ADMIN, "demo-admin-pass-2026"),
+    ("dr.weber@demo.example", "Dr Lena Weber", Role.CLINICIAN, "demo-clinician-pass-2026"),
+    ("dr.okafor@demo.example", "Dr Chidi Okafor", Role.CLINICIAN, "demo-clinician-pass-2026"),
+    ("anna@demo.example", "Anna Schmidt", Role.PATIENT, "demo-patient-pass-2026"),
+    ("ben@demo.example", "Ben Keller", Role.PATIENT, "demo-patient-pass-2026"),
+    ("chloe@demo.example", "Chloe Martin", Role.PATIENT, "demo-patient-pass-2026"),
+]
+
 
 class Command(BaseCommand):
-    help = "Create the demo clinic (idempotent)."
+    help = "Create the demo clinic with an admin, two clinicians and three patients (idempotent)."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from django.conf import settings
+
+        if not settings.DEBUG and not getattr(settings, "ALLOW_DEMO_SEED", False):
+            raise CommandError("seed_demo only runs with DEBUG on (local development).")
         clinic = Clinic.objects.filter(slug="demo").first()
         if clinic is None:
             clinic = clinic_create(slug="demo", name="Demo Urticaria Clinic", timezone="Europe/Berlin")
-            self.stdout.write(f"Created demo clinic (schema {clinic.schema_name}).")
-        else:
-            self.stdout.write("Demo clinic already exists.")
+        with transaction.atomic():
+            for email, full_name, role, password in DEMO_PEOPLE:
+                user = User.objects.filter(email=email).first()
+                if user is None:
+                    user = User.objects.create_user(email, password, full_name=full_name)
+                Membership.objects.get_or_create(user=user, clinic=clinic, defaults={"role": role})
+        host = clinic.domains.get(is_primary=True).domain
+        lines = [f"Demo clinic: http://{host}:<port>  (sign in: POST /api/v1/auth/token/ on that host)"]
+        lines += [f"  {role:<13} {email:<26} {password}" for email, _, role, password in DEMO_PEOPLE]
+        self.stdout.write("\n".join(lines))

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from accounts.models import Membership
+from tenants.management.commands.seed_demo import DEMO_PEOPLE
+from tests.conftest import host_client
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_seed_is_idempotent_and_its_logins_work(capsys: pytest.CaptureFixture[str]) -> None:
+    with override_settings(ALLOW_DEMO_SEED=True):
+        call_command("seed_demo")
+        call_command("seed_demo")
+    roles = sorted(Membership.objects.filter(clinic__slug="demo").values_list("role", flat=True))
+    assert roles == ["clinic_admin", "clinician", "clinician", "patient", "patient", "patient"]
+    output = capsys.readouterr().out
+    for email, _, _role, password in DEMO_PEOPLE:
+        assert email in output and password in output
+        response = host_client("demo.localhost").post(
+            "/api/v1/auth/token/", {"email": email, "password": password}, format="json"
+        )
+        assert response.status_code == 200, (email, response.json())
+
+
+def test_demo_seed_refuses_to_run_without_debug() -> None:
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("seed_demo")

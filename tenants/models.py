@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
 import uuid
 import zoneinfo
@@ -33,6 +34,11 @@ class ClinicStatus(models.TextChoices):
 ROUTABLE_STATUSES = (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING)
 
 
+class DiaryMode(models.TextChoices):
+    ONCE = "once", "Once daily"
+    TWICE = "twice", "Twice daily (am/pm)"
+
+
 class Clinic(TenantMixin):
     """A clinic: one PostgreSQL schema holding all of its patient data."""
 
@@ -42,6 +48,14 @@ class Clinic(TenantMixin):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     status = models.CharField(max_length=20, choices=ClinicStatus.choices, default=ClinicStatus.PROVISIONING)
     created_at = models.DateTimeField(auto_now_add=True)
+    country = models.CharField(max_length=2, default="DE", help_text="ISO 3166-1 alpha-2")
+    offboarding_started_at = models.DateTimeField(null=True, blank=True)
+    offboarding_archive = models.CharField(max_length=255, blank=True)
+    # Clinic settings (clinic admins change them on the clinic host).
+    locale = models.CharField(max_length=10, default="en")
+    default_diary_mode = models.CharField(max_length=5, choices=DiaryMode.choices, default=DiaryMode.ONCE)
+    diary_late_entry_days = models.PositiveSmallIntegerField(default=7)
+    reminder_default_time = models.TimeField(default=datetime.time(20, 0))
     mfa_required = models.BooleanField(default=False, help_text="Staff must use TOTP to sign in.")
 
     # Schemas are created by tenants.services.clinic_create from the template's DDL snapshot,

@@ -21,6 +21,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from accounts.selectors import ActiveMembership, membership_active_for
 
 SESSION_CLINIC_KEY = "csu.tid"
+PLATFORM_TID = "public"
 SESSION_STARTED_KEY = "csu.started"
 
 
@@ -50,12 +51,16 @@ class ClinicJWTAuthentication(JWTAuthentication):
             return None
         token = self.get_validated_token(raw)
         clinic = request_clinic(request)
-        # The clinic check comes before the user lookup: a token never works on another host.
-        if clinic is None or token.get("tid") != clinic.schema_name:
-            raise exceptions.AuthenticationFailed(
-                "Token is not valid for this clinic.", code="token_not_valid"
-            )
+        # The host check comes before the user lookup: a token never works on another host.
+        # Clinic tokens carry the clinic's schema; operator tokens "public" (platform host).
+        expected = clinic.schema_name if clinic is not None else PLATFORM_TID
+        if token.get("tid") != expected:
+            raise exceptions.AuthenticationFailed("Token is not valid for this host.", code="token_not_valid")
         user = self.get_user(token)
+        if clinic is None:
+            if not user.is_staff:
+                raise exceptions.AuthenticationFailed("Not a platform operator.", code="token_not_valid")
+            return user, token
         membership = membership_active_for(user_id=user.pk, clinic_id=clinic.pk)
         if membership is None:
             raise exceptions.AuthenticationFailed(

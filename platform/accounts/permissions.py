@@ -50,3 +50,34 @@ class MfaSatisfied(BasePermission):
         if membership is None or getattr(view, "allow_without_mfa", False):
             return True
         return not mfa_setup_pending(user=request.user, clinic=request_clinic(request), role=membership.role)
+
+
+class ClinicWritable(BasePermission):
+    """A suspended clinic's portal is read-only (403 `clinic_suspended`); views that must keep
+    working for patient safety set `allowed_when_suspended = True`."""
+
+    message = "This clinic is suspended: the portal is read-only."
+    code = "clinic_suspended"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in ("GET", "HEAD", "OPTIONS") or getattr(view, "allowed_when_suspended", False):
+            return True
+        clinic = request_clinic(request)
+        return clinic is None or clinic.status != "suspended"
+
+
+class IsPlatformOperator(BasePermission):
+    """Platform host only, `is_staff`, with an operator token (issued only after TOTP)."""
+
+    message = "Platform operators only."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        auth = request.auth
+        return bool(
+            request.user
+            and request.user.is_staff
+            and request_clinic(request) is None
+            and auth is not None
+            and auth.get("tid") == "public"
+            and auth.get("mfa") is True
+        )

@@ -23,7 +23,7 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import Enrollment, Invitation, Membership, RecoveryCode, Role, TotpDevice, User
 from accounts.selectors import ActiveMembership, membership_active_for, membership_cache_clear
@@ -50,11 +50,11 @@ def email_normalize(email: str) -> str:
     return (email or "").strip().lower()
 
 
-def password_validate(password: str, *, user: User | None = None) -> None:
+def password_validate(password: str, *, user: User | None = None, field: str = "password") -> None:
     try:
         password_validation.validate_password(password, user=user)
     except ValidationError as exc:
-        raise ApplicationError(code="weak_password", field="password", detail=" ".join(exc.messages)) from exc
+        raise ApplicationError(code="weak_password", field=field, detail=" ".join(exc.messages)) from exc
 
 
 def user_create(*, email: str, password: str, full_name: str = "") -> User:
@@ -155,6 +155,28 @@ def tokens_issue(*, user: User, clinic: Clinic, role: str) -> dict[str, str]:
     refresh["tid"] = clinic.schema_name
     refresh["role"] = role
     return {"refresh": str(refresh), "access": str(refresh.access_token)}
+
+
+def operator_sign_in(*, request: HttpRequest, email: str, password: str, otp: str | None) -> dict[str, str]:
+    """Platform operators (`is_staff`) sign in on the platform host, always with TOTP.
+
+    Only an access token is issued (no refresh): operator sessions last ACCESS_TOKEN_LIFETIME.
+    """
+    email = email_normalize(email)
+    user = authenticate(request=request, email=email, password=password)
+    if user is None or not user.is_active or not user.is_staff or not mfa_enabled(user=user):
+        logger.info("operator sign-in failed ip=%s", _ip(request))
+        raise _unauthorized("invalid_credentials", INVALID_CREDENTIALS)
+    if not otp or not mfa_verify(user=user, otp=otp):
+        user_login_failed.send(sender=__name__, credentials={"email": email}, request=request)
+        raise _unauthorized("invalid_otp", "The authenticator code is not valid.")
+    user_logged_in.send(sender=User, request=request, user=user)
+    access = AccessToken.for_user(user)
+    access["tid"] = "public"
+    access["role"] = "operator"
+    access["mfa"] = True
+    logger.info("operator sign-in succeeded user=%s", user.pk)
+    return {"access": str(access)}
 
 
 def sign_in_tokens(*, request: HttpRequest, clinic: Clinic, sign_in: SignIn) -> dict[str, str]:
@@ -356,6 +378,7 @@ def _existing_or_new_user(*, email: str, password: str, full_name: str, request:
 def invitation_accept(
     *, clinic: Clinic, token: str, full_name: str, password: str, request: HttpRequest | None = None
 ) -> tuple[User, Membership]:
+    _refuse_when_suspended(clinic)
     invitation = (
         Invitation.objects.select_for_update()
         .filter(clinic=clinic, token_hash=crypto.keyed_hash(token or "", purpose="invitation"))
@@ -385,6 +408,15 @@ def invitation_accept(
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
     return user, membership
+
+
+def _refuse_when_suspended(clinic: Clinic) -> None:
+    if clinic.status == "suspended":
+        raise ApplicationError(
+            code="clinic_suspended",
+            status_code=403,
+            detail="This clinic is suspended: no new members for now.",
+        )
 
 
 # --- Patient enrollment codes ----------------------------------------------------------------
@@ -424,6 +456,7 @@ def enrollment_redeem(
     *, clinic: Clinic, code: str, email: str, password: str, request: HttpRequest | None = None
 ) -> tuple[User, Membership]:
     """Create (or link) the patient's account and patient membership from a code."""
+    _refuse_when_suspended(clinic)
     normalized = enrollment_code_normalize(code)
     enrollment = (
         Enrollment.objects.select_for_update()

@@ -6,10 +6,12 @@ from django.urls import include, path
 
 from accounts.api.urls import public_auth_patterns
 from config.urls_common import common_patterns
+from tenants.api.urls import public_patterns
 
 urlpatterns = [
     *common_patterns,
     path("api/v1/", include(public_auth_patterns)),
+    path("api/v1/", include(public_patterns)),
 ]
 
 handler400 = "core.errors.bad_request_view"

@@ -9,7 +9,15 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
 from accounts.authentication import request_clinic, request_membership
-from accounts.permissions import IsClinicAdmin, IsClinician, IsClinicMember, IsPatient, MfaSatisfied
+from accounts.permissions import (
+    ClinicWritable,
+    IsClinicAdmin,
+    IsClinician,
+    IsClinicMember,
+    IsPatient,
+    IsPlatformOperator,
+    MfaSatisfied,
+)
 from core.api.base import BaseApi
 
 
@@ -30,8 +38,14 @@ class PatientApi(ClinicApi):
 
 
 class ClinicianApi(ClinicApi):
-    permission_classes = [IsAuthenticated, IsClinician, MfaSatisfied]
+    permission_classes = [IsAuthenticated, IsClinician, MfaSatisfied, ClinicWritable]
 
 
 class ClinicAdminApi(ClinicApi):
-    permission_classes = [IsAuthenticated, IsClinicAdmin, MfaSatisfied]
+    permission_classes = [IsAuthenticated, IsClinicAdmin, MfaSatisfied, ClinicWritable]
+
+
+class PlatformOperatorApi(BaseApi):
+    """Platform host endpoints for operators (`/api/v1/platform/…`)."""
+
+    permission_classes = [IsAuthenticated, IsPlatformOperator]

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parents[3]
 DATA_DIR = BASE_DIR / ".data"
@@ -194,6 +195,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env("THROTTLE_AUTH", default="30/min"),
         "enroll": env("THROTTLE_ENROLL", default="10/min"),
+        "signup": env("THROTTLE_SIGNUP", default="10/hour"),
     },
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -246,6 +248,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "purge-offboarded-clinics": {
+        "task": "tenants.clinics_purge_offboarded",
+        "schedule": crontab(hour=3, minute=30),
+        "options": {"queue": "platform"},
+    },
+}
+
+# --- Clinic lifecycle --------------------------------------------------------------------------
+OFFBOARDING_EXPORT_DIR = Path(env("OFFBOARDING_EXPORT_DIR", default=str(DATA_DIR / "exports")))
+OFFBOARDING_GRACE_DAYS = env.int("OFFBOARDING_GRACE_DAYS", default=30)
 
 # --- Security ----------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

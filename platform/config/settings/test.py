@@ -18,5 +18,6 @@ STORAGES = {
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
     # Tests that exercise throttling override these; the rest must not trip them.
-    "DEFAULT_THROTTLE_RATES": {"auth": "10000/min", "enroll": "10000/min"},
+    "DEFAULT_THROTTLE_RATES": {"auth": "10000/min", "enroll": "10000/min", "signup": "10000/min"},
 }
+OFFBOARDING_EXPORT_DIR = DATA_DIR / "test-exports"  # noqa: F405

@@ -12,11 +12,13 @@ UNKNOWN_FIELD = "Unknown field."
 
 
 class StrictSerializer(serializers.Serializer):
-    """An input serializer that refuses fields it does not declare (DESIGN.md §8)."""
+    """An input serializer that refuses fields it does not declare, or declares read-only
+    (DESIGN.md §8): nothing a client sends is silently dropped."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(set(data) - writable)
             if unknown:
                 raise serializers.ValidationError({name: [UNKNOWN_FIELD] for name in unknown})
         return super().to_internal_value(data)

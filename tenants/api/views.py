@@ -1,0 +1,296 @@
+"""Clinic onboarding (platform host), clinic settings and staff (clinic host, admins),
+and clinic lifecycle for platform operators (platform host)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db.models import Count, Q
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from accounts import services as account_services
+from accounts.api.base import ClinicAdminApi, PlatformOperatorApi
+from accounts.models import Membership, Role
+from core.api.base import BaseApi, StrictSerializer
+from core.errors import ApplicationError
+from tenants import lifecycle
+from tenants.models import Clinic, ClinicStatus, DiaryMode, validate_timezone
+
+
+def _timezone(value: str) -> str:
+    try:
+        validate_timezone(value)
+    except Exception as exc:
+        raise serializers.ValidationError("Unknown IANA time zone.") from exc
+    return value
+
+
+class ClinicOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    url = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=ClinicStatus.choices)
+
+    def get_url(self, clinic: Clinic) -> str:
+        request = self.context["request"]
+        host = clinic.domains.filter(is_primary=True).values_list("domain", flat=True).first()
+        port = request.get_port()
+        suffix = "" if port in ("80", "443") else f":{port}"
+        return f"{request.scheme}://{host}{suffix}/"
+
+
+class _PublicSignupApi(BaseApi):
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "signup"
+
+
+class ClinicSignupApi(_PublicSignupApi):
+    class InputSerializer(StrictSerializer):
+        class AdminSerializer(StrictSerializer):
+            email = serializers.EmailField(max_length=254)
+            full_name = serializers.CharField(max_length=200)
+            password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+        name = serializers.CharField(max_length=200)
+        slug = serializers.CharField(max_length=64)
+        timezone = serializers.CharField(max_length=64, validators=[_timezone])
+        country = serializers.RegexField(r"^[A-Z]{2}$", help_text="ISO 3166-1 alpha-2, e.g. DE")
+        admin = AdminSerializer()
+
+    @extend_schema(request=InputSerializer, responses={201: ClinicOutputSerializer}, auth=[])
+    def post(self, request: Request) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        clinic = lifecycle.clinic_signup(
+            name=data["name"],
+            slug=data["slug"],
+            timezone_name=data["timezone"],
+            country=data["country"],
+            admin_email=data["admin"]["email"],
+            admin_full_name=data["admin"]["full_name"],
+            admin_password=data["admin"]["password"],
+            request=request._request,
+        )
+        body = ClinicOutputSerializer(clinic, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class SlugAvailabilityApi(_PublicSignupApi):
+    throttle_scope = "auth"
+
+    class FilterSerializer(StrictSerializer):
+        slug = serializers.CharField(max_length=64)
+
+    class OutputSerializer(serializers.Serializer):
+        slug = serializers.CharField()
+        available = serializers.BooleanField()
+        reason = serializers.CharField(allow_null=True)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("slug", str, required=True)], responses={200: OutputSerializer}, auth=[]
+    )
+    def get(self, request: Request) -> Response:
+        slug = self.query(self.FilterSerializer, request)["slug"]
+        available, reason = lifecycle.clinic_slug_availability(slug=slug)
+        return Response({"slug": slug, "available": available, "reason": reason})
+
+
+# --- Clinic admins, clinic host ----------------------------------------------------------------
+
+
+class ClinicSettingsSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    slug = serializers.CharField(read_only=True)
+    status = serializers.CharField(read_only=True)
+    name = serializers.CharField(max_length=200)
+    timezone = serializers.CharField(max_length=64, validators=[_timezone])
+    locale = serializers.RegexField(r"^[a-z]{2}(-[A-Z]{2})?$", max_length=10)
+    default_diary_mode = serializers.ChoiceField(choices=DiaryMode.choices)
+    diary_late_entry_days = serializers.IntegerField(min_value=0, max_value=30)
+    reminder_default_time = serializers.TimeField()
+    mfa_required = serializers.BooleanField()
+
+
+class ClinicSettingsApi(ClinicAdminApi):
+    class InputSerializer(StrictSerializer, ClinicSettingsSerializer):
+        pass
+
+    @extend_schema(responses={200: ClinicSettingsSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(ClinicSettingsSerializer(Clinic.objects.get(pk=self.clinic(request).pk)).data)
+
+    @extend_schema(request=InputSerializer, responses={200: ClinicSettingsSerializer})
+    def patch(self, request: Request) -> Response:
+        data = self.validated(self.InputSerializer, request.data, partial=True)
+        clinic = Clinic.objects.get(pk=self.clinic(request).pk)
+        clinic = lifecycle.clinic_settings_update(clinic=clinic, **data)
+        return Response(ClinicSettingsSerializer(clinic).data)
+
+
+class MemberOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    user_id = serializers.UUIDField()
+    email = serializers.EmailField(source="user.email")
+    full_name = serializers.CharField(source="user.full_name")
+    role = serializers.ChoiceField(choices=Role.choices)
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class MemberListApi(ClinicAdminApi):
+    class FilterSerializer(StrictSerializer):
+        role = serializers.ChoiceField(choices=Role.choices, required=False)
+        is_active = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("role", str), OpenApiParameter("is_active", bool)],
+        responses={200: MemberOutputSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.query(self.FilterSerializer, request)
+        members = Membership.objects.filter(clinic_id=self.clinic(request).pk).select_related("user")
+        if filters.get("role"):
+            members = members.filter(role=filters["role"])
+        if filters.get("is_active") is not None:
+            members = members.filter(is_active=filters["is_active"])
+        members = members.order_by("role", "user__email")[:1000]
+        return Response(MemberOutputSerializer(members, many=True).data)
+
+
+class MemberDeactivateApi(ClinicAdminApi):
+    is_active = False
+
+    @extend_schema(request=None, responses={200: MemberOutputSerializer})
+    def post(self, request: Request, membership_id: str) -> Response:
+        membership = lifecycle.clinic_member_set_active(
+            clinic=self.clinic(request),
+            membership_id=membership_id,
+            is_active=self.is_active,
+            actor=request.user,
+        )
+        return Response(MemberOutputSerializer(membership).data)
+
+
+class MemberReactivateApi(MemberDeactivateApi):
+    is_active = True
+
+
+# --- Platform operators, platform host ---------------------------------------------------------
+
+
+class OperatorTokenApi(BaseApi):
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    class InputSerializer(StrictSerializer):
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+        otp = serializers.CharField(max_length=32)
+
+    class OutputSerializer(serializers.Serializer):
+        access = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, auth=[])
+    def post(self, request: Request) -> Response:
+        if getattr(request._request.tenant, "schema_name", "public") != "public":
+            raise ApplicationError(
+                code="not_found", status_code=404, detail="Operators sign in on the platform host."
+            )
+        data = self.validated(self.InputSerializer, request.data)
+        return Response(account_services.operator_sign_in(request=request._request, **data))
+
+
+class OperatorClinicSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=ClinicStatus.choices)
+    country = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    member_count = serializers.IntegerField()
+    patient_count = serializers.IntegerField()
+    offboarding_started_at = serializers.DateTimeField(allow_null=True)
+    has_archive = serializers.SerializerMethodField()
+
+    def get_has_archive(self, clinic: Clinic) -> bool:
+        return bool(clinic.offboarding_archive)
+
+
+def _clinics_with_counts() -> Any:
+    active = Q(memberships__is_active=True)
+    return Clinic.objects.annotate(
+        member_count=Count("memberships", filter=active & ~Q(memberships__role=Role.PATIENT)),
+        patient_count=Count("memberships", filter=active & Q(memberships__role=Role.PATIENT)),
+    )
+
+
+class OperatorClinicListApi(PlatformOperatorApi):
+    class FilterSerializer(StrictSerializer):
+        status = serializers.ChoiceField(choices=ClinicStatus.choices, required=False)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str)], responses={200: OperatorClinicSerializer(many=True)}
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.query(self.FilterSerializer, request)
+        clinics = _clinics_with_counts().order_by("slug")
+        if filters.get("status"):
+            clinics = clinics.filter(status=filters["status"])
+        return Response(OperatorClinicSerializer(clinics[:1000], many=True).data)
+
+
+class _OperatorClinicActionApi(PlatformOperatorApi):
+    def clinic_or_404(self, slug: str) -> Clinic:
+        clinic = Clinic.objects.filter(slug=slug).first() if re.fullmatch(r"[a-z0-9-]{1,64}", slug) else None
+        if clinic is None:
+            raise ApplicationError(code="not_found", status_code=404, detail="No such clinic.")
+        return clinic
+
+    def respond(self, clinic: Clinic, code: int = status.HTTP_200_OK) -> Response:
+        return Response(OperatorClinicSerializer(_clinics_with_counts().get(pk=clinic.pk)).data, status=code)
+
+
+class OperatorClinicSuspendApi(_OperatorClinicActionApi):
+    @extend_schema(request=None, responses={200: OperatorClinicSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        return self.respond(lifecycle.clinic_suspend(clinic=self.clinic_or_404(slug)))
+
+
+class OperatorClinicReactivateApi(_OperatorClinicActionApi):
+    @extend_schema(request=None, responses={200: OperatorClinicSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        return self.respond(lifecycle.clinic_reactivate(clinic=self.clinic_or_404(slug)))
+
+
+class OperatorClinicOffboardApi(_OperatorClinicActionApi):
+    @extend_schema(request=None, responses={202: OperatorClinicSerializer})
+    def post(self, request: Request, slug: str) -> Response:
+        """Starts offboarding: a platform-queue task exports the data, then marks the clinic."""
+        clinic = lifecycle.clinic_offboard_request(clinic=self.clinic_or_404(slug))
+        return self.respond(clinic, status.HTTP_202_ACCEPTED)
+
+
+class OperatorClinicArchiveApi(_OperatorClinicActionApi):
+    @extend_schema(responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)})
+    def get(self, request: Request, slug: str) -> FileResponse:
+        clinic = self.clinic_or_404(slug)
+        path = lifecycle.clinic_archive_path(clinic=clinic)
+        if path is None:
+            raise ApplicationError(code="archive_not_ready", status_code=404, detail="No export archive yet.")
+        response = FileResponse(
+            path.open("rb"), as_attachment=True, filename=path.name, content_type="application/zip"
+        )
+        response["Cache-Control"] = "no-store"
+        return response

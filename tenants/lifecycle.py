@@ -1,0 +1,253 @@
+"""Clinic lifecycle: signup, settings, suspension, offboarding (export, then drop)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import Membership, Role, User
+from accounts.services import email_normalize, membership_grant, password_validate
+from core.errors import ApplicationError
+from tenants.models import Clinic, ClinicStatus
+from tenants.selectors import clinic_host_cache_clear
+from tenants.services import RESERVED_SLUGS, clinic_create, clinic_delete, clinic_slug_validate
+
+logger = logging.getLogger(__name__)
+
+
+def clinic_slug_availability(*, slug: str) -> tuple[bool, str | None]:
+    """Whether a slug can be signed up now, and why not (a stable code). Creates nothing."""
+    try:
+        clinic_slug_validate(slug)
+    except ApplicationError as exc:
+        return False, exc.code
+    if slug in RESERVED_SLUGS or Clinic.objects.filter(slug=slug).exists():
+        return False, "slug_taken"
+    return True, None
+
+
+@transaction.atomic
+def clinic_signup(
+    *,
+    name: str,
+    slug: str,
+    timezone_name: str,
+    country: str,
+    admin_email: str,
+    admin_full_name: str,
+    admin_password: str,
+    request: HttpRequest | None = None,
+) -> Clinic:
+    """Self-service onboarding: clinic + schema + domain + admin account and membership.
+
+    One transaction: any failure leaves no clinic row, domain, schema, user or membership.
+    The clinic comes first: its advisory lock serialises concurrent signups for one slug, so
+    the loser gets `slug_taken` (409) before touching the user table. An existing account is
+    linked only when its password is given.
+    """
+    clinic_slug_validate(slug)
+    email = email_normalize(admin_email)
+    existing = User.objects.filter(email=email).first()
+    if existing is None:
+        password_validate(
+            admin_password, user=User(email=email, full_name=admin_full_name), field="admin.password"
+        )
+    clinic = clinic_create(slug=slug, name=name, timezone=timezone_name)
+    clinic.country = country
+    clinic.save(update_fields=["country"])
+    if existing is None:
+        admin = User(email=email, full_name=admin_full_name.strip())
+        admin.set_password(admin_password)
+        admin.full_clean(exclude=["password"])
+        admin.save()
+    else:
+        from django.contrib.auth import authenticate
+
+        admin = authenticate(request=request, email=email, password=admin_password)
+        if admin is None:
+            raise ApplicationError(
+                code="invalid_credentials",
+                status_code=401,
+                field="admin.password",
+                detail="This email has an account: enter its current password.",
+            )
+    membership_grant(user=admin, clinic=clinic, role=Role.CLINIC_ADMIN)
+    logger.info("clinic signed up slug=%s admin=%s", clinic.slug, admin.pk)
+    return clinic
+
+
+CLINIC_SETTINGS_FIELDS = (
+    "name",
+    "timezone",
+    "locale",
+    "default_diary_mode",
+    "diary_late_entry_days",
+    "reminder_default_time",
+    "mfa_required",
+)
+
+
+def clinic_settings_update(*, clinic: Clinic, **changes: Any) -> Clinic:
+    unknown = set(changes) - set(CLINIC_SETTINGS_FIELDS)
+    if unknown:
+        raise ApplicationError(code="validation_error", field=sorted(unknown)[0], detail="Unknown field.")
+    for field, value in changes.items():
+        setattr(clinic, field, value)
+    clinic.full_clean(validate_unique=False, exclude=["schema_name"])
+    clinic.save(update_fields=list(changes))
+    _host_cache_clear_now_and_on_commit(clinic)
+    return clinic
+
+
+def _host_cache_clear_now_and_on_commit(clinic: Clinic) -> None:
+    clinic_host_cache_clear(clinic=clinic)
+    transaction.on_commit(lambda: clinic_host_cache_clear(clinic=clinic))
+
+
+def _status_change(*, clinic: Clinic, allowed_from: tuple[str, ...], to: str) -> Clinic:
+    with transaction.atomic():
+        locked = Clinic.objects.select_for_update().get(pk=clinic.pk)
+        if locked.status not in allowed_from:
+            raise ApplicationError(
+                code="invalid_status",
+                status_code=409,
+                detail=f"A clinic that is {locked.status} cannot become {to}.",
+            )
+        locked.status = to
+        locked.save(update_fields=["status"])
+    _host_cache_clear_now_and_on_commit(locked)
+    logger.info("clinic %s is now %s", locked.slug, to)
+    return locked
+
+
+def clinic_suspend(*, clinic: Clinic) -> Clinic:
+    """Portal read-only, no new enrollments; patients keep recording (patient safety)."""
+    return _status_change(clinic=clinic, allowed_from=(ClinicStatus.ACTIVE,), to=ClinicStatus.SUSPENDED)
+
+
+def clinic_reactivate(*, clinic: Clinic) -> Clinic:
+    return _status_change(clinic=clinic, allowed_from=(ClinicStatus.SUSPENDED,), to=ClinicStatus.ACTIVE)
+
+
+def clinic_offboard_request(*, clinic: Clinic) -> Clinic:
+    """Validate and enqueue the offboarding export (on the platform queue)."""
+    from tenants.tasks import clinic_offboard as clinic_offboard_task
+
+    if clinic.status not in (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED):
+        raise ApplicationError(
+            code="invalid_status",
+            status_code=409,
+            detail=f"A clinic that is {clinic.status} cannot be offboarded.",
+        )
+    clinic_offboard_task.delay_on_commit(clinic_id=str(clinic.pk))
+    return clinic
+
+
+def _tenant_tables(schema: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_type = 'BASE TABLE' ORDER BY table_name",
+            [schema],
+        )
+        return [name for (name,) in cursor.fetchall()]
+
+
+def clinic_export(*, clinic: Clinic, directory: Path | None = None) -> Path:
+    """Write every table of the clinic's schema as JSON Lines into a zip, with a manifest of
+    row counts and SHA-256 checksums. Reads one consistent snapshot (REPEATABLE READ)."""
+    directory = Path(directory or settings.OFFBOARDING_EXPORT_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    path = directory / f"{clinic.slug}-{stamp}.zip"
+    schema = clinic.schema_name
+    manifest: dict[str, Any] = {
+        "clinic": {"id": str(clinic.pk), "slug": clinic.slug, "name": clinic.name, "schema": schema},
+        "exported_at": timezone.now().isoformat(),
+        "format": "one JSON object per line (PostgreSQL row_to_json)",
+        "tables": {},
+    }
+    tmp = path.with_suffix(".partial")
+    fresh_transaction = not connection.in_atomic_block
+    with transaction.atomic(), zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        if fresh_transaction:  # (the offboarding task); inside a caller's transaction, it decides
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        for table in _tenant_tables(schema):
+            digest, rows, buffer = hashlib.sha256(), 0, io.BytesIO()
+            with connection.cursor() as cursor:
+                # Names come from the catalog, quoted; never from input.
+                cursor.execute(
+                    f'SELECT row_to_json(t)::text FROM "{schema}"."{table}" t ORDER BY 1'  # noqa: S608
+                )
+                for (line,) in cursor:
+                    data = line.encode() + b"\n"
+                    digest.update(data)
+                    buffer.write(data)
+                    rows += 1
+            archive.writestr(f"tables/{table}.jsonl", buffer.getvalue())
+            manifest["tables"][table] = {"rows": rows, "sha256": digest.hexdigest()}
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
+    tmp.rename(path)
+    return path
+
+
+def clinic_offboard(*, clinic_id: str) -> Clinic:
+    """Export the clinic's data, then mark it offboarding (idempotent: re-exports if re-run)."""
+    clinic = Clinic.objects.get(pk=clinic_id)
+    if clinic.status not in (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING):
+        return clinic
+    archive = clinic_export(clinic=clinic)
+    Clinic.objects.filter(pk=clinic.pk).update(
+        status=ClinicStatus.OFFBOARDING,
+        offboarding_archive=archive.name,
+        offboarding_started_at=clinic.offboarding_started_at or timezone.now(),
+    )
+    clinic.refresh_from_db()
+    _host_cache_clear_now_and_on_commit(clinic)
+    logger.info("clinic %s offboarding; archive %s", clinic.slug, archive.name)
+    return clinic
+
+
+def clinics_purge_offboarded(*, now: Any = None) -> list[str]:
+    """Drop clinics whose offboarding grace period has passed (schema, rows, domains)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.OFFBOARDING_GRACE_DAYS)
+    purged = []
+    for clinic in Clinic.objects.filter(status=ClinicStatus.OFFBOARDING, offboarding_started_at__lte=cutoff):
+        clinic_delete(clinic=clinic)
+        purged.append(clinic.slug)
+        logger.info("clinic %s purged after offboarding", clinic.slug)
+    return purged
+
+
+def clinic_archive_path(*, clinic: Clinic) -> Path | None:
+    if not clinic.offboarding_archive:
+        return None
+    path = Path(settings.OFFBOARDING_EXPORT_DIR) / clinic.offboarding_archive
+    return path if path.is_file() else None
+
+
+def clinic_member_set_active(
+    *, clinic: Clinic, membership_id: str, is_active: bool, actor: User
+) -> Membership:
+    from accounts.services import membership_set_active
+
+    membership = Membership.objects.filter(clinic=clinic, pk=membership_id).select_related("clinic").first()
+    if membership is None:
+        raise ApplicationError(code="not_found", status_code=404, detail="No such member.")
+    if membership.user_id == actor.pk and not is_active:
+        raise ApplicationError(
+            code="cannot_deactivate_self", status_code=409, detail="You cannot deactivate yourself."
+        )
+    return membership_set_active(membership=membership, is_active=is_active)

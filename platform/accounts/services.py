@@ -477,6 +477,12 @@ def enrollment_redeem(
         )
     user = _existing_or_new_user(email=email, password=password, full_name="", request=request)
     membership = membership_grant(user=user, clinic=clinic, role=Role.PATIENT)
+    # The clinic's patient record (tenant schema, active on this clinic's host).
+    from patients.services import patient_attach_user
+
+    patient_attach_user(
+        user_id=user.pk, patient_id=enrollment.patient_id, clinic=clinic, display_name=user.full_name or user.email
+    )
     enrollment.redeemed_at = timezone.now()
     enrollment.redeemed_by = user
     enrollment.save(update_fields=["redeemed_at", "redeemed_by"])

@@ -6,12 +6,14 @@ from django.urls import include, path
 
 from accounts.api.urls import auth_patterns
 from config.urls_common import common_patterns
+from patients.api.urls import me_patterns
 from tenants.api.urls import tenant_patterns
 
 urlpatterns = [
     *common_patterns,
     path("api/v1/", include(auth_patterns)),
     path("api/v1/", include(tenant_patterns)),
+    path("api/v1/", include(me_patterns)),
 ]
 
 handler400 = "core.errors.bad_request_view"

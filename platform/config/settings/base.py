@@ -66,6 +66,7 @@ SHARED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
@@ -218,6 +219,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "accounts.models.Role.choices",
         "StaffRoleEnum": "accounts.models.STAFF_ROLE_CHOICES",
+        "DiaryModeEnum": "tenants.models.DiaryMode.choices",
     },
 }
 SIMPLE_JWT = {

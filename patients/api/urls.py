@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from patients.api import views
+
+DAY = r"(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})"
+
+me_patterns = [
+    path("me/profile/", views.ProfileApi.as_view(), name="me-profile"),
+    path("me/diary/", views.DiaryListApi.as_view(), name="me-diary"),
+    re_path(rf"^me/diary/{DAY}/$", views.DiaryEntryApi.as_view(), name="me-diary-day"),
+    re_path(rf"^me/diary/{DAY}/(?P<slot>am|pm)/$", views.DiarySlotEntryApi.as_view(), name="me-diary-slot"),
+    path("me/scores/uas7/", views.Uas7ScoresApi.as_view(), name="me-scores-uas7"),
+    path("me/scores/uct/", views.UctScoresApi.as_view(), name="me-scores-uct"),
+    path("me/scores/aas/", views.AasScoresApi.as_view(), name="me-scores-aas"),
+    path("me/questionnaires/", views.QuestionnaireListApi.as_view(), name="me-questionnaires"),
+    path(
+        "me/questionnaires/<str:instrument>/", views.QuestionnaireCreateApi.as_view(), name="me-questionnaire"
+    ),
+    path("me/medications/", views.MedicationsApi.as_view(), name="me-medications"),
+    path("me/doses/", views.DoseCreateApi.as_view(), name="me-doses"),
+    path("me/summary/", views.SummaryApi.as_view(), name="me-summary"),
+    path("me/export/", views.ExportApi.as_view(), name="me-export"),
+    path("me/deletion-request/", views.DeletionRequestApi.as_view(), name="me-deletion-request"),
+]

@@ -1,0 +1,505 @@
+"""The patient's own API (`/api/v1/me/…`, JWT, patient role). The PWA's contract."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api.base import PatientApi
+from core.api.base import StrictSerializer
+from core.errors import ApplicationError
+from patients import scores, selectors, services
+from patients.models import (
+    DoseLog,
+    DoseStatus,
+    Instrument,
+    Patient,
+    Prescription,
+    QuestionnaireResponse,
+    Slot,
+)
+from tenants.models import DiaryMode
+
+
+def parse_day(value: str, field: str = "day") -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ApplicationError(code="invalid_date", field=field, detail="Use a date as YYYY-MM-DD.") from exc
+
+
+class MeApi(PatientApi):
+    """Patients keep recording when their clinic is suspended (patient safety)."""
+
+    allowed_when_suspended = True
+
+    def patient(self, request: Request) -> Patient:
+        patient = selectors.patient_for_user(user_id=request.user.pk)
+        if patient is None:
+            raise ApplicationError(
+                code="no_patient_record", status_code=404, detail="No patient record for this account."
+            )
+        return patient
+
+    def late_days(self, request: Request) -> int:
+        return self.clinic(request).diary_late_entry_days
+
+    @staticmethod
+    def no_store(response: Response) -> Response:
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+# --- Profile -----------------------------------------------------------------------------------
+
+
+class ProfileSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    display_name = serializers.CharField(read_only=True)
+    date_of_birth = serializers.DateField(read_only=True, allow_null=True)
+    timezone = serializers.CharField(max_length=64)
+    locale = serializers.RegexField(r"^[a-z]{2}(-[A-Z]{2})?$", max_length=10)
+    diary_mode = serializers.ChoiceField(choices=DiaryMode.choices)
+    status = serializers.CharField(read_only=True)
+    enrolled_at = serializers.DateTimeField(read_only=True)
+    today = serializers.SerializerMethodField()
+
+    def get_today(self, patient: Patient) -> date:
+        return patient.local_today()
+
+
+class ProfileApi(MeApi):
+    class InputSerializer(StrictSerializer, ProfileSerializer):
+        pass
+
+    @extend_schema(responses={200: ProfileSerializer})
+    def get(self, request: Request) -> Response:
+        return self.no_store(Response(ProfileSerializer(self.patient(request)).data))
+
+    @extend_schema(request=InputSerializer, responses={200: ProfileSerializer})
+    def patch(self, request: Request) -> Response:
+        data = self.validated(self.InputSerializer, request.data, partial=True)
+        patient = services.patient_profile_update(patient=self.patient(request), **data)
+        return self.no_store(Response(ProfileSerializer(patient).data))
+
+
+# --- Diary -------------------------------------------------------------------------------------
+
+
+class DiaryEntrySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    day = serializers.DateField()
+    slot = serializers.ChoiceField(choices=Slot.choices)
+    wheals = serializers.IntegerField()
+    itch = serializers.IntegerField()
+    uas = serializers.IntegerField()
+    angioedema = serializers.BooleanField()
+    aas_items = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
+    note = serializers.CharField()
+    recorded_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class DiaryEntryApi(MeApi):
+    class InputSerializer(StrictSerializer):
+        id = serializers.UUIDField(required=False, help_text="Client-generated id (offline-first).")
+        wheals = serializers.IntegerField(min_value=0, max_value=3)
+        itch = serializers.IntegerField(min_value=0, max_value=3)
+        angioedema = serializers.BooleanField(default=False)
+        aas_items = serializers.ListField(
+            child=serializers.IntegerField(min_value=0, max_value=3),
+            min_length=5,
+            max_length=5,
+            required=False,
+            allow_null=True,
+        )
+        note = serializers.CharField(max_length=2000, allow_blank=True, default="")
+        recorded_at = serializers.DateTimeField(required=False)
+
+    @extend_schema(request=InputSerializer, responses={200: DiaryEntrySerializer, 201: DiaryEntrySerializer})
+    def put(self, request: Request, day: str, slot: str = Slot.DAY) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        entry, created = services.diary_entry_record(
+            patient=self.patient(request),
+            day=parse_day(day),
+            slot=slot,
+            wheals=data["wheals"],
+            itch=data["itch"],
+            angioedema=data["angioedema"],
+            aas_items=data.get("aas_items"),
+            note=data["note"],
+            entry_id=data.get("id"),
+            recorded_at=data.get("recorded_at"),
+            late_days=self.late_days(request),
+        )
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return self.no_store(Response(DiaryEntrySerializer(entry).data, status=code))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, day: str, slot: str = Slot.DAY) -> Response:
+        services.diary_entry_delete(
+            patient=self.patient(request), day=parse_day(day), slot=slot, late_days=self.late_days(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DiarySlotEntryApi(DiaryEntryApi):
+    """The twice-daily diary: the same record per half-day (`am` / `pm`)."""
+
+    @extend_schema(
+        operation_id="v1_me_diary_slot_update",
+        request=DiaryEntryApi.InputSerializer,
+        responses={200: DiaryEntrySerializer, 201: DiaryEntrySerializer},
+    )
+    def put(self, request: Request, day: str, slot: str = Slot.DAY) -> Response:
+        return super().put(request, day, slot)
+
+    @extend_schema(operation_id="v1_me_diary_slot_destroy", responses={204: None})
+    def delete(self, request: Request, day: str, slot: str = Slot.DAY) -> Response:
+        return super().delete(request, day, slot)
+
+
+class DiaryListApi(MeApi):
+    class FilterSerializer(StrictSerializer):
+        start = serializers.DateField(required=False)  # exposed as `from` (a Python keyword)
+        to = serializers.DateField(required=False)
+
+        def get_fields(self) -> dict[str, Any]:
+            fields = super().get_fields()
+            fields["from"] = fields.pop("start")
+            return fields
+
+    @extend_schema(
+        parameters=[OpenApiParameter("from", date), OpenApiParameter("to", date)],
+        responses={200: DiaryEntrySerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        """Live entries between two local dates (default: the last 28 days; at most 366)."""
+        filters = self.query(self.FilterSerializer, request)
+        patient = self.patient(request)
+        end = filters.get("to") or patient.local_today()
+        start = filters.get("from") or end - timedelta(days=27)
+        if start > end:
+            raise ApplicationError(code="invalid_range", field="from", detail="'from' is after 'to'.")
+        if (end - start).days + 1 > selectors.MAX_DIARY_RANGE_DAYS:
+            raise ApplicationError(
+                code="range_too_long", field="from", detail="Ask for at most 366 days at a time."
+            )
+        entries = selectors.diary_entries(patient=patient, start=start, end=end)
+        return self.no_store(Response(DiaryEntrySerializer(entries, many=True).data))
+
+
+# --- Scores ------------------------------------------------------------------------------------
+
+
+class Uas7Serializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    uas7 = serializers.FloatField(allow_null=True)
+    method = serializers.ChoiceField(choices=["complete", "prorated", "missing"])
+    days_observed = serializers.IntegerField()
+    itch7 = serializers.FloatField(allow_null=True)
+    hives7 = serializers.FloatField(allow_null=True)
+    band = serializers.CharField(allow_null=True)
+
+
+class Uas7ScoresApi(MeApi):
+    class FilterSerializer(StrictSerializer):
+        end = serializers.DateField(required=False)
+        weeks = serializers.IntegerField(min_value=1, max_value=52, default=12)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("end", date), OpenApiParameter("weeks", int)],
+        responses={200: Uas7Serializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        """Weekly UAS7 for `weeks` weeks ending on `end` (default today), oldest first."""
+        filters = self.query(self.FilterSerializer, request)
+        patient = self.patient(request)
+        weeks = selectors.uas7_history(
+            patient=patient, end=filters.get("end") or patient.local_today(), weeks=filters["weeks"]
+        )
+        return self.no_store(Response(Uas7Serializer(weeks, many=True).data))
+
+
+class QuestionnaireSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    instrument = serializers.ChoiceField(choices=Instrument.choices)
+    answers = serializers.JSONField()
+    score = serializers.IntegerField()
+    category = serializers.SerializerMethodField()
+    period_end = serializers.DateField()
+    recorded_at = serializers.DateTimeField()
+
+    def get_category(self, response: QuestionnaireResponse) -> str | None:
+        return scores.uct_category(response.score) if response.instrument in ("uct", "uct7") else None
+
+
+class UctScoresApi(MeApi):
+    @extend_schema(responses={200: QuestionnaireSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        """UCT and UCT7 results, newest first, with their control category."""
+        responses = QuestionnaireResponse.objects.filter(
+            patient=self.patient(request), instrument__in=["uct", "uct7"], deleted_at__isnull=True
+        ).order_by("-period_end", "-recorded_at")[:100]
+        return self.no_store(Response(QuestionnaireSerializer(responses, many=True).data))
+
+
+class AasScoresApi(MeApi):
+    class FilterSerializer(StrictSerializer):
+        end = serializers.DateField(required=False)
+
+    class OutputSerializer(serializers.Serializer):
+        class WeeklySerializer(serializers.Serializer):
+            start = serializers.DateField()
+            end = serializers.DateField()
+            value = serializers.FloatField(allow_null=True)
+            method = serializers.CharField()
+            days_observed = serializers.IntegerField()
+
+        aas7 = WeeklySerializer()
+        aas28 = WeeklySerializer()
+        days = serializers.DictField(child=serializers.IntegerField())
+
+    @extend_schema(parameters=[OpenApiParameter("end", date)], responses={200: OutputSerializer})
+    def get(self, request: Request) -> Response:
+        """AAS7 and AAS28 ending on `end` (default today) from the diary's angioedema items."""
+        filters = self.query(self.FilterSerializer, request)
+        patient = self.patient(request)
+        end = filters.get("end") or patient.local_today()
+        entries = list(selectors.diary_entries(patient=patient, start=end - timedelta(days=27), end=end))
+        per_day = selectors.aas_per_day_from(entries)
+        body = {
+            "aas7": scores.aas7(per_day, end),
+            "aas28": scores.aas28(per_day, end),
+            "days": {day.isoformat(): value for day, value in sorted(per_day.items())},
+        }
+        return self.no_store(Response(self.OutputSerializer(body).data))
+
+
+# --- Questionnaires ----------------------------------------------------------------------------
+
+
+class QuestionnaireCreateApi(MeApi):
+    class InputSerializer(StrictSerializer):
+        id = serializers.UUIDField(required=False)
+        answers = serializers.JSONField(
+            help_text='UCT/UCT7: {"items": [0-4 ×4]}; AAS: {"angioedema", "items": [0-3 ×5]}'
+        )
+        period_end = serializers.DateField(required=False)
+
+    @extend_schema(
+        request=InputSerializer, responses={201: QuestionnaireSerializer, 200: QuestionnaireSerializer}
+    )
+    def post(self, request: Request, instrument: str) -> Response:
+        if instrument not in Instrument.values:
+            raise ApplicationError(code="unknown_instrument", status_code=404, detail="Unknown instrument.")
+        data = self.validated(self.InputSerializer, request.data)
+        response, created = services.questionnaire_record(
+            patient=self.patient(request),
+            instrument=instrument,
+            answers=data["answers"],
+            period_end=data.get("period_end"),
+            response_id=data.get("id"),
+        )
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return self.no_store(Response(QuestionnaireSerializer(response).data, status=code))
+
+
+class QuestionnaireListApi(MeApi):
+    @extend_schema(responses={200: QuestionnaireSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        responses = QuestionnaireResponse.objects.filter(
+            patient=self.patient(request), deleted_at__isnull=True
+        ).order_by("-period_end", "-recorded_at")[:200]
+        return self.no_store(Response(QuestionnaireSerializer(responses, many=True).data))
+
+
+# --- Medications and doses ---------------------------------------------------------------------
+
+
+class DoseSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    prescription = serializers.UUIDField(source="prescription_id")
+    date = serializers.DateField(source="scheduled_date")
+    status = serializers.ChoiceField(choices=DoseStatus.choices)
+    taken_at = serializers.DateTimeField(allow_null=True)
+
+
+class MedicationTodaySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    medication = serializers.CharField(source="medication_id")
+    name = serializers.CharField(source="medication.name")
+    dose = serializers.CharField()
+    frequency_kind = serializers.CharField()
+    frequency_value = serializers.IntegerField(allow_null=True)
+    guideline_step = serializers.IntegerField()
+    start = serializers.DateField()
+    end = serializers.DateField(allow_null=True)
+    due_today = serializers.IntegerField()
+    logged_today = DoseSerializer(many=True)
+
+
+class MedicationsApi(MeApi):
+    @extend_schema(responses={200: MedicationTodaySerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        """Current prescriptions with today's schedule and what is already logged for today."""
+        patient = self.patient(request)
+        today = patient.local_today()
+        current = selectors.prescriptions_overlapping(patient=patient, start=today, end=today)
+        logged: dict[uuid.UUID, list[DoseLog]] = {}
+        for dose in DoseLog.objects.filter(patient=patient, scheduled_date=today).order_by("created_at"):
+            logged.setdefault(dose.prescription_id, []).append(dose)
+        last_injection = dict(
+            DoseLog.objects.filter(patient=patient, status=DoseStatus.TAKEN, prescription__in=current)
+            .order_by("prescription_id", "-scheduled_date")
+            .distinct("prescription_id")
+            .values_list("prescription_id", "scheduled_date")
+        )
+        body = [
+            {
+                **{
+                    f: getattr(rx, f)
+                    for f in (
+                        "id",
+                        "medication_id",
+                        "medication",
+                        "dose",
+                        "frequency_kind",
+                        "frequency_value",
+                        "guideline_step",
+                        "start",
+                        "end",
+                    )
+                },
+                "due_today": _due_today(rx, today, last_injection.get(rx.pk)),
+                "logged_today": logged.get(rx.pk, []),
+            }
+            for rx in current
+        ]
+        return self.no_store(Response(MedicationTodaySerializer(body, many=True).data))
+
+
+def _due_today(rx: Prescription, today: date, last_taken: date | None) -> int:
+    if rx.frequency_kind == "n_per_day":
+        return rx.frequency_value or 0
+    if rx.frequency_kind == "every_n_days":
+        if last_taken is None:
+            return 1
+        return 1 if (today - last_taken).days >= (rx.frequency_value or 1) else 0
+    return 0
+
+
+class DoseCreateApi(MeApi):
+    class InputSerializer(StrictSerializer):
+        id = serializers.UUIDField()
+        prescription = serializers.UUIDField()
+        date = serializers.DateField()
+        status = serializers.ChoiceField(choices=DoseStatus.choices)
+        taken_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    @extend_schema(request=InputSerializer, responses={201: DoseSerializer, 200: DoseSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        dose, created = services.dose_log_record(
+            patient=self.patient(request),
+            dose_id=data["id"],
+            prescription_id=data["prescription"],
+            day=data["date"],
+            status=data["status"],
+            taken_at=data.get("taken_at"),
+            late_days=self.late_days(request),
+        )
+        return self.no_store(Response(DoseSerializer(dose).data, status=201 if created else 200))
+
+
+# --- Summary, export, deletion ---------------------------------------------------------------
+
+
+class SummaryAdherenceSerializer(serializers.Serializer):
+    prescription = serializers.UUIDField()
+    medication = serializers.CharField()
+    pdc = serializers.FloatField(allow_null=True)
+    dose_ratio = serializers.FloatField(allow_null=True)
+    adherent = serializers.BooleanField(allow_null=True)
+    eligible_days = serializers.IntegerField()
+
+
+class SummarySerializer(serializers.Serializer):
+    today = serializers.DateField()
+    uas7 = Uas7Serializer()
+    previous_uas7 = Uas7Serializer()
+    change = serializers.FloatField(allow_null=True)
+    change_exceeds_mid = serializers.BooleanField()
+    last_uct = QuestionnaireSerializer(allow_null=True)
+    adherence_28d = SummaryAdherenceSerializer(many=True)
+    diary_streak = serializers.IntegerField()
+    days_missing_last_7 = serializers.IntegerField()
+
+
+def summary_body(summary: selectors.Summary) -> dict[str, Any]:
+    return {
+        "today": summary.today,
+        "uas7": summary.current,
+        "previous_uas7": summary.previous,
+        "change": summary.change.delta,
+        "change_exceeds_mid": summary.change.exceeds_mid,
+        "last_uct": summary.last_uct,
+        "adherence_28d": [
+            {
+                "prescription": rx.pk,
+                "medication": rx.medication_id,
+                "pdc": result.pdc,
+                "dose_ratio": result.dose_ratio,
+                "adherent": result.adherent,
+                "eligible_days": result.eligible_days,
+            }
+            for rx, result in summary.adherence
+        ],
+        "diary_streak": summary.streak,
+        "days_missing_last_7": summary.missing_last_7,
+    }
+
+
+class SummaryApi(MeApi):
+    @extend_schema(responses={200: SummarySerializer})
+    def get(self, request: Request) -> Response:
+        summary = selectors.patient_summary(patient=self.patient(request))
+        return self.no_store(Response(SummarySerializer(summary_body(summary)).data))
+
+
+class ExportApi(MeApi):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        """All the patient's data as one JSON document (right of access). Audited."""
+        document = services.patient_export(
+            patient=self.patient(request),
+            actor_id=request.user.pk,
+            actor_role="patient",
+            ip=request.META.get("REMOTE_ADDR"),
+        )
+        response = self.no_store(Response(document))
+        response["Content-Disposition"] = 'attachment; filename="csu-tracker-export.json"'
+        return response
+
+
+class DeletionRequestApi(MeApi):
+    class InputSerializer(StrictSerializer):
+        reason = serializers.CharField(max_length=2000, allow_blank=True, default="")
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(request=InputSerializer, responses={202: OutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        deletion = services.deletion_request_create(patient=self.patient(request), reason=data["reason"])
+        return Response(self.OutputSerializer(deletion).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,393 @@
+"""Writes for the patient record: keyword-only, validated, audited where staff are involved."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError
+from patients import scores
+from patients.audit import access_log_write
+from patients.models import (
+    DeletionRequest,
+    DiaryEntry,
+    DoseLog,
+    DoseStatus,
+    Instrument,
+    Patient,
+    Prescription,
+    QuestionnaireResponse,
+    Slot,
+)
+from tenants.models import Clinic, DiaryMode, validate_timezone
+
+NOT_FOUND = "No such record."
+
+
+def _not_found() -> ApplicationError:
+    return ApplicationError(code="not_found", status_code=404, detail=NOT_FOUND)
+
+
+def patient_attach_user(
+    *, user_id: uuid.UUID, patient_id: uuid.UUID | None, clinic: Clinic, display_name: str
+) -> Patient:
+    """Link an enrolled account to its patient record (or create the record if the enrollment
+    named none). Runs in the clinic's schema, inside the enrollment's transaction."""
+    patient = None
+    if patient_id is not None:
+        patient = Patient.objects.select_for_update().filter(pk=patient_id).first()
+        if patient is None or (patient.user_id and patient.user_id != user_id):
+            raise ApplicationError(
+                code="enrollment_invalid", field="code", detail="This enrollment code is not valid."
+            )
+    if patient is None:
+        patient = Patient(
+            display_name=display_name, timezone=clinic.timezone, diary_mode=clinic.default_diary_mode
+        )
+    patient.user_id = user_id
+    patient.save()
+    return patient
+
+
+def patient_profile_update(*, patient: Patient, **changes: Any) -> Patient:
+    """Timezone, locale, diary mode. Changing the timezone never moves recorded entries: they
+    keep the local date they were recorded for."""
+    allowed = {"timezone", "locale", "diary_mode"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ApplicationError(code="validation_error", field=sorted(unknown)[0], detail="Unknown field.")
+    if "timezone" in changes:
+        try:
+            validate_timezone(changes["timezone"])
+        except Exception as exc:
+            raise ApplicationError(
+                code="invalid_timezone", field="timezone", detail="Unknown IANA time zone."
+            ) from exc
+    for field, value in changes.items():
+        setattr(patient, field, value)
+    patient.save(update_fields=[*changes, "updated_at"])
+    return patient
+
+
+def _check_day(*, patient: Patient, day: date, late_days: int, now: datetime | None = None) -> None:
+    today = patient.local_today(now)
+    if day > today:
+        raise ApplicationError(
+            code="diary_future_date",
+            field="day",
+            detail=f"{day} is in the future in your time zone ({patient.timezone}).",
+        )
+    if day < today - timedelta(days=late_days):
+        raise ApplicationError(
+            code="diary_too_late",
+            field="day",
+            detail=f"Entries can be added or changed up to {late_days} days back.",
+        )
+
+
+def _check_slot(*, patient: Patient, slot: str) -> None:
+    expected = (Slot.DAY,) if patient.diary_mode == DiaryMode.ONCE else (Slot.AM, Slot.PM)
+    if slot not in expected:
+        raise ApplicationError(
+            code="diary_slot_mismatch",
+            field="slot",
+            detail=f"Your diary is {patient.diary_mode}-daily: use slot {' or '.join(expected)}.",
+        )
+
+
+@transaction.atomic
+def diary_entry_record(
+    *,
+    patient: Patient,
+    day: date,
+    slot: str,
+    wheals: int,
+    itch: int,
+    angioedema: bool = False,
+    aas_items: list[int] | None = None,
+    note: str = "",
+    entry_id: uuid.UUID | None = None,
+    recorded_at: datetime | None = None,
+    late_days: int = 7,
+    now: datetime | None = None,
+) -> tuple[DiaryEntry, bool]:
+    """Record or replace the diary entry for a local date and slot (idempotent upsert).
+
+    Returns (entry, created). The entry keeps its id when replaced. A client id that belongs to
+    another patient's record is answered as not found (ids are never a way in).
+    """
+    _check_slot(patient=patient, slot=slot)
+    _check_day(patient=patient, day=day, late_days=late_days, now=now)
+    if angioedema:
+        if aas_items is None:
+            raise ApplicationError(
+                code="aas_required", field="aas_items", detail="Rate the 5 swelling questions."
+            )
+        scores.aas_day(True, aas_items)
+    elif aas_items is not None:
+        raise ApplicationError(
+            code="aas_without_angioedema",
+            field="aas_items",
+            detail="Swelling questions need angioedema: true.",
+        )
+    if entry_id is not None and DiaryEntry.objects.filter(pk=entry_id).exclude(patient=patient).exists():
+        raise _not_found()
+    entry = (
+        DiaryEntry.objects.select_for_update()
+        .filter(patient=patient, day=day, slot=slot, deleted_at__isnull=True)
+        .first()
+    )
+    created = entry is None
+    if entry is None:
+        if entry_id is not None and DiaryEntry.objects.filter(pk=entry_id).exists():
+            # The id is this patient's tombstoned or other-slot record: ids are not reused.
+            raise ApplicationError(
+                code="diary_id_conflict",
+                status_code=409,
+                field="id",
+                detail="This id belongs to another entry.",
+            )
+        entry = DiaryEntry(id=entry_id or uuid.uuid4(), patient=patient, day=day, slot=slot)
+    entry.wheals, entry.itch, entry.angioedema = wheals, itch, angioedema
+    entry.aas_items = aas_items if angioedema else None
+    entry.note = note
+    entry.recorded_at = recorded_at or timezone.now()
+    try:
+        with transaction.atomic():
+            entry.save()
+    except IntegrityError as exc:
+        # A concurrent writer created the same date/slot first: report it, do not lose either.
+        raise ApplicationError(
+            code="diary_conflict",
+            status_code=409,
+            detail="This day was just recorded elsewhere; reload and retry.",
+        ) from exc
+    return entry, created
+
+
+@transaction.atomic
+def diary_entry_delete(*, patient: Patient, day: date, slot: str, late_days: int = 7) -> DiaryEntry:
+    """Tombstone the live entry (offline devices learn of the deletion through sync)."""
+    _check_slot(patient=patient, slot=slot)
+    _check_day(patient=patient, day=day, late_days=late_days)
+    entry = (
+        DiaryEntry.objects.select_for_update()
+        .filter(patient=patient, day=day, slot=slot, deleted_at__isnull=True)
+        .first()
+    )
+    if entry is None:
+        raise _not_found()
+    entry.deleted_at = timezone.now()
+    entry.save(update_fields=["deleted_at", "updated_at"])
+    return entry
+
+
+def _validate_answers(instrument: str, answers: Any) -> tuple[dict[str, Any], int]:
+    """Per-instrument answers → (normalised answers, score)."""
+    try:
+        if instrument in (Instrument.UCT, Instrument.UCT7):
+            items = answers.get("items") if isinstance(answers, dict) else None
+            if set(answers) - {"items"}:
+                raise ValueError("only 'items' is accepted")
+            return {"items": list(items)}, scores.uct_total(list(items))
+        if instrument == Instrument.AAS:
+            if not isinstance(answers, dict) or set(answers) - {"angioedema", "items"}:
+                raise ValueError("answers are {angioedema, items}")
+            angioedema = answers.get("angioedema")
+            if not isinstance(angioedema, bool):
+                raise ValueError("angioedema must be true or false")
+            items = answers.get("items")
+            score = scores.aas_day(angioedema, items)
+            return {"angioedema": angioedema, "items": list(items) if angioedema else None}, score
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ApplicationError(
+            code="invalid_answers", field="answers", detail=str(exc) or "Invalid answers."
+        ) from exc
+    raise ApplicationError(code="unknown_instrument", field="instrument", detail="Unknown instrument.")
+
+
+@transaction.atomic
+def questionnaire_record(
+    *,
+    patient: Patient,
+    instrument: str,
+    answers: Any,
+    period_end: date | None = None,
+    response_id: uuid.UUID | None = None,
+) -> tuple[QuestionnaireResponse, bool]:
+    """Record a questionnaire (idempotent on the client id)."""
+    period_end = period_end or patient.local_today()
+    if period_end > patient.local_today():
+        raise ApplicationError(
+            code="future_date", field="period_end", detail="The period cannot end in the future."
+        )
+    normalised, score = _validate_answers(instrument, answers)
+    if response_id is not None:
+        existing = QuestionnaireResponse.objects.filter(pk=response_id).first()
+        if existing is not None:
+            if existing.patient_id != patient.pk:
+                raise _not_found()
+            return existing, False
+    response = QuestionnaireResponse.objects.create(
+        id=response_id or uuid.uuid4(),
+        patient=patient,
+        instrument=instrument,
+        answers=normalised,
+        score=score,
+        period_end=period_end,
+    )
+    return response, True
+
+
+@transaction.atomic
+def dose_log_record(
+    *,
+    patient: Patient,
+    dose_id: uuid.UUID,
+    prescription_id: uuid.UUID,
+    day: date,
+    status: str,
+    taken_at: datetime | None = None,
+    late_days: int = 7,
+) -> tuple[DoseLog, bool]:
+    """Log a dose taken or skipped (insert-only; idempotent on the client id)."""
+    existing = DoseLog.objects.filter(pk=dose_id).first()
+    if existing is not None:
+        if existing.patient_id != patient.pk:
+            raise _not_found()
+        return existing, False
+    prescription = Prescription.objects.filter(pk=prescription_id, patient=patient).first()
+    if prescription is None:
+        raise ApplicationError(
+            code="not_found", status_code=404, field="prescription", detail="No such prescription."
+        )
+    _check_day(patient=patient, day=day, late_days=late_days)
+    if not prescription.active_on(day):
+        raise ApplicationError(
+            code="prescription_inactive", field="date", detail="The prescription is not active on that date."
+        )
+    if status == DoseStatus.SKIPPED and taken_at is not None:
+        raise ApplicationError(
+            code="validation_error", field="taken_at", detail="A skipped dose has no time taken."
+        )
+    if status == DoseStatus.TAKEN and taken_at is None:
+        taken_at = timezone.now()
+    dose = DoseLog.objects.create(
+        id=dose_id,
+        patient=patient,
+        prescription=prescription,
+        scheduled_date=day,
+        status=status,
+        taken_at=taken_at,
+    )
+    return dose, True
+
+
+@transaction.atomic
+def deletion_request_create(*, patient: Patient, reason: str = "") -> DeletionRequest:
+    request = DeletionRequest.objects.create(patient=patient, reason=reason)
+    access_log_write(
+        actor_id=patient.user_id,
+        actor_role="patient",
+        action="deletion.request",
+        patient_id=patient.pk,
+        obj=request,
+    )
+    return request
+
+
+@transaction.atomic
+def patient_export(
+    *, patient: Patient, actor_id: uuid.UUID | None, actor_role: str, ip: str | None = None
+) -> dict[str, Any]:
+    """Everything the clinic holds about the patient, as one JSON document (right of access).
+    Every export is audited, whoever asks."""
+
+    access_log_write(
+        actor_id=actor_id,
+        actor_role=actor_role,
+        action="patient.export",
+        patient_id=patient.pk,
+        obj=patient,
+        ip=ip,
+    )
+
+    def rows(queryset: Any, fields: list[str]) -> list[dict[str, Any]]:
+        return [{f: _jsonable(getattr(row, f)) for f in fields} for row in queryset]
+
+    diary = DiaryEntry.objects.filter(patient=patient).order_by("day", "slot")
+    return {
+        "exported_at": timezone.now().isoformat(),
+        "patient": {
+            f: _jsonable(getattr(patient, f))
+            for f in (
+                "id",
+                "display_name",
+                "date_of_birth",
+                "timezone",
+                "locale",
+                "diary_mode",
+                "status",
+                "enrolled_at",
+            )
+        },
+        "consents": rows(
+            patient.consents.order_by("granted_at"), ["id", "kind", "version", "granted_at", "withdrawn_at"]
+        ),
+        "diary": [
+            {
+                **{
+                    f: _jsonable(getattr(e, f))
+                    for f in (
+                        "id",
+                        "day",
+                        "slot",
+                        "wheals",
+                        "itch",
+                        "angioedema",
+                        "aas_items",
+                        "recorded_at",
+                        "deleted_at",
+                    )
+                },
+                "note": e.note,
+            }
+            for e in diary
+        ],
+        "questionnaires": rows(
+            QuestionnaireResponse.objects.filter(patient=patient).order_by("period_end"),
+            ["id", "instrument", "answers", "score", "period_end", "recorded_at", "deleted_at"],
+        ),
+        "prescriptions": rows(
+            Prescription.objects.filter(patient=patient).order_by("start"),
+            [
+                "id",
+                "medication_id",
+                "dose",
+                "frequency_kind",
+                "frequency_value",
+                "guideline_step",
+                "start",
+                "end",
+            ],
+        ),
+        "doses": rows(
+            DoseLog.objects.filter(patient=patient).order_by("scheduled_date", "created_at"),
+            ["id", "prescription_id", "scheduled_date", "status", "taken_at"],
+        ),
+        "deletion_requests": rows(
+            patient.deletion_requests.order_by("created_at"), ["id", "created_at", "handled_at"]
+        ),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value

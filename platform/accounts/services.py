@@ -481,7 +481,10 @@ def enrollment_redeem(
     from patients.services import patient_attach_user
 
     patient_attach_user(
-        user_id=user.pk, patient_id=enrollment.patient_id, clinic=clinic, display_name=user.full_name or user.email
+        user_id=user.pk,
+        patient_id=enrollment.patient_id,
+        clinic=clinic,
+        display_name=user.full_name or user.email,
     )
     enrollment.redeemed_at = timezone.now()
     enrollment.redeemed_by = user

@@ -17,7 +17,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import Membership, Role, User
-from accounts.services import email_normalize, membership_grant, password_validate
+from accounts.services import (
+    account_verify_for_linking,
+    email_normalize,
+    membership_grant,
+    password_validate,
+    user_create,
+)
 from core.errors import ApplicationError
 from tenants.models import Clinic, ClinicStatus
 from tenants.selectors import clinic_host_cache_clear
@@ -37,7 +43,6 @@ def clinic_slug_availability(*, slug: str) -> tuple[bool, str | None]:
     return True, None
 
 
-@transaction.atomic
 def clinic_signup(
     *,
     name: str,
@@ -47,42 +52,32 @@ def clinic_signup(
     admin_email: str,
     admin_full_name: str,
     admin_password: str,
+    admin_otp: str | None = None,
     request: HttpRequest | None = None,
 ) -> Clinic:
     """Self-service onboarding: clinic + schema + domain + admin account and membership.
 
-    One transaction: any failure leaves no clinic row, domain, schema, user or membership.
-    The clinic comes first: its advisory lock serialises concurrent signups for one slug, so
-    the loser gets `slug_taken` (409) before touching the user table. An existing account is
-    linked only when its password is given.
+    An existing account is linked only when its password (and TOTP, if enabled) checks out,
+    verified before the transaction so failures count toward the lockout. Then one
+    transaction: any failure leaves no clinic row, domain, schema, user or membership. The
+    clinic comes first inside it: its advisory lock serialises concurrent signups for one
+    slug, so the loser gets `slug_taken` (409) before touching the user table.
     """
     clinic_slug_validate(slug)
-    email = email_normalize(admin_email)
-    existing = User.objects.filter(email=email).first()
+    existing = account_verify_for_linking(
+        request=request, email=admin_email, password=admin_password, otp=admin_otp
+    )
     if existing is None:
+        email = email_normalize(admin_email)
         password_validate(
             admin_password, user=User(email=email, full_name=admin_full_name), field="admin.password"
         )
-    clinic = clinic_create(slug=slug, name=name, timezone=timezone_name)
-    clinic.country = country
-    clinic.save(update_fields=["country"])
-    if existing is None:
-        admin = User(email=email, full_name=admin_full_name.strip())
-        admin.set_password(admin_password)
-        admin.full_clean(exclude=["password"])
-        admin.save()
-    else:
-        from django.contrib.auth import authenticate
-
-        admin = authenticate(request=request, email=email, password=admin_password)
-        if admin is None:
-            raise ApplicationError(
-                code="invalid_credentials",
-                status_code=401,
-                field="admin.password",
-                detail="This email has an account: enter its current password.",
-            )
-    membership_grant(user=admin, clinic=clinic, role=Role.CLINIC_ADMIN)
+    with transaction.atomic():
+        clinic = clinic_create(slug=slug, name=name, timezone=timezone_name)
+        clinic.country = country
+        clinic.save(update_fields=["country"])
+        admin = existing or user_create(email=admin_email, password=admin_password, full_name=admin_full_name)
+        membership_grant(user=admin, clinic=clinic, role=Role.CLINIC_ADMIN)
     logger.info("clinic signed up slug=%s admin=%s", clinic.slug, admin.pk)
     return clinic
 

@@ -31,10 +31,12 @@ def clinic_for_host(host: str) -> Clinic | None:
     return domain.tenant
 
 
-def clinic_host_cache_clear(*, clinic: Clinic) -> None:
-    """Called by every service that changes a clinic's status or domains."""
+def clinic_host_cache_clear(*, clinic: Clinic, hosts: list[str] | None = None) -> None:
+    """Called by every service that changes a clinic's status or domains (pass the old hosts
+    when they change or go away)."""
     from django_tenants.utils import schema_context
 
-    hosts = list(Domain.objects.filter(tenant=clinic).values_list("domain", flat=True))
+    if hosts is None:
+        hosts = list(Domain.objects.filter(tenant=clinic).values_list("domain", flat=True))
     with schema_context("public"):
         cache.delete_many([_host_cache_key(host) for host in hosts])

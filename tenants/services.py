@@ -148,9 +148,13 @@ def clinic_create(
 
 
 def clinic_delete(*, clinic: Clinic) -> None:
-    """Drop a clinic's schema and rows. Used by offboarding after its grace period and by tests."""
-    clinic_host_cache_clear(clinic=clinic)
+    """Drop a clinic's schema and rows. Used by offboarding after its grace period and by tests.
+
+    The host cache is cleared before and after commit, for the hosts the clinic had."""
+    hosts = list(clinic.domains.values_list("domain", flat=True))
+    clinic_host_cache_clear(clinic=clinic, hosts=hosts)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SCHEMA_LOCK_KEY])
         clinic.delete(force_drop=True)
+        transaction.on_commit(lambda: clinic_host_cache_clear(clinic=clinic, hosts=hosts))

@@ -22,9 +22,10 @@ class ActiveMembership:
     role: str
 
 
-def _cache_key(user_id: uuid.UUID | str) -> str:
-    # The cache key function prefixes the current schema: one entry per clinic and user.
-    return f"membership:{user_id}"
+def _cache_key(user_id: uuid.UUID | str, clinic_id: uuid.UUID | str) -> str:
+    # Keyed on the clinic too (not only on the schema prefix the cache adds), so an entry
+    # written from any schema context answers for exactly one clinic and user.
+    return f"membership:{clinic_id}:{user_id}"
 
 
 def membership_active_for(*, user_id: uuid.UUID | str, clinic_id: uuid.UUID | str) -> ActiveMembership | None:
@@ -33,11 +34,11 @@ def membership_active_for(*, user_id: uuid.UUID | str, clinic_id: uuid.UUID | st
     Every service that changes a membership or a user's `is_active` clears this entry
     (`membership_cache_clear`), so a deactivation takes effect on the very next request.
     """
-    key = _cache_key(user_id)
+    key = _cache_key(user_id, clinic_id)
     cached = cache.get(key)
     if cached == _MISSING:
         return None
-    if isinstance(cached, ActiveMembership) and str(cached.clinic_id) == str(clinic_id):
+    if isinstance(cached, ActiveMembership):
         return cached
     row = (
         Membership.objects.filter(user_id=user_id, clinic_id=clinic_id, is_active=True, user__is_active=True)
@@ -49,7 +50,10 @@ def membership_active_for(*, user_id: uuid.UUID | str, clinic_id: uuid.UUID | st
     return membership
 
 
-def membership_cache_clear(*, user_id: uuid.UUID | str, schema_names: list[str]) -> None:
-    for schema_name in schema_names:
-        with schema_context(schema_name):
-            cache.delete(_cache_key(user_id))
+def membership_cache_clear(*, user_id: uuid.UUID | str, clinics: list[tuple[str, str]]) -> None:
+    """Clear the entry of each (schema_name, clinic_id) — in that clinic's schema context, where
+    authentication reads it — and in the public context, for reads made from there."""
+    for schema_name, clinic_id in clinics:
+        for context in (schema_name, "public"):
+            with schema_context(context):
+                cache.delete(_cache_key(user_id, clinic_id))

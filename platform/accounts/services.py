@@ -16,7 +16,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
@@ -67,7 +67,38 @@ def user_create(*, email: str, password: str, full_name: str = "") -> User:
     password_validate(password, user=user)
     user.set_password(password)
     user.full_clean(exclude=["password"])
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:  # created concurrently by another request
+        raise ApplicationError(
+            code="email_taken", field="email", status_code=409, detail="This email is registered."
+        ) from exc
+    return user
+
+
+def account_verify_for_linking(
+    *, request: HttpRequest | None, email: str, password: str, otp: str | None
+) -> User | None:
+    """For flows that attach a new membership to an account (invitation, enrollment, signup).
+
+    None when no account has this email (the flow creates one). Otherwise the account, once
+    its password — through django-axes, so failures count toward the lockout — and its second
+    factor (when enabled) check out; else the generic 401. Must run outside a transaction, so
+    the failed-attempt records survive the error.
+    """
+    email = email_normalize(email)
+    if not User.objects.filter(email=email).exists():
+        return None
+    user = authenticate(request=request, email=email, password=password)
+    if user is None or not user.is_active:
+        raise _unauthorized("invalid_credentials", INVALID_CREDENTIALS)
+    if mfa_enabled(user=user):
+        if not otp:
+            raise _unauthorized("mfa_required", "Enter the code from your authenticator app.")
+        if not mfa_verify(user=user, otp=otp):
+            user_login_failed.send(sender=__name__, credentials={"email": email}, request=request)
+            raise _unauthorized("invalid_otp", "The authenticator code is not valid.")
     return user
 
 
@@ -78,22 +109,27 @@ def membership_set_active(*, membership: Membership, is_active: bool) -> Members
     """Deactivate or reactivate a member; their tokens and sessions follow on the next request."""
     Membership.objects.filter(pk=membership.pk).update(is_active=is_active)
     membership.is_active = is_active
-    _membership_cache_clear_now_and_on_commit(membership.user_id, [membership.clinic.schema_name])
+    _membership_cache_clear_now_and_on_commit(
+        membership.user_id, [(membership.clinic.schema_name, str(membership.clinic_id))]
+    )
     return membership
 
 
 def user_set_active(*, user: User, is_active: bool) -> User:
     User.objects.filter(pk=user.pk).update(is_active=is_active)
     user.is_active = is_active
-    schemas = list(Clinic.objects.filter(memberships__user=user).values_list("schema_name", flat=True))
-    _membership_cache_clear_now_and_on_commit(user.pk, schemas)
+    clinics = [
+        (schema, str(pk))
+        for schema, pk in Clinic.objects.filter(memberships__user=user).values_list("schema_name", "pk")
+    ]
+    _membership_cache_clear_now_and_on_commit(user.pk, clinics)
     return user
 
 
-def _membership_cache_clear_now_and_on_commit(user_id: uuid.UUID, schemas: list[str]) -> None:
+def _membership_cache_clear_now_and_on_commit(user_id: uuid.UUID, clinics: list[tuple[str, str]]) -> None:
     # Cleared before and after commit: a request between the two cannot re-cache old state.
-    membership_cache_clear(user_id=user_id, schema_names=schemas)
-    transaction.on_commit(lambda: membership_cache_clear(user_id=user_id, schema_names=schemas))
+    membership_cache_clear(user_id=user_id, clinics=clinics)
+    transaction.on_commit(lambda: membership_cache_clear(user_id=user_id, clinics=clinics))
 
 
 def membership_grant(*, user: User, clinic: Clinic, role: str) -> Membership:
@@ -102,7 +138,7 @@ def membership_grant(*, user: User, clinic: Clinic, role: str) -> Membership:
         raise ApplicationError(
             code="already_member", status_code=409, detail="This account already belongs to this clinic."
         )
-    _membership_cache_clear_now_and_on_commit(user.pk, [clinic.schema_name])
+    _membership_cache_clear_now_and_on_commit(user.pk, [(clinic.schema_name, str(clinic.pk))])
     return membership
 
 
@@ -362,28 +398,20 @@ def invitation_revoke(*, invitation: Invitation) -> Invitation:
     return invitation
 
 
-def _existing_or_new_user(*, email: str, password: str, full_name: str, request: HttpRequest | None) -> User:
-    """An existing account must prove its password; otherwise a new account is created."""
-    email = email_normalize(email)
-    existing = User.objects.filter(email=email).first()
-    if existing is None:
-        return user_create(email=email, password=password, full_name=full_name)
-    user = authenticate(request=request, email=email, password=password)
-    if user is None:
-        raise _unauthorized("invalid_credentials", "This email has an account: enter its current password.")
-    return user
+def _refuse_when_suspended(clinic: Clinic) -> None:
+    if clinic.status == "suspended":
+        raise ApplicationError(
+            code="clinic_suspended",
+            status_code=403,
+            detail="This clinic is suspended: no new members for now.",
+        )
 
 
-@transaction.atomic
-def invitation_accept(
-    *, clinic: Clinic, token: str, full_name: str, password: str, request: HttpRequest | None = None
-) -> tuple[User, Membership]:
-    _refuse_when_suspended(clinic)
-    invitation = (
-        Invitation.objects.select_for_update()
-        .filter(clinic=clinic, token_hash=crypto.keyed_hash(token or "", purpose="invitation"))
-        .first()
-    )
+def _invitation_open(*, clinic: Clinic, token: str, lock: bool = False) -> Invitation:
+    queryset = Invitation.objects.select_for_update() if lock else Invitation.objects
+    invitation = queryset.filter(
+        clinic=clinic, token_hash=crypto.keyed_hash(token or "", purpose="invitation")
+    ).first()
     if invitation is None:
         raise ApplicationError(
             code="invitation_invalid", field="token", detail="This invitation is not valid."
@@ -400,23 +428,31 @@ def invitation_accept(
         raise ApplicationError(
             code="invitation_expired", field="token", detail="This invitation has expired."
         )
-    user = _existing_or_new_user(
-        email=invitation.email, password=password, full_name=full_name, request=request
-    )
-    membership = membership_grant(user=user, clinic=clinic, role=invitation.role)
-    invitation.accepted_at = timezone.now()
-    invitation.accepted_by = user
-    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return invitation
+
+
+def invitation_accept(
+    *,
+    clinic: Clinic,
+    token: str,
+    full_name: str,
+    password: str,
+    otp: str | None = None,
+    request: HttpRequest | None = None,
+) -> tuple[User, Membership]:
+    """Accept an invitation: a new account, or an existing one proven by password (+ TOTP).
+    The token is checked before any password, and again under a lock when it is spent."""
+    _refuse_when_suspended(clinic)
+    invitation = _invitation_open(clinic=clinic, token=token)
+    existing = account_verify_for_linking(request=request, email=invitation.email, password=password, otp=otp)
+    with transaction.atomic():
+        invitation = _invitation_open(clinic=clinic, token=token, lock=True)
+        user = existing or user_create(email=invitation.email, password=password, full_name=full_name)
+        membership = membership_grant(user=user, clinic=clinic, role=invitation.role)
+        invitation.accepted_at = timezone.now()
+        invitation.accepted_by = user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
     return user, membership
-
-
-def _refuse_when_suspended(clinic: Clinic) -> None:
-    if clinic.status == "suspended":
-        raise ApplicationError(
-            code="clinic_suspended",
-            status_code=403,
-            detail="This clinic is suspended: no new members for now.",
-        )
 
 
 # --- Patient enrollment codes ----------------------------------------------------------------
@@ -451,18 +487,10 @@ def enrollment_url(enrollment: Enrollment) -> str:
     return _clinic_url(enrollment.clinic, f"/enroll#code={code[:4]}-{code[4:]}")
 
 
-@transaction.atomic
-def enrollment_redeem(
-    *, clinic: Clinic, code: str, email: str, password: str, request: HttpRequest | None = None
-) -> tuple[User, Membership]:
-    """Create (or link) the patient's account and patient membership from a code."""
-    _refuse_when_suspended(clinic)
-    normalized = enrollment_code_normalize(code)
-    enrollment = (
-        Enrollment.objects.select_for_update()
-        .filter(clinic=clinic, code_hash=crypto.keyed_hash(normalized, purpose="enrollment"))
-        .first()
-    )
+def _enrollment_open(*, clinic: Clinic, code: str, lock: bool = False) -> Enrollment:
+    queryset = Enrollment.objects.select_for_update() if lock else Enrollment.objects
+    code_hash = crypto.keyed_hash(enrollment_code_normalize(code), purpose="enrollment")
+    enrollment = queryset.filter(clinic=clinic, code_hash=code_hash).first()
     if enrollment is None or enrollment.revoked_at is not None:
         raise ApplicationError(
             code="enrollment_invalid", field="code", detail="This enrollment code is not valid."
@@ -475,20 +503,43 @@ def enrollment_redeem(
         raise ApplicationError(
             code="enrollment_expired", field="code", detail="This enrollment code has expired."
         )
-    user = _existing_or_new_user(email=email, password=password, full_name="", request=request)
-    membership = membership_grant(user=user, clinic=clinic, role=Role.PATIENT)
-    # The clinic's patient record (tenant schema, active on this clinic's host).
-    from patients.services import patient_attach_user
+    return enrollment
 
-    patient_attach_user(
-        user_id=user.pk,
-        patient_id=enrollment.patient_id,
-        clinic=clinic,
-        display_name=user.full_name or user.email,
-    )
-    enrollment.redeemed_at = timezone.now()
-    enrollment.redeemed_by = user
-    enrollment.save(update_fields=["redeemed_at", "redeemed_by"])
+
+def enrollment_redeem(
+    *,
+    clinic: Clinic,
+    code: str,
+    email: str,
+    password: str,
+    otp: str | None = None,
+    request: HttpRequest | None = None,
+) -> tuple[User, Membership]:
+    """Create (or link) the patient's account and patient membership from a code.
+
+    The code is checked first (no password oracle without a valid code), then an existing
+    account must prove password and TOTP outside the transaction (failures count toward the
+    lockout), then the code is spent under a lock together with the writes.
+    """
+    _refuse_when_suspended(clinic)
+    _enrollment_open(clinic=clinic, code=code)
+    existing = account_verify_for_linking(request=request, email=email, password=password, otp=otp)
+    with transaction.atomic():
+        enrollment = _enrollment_open(clinic=clinic, code=code, lock=True)
+        user = existing or user_create(email=email, password=password)
+        membership = membership_grant(user=user, clinic=clinic, role=Role.PATIENT)
+        # The clinic's patient record (tenant schema, active on this clinic's host).
+        from patients.services import patient_attach_user
+
+        patient_attach_user(
+            user_id=user.pk,
+            patient_id=enrollment.patient_id,
+            clinic=clinic,
+            display_name=user.full_name or user.email,
+        )
+        enrollment.redeemed_at = timezone.now()
+        enrollment.redeemed_by = user
+        enrollment.save(update_fields=["redeemed_at", "redeemed_by"])
     return user, membership
 
 
@@ -496,27 +547,40 @@ def enrollment_redeem(
 
 
 def password_reset_request(*, email: str, clinic: Clinic | None) -> None:
-    """Email a single-use, expiring reset link if the account exists. The caller answers the
-    same either way, so the response never reveals whether an email is registered."""
-    user = User.objects.filter(email=email_normalize(email), is_active=True).first()
+    """Queue a reset email if the account exists. The caller answers the same either way, and
+    the email is built and sent by a task after commit, so neither the answer nor its timing
+    tells whether an email is registered."""
+    from accounts.tasks import password_reset_email_send as password_reset_email_send_task
+
+    user_id = (
+        User.objects.filter(email=email_normalize(email), is_active=True).values_list("pk", flat=True).first()
+    )
+    if user_id is not None:
+        password_reset_email_send_task.delay_on_commit(
+            user_id=str(user_id), clinic_id=str(clinic.pk) if clinic else None
+        )
+
+
+def password_reset_email_send(*, user_id: str, clinic_id: str | None) -> None:
+    """Build the single-use, expiring reset link (Django's token generator) and email it."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
-    host_path = f"/password-reset#uid={uid}&token={token}"
+    path = f"/password-reset#uid={uid}&token={token}"
+    clinic = Clinic.objects.filter(pk=clinic_id).first() if clinic_id else None
     link = (
-        _clinic_url(clinic, host_path)
+        _clinic_url(clinic, path)
         if clinic
-        else f"{settings.PUBLIC_URL_SCHEME}://{settings.PLATFORM_DOMAIN}{host_path}"
+        else f"{settings.PUBLIC_URL_SCHEME}://{settings.PLATFORM_DOMAIN}{path}"
     )
-    transaction.on_commit(
-        lambda: send_mail(
-            subject="Reset your CSU Tracker password",
-            message=f"Reset your password within {settings.PASSWORD_RESET_TIMEOUT // 60} minutes: {link}\n"
-            "If you did not ask for this, ignore this email.",
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[user.email],
-        )
+    send_mail(
+        subject="Reset your CSU Tracker password",
+        message=f"Reset your password within {settings.PASSWORD_RESET_TIMEOUT // 60} minutes: {link}\n"
+        "If you did not ask for this, ignore this email.",
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[user.email],
     )
 
 
@@ -539,15 +603,19 @@ def password_reset_confirm(*, uid: str, token: str, password: str) -> User:
     return user
 
 
-@transaction.atomic
-def password_change(*, user: User, current_password: str, new_password: str) -> None:
-    """Change the password (current one required) and revoke every refresh token."""
-    if not user.check_password(current_password):
+def password_change(
+    *, request: HttpRequest | None, user: User, current_password: str, new_password: str
+) -> None:
+    """Change the password and revoke every refresh token. The current password is checked
+    through django-axes (outside a transaction), so guessing it with a stolen session or token
+    runs into the lockout."""
+    if authenticate(request=request, email=user.email, password=current_password) is None:
         raise ApplicationError(
             code="invalid_current_password", field="current_password", detail="The current password is wrong."
         )
-    password_validate(new_password, user=user)
-    user.set_password(new_password)
-    user.save(update_fields=["password"])
-    refresh_tokens_revoke_all(user=user)
+    password_validate(new_password, user=user, field="new_password")
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        refresh_tokens_revoke_all(user=user)
     logger.info("password changed user=%s", user.pk)

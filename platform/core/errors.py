@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,14 @@ def _flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF EXCEPTION_HANDLER: every error becomes application/problem+json."""
+    """DRF EXCEPTION_HANDLER: every error becomes application/problem+json.
+
+    Every error also rolls back the request's transaction (ATOMIC_REQUESTS): no half-done
+    write survives an error response. Sign-in views, whose failure records must persist for
+    the lockout, run outside the request transaction (`BaseApi.atomic_requests = False`).
+    """
+    if getattr(context.get("view"), "atomic_requests", True):
+        set_rollback()
     if isinstance(exc, ApplicationError):
         errors = {exc.field: [exc.detail]} if exc.field else None
         body = problem(
@@ -142,8 +149,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        body = problem(status_code=413, code="payload_too_large", detail="The request body is too large.")
+        return Response(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
+    elif isinstance(exc, SuspiciousOperation):
+        body = problem(status_code=400, code="bad_request", detail="The request could not be accepted.")
+        return Response(body, status=400, content_type=PROBLEM_CONTENT_TYPE)
 
-    response = drf_exception_handler(exc, context)
+    response = _drf_response(exc)
     if response is None:
         # Unhandled: log with traceback server-side, answer without one.
         logger.exception("Unhandled API error", exc_info=exc)
@@ -157,14 +170,31 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         detail = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
         body = problem(status_code=response.status_code, code=code, detail=detail, errors=errors)
     else:
+        detail_value: Any = exc.detail
         codes = exc.get_codes()
-        code = codes if isinstance(codes, str) else exc.default_code
-        body = problem(status_code=response.status_code, code=code, detail=str(exc.detail))
+        if isinstance(detail_value, dict):  # simplejwt: {"detail": ..., "code": ..., "messages": [...]}
+            code = str(detail_value.get("code") or exc.default_code)
+            detail_value = detail_value.get("detail", exc.default_detail)
+        else:
+            code = codes if isinstance(codes, str) else exc.default_code
+        body = problem(status_code=response.status_code, code=code, detail=str(detail_value))
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             body["retry_after"] = int(exc.wait)
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
+
+
+def _drf_response(exc: Exception) -> Response | None:
+    """DRF's default handler without its unconditional set_rollback (decided above)."""
+    if not isinstance(exc, exceptions.APIException):
+        return None
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = f"{int(exc.wait)}"  # type: ignore[attr-defined]
+    return Response(exc.detail, status=exc.status_code, headers=headers)
 
 
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

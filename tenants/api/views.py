@@ -56,11 +56,14 @@ class _PublicSignupApi(BaseApi):
 
 
 class ClinicSignupApi(_PublicSignupApi):
+    atomic_requests = False  # an existing admin account's password check counts toward the lockout
+
     class InputSerializer(StrictSerializer):
         class AdminSerializer(StrictSerializer):
             email = serializers.EmailField(max_length=254)
             full_name = serializers.CharField(max_length=200)
             password = serializers.CharField(max_length=128, trim_whitespace=False)
+            otp = serializers.CharField(max_length=32, required=False, allow_blank=True)
 
         name = serializers.CharField(max_length=200)
         slug = serializers.CharField(max_length=64)
@@ -79,6 +82,7 @@ class ClinicSignupApi(_PublicSignupApi):
             admin_email=data["admin"]["email"],
             admin_full_name=data["admin"]["full_name"],
             admin_password=data["admin"]["password"],
+            admin_otp=data["admin"].get("otp") or None,
             request=request._request,
         )
         body = ClinicOutputSerializer(clinic, context={"request": request}).data
@@ -189,6 +193,7 @@ class MemberReactivateApi(MemberDeactivateApi):
 
 
 class OperatorTokenApi(BaseApi):
+    atomic_requests = False  # failed attempts must persist (lockout)
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]

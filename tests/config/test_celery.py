@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 from django_tenants.utils import tenant_context
 
+from config.celery import app as celery_app
 from config.celery import route_by_tenant
 from tenants.models import Clinic
 from tests.celery_probe import record_schema
@@ -76,6 +77,7 @@ def test_real_worker_runs_each_task_in_the_schema_of_the_clinic_that_sent_it(com
         text=True,
     )
     keys = {slug: f"probe-{uuid.uuid4()}" for slug in ("alpha", "beta")}
+    celery_app.conf.task_always_eager = False  # test settings run tasks in-process; not here
     try:
         for slug, key in keys.items():
             with tenant_context(Clinic.objects.get(slug=slug)):
@@ -90,6 +92,7 @@ def test_real_worker_runs_each_task_in_the_schema_of_the_clinic_that_sent_it(com
                     seen[slug] = value
             time.sleep(0.2)
     finally:
+        celery_app.conf.task_always_eager = True
         worker.terminate()
         output = worker.communicate(timeout=30)[0]
     assert seen == {

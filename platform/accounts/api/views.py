@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import qrcode
-from django.contrib.auth import login, logout
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from drf_spectacular.types import OpenApiTypes
@@ -69,6 +69,7 @@ class CredentialsSerializer(StrictSerializer):
 
 
 class TokenObtainApi(_PublicAuthApi):
+    atomic_requests = False  # failed attempts must persist (lockout)
     InputSerializer = CredentialsSerializer
 
     @extend_schema(request=CredentialsSerializer, responses={200: TokenPairSerializer}, auth=[])
@@ -131,6 +132,7 @@ class CsrfApi(_PublicAuthApi):
 
 
 class SessionLoginApi(_PublicAuthApi):
+    atomic_requests = False  # failed attempts must persist (lockout)
     InputSerializer = CredentialsSerializer
 
     @extend_schema(request=CredentialsSerializer, responses={204: None}, auth=[])
@@ -194,6 +196,7 @@ class MeApi(ClinicApi):
 
 class PasswordChangeApi(ClinicApi):
     allow_without_mfa = True
+    atomic_requests = False  # wrong current passwords must count toward the lockout
 
     class InputSerializer(StrictSerializer):
         current_password = serializers.CharField(max_length=128, trim_whitespace=False)
@@ -203,7 +206,9 @@ class PasswordChangeApi(ClinicApi):
     def post(self, request: Request) -> Response:
         """Changes the password, revokes every refresh token, returns a new pair for this client."""
         data = self.validated(self.InputSerializer, request.data)
-        services.password_change(user=request.user, **data)
+        services.password_change(request=request._request, user=request.user, **data)
+        if request.auth is None:  # a browser session stays signed in after its own change
+            update_session_auth_hash(request._request, request.user)
         clinic, membership = self.clinic(request), self.membership(request)
         return Response(services.tokens_issue(user=request.user, clinic=clinic, role=membership.role))
 
@@ -310,15 +315,19 @@ class SignUpOutputSerializer(TokenPairSerializer):
 
 
 class InvitationAcceptApi(_PublicAuthApi):
+    atomic_requests = False  # password checks of existing accounts must count toward the lockout
+
     class InputSerializer(StrictSerializer):
         token = serializers.CharField(max_length=128)
         full_name = serializers.CharField(max_length=200)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
+        otp = serializers.CharField(max_length=32, required=False, allow_blank=True)
 
     @extend_schema(request=InputSerializer, responses={201: SignUpOutputSerializer}, auth=[])
     def post(self, request: Request) -> Response:
         clinic = self.clinic_or_404(request)
         data = self.validated(self.InputSerializer, request.data)
+        data["otp"] = data.get("otp") or None
         user, membership = services.invitation_accept(clinic=clinic, request=request._request, **data)
         tokens = services.tokens_issue(user=user, clinic=clinic, role=membership.role)
         return Response(
@@ -328,16 +337,19 @@ class InvitationAcceptApi(_PublicAuthApi):
 
 class EnrollApi(_PublicAuthApi):
     throttle_scope = "enroll"
+    atomic_requests = False  # password checks of existing accounts must count toward the lockout
 
     class InputSerializer(StrictSerializer):
         code = serializers.CharField(max_length=16)
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
+        otp = serializers.CharField(max_length=32, required=False, allow_blank=True)
 
     @extend_schema(request=InputSerializer, responses={201: SignUpOutputSerializer}, auth=[])
     def post(self, request: Request) -> Response:
         clinic = self.clinic_or_404(request)
         data = self.validated(self.InputSerializer, request.data)
+        data["otp"] = data.get("otp") or None
         user, membership = services.enrollment_redeem(clinic=clinic, request=request._request, **data)
         tokens = services.tokens_issue(user=user, clinic=clinic, role=membership.role)
         return Response(

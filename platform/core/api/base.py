@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -29,7 +30,17 @@ class BaseApi(APIView):
 
     drf-spectacular names components after the serializer class, so every nested
     `InputSerializer` would collapse into one component (HackSoft Django-Styleguide #134).
+
+    `atomic_requests = False` runs the view outside the request transaction (its services open
+    their own): sign-in paths, whose failed-attempt records must survive an error response.
     """
+
+    atomic_requests = True
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        view = super().as_view(**initkwargs)
+        return view if cls.atomic_requests else transaction.non_atomic_requests(view)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import schema_exists
@@ -114,17 +114,65 @@ def _pg_dump(schema_name: str) -> str:
     raise SnapshotUnavailable("no usable pg_dump: " + " | ".join(errors or ["none found"]))
 
 
-_DROPPED_LINE = re.compile(r"^(--|SET |SELECT pg_catalog\.set_config\(|\\)")
+_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+_SEARCH_PATH_LINE = re.compile(r"^SELECT pg_catalog\.set_config\('search_path'")
+
+
+def _statement_level_lines(dump: str) -> list[tuple[str, bool]]:
+    """Each line with whether it starts at statement level (not inside a dollar-quoted body or
+    a multi-line string literal), so only real top-level lines are ever rewritten or dropped."""
+    out, dollar, in_string = [], None, False
+    for line in dump.splitlines():
+        top_level = dollar is None and not in_string
+        out.append((line, top_level))
+        if top_level and line.startswith("--"):
+            continue
+        position = 0
+        while position < len(line):
+            if dollar is not None:
+                closing = line.find(dollar, position)
+                if closing < 0:
+                    break
+                position, dollar = closing + len(dollar), None
+            elif in_string:
+                closing = line.find("'", position)
+                if closing < 0:
+                    break
+                position, in_string = closing + 1, False  # '' re-opens at once: parity holds
+            else:
+                tag = _DOLLAR_TAG.search(line, position)
+                quote = line.find("'", position)
+                if tag and (quote < 0 or tag.start() < quote):
+                    dollar, position = tag.group(0), tag.end()
+                elif quote >= 0:
+                    in_string, position = True, quote + 1
+                else:
+                    break
+    return out
 
 
 def sql_from_dump(dump: str, template: str) -> tuple[str, int]:
     """Turn a pg_dump of the template into replayable SQL for SCHEMA_PLACEHOLDER.
 
     pg_dump qualifies every name with the schema (it empties search_path), so renaming the
-    qualifier renames every object. Comments, session settings and psql meta-commands
-    (`\\restrict`) are dropped: settings would leak into the connection that replays the text.
+    qualifier renames every object. At statement level only: comments and psql meta-commands
+    (`\\restrict`) are dropped, the search_path reset is dropped (the names are qualified, and
+    the connection's own search path must survive the replay), and pg_dump's other session
+    settings (e.g. check_function_bodies = false) become SET LOCAL, ending with the transaction.
     """
-    kept = [line for line in dump.splitlines() if line.strip() and not _DROPPED_LINE.match(line)]
+    kept = []
+    for line, top_level in _statement_level_lines(dump):
+        if top_level:
+            if (
+                not line.strip()
+                or line.startswith("--")
+                or line.startswith("\\")
+                or _SEARCH_PATH_LINE.match(line)
+            ):
+                continue
+            if line.startswith("SET "):
+                line = "SET LOCAL " + line[len("SET ") :]
+        kept.append(line)
     sql = "\n".join(kept)
     sql = re.sub(rf"(?<![\w\"]){re.escape(template)}\.", f'"{SCHEMA_PLACEHOLDER}".', sql)
     sql = re.sub(
@@ -137,8 +185,75 @@ def sql_from_dump(dump: str, template: str) -> tuple[str, int]:
         raise SnapshotUnavailable("template schema name left in the dump after renaming")
     if f'CREATE SCHEMA "{SCHEMA_PLACEHOLDER}";' not in sql:
         raise SnapshotUnavailable("dump does not create the schema")
-    statements = sum(1 for line in sql.splitlines() if line.rstrip().endswith(";"))
+    statements = sum(1 for line, top in _statement_level_lines(sql) if top and line.rstrip().endswith(";"))
     return sql, statements
+
+
+CATALOG_QUERIES = {
+    "tables": """
+        SELECT c.relname, c.relkind::text, c.relpersistence::text
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+    """,
+    "columns": """
+        SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               a.attidentity::text, a.attgenerated::text, pg_get_expr(d.adbin, d.adrelid),
+               (SELECT count(*) FROM pg_attribute b
+                WHERE b.attrelid = c.oid AND b.attnum > 0 AND NOT b.attisdropped AND b.attnum < a.attnum)
+        FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+        WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p')
+    """,
+    "indexes": "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %(schema)s",
+    "constraints": """
+        SELECT con.conname, con.contype::text, cl.relname, pg_get_constraintdef(con.oid),
+               con.condeferrable, con.condeferred
+        FROM pg_constraint con
+        JOIN pg_namespace n ON n.oid = con.connamespace
+        LEFT JOIN pg_class cl ON cl.oid = con.conrelid
+        WHERE n.nspname = %(schema)s
+    """,
+    "triggers": """
+        SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid), t.tgenabled::text
+        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %(schema)s AND NOT t.tgisinternal
+    """,
+    "functions": """
+        SELECT p.proname, pg_get_functiondef(p.oid)
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = %(schema)s
+    """,
+    "migrations": "SELECT app, name FROM {schema}.django_migrations",
+}
+
+
+def schema_catalog(schema: str) -> dict[str, list[tuple[str, ...]]]:
+    """Tables, columns, indexes, constraints, triggers, functions and recorded migrations of a
+    schema, with the schema's own name masked, for comparing two schemas."""
+    described = {}
+    with connection.cursor() as cursor:
+        for part, sql in CATALOG_QUERIES.items():
+            cursor.execute(sql.replace("{schema}", f'"{schema}"'), {"schema": schema})
+            rows = [tuple(str(v).replace(schema, "<schema>") for v in row) for row in cursor.fetchall()]
+            described[part] = sorted(rows)
+    return described
+
+
+def _verify_snapshot(sql: str, template: str) -> None:
+    """Replay the snapshot into a scratch schema and compare its catalog with the template's;
+    always rolled back. A snapshot that does not reproduce the template is never stored."""
+    scratch = "tenant_snapshot_check"
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(sql.replace(SCHEMA_PLACEHOLDER, scratch))
+            same = schema_catalog(scratch) == schema_catalog(template)
+            transaction.set_rollback(True)
+    except DatabaseError as exc:
+        raise SnapshotUnavailable(f"snapshot does not replay: {exc}") from exc
+    if not same:
+        raise SnapshotUnavailable("snapshot replay differs from the template schema")
 
 
 def _template_migrations_match(template: str) -> bool:
@@ -152,24 +267,30 @@ def _template_migrations_match(template: str) -> bool:
 def snapshot_refresh() -> SchemaSnapshot:
     """Migrate the template schema and capture its snapshot for the current migration state.
 
-    Must run outside a transaction: pg_dump reads committed state from another process.
+    Must run outside a transaction: pg_dump reads committed state from another process. A
+    session-level advisory lock (the key clinic creation takes) is held from the migration
+    through the dump and the check, so nothing changes the template in between.
     """
     if connection.in_atomic_block:
         raise SnapshotUnavailable("cannot capture a snapshot inside a transaction")
     template = settings.TENANT_TEMPLATE_SCHEMA
     key = migration_key()
-    with transaction.atomic():
-        # Serialise with clinic creation and other refreshes (one template, one writer).
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [SCHEMA_LOCK_KEY])
+    try:
+        with transaction.atomic():
+            schema_migrate(template)
+        if not _template_migrations_match(template):
+            raise SnapshotUnavailable("template migrations do not match the code's migrations")
+        sql, statements = sql_from_dump(_pg_dump(template), template)
+        _verify_snapshot(sql, template)
+        snapshot, _ = SchemaSnapshot.objects.update_or_create(
+            migration_key=key, defaults={"sql": sql, "statement_count": statements}
+        )
+        SchemaSnapshot.objects.exclude(migration_key=key).delete()
+    finally:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SCHEMA_LOCK_KEY])
-        schema_migrate(template)
-    if not _template_migrations_match(template):
-        raise SnapshotUnavailable("template migrations do not match the code's migrations")
-    sql, statements = sql_from_dump(_pg_dump(template), template)
-    snapshot, _ = SchemaSnapshot.objects.update_or_create(
-        migration_key=key, defaults={"sql": sql, "statement_count": statements}
-    )
-    SchemaSnapshot.objects.exclude(migration_key=key).delete()
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [SCHEMA_LOCK_KEY])
     logger.info("Captured schema snapshot %s (%d statements)", key[:12], statements)
     return snapshot
 

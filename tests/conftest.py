@@ -13,10 +13,12 @@ from collections.abc import Iterator
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, Role, User
 from accounts.services import tokens_issue
+from patients.models import Patient
 from tenants.models import Clinic
 from tenants.services import clinic_create
 
@@ -125,3 +127,26 @@ def authed_client(user: User, clinic: Clinic) -> APIClient:
     client = host_client(f"{clinic.slug}.localhost")
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens_for(user, clinic)['access']}")
     return client
+
+
+@pytest.fixture
+def alice_patient(alice: User, clinic_a: Clinic) -> Patient:
+    """Alice's patient record in alpha's schema (Europe/Berlin, once-daily diary)."""
+    with tenant_context(clinic_a):
+        return Patient.objects.create(user_id=alice.pk, display_name="Alice P.", timezone="Europe/Berlin")
+
+
+@pytest.fixture
+def alice_client(alice: User, alice_patient: Patient, clinic_a: Clinic) -> APIClient:
+    return authed_client(alice, clinic_a)
+
+
+@pytest.fixture
+def dave(clinic_a: Clinic) -> User:
+    """Another patient of alpha (twice-daily diary)."""
+    user = make_member("dave@example.com", clinic_a, Role.PATIENT, "Dave Patient")
+    with tenant_context(clinic_a):
+        Patient.objects.create(
+            user_id=user.pk, display_name="Dave P.", timezone="America/Chicago", diary_mode="twice"
+        )
+    return user

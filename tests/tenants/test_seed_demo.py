@@ -24,6 +24,25 @@ def test_demo_seed_is_idempotent_and_its_logins_work(capsys: pytest.CaptureFixtu
             "/api/v1/auth/token/", {"email": email, "password": password}, format="json"
         )
         assert response.status_code == 200, (email, response.json())
+        if _role == "patient":
+            summary = host_client("demo.localhost").get(
+                "/api/v1/me/summary/", HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}"
+            )
+            assert summary.status_code == 200
+            body = summary.json()
+            # Eight weeks of data: a weekly score with a band, and a 28-day PDC per regimen.
+            assert body["uas7"]["method"] in ("complete", "prorated", "missing")
+            assert len(body["adherence_28d"]) >= 1
+            assert all(0 <= a["pdc"] <= 1 for a in body["adherence_28d"] if a["pdc"] is not None)
+            uas7 = (
+                host_client("demo.localhost")
+                .get(
+                    "/api/v1/me/scores/uas7/?weeks=8",
+                    HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}",
+                )
+                .json()
+            )
+            assert sum(1 for week in uas7 if week["uas7"] is not None) >= 6
 
 
 def test_demo_seed_refuses_to_run_without_debug() -> None:

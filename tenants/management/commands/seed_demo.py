@@ -9,8 +9,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django_tenants.utils import tenant_context
 
 from accounts.models import Membership, Role, User
+from patients.demo import demo_records_seed
+from patients.models import Patient
 from tenants.models import Clinic
 from tenants.services import clinic_create
 
@@ -22,6 +25,13 @@ DEMO_PEOPLE = [
     ("ben@demo.example", "Ben Keller", Role.PATIENT, "demo-patient-pass-2026"),
     ("chloe@demo.example", "Chloe Martin", Role.PATIENT, "demo-patient-pass-2026"),
 ]
+
+
+DEMO_PATIENT_PROFILES = {
+    "anna@demo.example": "improving",
+    "ben@demo.example": "flare",
+    "chloe@demo.example": "steady",
+}
 
 
 class Command(BaseCommand):
@@ -36,11 +46,28 @@ class Command(BaseCommand):
         if clinic is None:
             clinic = clinic_create(slug="demo", name="Demo Urticaria Clinic", timezone="Europe/Berlin")
         with transaction.atomic():
+            users = {}
             for email, full_name, role, password in DEMO_PEOPLE:
                 user = User.objects.filter(email=email).first()
                 if user is None:
                     user = User.objects.create_user(email, password, full_name=full_name)
                 Membership.objects.get_or_create(user=user, clinic=clinic, defaults={"role": role})
+                users[email] = user
+        with tenant_context(clinic):
+            prescriber = users["dr.weber@demo.example"].pk
+            for email, profile in DEMO_PATIENT_PROFILES.items():
+                user = users[email]
+                patient, _ = Patient.objects.get_or_create(
+                    user_id=user.pk,
+                    defaults={
+                        "display_name": user.full_name,
+                        "timezone": clinic.timezone,
+                        "diary_mode": "once",
+                    },
+                )
+                demo_records_seed(
+                    patient=patient, profile=profile, today=patient.local_today(), prescriber_id=prescriber
+                )
         host = clinic.domains.get(is_primary=True).domain
         lines = [f"Demo clinic: http://{host}:<port>  (sign in: POST /api/v1/auth/token/ on that host)"]
         lines += [f"  {role:<13} {email:<26} {password}" for email, _, role, password in DEMO_PEOPLE]

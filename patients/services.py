@@ -73,6 +73,14 @@ def patient_profile_update(*, patient: Patient, **changes: Any) -> Patient:
     return patient
 
 
+def alerts_evaluate_later(patient: Patient) -> None:
+    """Clinician alerts are re-evaluated after every diary, questionnaire or dose write, by a
+    task on the clinic's queue once the write has committed."""
+    from clinicians.tasks import alerts_evaluate as alerts_evaluate_task
+
+    alerts_evaluate_task.delay_on_commit(patient_id=str(patient.pk))
+
+
 def _check_day(*, patient: Patient, day: date, late_days: int, now: datetime | None = None) -> None:
     today = patient.local_today(now)
     if day > today:
@@ -166,6 +174,7 @@ def diary_entry_record(
             status_code=409,
             detail="This day was just recorded elsewhere; reload and retry.",
         ) from exc
+    alerts_evaluate_later(patient)
     return entry, created
 
 
@@ -240,6 +249,7 @@ def questionnaire_record(
         score=score,
         period_end=period_end,
     )
+    alerts_evaluate_later(patient)
     return response, True
 
 
@@ -284,6 +294,7 @@ def dose_log_record(
         status=status,
         taken_at=taken_at,
     )
+    alerts_evaluate_later(patient)
     return dose, True
 
 

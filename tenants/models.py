@@ -6,6 +6,7 @@ import datetime
 import functools
 import uuid
 import zoneinfo
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -57,6 +58,12 @@ class Clinic(TenantMixin):
     diary_late_entry_days = models.PositiveSmallIntegerField(default=7)
     reminder_default_time = models.TimeField(default=datetime.time(20, 0))
     mfa_required = models.BooleanField(default=False, help_text="Staff must use TOTP to sign in.")
+    # Alert thresholds (DESIGN.md §5 defaults).
+    alert_severe_uas7 = models.PositiveSmallIntegerField(default=28)
+    alert_uas7_rise = models.PositiveSmallIntegerField(default=10, help_text="UAS7 MID")
+    alert_uct_below = models.PositiveSmallIntegerField(default=12)
+    alert_diary_gap_days = models.PositiveSmallIntegerField(default=3)
+    alert_pdc_below = models.DecimalField(max_digits=3, decimal_places=2, default=Decimal("0.80"))
 
     # Schemas are created by tenants.services.clinic_create from the template's DDL snapshot,
     # never by TenantMixin.save(), and never dropped implicitly.

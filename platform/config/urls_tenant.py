@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 from accounts.api.urls import auth_patterns
+from clinicians.api.urls import portal_patterns
 from config.urls_common import common_patterns
 from patients.api.urls import me_patterns
 from tenants.api.urls import tenant_patterns
@@ -14,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include(auth_patterns)),
     path("api/v1/", include(tenant_patterns)),
     path("api/v1/", include(me_patterns)),
+    path("api/v1/", include(portal_patterns)),
 ]
 
 handler400 = "core.errors.bad_request_view"

@@ -130,7 +130,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     write survives an error response. Sign-in views, whose failure records must persist for
     the lockout, run outside the request transaction (`BaseApi.atomic_requests = False`).
     """
-    if getattr(context.get("view"), "atomic_requests", True):
+    if getattr(context.get("view"), "atomic_requests", True) and not getattr(exc, "keep_transaction", False):
         set_rollback()
     if isinstance(exc, ApplicationError):
         errors = {exc.field: [exc.detail]} if exc.field else None

@@ -231,6 +231,10 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "accounts.models.Role.choices",
         "StaffRoleEnum": "accounts.models.STAFF_ROLE_CHOICES",
         "DiaryModeEnum": "tenants.models.DiaryMode.choices",
+        "CareRoleEnum": "clinicians.models.CareRole.choices",
+        "PatientStatusEnum": "patients.models.PatientStatus.choices",
+        "ClinicStatusEnum": "tenants.models.ClinicStatus.choices",
+        "DoseStatusEnum": "patients.models.DoseStatus.choices",
     },
 }
 SIMPLE_JWT = {
@@ -262,6 +266,11 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    "dispatch-daily-alerts": {
+        "task": "clinicians.dispatch_daily_alerts",
+        "schedule": crontab(hour=5, minute=0),
+        "options": {"queue": "platform"},
+    },
     "purge-offboarded-clinics": {
         "task": "tenants.clinics_purge_offboarded",
         "schedule": crontab(hour=3, minute=30),

@@ -1,0 +1,415 @@
+"""Portal reads, computed in SQL so their query count does not grow with the clinic.
+
+The patient list computes, per visible patient and in that patient's own time zone, the
+current and previous UAS7 (same rules as `patients.scores`: complete / prorated ≥4 of 7 /
+missing), the last UCT, diary completion and the lowest 28-day PDC among scheduled regimens
+(injection windows shifted forward, never double counted), and open alerts — one statement
+with keyset pagination on any summary column.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core import signing
+from django.db import connection
+
+from accounts.models import Role
+from accounts.selectors import ActiveMembership
+from core import crypto
+from core.errors import ApplicationError
+from patients.scores import UAS7_MID
+
+SORTS = {
+    "name": "display_name",
+    "uas7": "uas7",
+    "uas7_change": "uas7_change",
+    "last_uct": "last_uct",
+    "diary_completion": "diary_completion",
+    "pdc": "pdc_28d",
+    "last_entry": "last_entry",
+    "open_alerts": "open_alerts",
+}
+BANDS = ("urticaria_free", "well_controlled", "mild", "moderate", "severe")
+
+_LIST_SQL = """
+WITH p AS (
+    SELECT p.id, p.display_name, p.status, p.timezone, (now() AT TIME ZONE p.timezone)::date AS today
+    FROM patients_patient p
+    WHERE {visibility} {search}
+),
+days AS (
+    SELECT d.patient_id, d.day,
+           COALESCE(MAX(CASE WHEN d.slot = 'day' THEN d.wheals + d.itch END), AVG(d.wheals + d.itch))::numeric AS uas
+    FROM patients_diaryentry d JOIN p ON p.id = d.patient_id
+    WHERE d.deleted_at IS NULL AND d.day BETWEEN p.today - 27 AND p.today
+    GROUP BY d.patient_id, d.day
+),
+weeks AS (
+    SELECT p.id,
+           COUNT(days.day) FILTER (WHERE days.day > p.today - 7) AS days_cur,
+           SUM(days.uas) FILTER (WHERE days.day > p.today - 7) AS sum_cur,
+           COUNT(days.day) FILTER (WHERE days.day BETWEEN p.today - 13 AND p.today - 7) AS days_prev,
+           SUM(days.uas) FILTER (WHERE days.day BETWEEN p.today - 13 AND p.today - 7) AS sum_prev,
+           COUNT(days.day) AS days_28
+    FROM p LEFT JOIN days ON days.patient_id = p.id
+    GROUP BY p.id
+),
+rx AS (
+    SELECT r.id, r.patient_id, r.frequency_kind, r.frequency_value AS k, r.start AS rstart,
+           GREATEST(r.start, p.today - 27) AS s, LEAST(COALESCE(r."end", p.today), p.today) AS e
+    FROM patients_prescription r JOIN p ON p.id = r.patient_id
+    WHERE r.frequency_kind <> 'prn' AND r.frequency_value >= 1
+      AND r.start <= p.today AND (r."end" IS NULL OR r."end" >= p.today - 27)
+),
+daily_cov AS (
+    SELECT rx.id, COUNT(*) AS covered
+    FROM rx JOIN LATERAL (
+        SELECT dl.scheduled_date FROM patients_doselog dl
+        WHERE dl.prescription_id = rx.id AND dl.status = 'taken' AND dl.scheduled_date BETWEEN rx.s AND rx.e
+        GROUP BY dl.scheduled_date HAVING COUNT(*) >= rx.k
+    ) c ON TRUE
+    WHERE rx.frequency_kind = 'n_per_day'
+    GROUP BY rx.id
+),
+inj AS (
+    -- Windows of N days shifted forward: end_i = (i+1)N - 1 + max_{j<=i}(d_j - jN).
+    SELECT rx.id, rx.s, rx.e, rx.k,
+           (MAX((dl.scheduled_date - DATE '2000-01-01') - (rn - 1) * rx.k)
+                OVER (PARTITION BY rx.id ORDER BY rn ROWS UNBOUNDED PRECEDING)
+            + rn * rx.k - 1) AS end_day
+    FROM rx JOIN LATERAL (
+        SELECT scheduled_date, row_number() OVER (ORDER BY scheduled_date, id) AS rn
+        FROM patients_doselog
+        WHERE prescription_id = rx.id AND status = 'taken' AND scheduled_date >= rx.rstart AND scheduled_date <= rx.e
+    ) dl ON TRUE
+    WHERE rx.frequency_kind = 'every_n_days'
+),
+inj_cov AS (
+    SELECT id, SUM(GREATEST(0, LEAST(DATE '2000-01-01' + end_day::int, e)
+                            - GREATEST(DATE '2000-01-01' + (end_day - k + 1)::int, s) + 1)) AS covered
+    FROM inj GROUP BY id
+),
+pdc AS (
+    SELECT rx.patient_id,
+           MIN(COALESCE(dc.covered, ic.covered, 0)::numeric / (rx.e - rx.s + 1)) AS pdc_28d
+    FROM rx LEFT JOIN daily_cov dc ON dc.id = rx.id LEFT JOIN inj_cov ic ON ic.id = rx.id
+    WHERE rx.e >= rx.s
+    GROUP BY rx.patient_id
+),
+scored AS (
+    SELECT p.id, p.display_name, p.status, p.today, w.days_cur, w.days_28,
+           CASE WHEN w.days_cur = 7 THEN round(w.sum_cur, 1)
+                WHEN w.days_cur >= 4 THEN round(w.sum_cur / w.days_cur * 7, 1) END AS uas7,
+           CASE WHEN w.days_cur = 7 THEN 'complete' WHEN w.days_cur >= 4 THEN 'prorated' ELSE 'missing' END AS method,
+           CASE WHEN w.days_prev = 7 THEN round(w.sum_prev, 1)
+                WHEN w.days_prev >= 4 THEN round(w.sum_prev / w.days_prev * 7, 1) END AS prev_uas7,
+           round(w.days_28::numeric / 28, 4) AS diary_completion,
+           pdc.pdc_28d,
+           uct.score AS last_uct, uct.period_end AS last_uct_date,
+           (SELECT MAX(d.day) FROM patients_diaryentry d WHERE d.patient_id = p.id AND d.deleted_at IS NULL) AS last_entry,
+           (SELECT COUNT(*) FROM clinicians_alert a WHERE a.patient_id = p.id AND a.resolved_at IS NULL) AS open_alerts
+    FROM p
+    JOIN weeks w ON w.id = p.id
+    LEFT JOIN pdc ON pdc.patient_id = p.id
+    LEFT JOIN LATERAL (
+        SELECT q.score, q.period_end FROM patients_questionnaireresponse q
+        WHERE q.patient_id = p.id AND q.instrument = 'uct' AND q.deleted_at IS NULL
+        ORDER BY q.period_end DESC, q.recorded_at DESC LIMIT 1
+    ) uct ON TRUE
+),
+listed AS (
+    SELECT scored.*,
+           CASE WHEN uas7 IS NULL THEN NULL WHEN uas7 = 0 THEN 'urticaria_free' WHEN uas7 <= 6 THEN 'well_controlled'
+                WHEN uas7 <= 15 THEN 'mild' WHEN uas7 <= 27 THEN 'moderate' ELSE 'severe' END AS band,
+           round(uas7 - prev_uas7, 1) AS uas7_change
+    FROM scored
+)
+SELECT id, display_name, status, today, uas7, method, days_cur, band, prev_uas7, uas7_change, last_uct, last_uct_date,
+       diary_completion, pdc_28d, last_entry, open_alerts
+FROM listed
+WHERE TRUE {filters} {keyset}
+ORDER BY {order}
+LIMIT %(limit)s
+"""
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    id: uuid.UUID
+    display_name: str
+    status: str
+    uas7: float | None
+    method: str
+    days_observed: int
+    band: str | None
+    previous_uas7: float | None
+    uas7_change: float | None
+    uas7_change_exceeds_mid: bool
+    last_uct: int | None
+    last_uct_date: date | None
+    diary_completion_28d: float
+    pdc_28d: float | None
+    last_entry: date | None
+    open_alerts: int
+
+
+def _num(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _cursor_value(value: Any) -> Any:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+_signer = signing.Signer(salt="portal-patient-list")
+
+
+def encode_cursor(payload: dict[str, Any]) -> str:
+    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True)
+    return _signer.sign(base64.urlsafe_b64encode(raw.encode()).decode())
+
+
+def decode_cursor(token: str, *, salt_signer: signing.Signer = _signer) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(salt_signer.unsign(token).encode())
+        payload = json.loads(raw)
+    except (signing.BadSignature, ValueError, TypeError) as exc:
+        raise ApplicationError(
+            code="invalid_cursor", field="cursor", detail="This cursor is not valid."
+        ) from exc
+    if not isinstance(payload, dict):
+        raise ApplicationError(code="invalid_cursor", field="cursor", detail="This cursor is not valid.")
+    return payload
+
+
+def portal_patient_list(
+    *,
+    membership: ActiveMembership,
+    sort: str = "name",
+    band: str | None = None,
+    has_open_alerts: bool | None = None,
+    pdc_below: float | None = None,
+    diary_gap_gte: int | None = None,
+    search: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[PatientRow], str | None]:
+    """One page of the patients this staff member may see, with their summaries, and the
+    cursor of the next page. One SQL statement, whatever the number of patients."""
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key not in SORTS:
+        raise ApplicationError(
+            code="invalid_sort", field="sort", detail=f"Sort by one of: {', '.join(SORTS)}."
+        )
+    column = SORTS[key]
+    params: dict[str, Any] = {"limit": limit + 1}
+
+    if membership.role == Role.CLINIC_ADMIN:
+        visibility = "TRUE"
+    elif membership.role == Role.CLINICIAN:
+        visibility = (
+            "EXISTS (SELECT 1 FROM clinicians_careteam ct JOIN clinicians_clinician c ON c.id = ct.clinician_id "
+            "WHERE ct.patient_id = p.id AND c.user_id = %(user_id)s AND c.active "
+            "AND ct.since <= (now() AT TIME ZONE p.timezone)::date "
+            "AND (ct.until IS NULL OR ct.until >= (now() AT TIME ZONE p.timezone)::date))"
+        )
+        params["user_id"] = membership.user_id
+    else:
+        return [], None
+    search_sql = ""
+    if search:
+        params["search"] = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        search_sql = "AND p.display_name ILIKE %(search)s"
+
+    filters = []
+    if band is not None:
+        filters.append("band = %(band)s")
+        params["band"] = band
+    if has_open_alerts is not None:
+        filters.append("open_alerts > 0" if has_open_alerts else "open_alerts = 0")
+    if pdc_below is not None:
+        filters.append("pdc_28d < %(pdc_below)s")
+        params["pdc_below"] = Decimal(str(pdc_below))
+    if diary_gap_gte is not None:
+        filters.append("(last_entry IS NULL OR today - last_entry >= %(gap)s)")
+        params["gap"] = diary_gap_gte
+
+    keyset = ""
+    if cursor:
+        payload = decode_cursor(cursor)
+        if payload.get("sort") != sort:
+            raise ApplicationError(
+                code="invalid_cursor", field="cursor", detail="The cursor belongs to another sort."
+            )
+        try:
+            params["cursor_id"] = uuid.UUID(str(payload.get("id")))
+        except ValueError as exc:
+            raise ApplicationError(
+                code="invalid_cursor", field="cursor", detail="This cursor is not valid."
+            ) from exc
+        params["cursor_value"] = payload.get("value")
+        comparison = "<" if descending else ">"
+        cast = _cast_for(column)
+        if payload.get("value") is None:
+            keyset = f"AND {column} IS NULL AND id > %(cursor_id)s"
+        else:
+            keyset = (
+                f"AND ({column} {comparison} %(cursor_value)s{cast} "
+                f"OR ({column} = %(cursor_value)s{cast} AND id > %(cursor_id)s) OR {column} IS NULL)"
+            )
+    order = f"{column} {'DESC' if descending else 'ASC'} NULLS LAST, id ASC"
+    sql = _LIST_SQL.format(
+        visibility=visibility,
+        search=search_sql,
+        filters="".join(f" AND {f}" for f in filters),
+        keyset=keyset,
+        order=order,
+    )
+    with connection.cursor() as db:
+        db.execute(sql, params)
+        columns = [c.name for c in db.description]
+        records = [dict(zip(columns, row, strict=True)) for row in db.fetchall()]
+
+    rows = [
+        PatientRow(
+            id=r["id"],
+            display_name=r["display_name"],
+            status=r["status"],
+            uas7=_num(r["uas7"]),
+            method=r["method"],
+            days_observed=r["days_cur"],
+            band=r["band"],
+            previous_uas7=_num(r["prev_uas7"]),
+            uas7_change=_num(r["uas7_change"]),
+            uas7_change_exceeds_mid=r["uas7_change"] is not None and abs(r["uas7_change"]) >= UAS7_MID,
+            last_uct=r["last_uct"],
+            last_uct_date=r["last_uct_date"],
+            diary_completion_28d=float(r["diary_completion"]),
+            pdc_28d=None if r["pdc_28d"] is None else round(float(r["pdc_28d"]), 4),
+            last_entry=r["last_entry"],
+            open_alerts=r["open_alerts"],
+        )
+        for r in records[:limit]
+    ]
+    next_cursor = None
+    if len(records) > limit:
+        last = records[limit - 1]
+        next_cursor = encode_cursor(
+            {"sort": sort, "value": _cursor_value(last[column]), "id": str(last["id"])}
+        )
+    return rows, next_cursor
+
+
+def _cast_for(column: str) -> str:
+    return {
+        "display_name": "::text",
+        "uas7": "::numeric",
+        "uas7_change": "::numeric",
+        "last_uct": "::int",
+        "diary_completion": "::numeric",
+        "pdc_28d": "::numeric",
+        "last_entry": "::date",
+        "open_alerts": "::bigint",
+    }[column]
+
+
+# --- Timeline -----------------------------------------------------------------------------------
+
+_TIMELINE_SQL = """
+SELECT * FROM (
+    SELECT 'diary' AS kind, d.id::text AS id, d.recorded_at AS at, d.day AS local_date,
+           jsonb_build_object('day', d.day, 'slot', d.slot, 'wheals', d.wheals, 'itch', d.itch,
+                              'uas', d.wheals + d.itch, 'angioedema', d.angioedema, 'aas_items', d.aas_items,
+                              'deleted', d.deleted_at IS NOT NULL) AS data,
+           d.note_encrypted AS secret
+    FROM patients_diaryentry d WHERE d.patient_id = %(pid)s
+    UNION ALL
+    SELECT 'questionnaire', q.id::text, q.recorded_at, q.period_end,
+           jsonb_build_object('instrument', q.instrument, 'score', q.score, 'period_end', q.period_end), ''
+    FROM patients_questionnaireresponse q WHERE q.patient_id = %(pid)s AND q.deleted_at IS NULL
+    UNION ALL
+    SELECT 'dose', dl.id::text, COALESCE(dl.taken_at, dl.created_at), dl.scheduled_date,
+           jsonb_build_object('prescription', dl.prescription_id, 'medication', r.medication_id,
+                              'date', dl.scheduled_date, 'status', dl.status), ''
+    FROM patients_doselog dl JOIN patients_prescription r ON r.id = dl.prescription_id WHERE dl.patient_id = %(pid)s
+    UNION ALL
+    SELECT 'prescription', r.id::text, r.created_at, r.start,
+           jsonb_build_object('medication', r.medication_id, 'dose', r.dose, 'frequency_kind', r.frequency_kind,
+                              'frequency_value', r.frequency_value, 'guideline_step', r.guideline_step,
+                              'start', r.start, 'end', r."end"), ''
+    FROM patients_prescription r WHERE r.patient_id = %(pid)s
+    UNION ALL
+    SELECT 'note', n.id::text, n.created_at, (n.created_at AT TIME ZONE %(tz)s)::date,
+           jsonb_build_object('author_id', n.author_id, 'corrects', n.corrects_id), n.body_encrypted
+    FROM clinicians_clinicalnote n WHERE n.patient_id = %(pid)s
+    UNION ALL
+    SELECT 'alert', a.id::text, a.opened_at, (a.opened_at AT TIME ZONE %(tz)s)::date,
+           jsonb_build_object('kind', a.kind, 'evidence', a.evidence, 'acknowledged_at', a.acknowledged_at,
+                              'resolved_at', a.resolved_at), ''
+    FROM clinicians_alert a WHERE a.patient_id = %(pid)s
+) events
+WHERE local_date BETWEEN %(start)s AND %(end)s {keyset}
+ORDER BY at DESC, kind DESC, id DESC
+LIMIT %(limit)s
+"""
+
+_timeline_signer = signing.Signer(salt="portal-timeline")
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    kind: str
+    id: str
+    at: datetime
+    local_date: date
+    data: dict[str, Any]
+
+
+def patient_timeline(
+    *, patient_id: uuid.UUID, tz: str, start: date, end: date, limit: int = 50, cursor: str | None = None
+) -> tuple[list[TimelineEvent], str | None]:
+    """Diary, questionnaires, doses, prescriptions, notes and alerts merged newest first."""
+    params: dict[str, Any] = {"pid": patient_id, "tz": tz, "start": start, "end": end, "limit": limit + 1}
+    keyset = ""
+    if cursor:
+        payload = decode_cursor(cursor, salt_signer=_timeline_signer)
+        try:
+            params["c_at"] = datetime.fromisoformat(str(payload["at"]))
+            params["c_kind"] = str(payload["kind"])
+            params["c_id"] = str(payload["id"])
+        except (KeyError, ValueError) as exc:
+            raise ApplicationError(
+                code="invalid_cursor", field="cursor", detail="This cursor is not valid."
+            ) from exc
+        keyset = "AND (at, kind, id) < (%(c_at)s, %(c_kind)s, %(c_id)s)"
+    with connection.cursor() as db:
+        db.execute(_TIMELINE_SQL.format(keyset=keyset), params)
+        rows = db.fetchall()
+    events = []
+    for kind, event_id, at, local_date, data, secret in rows[:limit]:
+        data = dict(data)
+        if kind == "note":
+            data["body"] = crypto.decrypt(secret)
+        elif kind == "diary":
+            data["note"] = crypto.decrypt(secret) if secret else ""
+        events.append(TimelineEvent(kind, event_id, at, local_date, data))
+    next_cursor = None
+    if len(rows) > limit:
+        last = events[-1]
+        raw = json.dumps({"at": last.at.isoformat(), "kind": last.kind, "id": last.id})
+        next_cursor = _timeline_signer.sign(base64.urlsafe_b64encode(raw.encode()).decode())
+    return events, next_cursor

@@ -79,7 +79,7 @@ daily_cov AS (
     GROUP BY rx.id
 ),
 inj AS (
-    -- Windows of N days shifted forward: end_i = (i+1)N - 1 + max_{j<=i}(d_j - jN).
+    -- Windows of N days shifted forward: end(i) = (i+1)N - 1 + max over j <= i of (d(j) - jN).
     SELECT rx.id, rx.s, rx.e, rx.k,
            (MAX((dl.scheduled_date - DATE '2000-01-01') - (rn - 1) * rx.k)
                 OVER (PARTITION BY rx.id ORDER BY rn ROWS UNBOUNDED PRECEDING)
@@ -400,8 +400,9 @@ def patient_timeline(
         db.execute(_TIMELINE_SQL.format(keyset=keyset), params)
         rows = db.fetchall()
     events = []
-    for kind, event_id, at, local_date, data, secret in rows[:limit]:
-        data = dict(data)
+    for kind, event_id, at, local_date, raw_data, secret in rows[:limit]:
+        # Django's PostgreSQL backend hands jsonb back as text (its JSONField decodes it).
+        data = json.loads(raw_data) if isinstance(raw_data, str) else dict(raw_data)
         if kind == "note":
             data["body"] = crypto.decrypt(secret)
         elif kind == "diary":

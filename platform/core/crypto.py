@@ -16,15 +16,28 @@ from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 # Development/test only (production refuses to start without FIELD_ENCRYPTION_KEYS).
 _DEV_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"csu-tracker-development-only").digest())
 
 
 @cache
-def _fernet() -> MultiFernet:
+def _fernets() -> tuple[Fernet, MultiFernet]:
     keys = [key.encode() for key in settings.FIELD_ENCRYPTION_KEYS] or [_DEV_KEY]
-    return MultiFernet([Fernet(key) for key in keys])
+    fernets = [Fernet(key) for key in keys]
+    return fernets[0], MultiFernet(fernets)
+
+
+def _fernet() -> MultiFernet:
+    return _fernets()[1]
+
+
+@receiver(setting_changed)
+def _keys_changed(*, setting: str, **kwargs: object) -> None:
+    if setting == "FIELD_ENCRYPTION_KEYS":
+        _fernets.cache_clear()
 
 
 def encrypt(plaintext: str) -> str:
@@ -37,8 +50,13 @@ def decrypt(ciphertext: str) -> str:
 
 
 def reencrypt(ciphertext: str) -> str:
-    """The same plaintext under the newest key (key rotation)."""
-    return _fernet().rotate(ciphertext.encode()).decode()
+    """The same plaintext under the newest key (key rotation); unchanged if already under it."""
+    newest, every = _fernets()
+    try:
+        newest.decrypt(ciphertext.encode())
+        return ciphertext
+    except InvalidToken:
+        return every.rotate(ciphertext.encode()).decode()
 
 
 def keyed_hash(value: str, *, purpose: str) -> str:

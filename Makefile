@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-onboarding bench-signup bench-deploy install clean-data
+.PHONY: run test lint bench bench-onboarding bench-signup bench-deploy bench-portal install clean-data
 
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -26,13 +26,16 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: bench-onboarding bench-signup bench-deploy
+bench: bench-onboarding bench-signup bench-deploy bench-portal
 
 bench-onboarding: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/onboarding.py $(BENCH_ARGS)
 
 bench-signup: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/signup.py $(BENCH_ARGS)
+
+bench-portal: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/portal.py $(BENCH_ARGS)
 
 bench-deploy: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/deploy_migrations.py $(BENCH_ARGS)

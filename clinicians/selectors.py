@@ -45,21 +45,21 @@ WITH p AS (
     WHERE {visibility} {search}
 ),
 days AS (
-    SELECT d.patient_id, d.day,
+    SELECT d.patient_id, d.day, p.today,
            COALESCE(MAX(CASE WHEN d.slot = 'day' THEN d.wheals + d.itch END), AVG(d.wheals + d.itch))::numeric AS uas
     FROM patients_diaryentry d JOIN p ON p.id = d.patient_id
     WHERE d.deleted_at IS NULL AND d.day BETWEEN p.today - 27 AND p.today
-    GROUP BY d.patient_id, d.day
+    GROUP BY d.patient_id, d.day, p.today
 ),
 weeks AS (
-    SELECT p.id,
-           COUNT(days.day) FILTER (WHERE days.day > p.today - 7) AS days_cur,
-           SUM(days.uas) FILTER (WHERE days.day > p.today - 7) AS sum_cur,
-           COUNT(days.day) FILTER (WHERE days.day BETWEEN p.today - 13 AND p.today - 7) AS days_prev,
-           SUM(days.uas) FILTER (WHERE days.day BETWEEN p.today - 13 AND p.today - 7) AS sum_prev,
-           COUNT(days.day) AS days_28
-    FROM p LEFT JOIN days ON days.patient_id = p.id
-    GROUP BY p.id
+    SELECT patient_id AS id,
+           COUNT(*) FILTER (WHERE day > today - 7) AS days_cur,
+           SUM(uas) FILTER (WHERE day > today - 7) AS sum_cur,
+           COUNT(*) FILTER (WHERE day BETWEEN today - 13 AND today - 7) AS days_prev,
+           SUM(uas) FILTER (WHERE day BETWEEN today - 13 AND today - 7) AS sum_prev,
+           COUNT(*) AS days_28
+    FROM days
+    GROUP BY patient_id
 ),
 rx AS (
     SELECT r.id, r.patient_id, r.frequency_kind, r.frequency_value AS k, r.start AS rstart,
@@ -69,14 +69,19 @@ rx AS (
       AND r.start <= p.today AND (r."end" IS NULL OR r."end" >= p.today - 27)
 ),
 daily_cov AS (
-    SELECT rx.id, COUNT(*) AS covered
-    FROM rx JOIN LATERAL (
-        SELECT dl.scheduled_date FROM patients_doselog dl
-        WHERE dl.prescription_id = rx.id AND dl.status = 'taken' AND dl.scheduled_date BETWEEN rx.s AND rx.e
-        GROUP BY dl.scheduled_date HAVING COUNT(*) >= rx.k
-    ) c ON TRUE
-    WHERE rx.frequency_kind = 'n_per_day'
-    GROUP BY rx.id
+    SELECT covered_days.id, COUNT(*) AS covered
+    FROM (
+        SELECT rx.id
+        FROM rx JOIN patients_doselog dl
+          ON dl.prescription_id = rx.id AND dl.status = 'taken' AND dl.scheduled_date BETWEEN rx.s AND rx.e
+        WHERE rx.frequency_kind = 'n_per_day'
+          -- every patient's window lies within 29 days of the server's date: lets PostgreSQL
+          -- read that slice of the dose table once instead of probing it per prescription
+          AND dl.scheduled_date >= CURRENT_DATE - 29
+        GROUP BY rx.id, rx.k, dl.scheduled_date
+        HAVING COUNT(*) >= rx.k
+    ) covered_days
+    GROUP BY covered_days.id
 ),
 inj AS (
     -- Windows of N days shifted forward: end(i) = (i+1)N - 1 + max over j <= i of (d(j) - jN).
@@ -104,19 +109,19 @@ pdc AS (
     GROUP BY rx.patient_id
 ),
 scored AS (
-    SELECT p.id, p.display_name, p.status, p.today, w.days_cur, w.days_28,
+    SELECT p.id, p.display_name, p.status, p.today, COALESCE(w.days_cur, 0) AS days_cur, COALESCE(w.days_28, 0) AS days_28,
            CASE WHEN w.days_cur = 7 THEN round(w.sum_cur, 1)
                 WHEN w.days_cur >= 4 THEN round(w.sum_cur / w.days_cur * 7, 1) END AS uas7,
            CASE WHEN w.days_cur = 7 THEN 'complete' WHEN w.days_cur >= 4 THEN 'prorated' ELSE 'missing' END AS method,
            CASE WHEN w.days_prev = 7 THEN round(w.sum_prev, 1)
                 WHEN w.days_prev >= 4 THEN round(w.sum_prev / w.days_prev * 7, 1) END AS prev_uas7,
-           round(w.days_28::numeric / 28, 4) AS diary_completion,
+           round(COALESCE(w.days_28, 0)::numeric / 28, 4) AS diary_completion,
            pdc.pdc_28d,
            uct.score AS last_uct, uct.period_end AS last_uct_date,
            (SELECT MAX(d.day) FROM patients_diaryentry d WHERE d.patient_id = p.id AND d.deleted_at IS NULL) AS last_entry,
            (SELECT COUNT(*) FROM clinicians_alert a WHERE a.patient_id = p.id AND a.resolved_at IS NULL) AS open_alerts
     FROM p
-    JOIN weeks w ON w.id = p.id
+    LEFT JOIN weeks w ON w.id = p.id
     LEFT JOIN pdc ON pdc.patient_id = p.id
     LEFT JOIN LATERAL (
         SELECT q.score, q.period_end FROM patients_questionnaireresponse q

@@ -64,6 +64,9 @@ class Patient(BaseModel):
     diary_mode = models.CharField(max_length=5, choices=DiaryMode.choices, default=DiaryMode.ONCE)
     status = models.CharField(max_length=12, choices=PatientStatus.choices, default=PatientStatus.ACTIVE)
     enrolled_at = models.DateTimeField(default=dj_timezone.now)
+    # Sync (DESIGN.md §6): stamped by a database trigger on every write; profile settings merge per field.
+    server_version = models.BigIntegerField(default=0, editable=False)
+    field_versions = models.JSONField(default=dict, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["display_name"], name="patient_display_name")]
@@ -123,6 +126,8 @@ class DiaryEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    server_version = models.BigIntegerField(default=0, editable=False)
+    field_versions = models.JSONField(default=dict, editable=False)
 
     class Meta:
         constraints = [
@@ -137,7 +142,10 @@ class DiaryEntry(models.Model):
                 name="diary_aas_only_with_angioedema",
             ),
         ]
-        indexes = [models.Index(fields=["patient", "day"], name="diary_patient_day")]
+        indexes = [
+            models.Index(fields=["patient", "day"], name="diary_patient_day"),
+            models.Index(fields=["patient", "server_version"], name="diary_patient_version"),
+        ]
 
     def __str__(self) -> str:
         return f"diary {self.day} {self.slot}"
@@ -171,10 +179,12 @@ class QuestionnaireResponse(models.Model):
     recorded_at = models.DateTimeField(default=dj_timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    server_version = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         indexes = [
-            models.Index(fields=["patient", "instrument", "-period_end"], name="questionnaire_patient_instr")
+            models.Index(fields=["patient", "instrument", "-period_end"], name="questionnaire_patient_instr"),
+            models.Index(fields=["patient", "server_version"], name="questionnaire_patient_version"),
         ]
 
     def __str__(self) -> str:
@@ -216,6 +226,7 @@ class Prescription(BaseModel):
     start = models.DateField()
     end = models.DateField(null=True, blank=True)
     prescriber_id = models.UUIDField(null=True, blank=True)
+    server_version = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         constraints = [
@@ -230,7 +241,10 @@ class Prescription(BaseModel):
                 name="rx_frequency_value_needed",
             ),
         ]
-        indexes = [models.Index(fields=["patient", "start"], name="rx_patient_start")]
+        indexes = [
+            models.Index(fields=["patient", "start"], name="rx_patient_start"),
+            models.Index(fields=["patient", "server_version"], name="rx_patient_version"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.medication_id} {self.dose}"
@@ -254,11 +268,13 @@ class DoseLog(models.Model):
     status = models.CharField(max_length=8, choices=DoseStatus.choices)
     taken_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    server_version = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         indexes = [
             models.Index(fields=["patient", "scheduled_date"], name="dose_patient_date"),
             models.Index(fields=["prescription", "scheduled_date"], name="dose_rx_date"),
+            models.Index(fields=["patient", "server_version"], name="dose_patient_version"),
         ]
 
     def __str__(self) -> str:
@@ -274,3 +290,74 @@ class DeletionRequest(BaseModel):
 
     def __str__(self) -> str:
         return f"deletion request {self.id}"
+
+
+# --- Sync (DESIGN.md §6, reference/sync-protocol.md) ------------------------------------------
+
+
+class SyncState(models.Model):
+    """The clinic's single version counter. Every write to a synced table takes the next value
+    by `UPDATE ... RETURNING` inside its transaction (trigger `sync_stamp`), holding the row lock
+    until commit: versions are gap-free and in commit order, so they are safe pull cursors."""
+
+    singleton = models.BooleanField(primary_key=True, default=True)
+    version = models.BigIntegerField(default=0)
+    epoch = models.UUIDField(default=uuid.uuid4)
+    min_cursor = models.BigIntegerField(default=0, help_text="Raised when tombstones are purged.")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(singleton=True), name="syncstate_singleton")]
+
+    def __str__(self) -> str:
+        return f"sync v{self.version}"
+
+
+class SyncClient(models.Model):
+    """One installation of the PWA (an IndexedDB instance), with its last applied mutation id."""
+
+    client_id = models.UUIDField(primary_key=True)
+    user_id = models.UUIDField()
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="sync_clients")
+    last_mutation_id = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"sync client {self.client_id}"
+
+
+class SyncMutationResult(models.Model):
+    """The result of each applied mutation, so a replayed push gets the original answer."""
+
+    client = models.ForeignKey(SyncClient, on_delete=models.CASCADE, related_name="results")
+    mutation_id = models.BigIntegerField()
+    result = models.JSONField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "mutation_id"], name="sync_result_once")]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}#{self.mutation_id}"
+
+
+class SyncConflict(models.Model):
+    """A field the server resolved between two writers; synced down so the patient can see it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="sync_conflicts")
+    table_name = models.CharField(max_length=40)
+    record_id = models.UUIDField()
+    client_id = models.UUIDField()
+    mutation_id = models.BigIntegerField()
+    fields = ArrayField(models.CharField(max_length=40))
+    client_value = models.JSONField()
+    server_value = models.JSONField()
+    resolution = models.CharField(max_length=20)
+    created_at = models.DateTimeField(auto_now_add=True)
+    server_version = models.BigIntegerField(default=0, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "server_version"], name="conflict_patient_version")]
+
+    def __str__(self) -> str:
+        return f"conflict on {self.table_name} {self.record_id}"

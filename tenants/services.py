@@ -135,6 +135,10 @@ def clinic_create(
                 snapshot_replay(snapshot=snapshot, schema_name=schema_name)
             else:
                 schema_migrate(schema_name)
+            with connection.cursor() as cursor:
+                # The snapshot carries the template's sync epoch: each clinic gets its own, so a
+                # pull cursor can never be taken for another clinic's history.
+                cursor.execute(f'UPDATE "{schema_name}".patients_syncstate SET epoch = gen_random_uuid()')  # noqa: S608
             clinic.status = status
             clinic.save(update_fields=["status"])
     except IntegrityError as exc:

@@ -162,7 +162,8 @@ def diary_entry_record(
         entry = DiaryEntry(id=entry_id or uuid.uuid4(), patient=patient, day=day, slot=slot)
     entry.wheals, entry.itch, entry.angioedema = wheals, itch, angioedema
     entry.aas_items = aas_items if angioedema else None
-    entry.note = note
+    if entry.note != note:  # re-encrypting an unchanged note would look like an edit to sync
+        entry.note = note
     entry.recorded_at = recorded_at or timezone.now()
     try:
         with transaction.atomic():

@@ -23,4 +23,6 @@ me_patterns = [
     path("me/summary/", views.SummaryApi.as_view(), name="me-summary"),
     path("me/export/", views.ExportApi.as_view(), name="me-export"),
     path("me/deletion-request/", views.DeletionRequestApi.as_view(), name="me-deletion-request"),
+    path("sync/push/", views.SyncPushApi.as_view(), name="sync-push"),
+    path("sync/pull/", views.SyncPullApi.as_view(), name="sync-pull"),
 ]

@@ -271,6 +271,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=5, minute=0),
         "options": {"queue": "platform"},
     },
+    "dispatch-tombstone-purge": {
+        "task": "patients.dispatch_tombstone_purge",
+        "schedule": crontab(hour=4, minute=15),
+        "options": {"queue": "platform"},
+    },
     "purge-offboarded-clinics": {
         "task": "tenants.clinics_purge_offboarded",
         "schedule": crontab(hour=3, minute=30),
@@ -281,6 +286,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- Clinic lifecycle --------------------------------------------------------------------------
 OFFBOARDING_EXPORT_DIR = Path(env("OFFBOARDING_EXPORT_DIR", default=str(DATA_DIR / "exports")))
 OFFBOARDING_GRACE_DAYS = env.int("OFFBOARDING_GRACE_DAYS", default=30)
+# Sync tombstones older than this are purged; older cursors must resync in full.
+SYNC_TOMBSTONE_RETENTION_DAYS = env.int("SYNC_TOMBSTONE_RETENTION_DAYS", default=90)
 
 # --- Security ----------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

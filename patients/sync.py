@@ -1,0 +1,651 @@
+"""Offline-first sync: push (idempotent, gap-free mutation ids, per-field merge) and pull
+(versions in commit order, keyset pages in one snapshot, signed cursors). DESIGN.md §6 and
+reference/sync-protocol.md; the version counter and its triggers are in migration 0006.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError
+from patients import services
+from patients.models import (
+    DiaryEntry,
+    Patient,
+    QuestionnaireResponse,
+    Slot,
+    SyncClient,
+    SyncConflict,
+    SyncMutationResult,
+    SyncState,
+)
+
+MIN_SCHEMA_VERSION = 1
+MAX_BATCH = 500
+MAX_PULL = 1000
+TABLES = (
+    "diary_entry",
+    "questionnaire_response",
+    "dose_log",
+    "patient_settings",
+    "prescription",
+    "sync_conflict",
+)
+PUSHABLE = ("diary_entry", "questionnaire_response", "dose_log", "patient_settings")
+DIARY_FIELDS = {"day", "slot", "wheals", "itch", "angioedema", "aas_items", "note"}
+SETTINGS_FIELDS = {"timezone", "locale", "diary_mode"}
+
+
+def schema_version_check(version: Any) -> None:
+    """Clients send their local schema version; older than supported → 426 with the minimum."""
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        number = 0
+    if number < MIN_SCHEMA_VERSION:
+        raise ApplicationError(
+            code="upgrade_required",
+            status_code=426,
+            detail=f"This app version is too old to sync; update to schema version {MIN_SCHEMA_VERSION} or newer.",
+            extra={"min_schema_version": MIN_SCHEMA_VERSION},
+        )
+
+
+def _version_lock(*, fresh: bool = False) -> int:
+    """Take this transaction's clinic version first (and its row lock): one lock order for all.
+
+    `fresh` starts a new version even if the enclosing transaction already took one (a push
+    nested in a larger transaction, as in tests): still gap-free and in commit order, since the
+    row lock is held by the same transaction until it commits."""
+    with connection.cursor() as cursor:
+        if fresh:
+            cursor.execute("SELECT set_config('csu.sync_v_' || md5(%s), '', true)", [connection.schema_name])
+        cursor.execute("SELECT sync_txn_version(%s)", [connection.schema_name])
+        return cursor.fetchone()[0]
+
+
+# --- Push ----------------------------------------------------------------------------------------
+
+
+class Rejected(Exception):
+    def __init__(self, code: str, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.code, self.detail, self.field = code, detail, field
+
+
+def _rejection(exc: ApplicationError | Rejected) -> dict[str, Any]:
+    return {"status": "rejected", "reason": {"code": exc.code, "detail": exc.detail, "field": exc.field}}
+
+
+def _diary_record(entry: DiaryEntry) -> dict[str, Any]:
+    return {
+        "id": str(entry.id),
+        "day": entry.day.isoformat(),
+        "slot": entry.slot,
+        "wheals": entry.wheals,
+        "itch": entry.itch,
+        "angioedema": entry.angioedema,
+        "aas_items": entry.aas_items,
+        "note": entry.note,
+        "server_version": entry.server_version,
+        "deleted": entry.deleted_at is not None,
+    }
+
+
+def _validated_diary_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - DIARY_FIELDS
+    if unknown:
+        raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
+    clean: dict[str, Any] = {}
+    for name in ("wheals", "itch"):
+        if name in fields:
+            value = fields[name]
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 3:
+                raise Rejected("validation_error", f"{name} must be an integer 0–3.", name)
+            clean[name] = value
+    if "angioedema" in fields:
+        if not isinstance(fields["angioedema"], bool):
+            raise Rejected("validation_error", "angioedema must be true or false.", "angioedema")
+        clean["angioedema"] = fields["angioedema"]
+    if "aas_items" in fields:
+        items = fields["aas_items"]
+        if items is not None and (
+            not isinstance(items, list)
+            or len(items) != 5
+            or any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i <= 3 for i in items)
+        ):
+            raise Rejected("validation_error", "aas_items are 5 integers 0–3.", "aas_items")
+        clean["aas_items"] = items
+    if "note" in fields:
+        if not isinstance(fields["note"], str) or len(fields["note"]) > 2000:
+            raise Rejected("validation_error", "note is text of at most 2000 characters.", "note")
+        clean["note"] = fields["note"]
+    if "day" in fields:
+        try:
+            clean["day"] = date.fromisoformat(str(fields["day"]))
+        except ValueError as exc:
+            raise Rejected("invalid_date", "day must be YYYY-MM-DD.", "day") from exc
+    if "slot" in fields:
+        if fields["slot"] not in Slot.values:
+            raise Rejected("validation_error", "slot is day, am or pm.", "slot")
+        clean["slot"] = fields["slot"]
+    return clean
+
+
+def _record_conflict(
+    patient: Patient,
+    table: str,
+    record_id: uuid.UUID,
+    client: SyncClient,
+    mutation_id: int,
+    fields: list[str],
+    client_value: dict[str, Any],
+    server_value: dict[str, Any],
+    resolution: str,
+) -> None:
+    SyncConflict.objects.create(
+        patient=patient,
+        table_name=table,
+        record_id=record_id,
+        client_id=client.client_id,
+        mutation_id=mutation_id,
+        fields=fields,
+        client_value=client_value,
+        server_value=server_value,
+        resolution=resolution,
+    )
+
+
+def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_days: int) -> dict[str, Any]:
+    record_id = m["id"]
+    entry = DiaryEntry.objects.select_for_update().filter(pk=record_id).first()
+    if entry is not None and entry.patient_id != patient.pk:
+        raise Rejected("not_found", "No such record.")
+    if m["op"] == "delete":
+        if entry is None:
+            return {"status": "applied", "server_version": None}
+        if entry.deleted_at is None:
+            entry.deleted_at = timezone.now()
+            entry.save(update_fields=["deleted_at", "updated_at"])
+            entry.refresh_from_db(fields=["server_version"])
+        return {"status": "applied", "server_version": entry.server_version}
+
+    fields = _validated_diary_fields(m.get("fields") or {})
+    if entry is None:
+        # A new record: the same rules as the diary API. Two devices that created the same
+        # day offline with different ids meet here: the second merges into the first.
+        needed = {"day", "wheals", "itch"} - set(fields)
+        if needed:
+            raise Rejected(
+                "validation_error", f"{sorted(needed)[0]} is required for a new entry.", sorted(needed)[0]
+            )
+        slot = fields.get("slot", Slot.DAY if patient.diary_mode == "once" else None)
+        if slot is None:
+            raise Rejected("diary_slot_mismatch", "Twice-daily diaries need slot am or pm.", "slot")
+        live = DiaryEntry.objects.filter(
+            patient=patient, day=fields["day"], slot=slot, deleted_at__isnull=True
+        ).first()
+        if live is None:
+            entry, _ = services.diary_entry_record(
+                patient=patient,
+                day=fields["day"],
+                slot=slot,
+                wheals=fields["wheals"],
+                itch=fields["itch"],
+                angioedema=fields.get("angioedema", False),
+                aas_items=fields.get("aas_items"),
+                note=fields.get("note", ""),
+                entry_id=record_id,
+                late_days=late_days,
+            )
+            entry.refresh_from_db(fields=["server_version"])
+            return {"status": "applied", "server_version": entry.server_version}
+        entry = DiaryEntry.objects.select_for_update().get(pk=live.pk)
+        base_version = 0  # the device never saw the other record: every overlapping field conflicts
+    else:
+        if entry.deleted_at is not None:  # delete wins
+            return {
+                "status": "conflict",
+                "reason": {"code": "deleted"},
+                "server_version": entry.server_version,
+                "record": _diary_record(entry),
+            }
+        base_version = m.get("base_version") or 0
+        for immutable in ("day", "slot"):
+            if immutable in fields and fields[immutable] != getattr(entry, immutable):
+                raise Rejected(
+                    "immutable_field", f"{immutable} cannot change; delete and re-create.", immutable
+                )
+
+    changes = {k: v for k, v in fields.items() if k not in ("day", "slot")}
+    own = _own_versions(client, [entry.server_version, *entry.field_versions.values()])
+    others_changed = entry.server_version > base_version and entry.server_version not in own
+    server_changed = sorted(
+        f for f in changes if (v := entry.field_versions.get(_column(f), 0)) > base_version and v not in own
+    )
+    conflicting = [f for f in server_changed if getattr(entry, f) != changes[f]]
+    if conflicting:
+        _record_conflict(
+            patient,
+            "diary_entry",
+            entry.pk,
+            client,
+            m["mutation_id"],
+            conflicting,
+            {f: changes[f] for f in conflicting},
+            {f: getattr(entry, f) for f in conflicting},
+            "last_arrival_wins",
+        )
+    merged = {
+        "wheals": changes.get("wheals", entry.wheals),
+        "itch": changes.get("itch", entry.itch),
+        "angioedema": changes.get("angioedema", entry.angioedema),
+        "aas_items": changes.get("aas_items", entry.aas_items),
+        "note": changes.get("note", entry.note),
+    }
+    if not merged["angioedema"]:
+        merged["aas_items"] = None
+    entry, _ = services.diary_entry_record(
+        patient=patient, day=entry.day, slot=entry.slot, entry_id=entry.pk, late_days=late_days, **merged
+    )
+    entry.refresh_from_db(fields=["server_version"])
+    status = "merged" if (others_changed or entry.pk != record_id) else "applied"
+    result: dict[str, Any] = {"status": status, "server_version": entry.server_version}
+    if status == "merged":
+        result["record"] = _diary_record(entry)
+        result["conflict_fields"] = conflicting
+    return result
+
+
+def _own_versions(client: SyncClient, versions: list[int]) -> set[int]:
+    """Versions written by this same device: this push (one version per transaction) and its
+    earlier pushes. Its own earlier writes are never a conflict with itself."""
+    own = {_version_lock()}
+    candidates = sorted({v for v in versions if v and v not in own})
+    if candidates:
+        own.update(
+            SyncMutationResult.objects.filter(
+                client=client, result__server_version__in=candidates
+            ).values_list("result__server_version", flat=True)
+        )
+    return own
+
+
+def _column(field: str) -> str:
+    return "note_encrypted" if field == "note" else field
+
+
+def _apply_questionnaire(patient: Patient, m: dict[str, Any]) -> dict[str, Any]:
+    if m["op"] == "delete":
+        response = QuestionnaireResponse.objects.filter(pk=m["id"], patient=patient).first()
+        if response is not None and response.deleted_at is None:
+            response.deleted_at = timezone.now()
+            response.save(update_fields=["deleted_at"])
+        return {"status": "applied"}
+    fields = m.get("fields") or {}
+    unknown = set(fields) - {"instrument", "answers", "period_end"}
+    if unknown:
+        raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
+    period_end = None
+    if fields.get("period_end"):
+        try:
+            period_end = date.fromisoformat(str(fields["period_end"]))
+        except ValueError as exc:
+            raise Rejected("invalid_date", "period_end must be YYYY-MM-DD.", "period_end") from exc
+    response, _ = services.questionnaire_record(
+        patient=patient,
+        instrument=str(fields.get("instrument", "")),
+        answers=fields.get("answers"),
+        period_end=period_end,
+        response_id=m["id"],
+    )
+    response.refresh_from_db(fields=["server_version"])
+    return {"status": "applied", "server_version": response.server_version}
+
+
+def _apply_dose(patient: Patient, m: dict[str, Any], late_days: int) -> dict[str, Any]:
+    if m["op"] == "delete":
+        raise Rejected("insert_only", "Dose logs are insert-only: log a correction instead.")
+    fields = m.get("fields") or {}
+    unknown = set(fields) - {"prescription", "date", "status", "taken_at"}
+    if unknown:
+        raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
+    try:
+        prescription_id = uuid.UUID(str(fields.get("prescription")))
+        day = date.fromisoformat(str(fields.get("date")))
+        taken_at = datetime.fromisoformat(str(fields["taken_at"])) if fields.get("taken_at") else None
+    except ValueError as exc:
+        raise Rejected(
+            "validation_error", "prescription (uuid), date (YYYY-MM-DD) and taken_at (ISO 8601)."
+        ) from exc
+    if fields.get("status") not in ("taken", "skipped"):
+        raise Rejected("validation_error", "status is taken or skipped.", "status")
+    dose, _ = services.dose_log_record(
+        patient=patient,
+        dose_id=m["id"],
+        prescription_id=prescription_id,
+        day=day,
+        status=fields["status"],
+        taken_at=taken_at,
+        late_days=late_days,
+    )
+    dose.refresh_from_db(fields=["server_version"])
+    return {"status": "applied", "server_version": dose.server_version}
+
+
+def _apply_settings(patient: Patient, client: SyncClient, m: dict[str, Any]) -> dict[str, Any]:
+    if m["op"] == "delete" or m["id"] != patient.pk:
+        raise Rejected("not_allowed", "Only your own settings can be changed, not deleted.")
+    fields = m.get("fields") or {}
+    unknown = set(fields) - SETTINGS_FIELDS
+    if unknown:
+        raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
+    if "diary_mode" in fields and fields["diary_mode"] not in ("once", "twice"):
+        raise Rejected("validation_error", "diary_mode is once or twice.", "diary_mode")
+    locked = Patient.objects.select_for_update().get(pk=patient.pk)
+    base_version = m.get("base_version") or 0
+    own = _own_versions(client, list(locked.field_versions.values()))
+    server_changed = sorted(
+        f for f in fields if (v := locked.field_versions.get(f, 0)) > base_version and v not in own
+    )
+    conflicting = [f for f in server_changed if getattr(locked, f) != fields[f]]
+    if conflicting:
+        _record_conflict(
+            patient,
+            "patient_settings",
+            patient.pk,
+            client,
+            m["mutation_id"],
+            conflicting,
+            {f: fields[f] for f in conflicting},
+            {f: getattr(locked, f) for f in conflicting},
+            "last_arrival_wins",
+        )
+    services.patient_profile_update(patient=locked, **fields)
+    locked.refresh_from_db(fields=["server_version"])
+    return {"status": "merged" if server_changed else "applied", "server_version": locked.server_version}
+
+
+def _apply(patient: Patient, client: SyncClient, m: dict[str, Any], late_days: int) -> dict[str, Any]:
+    table = m["table"]
+    if table == "diary_entry":
+        return _apply_diary(patient, client, m, late_days)
+    if table == "questionnaire_response":
+        return _apply_questionnaire(patient, m)
+    if table == "dose_log":
+        return _apply_dose(patient, m, late_days)
+    if table == "patient_settings":
+        return _apply_settings(patient, client, m)
+    raise Rejected("server_owned", f"{table} is changed by the clinic only.")
+
+
+@dataclass(frozen=True)
+class PushResult:
+    last_mutation_id: int
+    results: list[dict[str, Any]]
+
+
+def sync_push(
+    *,
+    patient: Patient,
+    user_id: uuid.UUID,
+    client_id: uuid.UUID,
+    mutations: list[dict[str, Any]],
+    late_days: int = 7,
+) -> PushResult:
+    """Apply a batch of a device's mutations in one transaction.
+
+    Mutation ids are per client and gap-free: ids already applied answer `duplicate` with the
+    original result; a gap refuses the whole batch (409 `mutation_gap`, nothing applied). Each
+    mutation runs in a savepoint: a bad record is `rejected` (and still counts as processed),
+    never a 4xx for the batch. `last_mutation_id` is stored with the effects.
+    """
+    if len(mutations) > MAX_BATCH:
+        raise ApplicationError(
+            code="batch_too_large", status_code=413, detail=f"At most {MAX_BATCH} mutations per push."
+        )
+    with transaction.atomic():
+        _version_lock(fresh=True)
+        client, created = SyncClient.objects.select_for_update().get_or_create(
+            client_id=client_id, defaults={"user_id": user_id, "patient": patient}
+        )
+        if not created and client.patient_id != patient.pk:
+            raise ApplicationError(
+                code="client_not_yours", status_code=403, detail="This client id belongs to another account."
+            )
+        expected = client.last_mutation_id + 1
+        for m in mutations:
+            if m["mutation_id"] >= expected:
+                if m["mutation_id"] != expected:
+                    raise ApplicationError(
+                        code="mutation_gap",
+                        status_code=409,
+                        detail=f"Expected mutation {expected} next.",
+                        extra={"expected": expected},
+                    )
+                expected += 1
+        stored = {
+            r.mutation_id: r.result
+            for r in SyncMutationResult.objects.filter(
+                client=client,
+                mutation_id__in=[
+                    m["mutation_id"] for m in mutations if m["mutation_id"] <= client.last_mutation_id
+                ],
+            )
+        }
+        results = []
+        for m in mutations:
+            if m["mutation_id"] <= client.last_mutation_id:
+                results.append(
+                    {
+                        "mutation_id": m["mutation_id"],
+                        "status": "duplicate",
+                        "original": stored.get(m["mutation_id"]),
+                    }
+                )
+                continue
+            try:
+                with transaction.atomic():
+                    result = _apply(patient, client, m, late_days)
+            except (Rejected, ApplicationError) as exc:
+                result = _rejection(exc)
+            result = {"mutation_id": m["mutation_id"], **result}
+            SyncMutationResult.objects.create(
+                client=client, mutation_id=m["mutation_id"], result=_jsonable(result)
+            )
+            client.last_mutation_id = m["mutation_id"]
+            results.append(result)
+        client.save(update_fields=["last_mutation_id", "last_seen_at"])
+        return PushResult(client.last_mutation_id, results)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+# --- Pull ----------------------------------------------------------------------------------------
+
+_PULL_SQL = """
+SELECT * FROM (
+    SELECT server_version, 'diary_entry' AS tbl, id::text AS id, deleted_at IS NOT NULL AS deleted,
+           jsonb_build_object('id', id, 'day', day, 'slot', slot, 'wheals', wheals, 'itch', itch,
+                              'angioedema', angioedema, 'aas_items', aas_items, 'recorded_at', recorded_at,
+                              'server_version', server_version) AS data,
+           note_encrypted AS secret
+    FROM patients_diaryentry WHERE patient_id = %(pid)s
+    UNION ALL
+    SELECT server_version, 'dose_log', id::text, false,
+           jsonb_build_object('id', id, 'prescription', prescription_id, 'date', scheduled_date, 'status', status,
+                              'taken_at', taken_at, 'server_version', server_version), ''
+    FROM patients_doselog WHERE patient_id = %(pid)s
+    UNION ALL
+    SELECT server_version, 'patient_settings', id::text, false,
+           jsonb_build_object('id', id, 'timezone', timezone, 'locale', locale, 'diary_mode', diary_mode,
+                              'server_version', server_version), ''
+    FROM patients_patient WHERE id = %(pid)s
+    UNION ALL
+    SELECT server_version, 'prescription', id::text, false,
+           jsonb_build_object('id', id, 'medication', medication_id, 'dose', dose, 'frequency_kind', frequency_kind,
+                              'frequency_value', frequency_value, 'guideline_step', guideline_step, 'start', start,
+                              'end', "end", 'server_version', server_version), ''
+    FROM patients_prescription WHERE patient_id = %(pid)s
+    UNION ALL
+    SELECT server_version, 'questionnaire_response', id::text, deleted_at IS NOT NULL,
+           jsonb_build_object('id', id, 'instrument', instrument, 'answers', answers, 'score', score,
+                              'period_end', period_end, 'server_version', server_version), ''
+    FROM patients_questionnaireresponse WHERE patient_id = %(pid)s
+    UNION ALL
+    SELECT server_version, 'sync_conflict', id::text, false,
+           jsonb_build_object('id', id, 'table', table_name, 'record_id', record_id, 'mutation_id', mutation_id,
+                              'client_id', client_id, 'fields', fields, 'client_value', client_value,
+                              'server_value', server_value, 'resolution', resolution, 'server_version', server_version), ''
+    FROM patients_syncconflict WHERE patient_id = %(pid)s
+) changes
+WHERE server_version > %(since)s AND server_version <= %(upto)s
+  AND (server_version, tbl, id) > (%(after_v)s, %(after_t)s, %(after_id)s)
+ORDER BY server_version, tbl, id
+LIMIT %(limit)s
+"""
+
+
+def _signer() -> signing.Signer:
+    # The clinic's schema is part of the key: a cursor cannot be moved to another clinic.
+    return signing.Signer(salt=f"sync-cursor:{connection.schema_name}")
+
+
+def cursor_encode(payload: dict[str, Any]) -> str:
+    raw = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+    return _signer().sign(raw)
+
+
+def cursor_decode(token: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(_signer().unsign(token).encode()))
+        if not isinstance(payload, dict):
+            raise ValueError("not an object")
+        int(payload["since"])
+        return payload
+    except (signing.BadSignature, ValueError, TypeError, KeyError) as exc:
+        raise ApplicationError(
+            code="invalid_cursor", field="cursor", detail="This cursor is not valid."
+        ) from exc
+
+
+@dataclass(frozen=True)
+class PullResult:
+    changes: dict[str, dict[str, list[Any]]]
+    cursor: str
+    has_more: bool
+    last_mutation_id: int
+
+
+def sync_pull(*, patient: Patient, client_id: uuid.UUID | None, cursor: str | None, limit: int) -> PullResult:
+    """Changes for the patient's own records (and the clinic's changes that concern them) with
+    `since < server_version <= V`, V read at the start of a paging session and kept in the
+    cursor; pages in (version, table, id) order. One REPEATABLE READ snapshot per page when the
+    caller is not already in a transaction (then the V cap alone keeps it exact)."""
+    limit = max(1, min(limit, MAX_PULL))
+    payload = cursor_decode(cursor) if cursor else None
+    connection.ensure_connection()
+    with connection.cursor():
+        pass  # sets the clinic's search_path before the transaction starts
+    outer = connection.in_atomic_block
+    with transaction.atomic():
+        if not outer:
+            with connection.cursor() as db:
+                db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        state = SyncState.objects.get()
+        if payload is not None:
+            if payload.get("epoch") != str(state.epoch) or int(payload["since"]) < state.min_cursor:
+                raise ApplicationError(
+                    code="reset_required",
+                    status_code=409,
+                    detail="Your copy is too old to catch up: download everything again (omit the cursor).",
+                )
+            since = int(payload["since"])
+            upto = int(payload.get("upto") or state.version)
+            after = payload.get("after") or [since, "", ""]
+        else:
+            since, upto, after = 0, state.version, [0, "", ""]
+        with connection.cursor() as db:
+            db.execute(
+                _PULL_SQL,
+                {
+                    "pid": patient.pk,
+                    "since": since,
+                    "upto": upto,
+                    "after_v": int(after[0]),
+                    "after_t": str(after[1]),
+                    "after_id": str(after[2]),
+                    "limit": limit + 1,
+                },
+            )
+            rows = db.fetchall()
+        last_mutation_id = 0
+        if client_id is not None:
+            last_mutation_id = (
+                SyncClient.objects.filter(client_id=client_id, patient=patient)
+                .values_list("last_mutation_id", flat=True)
+                .first()
+                or 0
+            )
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    changes: dict[str, dict[str, list[Any]]] = {table: {"upserted": [], "deleted": []} for table in TABLES}
+    for _version, table, record_id, deleted, data, secret in rows:
+        if deleted:
+            changes[table]["deleted"].append(record_id)
+            continue
+        data = json.loads(data) if isinstance(data, str) else data
+        if table == "diary_entry":
+            from core import crypto
+
+            data["note"] = crypto.decrypt(secret) if secret else ""
+        changes[table]["upserted"].append(data)
+    if has_more:
+        last = rows[-1]
+        next_payload = {
+            "epoch": str(state.epoch),
+            "since": since,
+            "upto": upto,
+            "after": [last[0], last[1], last[2]],
+        }
+    else:
+        next_payload = {"epoch": str(state.epoch), "since": upto, "upto": None, "after": None}
+    return PullResult(
+        changes={t: c for t, c in changes.items() if c["upserted"] or c["deleted"]},
+        cursor=cursor_encode(next_payload),
+        has_more=has_more,
+        last_mutation_id=last_mutation_id,
+    )
+
+
+# --- Tombstone purge -----------------------------------------------------------------------------
+
+
+def tombstones_purge(*, now: datetime | None = None) -> int:
+    """Hard-delete tombstones older than the retention and raise `min_cursor` past them, in one
+    transaction: a cursor from before the purge gets `reset_required` and resyncs in full."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.SYNC_TOMBSTONE_RETENTION_DAYS)
+    purged = 0
+    with transaction.atomic():
+        state = SyncState.objects.select_for_update().get()
+        horizon = state.min_cursor
+        for model in (DiaryEntry, QuestionnaireResponse):
+            old = model.objects.filter(deleted_at__lt=cutoff)
+            newest = max(old.values_list("server_version", flat=True), default=0)
+            horizon = max(horizon, newest)
+            purged += old.delete()[0]
+        if horizon != state.min_cursor:
+            SyncState.objects.filter(pk=state.pk).update(min_cursor=horizon)
+    return purged

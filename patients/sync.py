@@ -566,7 +566,8 @@ def sync_pull(*, patient: Patient, client_id: uuid.UUID | None, cursor: str | No
                 db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         state = SyncState.objects.get()
         if payload is not None:
-            if payload.get("epoch") != str(state.epoch) or int(payload["since"]) < state.min_cursor:
+            # A full download (since 0) stays valid across a purge: it lists what exists.
+            if payload.get("epoch") != str(state.epoch) or 0 < int(payload["since"]) < state.min_cursor:
                 raise ApplicationError(
                     code="reset_required",
                     status_code=409,

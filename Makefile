@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-onboarding bench-signup bench-deploy bench-portal install clean-data
+.PHONY: run test lint bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync install clean-data
 
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -26,7 +26,7 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: bench-onboarding bench-signup bench-deploy bench-portal
+bench: bench-onboarding bench-signup bench-deploy bench-portal bench-sync
 
 bench-onboarding: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/onboarding.py $(BENCH_ARGS)
@@ -36,6 +36,9 @@ bench-signup: $(STAMP)
 
 bench-portal: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/portal.py $(BENCH_ARGS)
+
+bench-sync: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/sync.py $(BENCH_ARGS)
 
 bench-deploy: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/deploy_migrations.py $(BENCH_ARGS)

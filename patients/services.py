@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import uuid
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -73,12 +76,36 @@ def patient_profile_update(*, patient: Patient, **changes: Any) -> Patient:
     return patient
 
 
+_deferred_alerts: contextvars.ContextVar[set[uuid.UUID] | None] = contextvars.ContextVar(
+    "deferred_alerts", default=None
+)
+
+
 def alerts_evaluate_later(patient: Patient) -> None:
     """Clinician alerts are re-evaluated after every diary, questionnaire or dose write, by a
-    task on the clinic's queue once the write has committed."""
+    task on the clinic's queue once the write has committed (once per patient for a batch)."""
+    deferred = _deferred_alerts.get()
+    if deferred is not None:
+        deferred.add(patient.pk)
+        return
     from clinicians.tasks import alerts_evaluate as alerts_evaluate_task
 
     alerts_evaluate_task.delay_on_commit(patient_id=str(patient.pk))
+
+
+@contextlib.contextmanager
+def alerts_batched() -> Iterator[None]:
+    """Collect alert evaluations during a batch (a sync push) and enqueue one per patient."""
+    token = _deferred_alerts.set(set())
+    try:
+        yield
+        patient_ids = _deferred_alerts.get() or set()
+    finally:
+        _deferred_alerts.reset(token)
+    from clinicians.tasks import alerts_evaluate as alerts_evaluate_task
+
+    for patient_id in patient_ids:
+        alerts_evaluate_task.delay_on_commit(patient_id=str(patient_id))
 
 
 def _check_day(*, patient: Patient, day: date, late_days: int, now: datetime | None = None) -> None:

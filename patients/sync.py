@@ -414,7 +414,7 @@ def sync_push(
         raise ApplicationError(
             code="batch_too_large", status_code=413, detail=f"At most {MAX_BATCH} mutations per push."
         )
-    with transaction.atomic():
+    with transaction.atomic(), services.alerts_batched():
         _version_lock(fresh=True)
         client, created = SyncClient.objects.select_for_update().get_or_create(
             client_id=client_id, defaults={"user_id": user_id, "patient": patient}

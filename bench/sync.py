@@ -1,0 +1,168 @@
+"""Sync benchmark, in one run: push 10 batches of 500 diary/dose mutations for each of N
+patients (default 100) through `POST /api/v1/sync/push/` and report mutations/s; insert the
+same rows with a raw `executemany` (triggers and all) and report rows/s; print the ratio. Then
+pull 20,000 changes in pages of 1,000 through `GET /api/v1/sync/pull/` and report changes/s.
+
+Usage: `make bench-sync` or `python bench/sync.py [-n 100] [--batches 10]`. Throwaway database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from datetime import timedelta
+
+import _setup  # noqa: F401  (Django bootstrap)
+from django.db import connection
+from django.test.utils import setup_databases, teardown_databases
+from django_tenants.utils import tenant_context
+from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
+
+from accounts.models import Membership, User
+from accounts.services import tokens_issue
+from patients.models import Patient, Prescription
+from tenants.services import clinic_create
+
+BATCH = 500
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", "--patients", type=int, default=100)
+    parser.add_argument("--batches", type=int, default=10)
+    args = parser.parse_args()
+    SimpleRateThrottle.THROTTLE_RATES = {key: "1000000/min" for key in SimpleRateThrottle.THROTTLE_RATES}
+    db_config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    try:
+        clinic = clinic_create(slug="bench-sync", name="Bench Sync")
+        # A wide late-entry window so 500 distinct diary days per batch are all accepted.
+        clinic.diary_late_entry_days = 30
+        clinic.save(update_fields=["diary_late_entry_days"])
+        people = []
+        for i in range(args.patients):
+            user = User.objects.create_user(f"p{i}@bench.example", "bench patient passphrase")
+            Membership.objects.create(user=user, clinic=clinic, role="patient")
+            with tenant_context(clinic):
+                patient = Patient.objects.create(user_id=user.pk, display_name=f"P{i}", timezone="UTC")
+                rx = Prescription.objects.create(
+                    patient=patient,
+                    medication_id="cetirizine-10-x4",
+                    dose="10 mg",
+                    frequency_kind="n_per_day",
+                    frequency_value=4,
+                    guideline_step=2,
+                    start=patient.local_today() - timedelta(days=400),
+                )
+            connection.set_schema_to_public()
+            client = APIClient(HTTP_HOST="bench-sync.localhost")
+            client.credentials(
+                HTTP_AUTHORIZATION="Bearer "
+                + tokens_issue(user=user, clinic=clinic, role="patient")["access"]
+            )
+            people.append((patient, rx, client))
+        today = people[0][0].local_today()
+
+        def mutations(rx: Prescription, batch: int) -> list[dict]:
+            out = []
+            for k in range(BATCH):
+                mid = batch * BATCH + k + 1
+                if k < 25:  # one diary entry per day of the late window, then doses
+                    out.append(
+                        {
+                            "mutation_id": mid,
+                            "table": "diary_entry",
+                            "id": str(uuid.uuid4()),
+                            "op": "upsert",
+                            "fields": {
+                                "day": str(today - timedelta(days=k)),
+                                "wheals": k % 4,
+                                "itch": (k + 1) % 4,
+                            },
+                        }
+                    )
+                else:
+                    out.append(
+                        {
+                            "mutation_id": mid,
+                            "table": "dose_log",
+                            "id": str(uuid.uuid4()),
+                            "op": "upsert",
+                            "fields": {
+                                "prescription": str(rx.pk),
+                                "date": str(today - timedelta(days=k % 25)),
+                                "status": "taken",
+                            },
+                        }
+                    )
+            return out
+
+        total, start = 0, time.perf_counter()
+        for _patient, rx, client in people[:10]:
+            device = str(uuid.uuid4())
+            for batch in range(args.batches):
+                response = client.post(
+                    "/api/v1/sync/push/",
+                    {"client_id": device, "mutations": mutations(rx, batch)},
+                    format="json",
+                    HTTP_X_SCHEMA_VERSION="1",
+                )
+                assert response.status_code == 200, response.content[:300]
+                total += BATCH
+        push_seconds = time.perf_counter() - start
+        push_rate = total / push_seconds
+
+        rows = []
+        for patient, rx, _client in people[10:20]:
+            for k in range(args.batches * BATCH):
+                rows.append((uuid.uuid4(), patient.pk, rx.pk, today - timedelta(days=k % 25)))
+        start = time.perf_counter()
+        with tenant_context(clinic), connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO patients_doselog (id, patient_id, prescription_id, scheduled_date, status, taken_at, created_at, "
+                "server_version) VALUES (%s, %s, %s, %s, 'taken', now(), now(), 0)",
+                rows,
+            )
+        raw_seconds = time.perf_counter() - start
+        raw_rate = len(rows) / raw_seconds
+        connection.set_schema_to_public()
+
+        print(
+            f"push: {total} mutations from 10 patients × {args.batches} batches of {BATCH} in {push_seconds:.1f} s "
+            f"= {push_rate:,.0f} mutations/s"
+        )
+        print(
+            f"raw executemany INSERT (same rows, triggers on): {len(rows)} rows in {raw_seconds:.1f} s = {raw_rate:,.0f} rows/s"
+        )
+        print(f"push / raw = {push_rate / raw_rate:.2f}")
+
+        # Pull: one patient with 20,000 changes, pages of 1,000.
+        patient, rx, client = people[0]
+        with tenant_context(clinic), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO patients_doselog (id, patient_id, prescription_id, scheduled_date, status, taken_at, created_at, server_version) "
+                "SELECT gen_random_uuid(), %s, %s, current_date - (g %% 25), 'taken', now(), now(), 0 FROM generate_series(1, %s) g",
+                [patient.pk, rx.pk, max(0, 20000 - args.batches * BATCH)],
+            )
+        connection.set_schema_to_public()
+        changes, pages, cursor_token, start = 0, 0, None, time.perf_counter()
+        while True:
+            params = {"limit": 1000, **({"cursor": cursor_token} if cursor_token else {})}
+            body = client.get("/api/v1/sync/pull/", params, HTTP_X_SCHEMA_VERSION="1").json()
+            changes += sum(len(c["upserted"]) + len(c["deleted"]) for c in body["changes"].values())
+            pages += 1
+            cursor_token = body["cursor"]
+            if not body["has_more"]:
+                break
+        pull_seconds = time.perf_counter() - start
+        print(
+            f"pull: {changes} changes in {pages} pages of ≤1000 in {pull_seconds:.1f} s = {changes / pull_seconds:,.0f} changes/s"
+        )
+    finally:
+        connection.set_schema_to_public()
+        teardown_databases(db_config, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()

@@ -314,9 +314,20 @@ class SignUpOutputSerializer(TokenPairSerializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
-class InvitationAcceptApi(_PublicAuthApi):
+class _JoinClinicApi(_PublicAuthApi):
+    """Invitation accept and enrollment: a new account, or an existing one proven by password
+    (+ TOTP), joins the clinic and gets tokens."""
+
     atomic_requests = False  # password checks of existing accounts must count toward the lockout
 
+    @staticmethod
+    def joined(user: Any, membership: Any, clinic: Any) -> Response:
+        tokens = services.tokens_issue(user=user, clinic=clinic, role=membership.role)
+        body = {**tokens, "user_id": user.pk, "role": membership.role}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class InvitationAcceptApi(_JoinClinicApi):
     class InputSerializer(StrictSerializer):
         token = serializers.CharField(max_length=128)
         full_name = serializers.CharField(max_length=200)
@@ -329,15 +340,11 @@ class InvitationAcceptApi(_PublicAuthApi):
         data = self.validated(self.InputSerializer, request.data)
         data["otp"] = data.get("otp") or None
         user, membership = services.invitation_accept(clinic=clinic, request=request._request, **data)
-        tokens = services.tokens_issue(user=user, clinic=clinic, role=membership.role)
-        return Response(
-            {**tokens, "user_id": user.pk, "role": membership.role}, status=status.HTTP_201_CREATED
-        )
+        return self.joined(user, membership, clinic)
 
 
-class EnrollApi(_PublicAuthApi):
+class EnrollApi(_JoinClinicApi):
     throttle_scope = "enroll"
-    atomic_requests = False  # password checks of existing accounts must count toward the lockout
 
     class InputSerializer(StrictSerializer):
         code = serializers.CharField(max_length=16)
@@ -351,10 +358,7 @@ class EnrollApi(_PublicAuthApi):
         data = self.validated(self.InputSerializer, request.data)
         data["otp"] = data.get("otp") or None
         user, membership = services.enrollment_redeem(clinic=clinic, request=request._request, **data)
-        tokens = services.tokens_issue(user=user, clinic=clinic, role=membership.role)
-        return Response(
-            {**tokens, "user_id": user.pk, "role": membership.role}, status=status.HTTP_201_CREATED
-        )
+        return self.joined(user, membership, clinic)
 
 
 class EnrollmentCreateApi(ClinicianApi):

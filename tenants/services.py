@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django_tenants.utils import schema_exists
 
+from config.celery import clinic_queue_subscribe, clinic_queue_unsubscribe
 from core.errors import ApplicationError
 from tenants.models import Clinic, ClinicStatus, Domain, validate_timezone
 from tenants.selectors import clinic_host_cache_clear
@@ -147,6 +148,7 @@ def clinic_create(
             code="slug_taken", field="slug", status_code=409, detail="This address is already taken."
         ) from exc
     transaction.on_commit(lambda: clinic_host_cache_clear(clinic=clinic))
+    transaction.on_commit(lambda: clinic_queue_subscribe(schema_name))
     logger.info("Created clinic schema %s (%s)", schema_name, "snapshot" if snapshot else "migrations")
     return clinic
 
@@ -157,6 +159,8 @@ def clinic_delete(*, clinic: Clinic) -> None:
     The host cache is cleared before and after commit, for the hosts the clinic had."""
     hosts = list(clinic.domains.values_list("domain", flat=True))
     clinic_host_cache_clear(clinic=clinic, hosts=hosts)
+    schema_name = clinic.schema_name
+    transaction.on_commit(lambda: clinic_queue_unsubscribe(schema_name))
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SCHEMA_LOCK_KEY])

@@ -6,6 +6,7 @@ Queues: `platform` for public-schema work, `tenant.<schema>` for a clinic's work
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -13,6 +14,8 @@ from celery.signals import celeryd_after_setup
 from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+logger = logging.getLogger(__name__)
 
 app = CeleryApp("csu")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -51,3 +54,19 @@ def _consume_clinic_queues(sender: str, instance: Any, **kwargs: Any) -> None:
     schemas = Clinic.objects.filter(status__in=ROUTABLE_STATUSES).values_list("schema_name", flat=True)
     for schema in schemas:
         queues.select_add(tenant_queue(schema))
+
+
+def clinic_queue_subscribe(schema_name: str) -> None:
+    """Ask every running worker to consume a new clinic's queue now (workers also subscribe to
+    every clinic at start, since runtime subscriptions are not persisted)."""
+    try:
+        app.control.add_consumer(tenant_queue(schema_name), reply=False)
+    except Exception:  # the broker being down must not fail clinic creation; workers catch up at start
+        logger.warning("Could not broadcast add_consumer for a new clinic queue", exc_info=True)
+
+
+def clinic_queue_unsubscribe(schema_name: str) -> None:
+    try:
+        app.control.cancel_consumer(tenant_queue(schema_name), reply=False)
+    except Exception:
+        logger.warning("Could not broadcast cancel_consumer for a clinic queue", exc_info=True)

@@ -99,3 +99,67 @@ def test_real_worker_runs_each_task_in_the_schema_of_the_clinic_that_sent_it(com
         "alpha": {"schema": "clinic_alpha", "slug": "alpha"},
         "beta": {"schema": "clinic_beta", "slug": "beta"},
     }, output
+
+
+@pytest.mark.slow
+def test_a_running_worker_picks_up_a_clinic_created_after_it_started(committed_db: None) -> None:
+    from django.conf import settings
+
+    from tenants.services import clinic_create, clinic_delete
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    worker = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-I",
+            "tests.celery_probe",
+            "-P",
+            "solo",
+            "-c",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    clinic = None
+    celery_app.conf.task_always_eager = False
+    try:
+        deadline = time.monotonic() + 60
+        ready = False
+        while time.monotonic() < deadline and not ready:  # the worker must be up before the clinic exists
+            ready = bool(celery_app.control.ping(timeout=1))
+        assert ready, "worker did not start"
+        clinic = clinic_create(slug="late-joiner", name="Late Joiner")  # broadcasts add_consumer on commit
+        key = f"probe-{uuid.uuid4()}"
+        with tenant_context(clinic):
+            record_schema.delay(key)
+        value = None
+        while value is None and time.monotonic() < deadline + 30:
+            with tenant_context(clinic):
+                value = cache.get(key)
+            time.sleep(0.2)
+        assert value == {"schema": "clinic_late_joiner", "slug": "late-joiner"}
+    finally:
+        celery_app.conf.task_always_eager = True
+        worker.terminate()
+        worker.communicate(timeout=30)
+        connection.set_schema_to_public()
+        if clinic is not None:
+            clinic_delete(clinic=clinic)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -41,8 +43,10 @@ def _database_url() -> str:
     return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
-@pytest.mark.slow
-def test_real_worker_runs_each_task_in_the_schema_of_the_clinic_that_sent_it(committed_db: None) -> None:
+@contextlib.contextmanager
+def running_worker() -> Iterator[subprocess.Popen[str]]:
+    """A real Celery worker on the test database and Redis, with tasks really sent to it (the
+    test settings otherwise run tasks in-process)."""
     from django.conf import settings
 
     env = {
@@ -76,90 +80,63 @@ def test_real_worker_runs_each_task_in_the_schema_of_the_clinic_that_sent_it(com
         stderr=subprocess.STDOUT,
         text=True,
     )
-    keys = {slug: f"probe-{uuid.uuid4()}" for slug in ("alpha", "beta")}
-    celery_app.conf.task_always_eager = False  # test settings run tasks in-process; not here
-    try:
-        for slug, key in keys.items():
-            with tenant_context(Clinic.objects.get(slug=slug)):
-                record_schema.delay(key)
-        seen: dict[str, object] = {}
-        deadline = time.monotonic() + 60
-        while len(seen) < 2 and time.monotonic() < deadline and worker.poll() is None:
-            for slug, key in keys.items():
-                with tenant_context(Clinic.objects.get(slug=slug)):
-                    value = cache.get(key)
-                if value is not None:
-                    seen[slug] = value
-            time.sleep(0.2)
-    finally:
-        celery_app.conf.task_always_eager = True
-        worker.terminate()
-        output = worker.communicate(timeout=30)[0]
-    assert seen == {
-        "alpha": {"schema": "clinic_alpha", "slug": "alpha"},
-        "beta": {"schema": "clinic_beta", "slug": "beta"},
-    }, output
-
-
-@pytest.mark.slow
-def test_a_running_worker_picks_up_a_clinic_created_after_it_started(committed_db: None) -> None:
-    from django.conf import settings
-
-    from tenants.services import clinic_create, clinic_delete
-
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    worker = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-I",
-            "tests.celery_probe",
-            "-P",
-            "solo",
-            "-c",
-            "1",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "INFO",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    clinic = None
     celery_app.conf.task_always_eager = False
     try:
-        deadline = time.monotonic() + 60
-        ready = False
-        while time.monotonic() < deadline and not ready:  # the worker must be up before the clinic exists
-            ready = bool(celery_app.control.ping(timeout=1))
-        assert ready, "worker did not start"
-        clinic = clinic_create(slug="late-joiner", name="Late Joiner")  # broadcasts add_consumer on commit
-        key = f"probe-{uuid.uuid4()}"
-        with tenant_context(clinic):
-            record_schema.delay(key)
-        value = None
-        while value is None and time.monotonic() < deadline + 30:
-            with tenant_context(clinic):
-                value = cache.get(key)
-            time.sleep(0.2)
-        assert value == {"schema": "clinic_late_joiner", "slug": "late-joiner"}
+        yield worker
     finally:
         celery_app.conf.task_always_eager = True
         worker.terminate()
         worker.communicate(timeout=30)
         connection.set_schema_to_public()
+
+
+def probe_result(clinic: Clinic, key: str, deadline: float) -> object:
+    """Wait for tests.record_schema to have written `key` in the clinic's cache namespace."""
+    while time.monotonic() < deadline:
+        with tenant_context(clinic):
+            value = cache.get(key)
+        if value is not None:
+            return value
+        time.sleep(0.2)
+    return None
+
+
+@pytest.mark.slow
+def test_real_worker_runs_each_task_in_the_schema_of_the_clinic_that_sent_it(committed_db: None) -> None:
+    clinics = {slug: Clinic.objects.get(slug=slug) for slug in ("alpha", "beta")}
+    keys = {slug: f"probe-{uuid.uuid4()}" for slug in clinics}
+    with running_worker():
+        for slug, key in keys.items():
+            with tenant_context(clinics[slug]):
+                record_schema.delay(key)
+        deadline = time.monotonic() + 60
+        seen = {slug: probe_result(clinics[slug], key, deadline) for slug, key in keys.items()}
+    assert seen == {
+        "alpha": {"schema": "clinic_alpha", "slug": "alpha"},
+        "beta": {"schema": "clinic_beta", "slug": "beta"},
+    }
+
+
+@pytest.mark.slow
+def test_a_running_worker_picks_up_a_clinic_created_after_it_started(committed_db: None) -> None:
+    from tenants.services import clinic_create, clinic_delete
+
+    clinic = None
+    try:
+        with running_worker():
+            deadline = time.monotonic() + 60
+            ready = False
+            while time.monotonic() < deadline and not ready:  # the worker is up before the clinic exists
+                ready = bool(celery_app.control.ping(timeout=1))
+            assert ready, "worker did not start"
+            clinic = clinic_create(
+                slug="late-joiner", name="Late Joiner"
+            )  # broadcasts add_consumer on commit
+            key = f"probe-{uuid.uuid4()}"
+            with tenant_context(clinic):
+                record_schema.delay(key)
+            value = probe_result(clinic, key, time.monotonic() + 60)
+        assert value == {"schema": "clinic_late_joiner", "slug": "late-joiner"}
+    finally:
         if clinic is not None:
             clinic_delete(clinic=clinic)

@@ -22,6 +22,7 @@ from django.db import connection
 
 from accounts.models import Role
 from accounts.selectors import ActiveMembership
+from clinicians.models import Alert
 from core import crypto
 from core.errors import ApplicationError
 from patients.scores import UAS7_MID
@@ -419,3 +420,28 @@ def patient_timeline(
         raw = json.dumps({"at": last.at.isoformat(), "kind": last.kind, "id": last.id})
         next_cursor = _timeline_signer.sign(base64.urlsafe_b64encode(raw.encode()).decode())
     return events, next_cursor
+
+
+def alerts_visible_to(
+    *,
+    membership: ActiveMembership,
+    status: str = "open",
+    patient_id: uuid.UUID | None = None,
+    limit: int = 500,
+) -> list[Alert]:
+    """Alerts of the patients this staff member may see: `open` (not yet acknowledged),
+    `acknowledged`, `resolved` or `all`, newest first."""
+    from clinicians.access import patients_visible_to
+
+    alerts = Alert.objects.filter(patient__in=patients_visible_to(membership=membership)).select_related(
+        "patient"
+    )
+    if patient_id is not None:
+        alerts = alerts.filter(patient_id=patient_id)
+    alerts = {
+        "open": alerts.filter(resolved_at__isnull=True, acknowledged_at__isnull=True),
+        "acknowledged": alerts.filter(resolved_at__isnull=True, acknowledged_at__isnull=False),
+        "resolved": alerts.filter(resolved_at__isnull=False),
+        "all": alerts,
+    }[status]
+    return list(alerts.order_by("-opened_at")[:limit])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from patients.models import AccessLog
@@ -32,3 +33,38 @@ def access_log_write(
         ip=ip or None,
         request_id=request_id[:64],
     )
+
+
+def access_log_write_many(
+    *,
+    actor_id: uuid.UUID,
+    actor_role: str,
+    action: str,
+    patient_ids: list[uuid.UUID],
+    object_type: str,
+    ip: str | None = None,
+) -> None:
+    """One row per patient for a read that showed several patients (a list), in one INSERT."""
+    AccessLog.objects.bulk_create(
+        [
+            AccessLog(
+                actor_id=actor_id,
+                actor_role=actor_role,
+                action=action,
+                patient_id=patient_id,
+                object_type=object_type,
+                ip=ip or None,
+            )
+            for patient_id in dict.fromkeys(patient_ids)
+        ]
+    )
+
+
+def access_log_for_patient(
+    *, patient_id: uuid.UUID, before: datetime | None = None, limit: int = 100
+) -> list[AccessLog]:
+    """Who read or changed a patient's data, newest first (keyset on `before`)."""
+    rows = AccessLog.objects.filter(patient_id=patient_id).order_by("-created_at")
+    if before is not None:
+        rows = rows.filter(created_at__lt=before)
+    return list(rows[:limit])

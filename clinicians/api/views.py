@@ -12,14 +12,14 @@ from rest_framework.response import Response
 
 from accounts.api.base import ClinicAdminApi, ClinicianApi
 from clinicians import selectors, services
-from clinicians.access import patient_get_for_staff, patients_visible_to
+from clinicians.access import patient_get_for_staff
 from clinicians.models import Alert, CareRole, CareTeam, ClinicalNote
 from core.api.base import StrictSerializer
 from core.errors import ApplicationError
 from patients import selectors as patient_selectors
 from patients.api.views import SummarySerializer, Uas7Serializer, summary_body
-from patients.audit import access_log_write
-from patients.models import AccessLog, FrequencyKind, Patient, PatientStatus, Prescription
+from patients.audit import access_log_for_patient, access_log_write, access_log_write_many
+from patients.models import FrequencyKind, Patient, PatientStatus, Prescription
 from tenants.models import DiaryMode
 
 
@@ -118,18 +118,13 @@ class PatientListCreateApi(PortalApi):
         filters = self.query(self.FilterSerializer, request)
         membership = self.membership(request)
         rows, next_cursor = selectors.portal_patient_list(membership=membership, **filters)
-        AccessLog.objects.bulk_create(
-            [
-                AccessLog(
-                    actor_id=membership.user_id,
-                    actor_role=membership.role,
-                    action="portal.patient_list",
-                    patient_id=row.id,
-                    object_type="Patient",
-                    ip=request.META.get("REMOTE_ADDR"),
-                )
-                for row in rows
-            ]
+        access_log_write_many(
+            actor_id=membership.user_id,
+            actor_role=membership.role,
+            action="portal.patient_list",
+            patient_ids=[row.id for row in rows],
+            object_type="Patient",
+            ip=request.META.get("REMOTE_ADDR"),
         )
         body = {"results": rows, "next": next_cursor}
         return self.no_store(Response(PatientListPageSerializer(body).data))
@@ -395,30 +390,16 @@ class AlertListApi(PortalApi):
     def get(self, request: Request) -> Response:
         filters = self.query(self.FilterSerializer, request)
         membership = self.membership(request)
-        alerts = Alert.objects.filter(patient__in=patients_visible_to(membership=membership)).select_related(
-            "patient"
+        alerts = selectors.alerts_visible_to(
+            membership=membership, status=filters["status"], patient_id=filters.get("patient")
         )
-        if filters.get("patient"):
-            alerts = alerts.filter(patient_id=filters["patient"])
-        alerts = {
-            "open": alerts.filter(resolved_at__isnull=True, acknowledged_at__isnull=True),
-            "acknowledged": alerts.filter(resolved_at__isnull=True, acknowledged_at__isnull=False),
-            "resolved": alerts.filter(resolved_at__isnull=False),
-            "all": alerts,
-        }[filters["status"]].order_by("-opened_at")[:500]
-        alerts = list(alerts)
-        AccessLog.objects.bulk_create(
-            [
-                AccessLog(
-                    actor_id=membership.user_id,
-                    actor_role=membership.role,
-                    action="portal.alerts",
-                    patient_id=pid,
-                    object_type="Alert",
-                    ip=request.META.get("REMOTE_ADDR"),
-                )
-                for pid in {a.patient_id for a in alerts}
-            ]
+        access_log_write_many(
+            actor_id=membership.user_id,
+            actor_role=membership.role,
+            action="portal.alerts",
+            patient_ids=[a.patient_id for a in alerts],
+            object_type="Alert",
+            ip=request.META.get("REMOTE_ADDR"),
         )
         return self.no_store(Response(AlertSerializer(alerts, many=True).data))
 
@@ -535,10 +516,9 @@ class AccessLogListApi(ClinicAdminApi):
         """Who read or changed this patient's data, newest first (itself an audited read)."""
         filters = self.query(self.FilterSerializer, request)
         membership = self.membership(request)
-        rows = AccessLog.objects.filter(patient_id=filters["patient"]).order_by("-created_at")
-        if filters.get("before"):
-            rows = rows.filter(created_at__lt=filters["before"])
-        rows = list(rows[: filters["limit"]])
+        rows = access_log_for_patient(
+            patient_id=filters["patient"], before=filters.get("before"), limit=filters["limit"]
+        )
         access_log_write(
             actor_id=membership.user_id,
             actor_role=membership.role,

@@ -8,6 +8,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pyotp
 from django.conf import settings
@@ -407,27 +408,34 @@ def _refuse_when_suspended(clinic: Clinic) -> None:
         )
 
 
+def _single_use_check(
+    *, kind: str, noun: str, field: str, revoked_at: Any, used_at: Any, expires_at: Any, found: bool = True
+) -> None:
+    """The states of a single-use secret (invitation token, enrollment code), each with its code."""
+    if not found:
+        raise ApplicationError(code=f"{kind}_invalid", field=field, detail=f"This {noun} is not valid.")
+    if revoked_at is not None:
+        raise ApplicationError(code=f"{kind}_revoked", field=field, detail=f"This {noun} was revoked.")
+    if used_at is not None:
+        raise ApplicationError(code=f"{kind}_used", field=field, detail=f"This {noun} was already used.")
+    if expires_at <= timezone.now():
+        raise ApplicationError(code=f"{kind}_expired", field=field, detail=f"This {noun} has expired.")
+
+
 def _invitation_open(*, clinic: Clinic, token: str, lock: bool = False) -> Invitation:
     queryset = Invitation.objects.select_for_update() if lock else Invitation.objects
-    invitation = queryset.filter(
-        clinic=clinic, token_hash=crypto.keyed_hash(token or "", purpose="invitation")
-    ).first()
-    if invitation is None:
-        raise ApplicationError(
-            code="invitation_invalid", field="token", detail="This invitation is not valid."
-        )
-    if invitation.revoked_at is not None:
-        raise ApplicationError(
-            code="invitation_revoked", field="token", detail="This invitation was revoked."
-        )
-    if invitation.accepted_at is not None:
-        raise ApplicationError(
-            code="invitation_used", field="token", detail="This invitation was already used."
-        )
-    if invitation.expires_at <= timezone.now():
-        raise ApplicationError(
-            code="invitation_expired", field="token", detail="This invitation has expired."
-        )
+    token_hash = crypto.keyed_hash(token or "", purpose="invitation")
+    invitation = queryset.filter(clinic=clinic, token_hash=token_hash).first()
+    _single_use_check(
+        kind="invitation",
+        noun="invitation",
+        field="token",
+        found=invitation is not None,
+        revoked_at=getattr(invitation, "revoked_at", None),
+        used_at=getattr(invitation, "accepted_at", None),
+        expires_at=getattr(invitation, "expires_at", None),
+    )
+    assert invitation is not None
     return invitation
 
 
@@ -491,18 +499,16 @@ def _enrollment_open(*, clinic: Clinic, code: str, lock: bool = False) -> Enroll
     queryset = Enrollment.objects.select_for_update() if lock else Enrollment.objects
     code_hash = crypto.keyed_hash(enrollment_code_normalize(code), purpose="enrollment")
     enrollment = queryset.filter(clinic=clinic, code_hash=code_hash).first()
-    if enrollment is None or enrollment.revoked_at is not None:
-        raise ApplicationError(
-            code="enrollment_invalid", field="code", detail="This enrollment code is not valid."
-        )
-    if enrollment.redeemed_at is not None:
-        raise ApplicationError(
-            code="enrollment_used", field="code", detail="This enrollment code was already used."
-        )
-    if enrollment.expires_at <= timezone.now():
-        raise ApplicationError(
-            code="enrollment_expired", field="code", detail="This enrollment code has expired."
-        )
+    _single_use_check(
+        kind="enrollment",
+        noun="enrollment code",
+        field="code",
+        found=enrollment is not None,
+        revoked_at=getattr(enrollment, "revoked_at", None),
+        used_at=getattr(enrollment, "redeemed_at", None),
+        expires_at=getattr(enrollment, "expires_at", None),
+    )
+    assert enrollment is not None
     return enrollment
 
 

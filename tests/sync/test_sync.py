@@ -258,7 +258,8 @@ def test_pull_is_limited_to_the_callers_records_and_cursors_to_their_clinic(
     dave_client = authed_client(dave, clinic_a)
     with tenant_context(clinic_a):
         dave_today = Patient.objects.get(user_id=dave.pk).local_today()
-    push(dave_client, uuid.uuid4(), [diary(1, uuid.uuid4(), dave_today, slot="am", wheals=3, itch=3)])
+    dave_entry = uuid.uuid4()
+    push(dave_client, uuid.uuid4(), [diary(1, dave_entry, dave_today, slot="am", wheals=3, itch=3)])
     changes, cursor, _ = pull_all(alice_client)
     assert set(changes) == {"patient_settings"}
     assert [r["id"] for r in changes["patient_settings"]["upserted"]] == [str(alice_patient.pk)]
@@ -272,20 +273,15 @@ def test_pull_is_limited_to_the_callers_records_and_cursors_to_their_clinic(
     assert (foreign.status_code, foreign.json()["code"]) == (400, "invalid_cursor")
     tampered = alice_client.get("/api/v1/sync/pull/", {"cursor": cursor[:-2] + "xx"}, **HEADERS)
     assert (tampered.status_code, tampered.json()["code"]) == (400, "invalid_cursor")
+    # Guessing another patient's record id reaches nothing: rejected, and the record is intact.
     hijack = push(
-        alice_client,
-        uuid.uuid4(),
-        [
-            diary(
-                1,
-                uuid.UUID(changes["patient_settings"]["upserted"][0]["id"]),
-                alice_patient.local_today(),
-                wheals=1,
-                itch=1,
-            )
-        ],
+        alice_client, uuid.uuid4(), [diary(1, dave_entry, alice_patient.local_today(), base=1, wheals=0)]
     )
-    assert hijack.status_code == 200  # a record id that is not a diary entry just creates the entry
+    assert hijack.status_code == 200
+    result = hijack.json()["results"][0]
+    assert (result["status"], result["reason"]["code"]) == ("rejected", "not_found")
+    with tenant_context(clinic_a):
+        assert DiaryEntry.objects.get(pk=dave_entry).wheals == 3
 
 
 def test_a_client_id_belongs_to_one_patient(

@@ -117,3 +117,47 @@ class Alert(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.patient_id}"
+
+
+class ReportKind(models.TextChoices):
+    PATIENT_WEEKLY = "patient_weekly", "Weekly adherence report for one patient"
+    CLINIC_WEEKLY = "clinic_weekly", "Weekly clinic summary"
+
+
+class ReportStatus(models.TextChoices):
+    PENDING = "pending", "Being generated"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class Report(BaseModel):
+    """An adherence report for one week (Monday–Sunday, local dates): JSON, PNG chart, CSV.
+
+    One per (kind, patient, week): requesting it again returns the same report; the clinic
+    summary has no patient (`nulls_distinct=False` keeps it unique too).
+    """
+
+    kind = models.CharField(max_length=16, choices=ReportKind.choices)
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.CASCADE, related_name="reports"
+    )
+    week_start = models.DateField()
+    status = models.CharField(max_length=8, choices=ReportStatus.choices, default=ReportStatus.PENDING)
+    data = models.JSONField(default=dict)
+    chart_png = models.BinaryField(null=True, blank=True)
+    csv = models.TextField(blank=True, default="")
+    requested_by = models.UUIDField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=60, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "patient", "week_start"], nulls_distinct=False, name="report_once_per_week"
+            )
+        ]
+        indexes = [models.Index(fields=["patient", "-week_start"], name="report_patient_week")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.week_start}"

@@ -37,3 +37,44 @@ def dispatch_daily_alerts() -> None:
     for clinic in Clinic.objects.filter(status__in=[ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED]):
         with tenant_context(clinic):
             alerts_evaluate_clinic.delay()
+
+
+@shared_task(base=TenantTask, name="clinicians.report_generate", acks_late=True)
+def report_generate(*, report_id: str) -> str:
+    from clinicians.reports import report_generate as generate
+
+    return generate(report_id=report_id)
+
+
+@shared_task(base=TenantTask, name="clinicians.reports_weekly_clinic", acks_late=True)
+def reports_weekly_clinic(*, week_start: str) -> int:
+    from datetime import date
+
+    from clinicians.reports import reports_request_weekly
+
+    return reports_request_weekly(week_start=date.fromisoformat(week_start))
+
+
+@shared_task(base=TenantTask, name="clinicians.dispatch_weekly_reports")
+def dispatch_weekly_reports() -> int:
+    """Beat, hourly (public schema): every clinic where it is Monday, 06:00 or later, gets its
+    weekly reports for the week that just ended. Later runs that Monday only requeue what is
+    still pending (catch-up when a run was missed), so no report is made twice."""
+    import zoneinfo
+
+    from django.utils import timezone
+    from django_tenants.utils import tenant_context
+
+    from clinicians.reports import last_complete_week
+    from tenants.models import Clinic, ClinicStatus
+
+    now = timezone.now()
+    count = 0
+    for clinic in Clinic.objects.filter(status=ClinicStatus.ACTIVE).only("schema_name", "timezone"):
+        local = now.astimezone(zoneinfo.ZoneInfo(clinic.timezone))
+        if local.isoweekday() != 1 or local.hour < 6:
+            continue
+        with tenant_context(clinic):
+            reports_weekly_clinic.delay(week_start=last_complete_week(local.date()).isoformat())
+        count += 1
+    return count

@@ -6,7 +6,7 @@ import contextlib
 import contextvars
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -57,9 +57,9 @@ def patient_attach_user(
 
 
 def patient_profile_update(*, patient: Patient, **changes: Any) -> Patient:
-    """Timezone, locale, diary mode. Changing the timezone never moves recorded entries: they
-    keep the local date they were recorded for."""
-    allowed = {"timezone", "locale", "diary_mode"}
+    """Timezone, locale, diary mode, quiet hours. Changing the timezone never moves recorded
+    entries (they keep the local date they were recorded for); reminders follow the new zone."""
+    allowed = {"timezone", "locale", "diary_mode", "quiet_hours_start", "quiet_hours_end"}
     unknown = set(changes) - allowed
     if unknown:
         raise ApplicationError(code="validation_error", field=sorted(unknown)[0], detail="Unknown field.")
@@ -70,9 +70,22 @@ def patient_profile_update(*, patient: Patient, **changes: Any) -> Patient:
             raise ApplicationError(
                 code="invalid_timezone", field="timezone", detail="Unknown IANA time zone."
             ) from exc
+    for field in ("quiet_hours_start", "quiet_hours_end"):
+        if isinstance(changes.get(field), str):
+            try:
+                changes[field] = time.fromisoformat(changes[field])
+            except ValueError as exc:
+                raise ApplicationError(
+                    code="validation_error", field=field, detail="Use a time as HH:MM."
+                ) from exc
+    moved = "timezone" in changes and changes["timezone"] != patient.timezone
     for field, value in changes.items():
         setattr(patient, field, value)
     patient.save(update_fields=[*changes, "updated_at"])
+    if moved:
+        from patients.reminders import reminders_reschedule
+
+        reminders_reschedule(patient=patient)
     return patient
 
 

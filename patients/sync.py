@@ -9,7 +9,7 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +23,7 @@ from patients.models import (
     DiaryEntry,
     Patient,
     QuestionnaireResponse,
+    Reminder,
     Slot,
     SyncClient,
     SyncConflict,
@@ -39,11 +40,13 @@ TABLES = (
     "dose_log",
     "patient_settings",
     "prescription",
+    "reminder",
     "sync_conflict",
 )
-PUSHABLE = ("diary_entry", "questionnaire_response", "dose_log", "patient_settings")
+PUSHABLE = ("diary_entry", "questionnaire_response", "dose_log", "patient_settings", "reminder")
 DIARY_FIELDS = {"day", "slot", "wheals", "itch", "angioedema", "aas_items", "note"}
-SETTINGS_FIELDS = {"timezone", "locale", "diary_mode"}
+SETTINGS_FIELDS = {"timezone", "locale", "diary_mode", "quiet_hours_start", "quiet_hours_end"}
+REMINDER_FIELDS = {"kind", "local_time", "days_of_week", "prescription", "enabled"}
 
 
 def schema_version_check(version: Any) -> None:
@@ -160,8 +163,8 @@ def _record_conflict(
         client_id=client.client_id,
         mutation_id=mutation_id,
         fields=fields,
-        client_value=client_value,
-        server_value=server_value,
+        client_value=_jsonable(client_value),
+        server_value=_jsonable(server_value),
         resolution=resolution,
     )
 
@@ -352,6 +355,12 @@ def _apply_settings(patient: Patient, client: SyncClient, m: dict[str, Any]) -> 
         raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
     if "diary_mode" in fields and fields["diary_mode"] not in ("once", "twice"):
         raise Rejected("validation_error", "diary_mode is once or twice.", "diary_mode")
+    for name in ("quiet_hours_start", "quiet_hours_end"):
+        if fields.get(name) is not None:
+            try:
+                fields[name] = time.fromisoformat(str(fields[name]))
+            except ValueError as exc:
+                raise Rejected("validation_error", f"{name} is HH:MM.", name) from exc
     locked = Patient.objects.select_for_update().get(pk=patient.pk)
     base_version = m.get("base_version") or 0
     own = _own_versions(client, list(locked.field_versions.values()))
@@ -376,6 +385,49 @@ def _apply_settings(patient: Patient, client: SyncClient, m: dict[str, Any]) -> 
     return {"status": "merged" if server_changed else "applied", "server_version": locked.server_version}
 
 
+def _apply_reminder(patient: Patient, m: dict[str, Any]) -> dict[str, Any]:
+    """Reminders belong to the patient alone: the last write to arrive wins."""
+    from patients import reminders
+
+    if m["op"] == "delete":
+        existing = Reminder.objects.filter(pk=m["id"], patient=patient).first()
+        if existing is None:
+            raise Rejected("not_found", "No such reminder.")
+        if existing.deleted_at is None:
+            existing = reminders.reminder_delete(patient=patient, reminder_id=m["id"])
+        existing.refresh_from_db(fields=["server_version"])
+        return {"status": "applied", "server_version": existing.server_version}
+    fields = m.get("fields") or {}
+    unknown = set(fields) - REMINDER_FIELDS
+    if unknown:
+        raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
+    for name in ("kind", "local_time"):
+        if name not in fields:
+            raise Rejected("validation_error", f"{name} is required.", name)
+    try:
+        local_time = time.fromisoformat(str(fields["local_time"]))
+    except ValueError as exc:
+        raise Rejected("validation_error", "local_time is HH:MM.", "local_time") from exc
+    if not isinstance(fields.get("enabled", True), bool):
+        raise Rejected("validation_error", "enabled is true or false.", "enabled")
+    prescription = fields.get("prescription")
+    try:
+        prescription_id = uuid.UUID(str(prescription)) if prescription is not None else None
+    except ValueError as exc:
+        raise Rejected("validation_error", "prescription is a UUID.", "prescription") from exc
+    reminder, _ = reminders.reminder_save(
+        patient=patient,
+        reminder_id=m["id"],
+        kind=fields["kind"],
+        local_time=local_time,
+        days_of_week=fields.get("days_of_week"),
+        prescription_id=prescription_id,
+        enabled=fields.get("enabled", True),
+    )
+    reminder.refresh_from_db(fields=["server_version"])
+    return {"status": "applied", "server_version": reminder.server_version}
+
+
 def _apply(patient: Patient, client: SyncClient, m: dict[str, Any], late_days: int) -> dict[str, Any]:
     table = m["table"]
     if table == "diary_entry":
@@ -386,6 +438,8 @@ def _apply(patient: Patient, client: SyncClient, m: dict[str, Any], late_days: i
         return _apply_dose(patient, m, late_days)
     if table == "patient_settings":
         return _apply_settings(patient, client, m)
+    if table == "reminder":
+        return _apply_reminder(patient, m)
     raise Rejected("server_owned", f"{table} is changed by the clinic only.")
 
 
@@ -491,8 +545,16 @@ SELECT * FROM (
     UNION ALL
     SELECT server_version, 'patient_settings', id::text, false,
            jsonb_build_object('id', id, 'timezone', timezone, 'locale', locale, 'diary_mode', diary_mode,
+                              'quiet_hours_start', to_char(quiet_hours_start, 'HH24:MI'),
+                              'quiet_hours_end', to_char(quiet_hours_end, 'HH24:MI'),
                               'server_version', server_version), ''
     FROM patients_patient WHERE id = %(pid)s
+    UNION ALL
+    SELECT server_version, 'reminder', id::text, deleted_at IS NOT NULL,
+           jsonb_build_object('id', id, 'kind', kind, 'local_time', to_char(local_time, 'HH24:MI'),
+                              'days_of_week', days_of_week, 'prescription', prescription_id, 'enabled', enabled,
+                              'server_version', server_version), ''
+    FROM patients_reminder WHERE patient_id = %(pid)s
     UNION ALL
     SELECT server_version, 'prescription', id::text, false,
            jsonb_build_object('id', id, 'medication', medication_id, 'dose', dose, 'frequency_kind', frequency_kind,
@@ -642,7 +704,7 @@ def tombstones_purge(*, now: datetime | None = None) -> int:
     with transaction.atomic():
         state = SyncState.objects.select_for_update().get()
         horizon = state.min_cursor
-        for model in (DiaryEntry, QuestionnaireResponse):
+        for model in (DiaryEntry, QuestionnaireResponse, Reminder):
             old = model.objects.filter(deleted_at__lt=cutoff)
             newest = max(old.values_list("server_version", flat=True), default=0)
             horizon = max(horizon, newest)

@@ -1,9 +1,27 @@
-"""Thin tasks for the patient record."""
+"""Thin tasks for the patient record: ids in, services do the work.
+
+Beat sends the dispatchers to the `platform` queue; each enqueues one task per clinic, from
+that clinic's schema, so it lands on the clinic's own queue (DESIGN.md §7).
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
 from tenant_schemas_celery.task import TenantTask
+
+logger = logging.getLogger(__name__)
+
+DISPATCH_EXPIRES = 120  # a per-clinic scan not started within 2 minutes is superseded by a newer one
+
+
+def _each_routable_clinic() -> Any:
+    from tenants.models import ROUTABLE_STATUSES, Clinic
+
+    return Clinic.objects.filter(status__in=ROUTABLE_STATUSES).only("schema_name", "slug")
 
 
 @shared_task(base=TenantTask, name="patients.tombstones_purge", acks_late=True)
@@ -18,8 +36,60 @@ def dispatch_tombstone_purge() -> None:
     """Beat dispatcher (public schema): one purge per clinic, on that clinic's queue."""
     from django_tenants.utils import tenant_context
 
-    from tenants.models import ROUTABLE_STATUSES, Clinic
-
-    for clinic in Clinic.objects.filter(status__in=ROUTABLE_STATUSES):
+    for clinic in _each_routable_clinic():
         with tenant_context(clinic):
             tombstones_purge.delay()
+
+
+@shared_task(base=TenantTask, name="patients.reminders_dispatch", acks_late=True)
+def reminders_dispatch() -> dict[str, int]:
+    """One clinic, one minute: republish its unsent outbox rows, then claim due reminders.
+    Catch-up after downtime is implicit: everything due since the last run is found here."""
+    from core.outbox import outbox_relay
+    from patients.reminders import reminders_dispatch_due
+
+    relayed = outbox_relay()
+    result = reminders_dispatch_due()
+    while result.due and result.due >= 5000:  # a very busy minute: keep going in batches
+        result = reminders_dispatch_due()
+    return {"relayed": relayed, "due": result.due, "queued": result.queued}
+
+
+@shared_task(base=TenantTask, name="patients.dispatch_due_reminders")
+def dispatch_due_reminders() -> int:
+    """Beat, every minute (public schema): the platform outbox, then one scan per clinic."""
+    from django_tenants.utils import tenant_context
+
+    from core.outbox import outbox_relay
+
+    outbox_relay()
+    count = 0
+    for clinic in _each_routable_clinic():
+        with tenant_context(clinic):
+            reminders_dispatch.apply_async(expires=DISPATCH_EXPIRES)
+        count += 1
+    return count
+
+
+@shared_task(
+    base=TenantTask,
+    name="patients.reminder_deliver",
+    acks_late=True,
+    bind=True,
+    max_retries=5,
+)
+def reminder_deliver(self: Any, *, delivery_id: str) -> str:
+    """Send one reminder occurrence. Retried with exponential backoff and jitter on transient
+    channel errors only (push service 429/5xx, network, SMTP); the last attempt falls back to
+    email or records the failure. A retry never sends a reminder more than an hour late."""
+    from patients import push
+    from patients.reminders import reminder_deliver as deliver
+
+    final = self.request.retries >= self.max_retries
+    try:
+        return deliver(delivery_id=delivery_id, final_attempt=final)
+    except push.TransientDeliveryError as exc:
+        countdown = get_exponential_backoff_interval(
+            factor=15, retries=self.request.retries, maximum=600, full_jitter=True
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc

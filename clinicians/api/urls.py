@@ -35,6 +35,21 @@ portal_patterns = [
     path(
         "portal/alerts/<uuid:alert_id>/resolve/", views.AlertResolveApi.as_view(), name="portal-alert-resolve"
     ),
+    path(
+        "portal/patients/<uuid:patient_id>/reports/",
+        views.PatientReportRequestApi.as_view(),
+        name="portal-report-request",
+    ),
+    path("portal/reports/", views.ReportListApi.as_view(), name="portal-reports"),
+    path("portal/reports/<uuid:report_id>/", views.ReportDetailApi.as_view(), name="portal-report"),
+    path(
+        "portal/reports/<uuid:report_id>/chart.png",
+        views.ReportChartApi.as_view(),
+        name="portal-report-chart",
+    ),
+    path(
+        "portal/reports/<uuid:report_id>/report.csv", views.ReportCsvApi.as_view(), name="portal-report-csv"
+    ),
     path("admin/care-teams/", views.CareTeamListCreateApi.as_view(), name="admin-care-teams"),
     path(
         "admin/care-teams/<uuid:assignment_id>/end/",

@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.base import ClinicAdminApi, ClinicianApi
-from clinicians import selectors, services
+from clinicians import reports, selectors, services
 from clinicians.access import patient_get_for_staff
-from clinicians.models import Alert, CareRole, CareTeam, ClinicalNote
+from clinicians.models import Alert, CareRole, CareTeam, ClinicalNote, Report, ReportKind, ReportStatus
 from core.api.base import StrictSerializer
 from core.errors import ApplicationError
 from patients import selectors as patient_selectors
@@ -528,3 +530,123 @@ class AccessLogListApi(ClinicAdminApi):
             ip=request.META.get("REMOTE_ADDR"),
         )
         return Response(AccessLogSerializer(rows, many=True).data)
+
+
+# --- Adherence reports --------------------------------------------------------------------------
+
+
+class ReportSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    patient = serializers.UUIDField(source="patient_id", allow_null=True)
+    week_start = serializers.DateField()
+    status = serializers.CharField()
+    generated_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReportDetailSerializer(ReportSerializer):
+    data = serializers.JSONField()
+    chart_url = serializers.SerializerMethodField()
+    csv_url = serializers.SerializerMethodField()
+
+    def get_chart_url(self, report: Report) -> str | None:
+        ready = report.status == ReportStatus.READY and report.kind == ReportKind.PATIENT_WEEKLY
+        return f"/api/v1/portal/reports/{report.pk}/chart.png" if ready else None
+
+    def get_csv_url(self, report: Report) -> str | None:
+        return (
+            f"/api/v1/portal/reports/{report.pk}/report.csv" if report.status == ReportStatus.READY else None
+        )
+
+
+class ReportAccessMixin:
+    def report_for(self: Any, request: Request, report_id: Any, action: str) -> Report:
+        """A patient's report through the patient access function (audited); the clinic summary
+        (aggregate counts, no patient) for any of the clinic's staff."""
+        report = Report.objects.filter(pk=report_id).first()
+        if report is None:
+            raise ApplicationError(code="not_found", status_code=404, detail="No such report.")
+        if report.patient_id is not None:
+            self.patient_for(request, report.patient_id, action)
+        return report
+
+
+class ReportListApi(ReportAccessMixin, PortalApi):
+    class FilterSerializer(StrictSerializer):
+        patient = serializers.UUIDField(required=False)
+        kind = serializers.ChoiceField(choices=ReportKind.choices, default=ReportKind.PATIENT_WEEKLY)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if attrs["kind"] == ReportKind.PATIENT_WEEKLY and "patient" not in attrs:
+                raise serializers.ValidationError({"patient": ["Name the patient whose reports to list."]})
+            return attrs
+
+    @extend_schema(
+        parameters=[OpenApiParameter("patient", str), OpenApiParameter("kind", str)],
+        responses={200: ReportSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.query(self.FilterSerializer, request)
+        if filters["kind"] == ReportKind.PATIENT_WEEKLY:
+            patient = self.patient_for(request, filters["patient"], "portal.reports")
+            items = Report.objects.filter(kind=ReportKind.PATIENT_WEEKLY, patient=patient)
+        else:
+            items = Report.objects.filter(kind=ReportKind.CLINIC_WEEKLY)
+        items = items.order_by("-week_start")[:104]
+        return self.no_store(Response(ReportSerializer(items, many=True).data))
+
+
+class ReportDetailApi(ReportAccessMixin, PortalApi):
+    @extend_schema(responses={200: ReportDetailSerializer})
+    def get(self, request: Request, report_id: str) -> Response:
+        report = self.report_for(request, report_id, "portal.report.read")
+        return self.no_store(Response(ReportDetailSerializer(report).data))
+
+
+def _ready(report: Report) -> Report:
+    if report.status != ReportStatus.READY:
+        raise ApplicationError(
+            code="report_not_ready", status_code=409, detail="The report is still being generated."
+        )
+    return report
+
+
+class ReportChartApi(ReportAccessMixin, PortalApi):
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request: Request, report_id: str) -> HttpResponse:
+        report = _ready(self.report_for(request, report_id, "portal.report.chart"))
+        if not report.chart_png:
+            raise ApplicationError(code="not_found", status_code=404, detail="This report has no chart.")
+        response = HttpResponse(bytes(report.chart_png), content_type="image/png")
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ReportCsvApi(ReportAccessMixin, PortalApi):
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request: Request, report_id: str) -> HttpResponse:
+        report = _ready(self.report_for(request, report_id, "portal.report.csv"))
+        response = HttpResponse(report.csv, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="report-{report.week_start}.csv"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class PatientReportRequestApi(PortalApi):
+    class InputSerializer(StrictSerializer):
+        week_start = serializers.DateField(required=False, help_text="A Monday; default: the last full week")
+
+    @extend_schema(request=InputSerializer, responses={202: ReportSerializer, 200: ReportSerializer})
+    def post(self, request: Request, patient_id: str) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        patient = self.patient_for(request, patient_id, "portal.report.request")
+        today = patient.local_today()
+        week_start = data.get("week_start") or reports.last_complete_week(today)
+        reports.check_week(week_start, today)
+        report, created = reports.report_request(
+            patient=patient, week_start=week_start, requested_by=request.user.pk
+        )
+        code = status.HTTP_202_ACCEPTED if report.status == ReportStatus.PENDING else status.HTTP_200_OK
+        response = Response(ReportSerializer(report).data, status=code)
+        response["Location"] = f"/api/v1/portal/reports/{report.pk}/"
+        return self.no_store(response)

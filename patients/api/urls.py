@@ -23,6 +23,17 @@ me_patterns = [
     path("me/summary/", views.SummaryApi.as_view(), name="me-summary"),
     path("me/export/", views.ExportApi.as_view(), name="me-export"),
     path("me/deletion-request/", views.DeletionRequestApi.as_view(), name="me-deletion-request"),
+    path("me/reminders/", views.ReminderListCreateApi.as_view(), name="me-reminders"),
+    path("me/reminders/<uuid:reminder_id>/", views.ReminderDetailApi.as_view(), name="me-reminder"),
+    path("me/reminder-deliveries/", views.ReminderDeliveryListApi.as_view(), name="me-reminder-deliveries"),
+    path(
+        "me/push-subscriptions/", views.PushSubscriptionListCreateApi.as_view(), name="me-push-subscriptions"
+    ),
+    path(
+        "me/push-subscriptions/<uuid:subscription_id>/",
+        views.PushSubscriptionDeleteApi.as_view(),
+        name="me-push-subscription",
+    ),
     path("sync/push/", views.SyncPushApi.as_view(), name="sync-push"),
     path("sync/pull/", views.SyncPullApi.as_view(), name="sync-pull"),
 ]

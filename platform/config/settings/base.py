@@ -78,6 +78,7 @@ SHARED_APPS = [
     "billing",
 ]
 TENANT_APPS = [
+    "core",  # also tenant: each clinic schema has its own transactional outbox
     "patients",
     "clinicians",
 ]
@@ -235,6 +236,8 @@ SPECTACULAR_SETTINGS = {
         "PatientStatusEnum": "patients.models.PatientStatus.choices",
         "ClinicStatusEnum": "tenants.models.ClinicStatus.choices",
         "DoseStatusEnum": "patients.models.DoseStatus.choices",
+        "ReminderKindEnum": "patients.models.ReminderKind.choices",
+        "ReportKindEnum": "clinicians.models.ReportKind.choices",
     },
 }
 SIMPLE_JWT = {
@@ -263,9 +266,22 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+# Unacknowledged messages (a worker died mid-task) are redelivered after this; it must exceed
+# the longest ETA/countdown we use (reminder retries: 10 minutes).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-reminders": {
+        "task": "patients.dispatch_due_reminders",
+        "schedule": crontab(),  # every minute
+        "options": {"queue": "platform", "expires": 55},
+    },
+    "dispatch-weekly-reports": {
+        # Hourly: a clinic's reports start at Monday 06:00 in its own timezone.
+        "task": "clinicians.dispatch_weekly_reports",
+        "schedule": crontab(minute=5),
+        "options": {"queue": "platform", "expires": 3000},
+    },
     "dispatch-daily-alerts": {
         "task": "clinicians.dispatch_daily_alerts",
         "schedule": crontab(hour=5, minute=0),
@@ -282,6 +298,26 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"queue": "platform"},
     },
 }
+
+# --- Reminders and Web Push ---------------------------------------------------------------------
+REMINDER_MAX_LATENESS_MINUTES = env.int("REMINDER_MAX_LATENESS_MINUTES", default=60)
+REMINDERS_PER_PATIENT_MAX = 20
+# VAPID key pair (`manage.py generate_vapid_keys`); without a private key reminders go by email.
+WEB_PUSH_VAPID_PRIVATE_KEY = env("WEB_PUSH_VAPID_PRIVATE_KEY", default="")
+WEB_PUSH_VAPID_PUBLIC_KEY = env("WEB_PUSH_VAPID_PUBLIC_KEY", default="")
+WEB_PUSH_VAPID_SUBJECT = env("WEB_PUSH_VAPID_SUBJECT", default=f"mailto:ops@{PLATFORM_DOMAIN}")
+# The server POSTs to subscription endpoints: only these push services (and subdomains).
+WEB_PUSH_ALLOWED_HOSTS = env.list(
+    "WEB_PUSH_ALLOWED_HOSTS",
+    default=[
+        "fcm.googleapis.com",
+        "push.services.mozilla.com",
+        "notify.windows.com",
+        "push.apple.com",
+    ],
+)
+WEB_PUSH_ALLOW_HTTP = False
+WEB_PUSH_TIMEOUT_SECONDS = 5
 
 # --- Clinic lifecycle --------------------------------------------------------------------------
 OFFBOARDING_EXPORT_DIR = Path(env("OFFBOARDING_EXPORT_DIR", default=str(DATA_DIR / "exports")))

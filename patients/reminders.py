@@ -1,0 +1,446 @@
+"""Reminders: the patient's schedule, the per-minute dispatch and the delivery of one occurrence.
+
+Exactly once per reminder per local date: the dispatcher claims due reminders with
+`FOR UPDATE SKIP LOCKED`, inserts their `ReminderDelivery` rows with `ON CONFLICT DO NOTHING`
+(unique per reminder and local date) and advances each reminder's next occurrence in the same
+transaction, which also writes the outbox messages that carry the deliveries to the worker.
+A dispatcher run twice in a minute, two workers, or a restart after downtime therefore never
+sends an occurrence twice. Occurrences older than `REMINDER_MAX_LATENESS` are recorded as
+expired instead of sent (catch-up after downtime never sends stale reminders).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from core.errors import ApplicationError
+from core.outbox import outbox_enqueue_many
+from patients import push
+from patients.models import (
+    DeliveryStatus,
+    DiaryEntry,
+    DoseLog,
+    Patient,
+    PatientStatus,
+    Prescription,
+    PushSubscription,
+    QuestionnaireResponse,
+    Reminder,
+    ReminderDelivery,
+    ReminderKind,
+    Slot,
+)
+from patients.schedule import in_quiet_hours, next_occurrence
+from tenants.models import DiaryMode
+
+DELIVER_TASK = "patients.reminder_deliver"
+CLAIM_TIMEOUT = timedelta(minutes=5)  # a delivery claimed by a worker that died is retaken after this
+
+
+def max_lateness() -> timedelta:
+    return timedelta(minutes=settings.REMINDER_MAX_LATENESS_MINUTES)
+
+
+def _not_found() -> ApplicationError:
+    return ApplicationError(code="not_found", status_code=404, detail="No such reminder.")
+
+
+# --- The patient's schedule ------------------------------------------------------------------------
+
+
+def _schedule(reminder: Reminder, patient: Patient, now: datetime | None = None) -> None:
+    """Set the next occurrence after now (or clear it when the reminder cannot fire)."""
+    if not reminder.enabled or reminder.deleted_at is not None or patient.status != PatientStatus.ACTIVE:
+        reminder.next_fire_at, reminder.next_local_date = None, None
+        return
+    reminder.next_fire_at, reminder.next_local_date = next_occurrence(
+        local_time=reminder.local_time,
+        days_of_week=reminder.days_of_week,
+        zone=patient.tz,
+        after=now or timezone.now(),
+    )
+
+
+def _clean_days(days: Any) -> list[int]:
+    if not isinstance(days, list | tuple) or not days:
+        raise ApplicationError(
+            code="validation_error",
+            field="days_of_week",
+            detail="Give at least one ISO weekday (1 = Monday).",
+        )
+    if any(not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= 7 for d in days):
+        raise ApplicationError(
+            code="validation_error", field="days_of_week", detail="Weekdays are 1 (Monday) to 7 (Sunday)."
+        )
+    return sorted(set(days))
+
+
+def _clean_prescription(patient: Patient, kind: str, prescription_id: Any) -> Prescription | None:
+    if kind != ReminderKind.MEDICATION:
+        if prescription_id is not None:
+            raise ApplicationError(
+                code="validation_error",
+                field="prescription",
+                detail="Only medication reminders name a prescription.",
+            )
+        return None
+    if prescription_id is None:
+        raise ApplicationError(
+            code="validation_error",
+            field="prescription",
+            detail="A medication reminder needs a prescription.",
+        )
+    prescription = Prescription.objects.filter(pk=prescription_id, patient=patient).first()
+    if prescription is None:
+        raise ApplicationError(
+            code="not_found", status_code=404, field="prescription", detail="No such prescription."
+        )
+    if prescription.end is not None and prescription.end < patient.local_today():
+        raise ApplicationError(
+            code="prescription_inactive", field="prescription", detail="This prescription has ended."
+        )
+    return prescription
+
+
+@transaction.atomic
+def reminder_save(
+    *,
+    patient: Patient,
+    reminder_id: uuid.UUID | None = None,
+    kind: str,
+    local_time: time,
+    days_of_week: list[int] | None = None,
+    prescription_id: uuid.UUID | None = None,
+    enabled: bool = True,
+) -> tuple[Reminder, bool]:
+    """Create a reminder, or replace one of the patient's own (the id comes from the device)."""
+    if kind not in ReminderKind.values:
+        raise ApplicationError(code="validation_error", field="kind", detail="Unknown reminder kind.")
+    days = _clean_days(days_of_week if days_of_week is not None else [1, 2, 3, 4, 5, 6, 7])
+    prescription = _clean_prescription(patient, kind, prescription_id)
+    reminder = None
+    if reminder_id is not None:
+        reminder = Reminder.objects.select_for_update().filter(pk=reminder_id).first()
+        if reminder is not None and reminder.patient_id != patient.pk:
+            raise _not_found()
+    created = reminder is None
+    if created:
+        live = Reminder.objects.filter(patient=patient, deleted_at__isnull=True).count()
+        if live >= settings.REMINDERS_PER_PATIENT_MAX:
+            raise ApplicationError(
+                code="too_many_reminders",
+                detail=f"At most {settings.REMINDERS_PER_PATIENT_MAX} reminders per patient.",
+            )
+        reminder = Reminder(id=reminder_id or uuid.uuid4(), patient=patient)
+    assert reminder is not None
+    reminder.kind = kind
+    reminder.local_time = local_time.replace(second=0, microsecond=0, tzinfo=None)
+    reminder.days_of_week = days
+    reminder.prescription = prescription
+    reminder.enabled = enabled
+    reminder.deleted_at = None
+    _schedule(reminder, patient)
+    reminder.save()
+    return reminder, created
+
+
+@transaction.atomic
+def reminder_update(*, patient: Patient, reminder_id: uuid.UUID, **changes: Any) -> Reminder:
+    reminder = Reminder.objects.filter(pk=reminder_id, patient=patient, deleted_at__isnull=True).first()
+    if reminder is None:
+        raise _not_found()
+    current = {
+        "kind": reminder.kind,
+        "local_time": reminder.local_time,
+        "days_of_week": reminder.days_of_week,
+        "prescription_id": reminder.prescription_id,
+        "enabled": reminder.enabled,
+    }
+    if "prescription" in changes:
+        changes["prescription_id"] = changes.pop("prescription")
+    saved, _ = reminder_save(patient=patient, reminder_id=reminder_id, **{**current, **changes})
+    return saved
+
+
+@transaction.atomic
+def reminder_delete(*, patient: Patient, reminder_id: uuid.UUID) -> Reminder:
+    """A tombstone (offline devices learn of it through sync); its deliveries are kept."""
+    reminder = (
+        Reminder.objects.select_for_update()
+        .filter(pk=reminder_id, patient=patient, deleted_at__isnull=True)
+        .first()
+    )
+    if reminder is None:
+        raise _not_found()
+    reminder.deleted_at = timezone.now()
+    _schedule(reminder, patient)
+    reminder.save()
+    return reminder
+
+
+def reminders_reschedule(*, patient: Patient, now: datetime | None = None) -> int:
+    """After a timezone or status change: every live reminder's next occurrence, recomputed."""
+    reminders = list(Reminder.objects.filter(patient=patient, deleted_at__isnull=True))
+    for reminder in reminders:
+        _schedule(reminder, patient, now)
+    Reminder.objects.bulk_update(reminders, ["next_fire_at", "next_local_date"])
+    return len(reminders)
+
+
+# --- Push subscriptions ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def push_subscription_register(
+    *, patient: Patient, endpoint: str, p256dh: str, auth: str, user_agent: str = ""
+) -> tuple[PushSubscription, bool]:
+    """Register (or refresh) this browser's subscription. An endpoint is one browser profile:
+    registering it again moves it to the caller (the previous user signed out on that device)."""
+    push.endpoint_check(endpoint)
+    subscription, created = PushSubscription.objects.select_for_update().update_or_create(
+        endpoint=endpoint,
+        defaults={"patient": patient, "p256dh": p256dh, "auth": auth, "user_agent": user_agent[:200]},
+    )
+    return subscription, created
+
+
+def push_subscription_delete(*, patient: Patient, subscription_id: uuid.UUID) -> None:
+    deleted, _ = PushSubscription.objects.filter(pk=subscription_id, patient=patient).delete()
+    if not deleted:
+        raise ApplicationError(code="not_found", status_code=404, detail="No such push subscription.")
+
+
+# --- Dispatch: one clinic, one minute ---------------------------------------------------------------
+
+
+@dataclass
+class DispatchResult:
+    due: int = 0
+    queued: int = 0
+    skipped: int = 0
+    expired: int = 0
+    duplicates: int = 0
+    reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def _diary_slot(reminder: Reminder, patient: Patient) -> str:
+    if patient.diary_mode == DiaryMode.TWICE:
+        return Slot.AM if reminder.local_time < time(12) else Slot.PM
+    return Slot.DAY
+
+
+def _already_recorded(due: list[Reminder]) -> set[uuid.UUID]:
+    """Reminders whose task for their local date is already done (three queries in all)."""
+    done: set[uuid.UUID] = set()
+    by_kind: dict[str, list[Reminder]] = defaultdict(list)
+    for reminder in due:
+        by_kind[reminder.kind].append(reminder)
+    if diary := by_kind.get(ReminderKind.DIARY):
+        recorded = set(
+            DiaryEntry.objects.filter(
+                patient_id__in={r.patient_id for r in diary},
+                day__in={r.next_local_date for r in diary},
+                deleted_at__isnull=True,
+            ).values_list("patient_id", "day", "slot")
+        )
+        done |= {
+            r.pk for r in diary if (r.patient_id, r.next_local_date, _diary_slot(r, r.patient)) in recorded
+        }
+    if medication := by_kind.get(ReminderKind.MEDICATION):
+        logged = {
+            (row["prescription_id"], row["scheduled_date"]): row["n"]
+            for row in DoseLog.objects.filter(
+                prescription_id__in={r.prescription_id for r in medication},
+                scheduled_date__in={r.next_local_date for r in medication},
+            )
+            .values("prescription_id", "scheduled_date")
+            .annotate(n=Count("id"))
+        }
+        for r in medication:
+            needed = r.prescription.frequency_value if r.prescription.frequency_kind == "n_per_day" else 1
+            if logged.get((r.prescription_id, r.next_local_date), 0) >= (needed or 1):
+                done.add(r.pk)
+    if questionnaire := by_kind.get(ReminderKind.QUESTIONNAIRE):
+        answered = set(
+            QuestionnaireResponse.objects.filter(
+                Q(instrument="uct") | Q(instrument="uct7"),
+                patient_id__in={r.patient_id for r in questionnaire},
+                period_end__in={r.next_local_date for r in questionnaire},
+                deleted_at__isnull=True,
+            ).values_list("patient_id", "period_end")
+        )
+        done |= {r.pk for r in questionnaire if (r.patient_id, r.next_local_date) in answered}
+    return done
+
+
+def _skip_reason(
+    reminder: Reminder, fire_at: datetime, now: datetime, done: set[uuid.UUID]
+) -> tuple[str, str]:
+    patient = reminder.patient
+    if fire_at < now - max_lateness():
+        return DeliveryStatus.EXPIRED, "late"
+    if patient.status != PatientStatus.ACTIVE:
+        return DeliveryStatus.SKIPPED, "patient_inactive"
+    if reminder.pk in done:
+        return DeliveryStatus.SKIPPED, "already_recorded"
+    if reminder.prescription is not None and not reminder.prescription.active_on(reminder.next_local_date):
+        return DeliveryStatus.SKIPPED, "prescription_inactive"
+    local_now = now.astimezone(patient.tz).time()
+    if in_quiet_hours(local_now, patient.quiet_hours_start, patient.quiet_hours_end):
+        return DeliveryStatus.SKIPPED, "quiet_hours"
+    return DeliveryStatus.PENDING, ""
+
+
+_INSERT_DELIVERIES = """
+INSERT INTO patients_reminderdelivery
+    (id, reminder_id, patient_id, local_date, scheduled_for, status, reason, channel, attempts, created_at)
+SELECT d.id, d.reminder_id, d.patient_id, d.local_date, d.scheduled_for, d.status, d.reason, '', 0, %(now)s
+FROM unnest(%(ids)s::uuid[], %(reminders)s::uuid[], %(patients)s::uuid[], %(dates)s::date[],
+            %(times)s::timestamptz[], %(statuses)s::text[], %(reasons)s::text[])
+     AS d(id, reminder_id, patient_id, local_date, scheduled_for, status, reason)
+ON CONFLICT (reminder_id, local_date) DO NOTHING
+RETURNING id, status
+"""
+
+
+def reminders_dispatch_due(*, now: datetime | None = None, limit: int = 5000) -> DispatchResult:
+    """Claim this clinic's due reminders and record one delivery per occurrence (see module doc).
+
+    Runs in the clinic's schema; a batch is one transaction. Deliveries to send are published
+    through the outbox when it commits.
+    """
+    now = now or timezone.now()
+    result = DispatchResult()
+    with transaction.atomic():
+        due = list(
+            Reminder.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(next_fire_at__lte=now)
+            .select_related("patient", "prescription")
+            .order_by("next_fire_at")[:limit]
+        )
+        if not due:
+            return result
+        result.due = len(due)
+        done = _already_recorded(due)
+        rows: dict[str, list[Any]] = defaultdict(list)
+        for reminder in due:
+            fire_at = reminder.next_fire_at
+            assert fire_at is not None and reminder.next_local_date is not None
+            status, reason = _skip_reason(reminder, fire_at, now, done)
+            rows["ids"].append(uuid.uuid4())
+            rows["reminders"].append(reminder.pk)
+            rows["patients"].append(reminder.patient_id)
+            rows["dates"].append(reminder.next_local_date)
+            rows["times"].append(fire_at)
+            rows["statuses"].append(str(status))
+            rows["reasons"].append(reason)
+            result.reasons[reason or "queued"] += 1
+            # The next occurrence: after this one, and never one already too late to send.
+            reminder.next_fire_at, reminder.next_local_date = next_occurrence(
+                local_time=reminder.local_time,
+                days_of_week=reminder.days_of_week,
+                zone=reminder.patient.tz,
+                after=max(fire_at, now - max_lateness()),
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_DELIVERIES, {"now": now, **rows})
+            inserted = cursor.fetchall()
+        Reminder.objects.bulk_update(due, ["next_fire_at", "next_local_date"])
+        to_send = [str(delivery_id) for delivery_id, status in inserted if status == DeliveryStatus.PENDING]
+        outbox_enqueue_many(DELIVER_TASK, [{"delivery_id": delivery_id} for delivery_id in to_send])
+        result.queued = len(to_send)
+        result.skipped = sum(1 for _, status in inserted if status == DeliveryStatus.SKIPPED)
+        result.expired = sum(1 for _, status in inserted if status == DeliveryStatus.EXPIRED)
+        result.duplicates = len(due) - len(inserted)
+    return result
+
+
+# --- Delivery of one occurrence ---------------------------------------------------------------------
+
+
+def _claim(delivery_id: uuid.UUID | str, now: datetime) -> ReminderDelivery | None:
+    """Take the delivery for this worker (one UPDATE: two copies of the task cannot both send)."""
+    claimed = ReminderDelivery.objects.filter(
+        Q(status=DeliveryStatus.PENDING)
+        | Q(status=DeliveryStatus.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT),
+        pk=delivery_id,
+    ).update(status=DeliveryStatus.SENDING, claimed_at=now)
+    if not claimed:
+        return None
+    return ReminderDelivery.objects.select_related("patient").get(pk=delivery_id)
+
+
+def _finish(delivery: ReminderDelivery, status: str, *, reason: str = "", channel: str = "") -> None:
+    ReminderDelivery.objects.filter(pk=delivery.pk).update(
+        status=status,
+        reason=reason,
+        channel=channel,
+        attempts=delivery.attempts + 1,
+        sent_at=timezone.now() if status == DeliveryStatus.SENT else None,
+    )
+
+
+def _email_of(patient: Patient) -> str:
+    from accounts.models import User
+
+    if patient.user_id is None:
+        return ""
+    return (
+        User.objects.filter(pk=patient.user_id, is_active=True).values_list("email", flat=True).first() or ""
+    )
+
+
+def reminder_deliver(
+    *, delivery_id: uuid.UUID | str, now: datetime | None = None, final_attempt: bool = False
+) -> str:
+    """Send one occurrence by Web Push, falling back to email; returns the final status.
+
+    Raises `TransientDeliveryError` (after releasing the claim) when every channel failed in a
+    way that may succeed later; the task retries it with backoff until it is too late.
+    """
+    now = now or timezone.now()
+    delivery = _claim(delivery_id, now)
+    if delivery is None:
+        return "not_pending"
+    patient = delivery.patient
+    if delivery.scheduled_for < now - max_lateness():
+        _finish(delivery, DeliveryStatus.EXPIRED, reason="late")
+        return DeliveryStatus.EXPIRED
+    if in_quiet_hours(now.astimezone(patient.tz).time(), patient.quiet_hours_start, patient.quiet_hours_end):
+        _finish(delivery, DeliveryStatus.SKIPPED, reason="quiet_hours")
+        return DeliveryStatus.SKIPPED
+    outcome = None
+    if push.push_configured():
+        subscriptions = list(PushSubscription.objects.filter(patient=patient))
+        if subscriptions:
+            outcome = push.push_send(subscriptions, {"type": "reminder", "delivery": str(delivery.pk)})
+            if outcome.delivered:
+                _finish(delivery, DeliveryStatus.SENT, channel="push")
+                return DeliveryStatus.SENT
+    address = _email_of(patient)
+    try:
+        if address and (outcome is None or not outcome.transient or final_attempt):
+            push.email_send(address)
+            _finish(delivery, DeliveryStatus.SENT, channel="email")
+            return DeliveryStatus.SENT
+        if outcome is not None and outcome.transient and not final_attempt:
+            raise push.TransientDeliveryError("push service unavailable")
+    except push.TransientDeliveryError:
+        if final_attempt:
+            _finish(delivery, DeliveryStatus.FAILED, reason="channels_unavailable")
+            return DeliveryStatus.FAILED
+        ReminderDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.PENDING, claimed_at=None, attempts=delivery.attempts + 1
+        )
+        raise
+    _finish(delivery, DeliveryStatus.FAILED, reason="no_channel")
+    return DeliveryStatus.FAILED

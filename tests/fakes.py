@@ -76,4 +76,6 @@ class BrowserKeys:
         return _b64(self.auth_secret)
 
     def decrypt(self, body: bytes) -> bytes:
-        return http_ece.decrypt(body, private_key=self.private_key, auth_secret=self.auth_secret, version="aes128gcm")
+        return http_ece.decrypt(
+            body, private_key=self.private_key, auth_secret=self.auth_secret, version="aes128gcm"
+        )

@@ -33,7 +33,9 @@ def test_occurrences_across_both_dst_days_are_one_per_local_date() -> None:
     for start in (datetime(2026, 3, 27, tzinfo=UTC), datetime(2026, 10, 23, tzinfo=UTC)):
         after, days = start, []
         for _ in range(5):
-            after, day = next_occurrence(local_time=time(2, 30), days_of_week=EVERY_DAY, zone=BERLIN, after=after)
+            after, day = next_occurrence(
+                local_time=time(2, 30), days_of_week=EVERY_DAY, zone=BERLIN, after=after
+            )
             days.append(day)
         assert days == [start.date() + timedelta(days=i) for i in range(5)]
 
@@ -72,7 +74,9 @@ ZONES = st.sampled_from(["Europe/Berlin", "America/New_York", "Australia/Lord_Ho
     hour=st.integers(0, 23),
     minute=st.integers(0, 59),
     days=st.sets(st.integers(1, 7), min_size=1),
-    after=st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)),
+    after=st.datetimes(
+        min_value=datetime(2024, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
+    ),
 )
 def test_next_occurrence_is_the_first_allowed_local_date_after_the_instant(
     zone: str, hour: int, minute: int, days: set[int], after: datetime

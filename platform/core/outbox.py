@@ -27,7 +27,10 @@ def _publish(message: OutboxMessage) -> bool:
     from config.celery import app
 
     try:
-        app.send_task(message.task_name, kwargs=message.kwargs)
+        # Through the registered task, so its routing and options (and eager mode) apply.
+        if message.task_name not in app.tasks:
+            app.loader.import_default_modules()  # autodiscovery is lazy outside a worker
+        app.tasks[message.task_name].apply_async(kwargs=message.kwargs)
     except Exception as exc:  # any broker failure: the row stays for the relay
         logger.warning("Outbox publish failed for %s: %s", message.task_name, type(exc).__name__)
         OutboxMessage.objects.filter(pk=message.pk).update(

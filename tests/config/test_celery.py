@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
 from django_tenants.utils import tenant_context
 
 from config.celery import app as celery_app
 from config.celery import route_by_tenant
 from tenants.models import Clinic
 from tests.celery_probe import record_schema
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.workers import running_worker
 
 
 def test_tasks_are_routed_to_their_clinic_queue_or_platform() -> None:
@@ -32,62 +23,6 @@ def test_tasks_are_routed_to_their_clinic_queue_or_platform() -> None:
     assert route_by_tenant("t", (), {}, {"headers": {"_schema_name": "public"}}) == {"queue": "platform"}
     assert route_by_tenant("t", (), {}, {}) == {"queue": "platform"}
     assert route_by_tenant("t", (), {}, {"queue": "explicit", "headers": {}}) == {"queue": "explicit"}
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = quote(db["USER"]) + (f":{quote(str(db['PASSWORD']))}" if db.get("PASSWORD") else "")
-    host = db.get("HOST") or ""
-    if host.startswith("/"):
-        return f"postgres://{auth}@/{quote(host, safe='')}%2F{db['NAME']}"
-    return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
-@contextlib.contextmanager
-def running_worker() -> Iterator[subprocess.Popen[str]]:
-    """A real Celery worker on the test database and Redis, with tasks really sent to it (the
-    test settings otherwise run tasks in-process)."""
-    from django.conf import settings
-
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": _database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    worker = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-I",
-            "tests.celery_probe",
-            "-P",
-            "solo",
-            "-c",
-            "1",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    celery_app.conf.task_always_eager = False
-    try:
-        yield worker
-    finally:
-        celery_app.conf.task_always_eager = True
-        worker.terminate()
-        worker.communicate(timeout=30)
-        connection.set_schema_to_public()
 
 
 def probe_result(clinic: Clinic, key: str, deadline: float) -> object:

@@ -1,0 +1,242 @@
+"""Per-clinic queues with a real worker process on Redis: fairness between clinics, a worker
+killed mid-task, and a reminder going from beat's dispatcher to a sent delivery. Plus the
+outbox surviving a broker outage."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+from django_tenants.utils import tenant_context
+
+from accounts.models import Membership, User
+from clinicians.models import Report, ReportKind, ReportStatus
+from config.celery import app as celery_app
+from config.celery import tenant_queue
+from core.models import OutboxMessage
+from core.outbox import outbox_enqueue, outbox_relay
+from patients.models import DeliveryStatus, Patient, Reminder, ReminderDelivery
+from patients.reminders import reminder_save
+from tenants.models import Clinic
+from tests.conftest import make_member
+from tests.workers import _database_url, purge_queues, running_worker
+
+
+def wait_for(predicate: object, timeout: float, interval: float = 0.25) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(interval)
+    return False
+
+
+@pytest.fixture
+def clinics(committed_db: None) -> tuple[Clinic, Clinic]:
+    purge_queues("platform", tenant_queue("clinic_alpha"), tenant_queue("clinic_beta"))
+    return Clinic.objects.get(slug="alpha"), Clinic.objects.get(slug="beta")
+
+
+def _mondays(count: int) -> list[date]:
+    first = date(2020, 1, 6)
+    return [first + timedelta(weeks=i) for i in range(count)]
+
+
+@pytest.mark.slow
+def test_one_clinics_backlog_does_not_hold_up_another_clinics_reminder(
+    clinics: tuple[Clinic, Clinic],
+) -> None:
+    alpha, beta = clinics
+    user = make_member(f"fair-{uuid.uuid4().hex[:8]}@example.com", beta, "patient")
+    try:
+        with tenant_context(alpha):
+            busy = Patient.objects.create(display_name="Busy clinic patient", timezone="Europe/Berlin")
+            reports = Report.objects.bulk_create(
+                [Report(kind=ReportKind.PATIENT_WEEKLY, patient=busy, week_start=w) for w in _mondays(300)]
+            )
+        with tenant_context(beta):
+            quiet = Patient.objects.create(
+                user_id=user.pk, display_name="Quiet clinic patient", timezone="America/New_York"
+            )
+            now = datetime.now(UTC)
+            reminder, _ = reminder_save(
+                patient=quiet, kind="diary", local_time=now.astimezone(quiet.tz).time()
+            )
+            delivery = ReminderDelivery.objects.create(
+                reminder=reminder, patient=quiet, local_date=quiet.local_today(), scheduled_for=now
+            )
+        celery_app.conf.task_always_eager = False
+        try:
+            from clinicians.tasks import report_generate
+            from patients.tasks import reminder_deliver
+
+            with tenant_context(alpha):  # clinic A enqueues 300 report tasks ...
+                for report in reports:
+                    report_generate.delay(report_id=str(report.pk))
+            with tenant_context(beta):  # ... then clinic B one reminder
+                reminder_deliver.delay(delivery_id=str(delivery.pk))
+        finally:
+            celery_app.conf.task_always_eager = True
+        with running_worker():
+            with tenant_context(beta):
+                assert wait_for(
+                    lambda: ReminderDelivery.objects.filter(
+                        pk=delivery.pk, status=DeliveryStatus.SENT
+                    ).exists(),
+                    120,
+                )
+                sent_at = ReminderDelivery.objects.get(pk=delivery.pk).sent_at
+            with tenant_context(alpha):
+                assert wait_for(
+                    lambda: Report.objects.filter(patient=busy, status=ReportStatus.READY).count() >= 10, 120
+                )
+                generated = sorted(
+                    Report.objects.filter(patient=busy, generated_at__isnull=False).values_list(
+                        "generated_at", flat=True
+                    )
+                )
+        assert sent_at < generated[9], "clinic B's reminder waited behind clinic A's backlog"
+    finally:
+        with tenant_context(alpha):
+            Patient.objects.filter(display_name="Busy clinic patient").delete()
+        with tenant_context(beta):
+            Patient.objects.filter(display_name="Quiet clinic patient").delete()
+        Membership.objects.filter(user=user).delete()
+        User.objects.filter(pk=user.pk).delete()
+        purge_queues(tenant_queue("clinic_alpha"))
+
+
+@pytest.mark.slow
+def test_a_report_task_whose_worker_is_killed_runs_again_after_restart_and_the_report_exists_once(
+    clinics: tuple[Clinic, Clinic],
+) -> None:
+    alpha, _ = clinics
+    with tenant_context(alpha):
+        patient = Patient.objects.create(display_name="Killed worker patient", timezone="Europe/Berlin")
+        report = Report.objects.create(
+            kind=ReportKind.PATIENT_WEEKLY, patient=patient, week_start=date(2026, 11, 16)
+        )
+    env = {"CELERY_VISIBILITY_TIMEOUT": "3"}  # unacknowledged messages come back after 3 s
+    try:
+        # Hold the report's row lock so the task blocks mid-way, inside its transaction.
+        with psycopg.connect(_database_url(), autocommit=False) as blocker:
+            blocker.execute("SET search_path TO clinic_alpha")
+            blocker.execute("SELECT 1 FROM clinicians_report WHERE id = %s FOR UPDATE", [report.pk])
+            with running_worker(**env) as worker:
+                celery_app.conf.task_always_eager = False
+                from clinicians.tasks import report_generate
+
+                with tenant_context(alpha):
+                    report_generate.delay(report_id=str(report.pk))
+                with psycopg.connect(_database_url(), autocommit=True) as probe:
+                    assert wait_for(
+                        lambda: (
+                            probe.execute(
+                                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                "AND query LIKE '%%clinicians_report%%'"
+                            ).fetchone()[0]
+                            > 0
+                        ),
+                        60,
+                    ), "the task never reached the report"
+                worker.kill()  # SIGKILL: no chance to ack, reject or clean up
+                worker.wait(timeout=10)
+            blocker.rollback()
+        time.sleep(4)  # past the visibility timeout
+        with tenant_context(alpha):
+            assert Report.objects.get(pk=report.pk).status == ReportStatus.PENDING
+        with running_worker(**env):
+            with tenant_context(alpha):
+                assert wait_for(lambda: Report.objects.get(pk=report.pk).status == ReportStatus.READY, 60)
+        with tenant_context(alpha):
+            assert Report.objects.filter(patient=patient).count() == 1
+            assert Report.objects.get(pk=report.pk).data["week_start"] == "2026-11-16"
+    finally:
+        with tenant_context(alpha):
+            Patient.objects.filter(pk=patient.pk).delete()
+        connection.set_schema_to_public()
+
+
+@pytest.mark.slow
+def test_a_due_reminder_goes_from_beats_dispatcher_to_a_sent_delivery(clinics: tuple[Clinic, Clinic]) -> None:
+    alpha, _ = clinics
+    user = make_member(f"e2e-{uuid.uuid4().hex[:8]}@example.com", alpha, "patient")
+    try:
+        with tenant_context(alpha):
+            patient = Patient.objects.create(
+                user_id=user.pk, display_name="Dispatch patient", timezone="Europe/Berlin"
+            )
+            now = datetime.now(UTC)
+            reminder, _ = reminder_save(
+                patient=patient,
+                kind="diary",
+                local_time=(now - timedelta(minutes=3)).astimezone(patient.tz).time(),
+            )
+            # Due three minutes ago (the worker was down): caught up, still well within the hour.
+            Reminder.objects.filter(pk=reminder.pk).update(
+                next_fire_at=now - timedelta(minutes=3), next_local_date=patient.local_today()
+            )
+        from patients.tasks import dispatch_due_reminders
+
+        with running_worker():
+            dispatch_due_reminders.delay()  # what beat sends every minute, to `platform`
+            with tenant_context(alpha):
+                assert wait_for(
+                    lambda: ReminderDelivery.objects.filter(
+                        reminder=reminder, status=DeliveryStatus.SENT
+                    ).exists(),
+                    60,
+                )
+                dispatch_due_reminders.delay()  # the next minute: nothing new
+                time.sleep(2)
+                rows = list(
+                    ReminderDelivery.objects.filter(reminder=reminder).values_list("status", "channel")
+                )
+                assert rows == [("sent", "email")]
+                assert not OutboxMessage.objects.filter(sent_at__isnull=True).exists()
+    finally:
+        with tenant_context(alpha):
+            Patient.objects.filter(display_name="Dispatch patient").delete()
+        Membership.objects.filter(user=user).delete()
+        User.objects.filter(pk=user.pk).delete()
+
+
+@pytest.mark.django_db
+def test_an_outbox_message_survives_a_broker_outage_and_the_relay_publishes_it(
+    clinic_a: Clinic,
+    alice_patient: Patient,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks,
+) -> None:
+    from kombu.exceptions import OperationalError
+
+    from clinicians import tasks as clinician_tasks
+
+    published: list[dict[str, str]] = []
+
+    def broker_down(*args: object, **kwargs: object) -> None:
+        raise OperationalError("Error 111 connecting to redis")
+
+    with tenant_context(clinic_a):
+        report = Report.objects.create(
+            kind=ReportKind.PATIENT_WEEKLY, patient=alice_patient, week_start=date(2026, 11, 16)
+        )
+        monkeypatch.setattr(clinician_tasks.report_generate, "apply_async", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            message = outbox_enqueue("clinicians.report_generate", report_id=str(report.pk))
+        message.refresh_from_db()
+        assert (message.sent_at, message.attempts, message.last_error) == (None, 1, "OperationalError")
+
+        monkeypatch.setattr(
+            clinician_tasks.report_generate, "apply_async", lambda kwargs, **_: published.append(kwargs)
+        )
+        assert outbox_relay() == 0  # younger than the grace period: the after-commit publish may still run
+        assert outbox_relay(now=datetime.now(UTC) + timedelta(minutes=1)) == 1
+        message.refresh_from_db()
+        assert message.sent_at is not None
+        assert outbox_relay(now=datetime.now(UTC) + timedelta(minutes=2)) == 0
+    assert published == [{"report_id": str(report.pk)}]

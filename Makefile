@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync install clean-data
+.PHONY: run test lint bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders install clean-data
 
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -26,7 +26,7 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: bench-onboarding bench-signup bench-deploy bench-portal bench-sync
+bench: bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders
 
 bench-onboarding: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/onboarding.py $(BENCH_ARGS)
@@ -39,6 +39,9 @@ bench-portal: $(STAMP)
 
 bench-sync: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/sync.py $(BENCH_ARGS)
+
+bench-reminders: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/reminders.py $(BENCH_ARGS)
 
 bench-deploy: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/deploy_migrations.py $(BENCH_ARGS)

@@ -121,7 +121,12 @@ def report_generate(*, report_id: uuid.UUID | str) -> str:
     """Build the report's JSON, chart and CSV. The row lock serialises concurrent runs (a task
     redelivered after its worker died); a ready report is left as is."""
     with transaction.atomic():
-        report = Report.objects.select_for_update(of=("self",)).select_related("patient").filter(pk=report_id).first()
+        report = (
+            Report.objects.select_for_update(of=("self",))
+            .select_related("patient")
+            .filter(pk=report_id)
+            .first()
+        )
         if report is None:
             return "missing"
         if report.status == ReportStatus.READY:

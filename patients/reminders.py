@@ -312,6 +312,13 @@ RETURNING id, status
 """
 
 
+_ADVANCE = """
+UPDATE patients_reminder r SET next_fire_at = n.next_fire_at, next_local_date = n.next_local_date
+FROM unnest(%(ids)s::uuid[], %(times)s::timestamptz[], %(dates)s::date[]) AS n(id, next_fire_at, next_local_date)
+WHERE r.id = n.id
+"""
+
+
 def reminders_dispatch_due(*, now: datetime | None = None, limit: int = 5000) -> DispatchResult:
     """Claim this clinic's due reminders and record one delivery per occurrence (see module doc).
 
@@ -354,7 +361,15 @@ def reminders_dispatch_due(*, now: datetime | None = None, limit: int = 5000) ->
         with connection.cursor() as cursor:
             cursor.execute(_INSERT_DELIVERIES, {"now": now, **rows})
             inserted = cursor.fetchall()
-        Reminder.objects.bulk_update(due, ["next_fire_at", "next_local_date"])
+            # Only scheduling columns: the sync trigger (UPDATE OF patient-owned columns) stays quiet.
+            cursor.execute(
+                _ADVANCE,
+                {
+                    "ids": [r.pk for r in due],
+                    "times": [r.next_fire_at for r in due],
+                    "dates": [r.next_local_date for r in due],
+                },
+            )
         to_send = [str(delivery_id) for delivery_id, status in inserted if status == DeliveryStatus.PENDING]
         outbox_enqueue_many(DELIVER_TASK, [{"delivery_id": delivery_id} for delivery_id in to_send])
         result.queued = len(to_send)

@@ -54,9 +54,22 @@ def outbox_enqueue_many(task_name: str, kwargs_list: list[dict[str, Any]]) -> li
     )
 
     def publish_all() -> None:
-        for message in messages:
-            if not _publish(message):
-                return  # the broker is down: the relay will take the rest
+        from config.celery import app
+
+        sent: list[Any] = []
+        try:
+            if task_name not in app.tasks:
+                app.loader.import_default_modules()
+            task = app.tasks[task_name]
+            with app.producer_or_acquire() as producer:  # one connection for the whole batch
+                for message in messages:
+                    task.apply_async(kwargs=message.kwargs, producer=producer)
+                    sent.append(message.pk)
+        except Exception as exc:  # the broker is down: the relay will take the rest
+            logger.warning("Outbox publish failed for %s: %s", task_name, type(exc).__name__)
+        finally:
+            if sent:
+                OutboxMessage.objects.filter(pk__in=sent).update(sent_at=timezone.now(), attempts=1)
 
     if messages:
         transaction.on_commit(publish_all)

@@ -114,6 +114,24 @@ def reports_request_weekly(*, week_start: date, now: datetime | None = None) -> 
     return len(stale)
 
 
+WEEKLY_REPORT_HOUR = 6  # Monday 06:00 in the clinic's timezone
+
+
+def clinics_due_weekly_reports(*, now: datetime | None = None) -> list[tuple[Any, date]]:
+    """(clinic, week_start) for every active clinic where it is now Monday, 06:00 or later."""
+    import zoneinfo
+
+    from tenants.models import Clinic, ClinicStatus
+
+    now = now or timezone.now()
+    due = []
+    for clinic in Clinic.objects.filter(status=ClinicStatus.ACTIVE).only("schema_name", "timezone", "slug"):
+        local = now.astimezone(zoneinfo.ZoneInfo(clinic.timezone))
+        if local.isoweekday() == 1 and local.hour >= WEEKLY_REPORT_HOUR:
+            due.append((clinic, last_complete_week(local.date())))
+    return due
+
+
 # --- Generating ----------------------------------------------------------------------------------
 
 

@@ -57,24 +57,15 @@ def reports_weekly_clinic(*, week_start: str) -> int:
 
 @shared_task(base=TenantTask, name="clinicians.dispatch_weekly_reports")
 def dispatch_weekly_reports() -> int:
-    """Beat, hourly (public schema): every clinic where it is Monday, 06:00 or later, gets its
-    weekly reports for the week that just ended. Later runs that Monday only requeue what is
-    still pending (catch-up when a run was missed), so no report is made twice."""
-    import zoneinfo
-
-    from django.utils import timezone
+    """Beat, hourly (public schema): each clinic where it is Monday 06:00 or later gets its
+    weekly reports for the week that just ended, on its own queue. Later runs that Monday only
+    requeue what is still pending (catch-up when a run was missed); nothing is made twice."""
     from django_tenants.utils import tenant_context
 
-    from clinicians.reports import last_complete_week
-    from tenants.models import Clinic, ClinicStatus
+    from clinicians.reports import clinics_due_weekly_reports
 
-    now = timezone.now()
-    count = 0
-    for clinic in Clinic.objects.filter(status=ClinicStatus.ACTIVE).only("schema_name", "timezone"):
-        local = now.astimezone(zoneinfo.ZoneInfo(clinic.timezone))
-        if local.isoweekday() != 1 or local.hour < 6:
-            continue
+    due = clinics_due_weekly_reports()
+    for clinic, week_start in due:
         with tenant_context(clinic):
-            reports_weekly_clinic.delay(week_start=last_complete_week(local.date()).isoformat())
-        count += 1
-    return count
+            reports_weekly_clinic.delay(week_start=week_start.isoformat())
+    return len(due)

@@ -19,9 +19,9 @@ DISPATCH_EXPIRES = 120  # a per-clinic scan not started within 2 minutes is supe
 
 
 def _each_routable_clinic() -> Any:
-    from tenants.models import ROUTABLE_STATUSES, Clinic
+    from tenants.models import QUEUE_STATUSES, Clinic
 
-    return Clinic.objects.filter(status__in=ROUTABLE_STATUSES).only("schema_name", "slug")
+    return Clinic.objects.filter(status__in=QUEUE_STATUSES).only("schema_name", "slug")
 
 
 @shared_task(base=TenantTask, name="patients.tombstones_purge", acks_late=True)

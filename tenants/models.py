@@ -33,6 +33,9 @@ class ClinicStatus(models.TextChoices):
 
 # Statuses whose host answers; a provisioning clinic is not routable yet.
 ROUTABLE_STATUSES = (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING)
+# Clinics whose queue workers consume and whose patients get reminders (an offboarding clinic's
+# hosts still answer, for its data export, but its background work has stopped).
+QUEUE_STATUSES = (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED)
 
 
 class DiaryMode(models.TextChoices):

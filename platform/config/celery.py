@@ -48,10 +48,10 @@ def route_by_tenant(
 @celeryd_after_setup.connect
 def _consume_clinic_queues(sender: str, instance: Any, **kwargs: Any) -> None:
     """A worker consumes `platform` and the queue of every routable clinic at start."""
-    from tenants.models import ROUTABLE_STATUSES, Clinic
+    from tenants.models import QUEUE_STATUSES, Clinic
 
     queues = instance.app.amqp.queues
-    schemas = Clinic.objects.filter(status__in=ROUTABLE_STATUSES).values_list("schema_name", flat=True)
+    schemas = Clinic.objects.filter(status__in=QUEUE_STATUSES).values_list("schema_name", flat=True)
     for schema in schemas:
         queues.select_add(tenant_queue(schema))
 

@@ -16,6 +16,7 @@ from accounts.models import User
 from clinicians.models import Alert, CareTeam, Clinician, Report, ReportStatus
 from clinicians.reports import (
     CHART_SIZE,
+    clinics_due_weekly_reports,
     last_complete_week,
     report_generate,
     report_request,
@@ -316,3 +317,17 @@ def test_a_clinician_outside_the_care_team_cannot_list_a_patients_reports_and_is
     assert response.status_code == 404
     with tenant_context(clinic_a):
         assert AccessLog.objects.filter(actor_id=erin.pk, action="portal.reports", allowed=False).count() == 1
+
+
+def test_weekly_reports_start_at_monday_0600_in_each_clinics_timezone(
+    clinic_a: Clinic, clinic_b: Clinic
+) -> None:
+    # alpha is Europe/Berlin (UTC+1 in November), beta America/New_York (UTC-5).
+    def due_at(moment: datetime) -> list[tuple[str, date]]:
+        return sorted((c.slug, week) for c, week in clinics_due_weekly_reports(now=moment))
+
+    assert due_at(datetime(2026, 11, 23, 4, 59, tzinfo=UTC)) == []  # 05:59 in Berlin
+    assert due_at(datetime(2026, 11, 23, 5, 0, tzinfo=UTC)) == [("alpha", WEEK)]
+    assert due_at(datetime(2026, 11, 23, 11, 0, tzinfo=UTC)) == [("alpha", WEEK), ("beta", WEEK)]
+    assert due_at(datetime(2026, 11, 24, 3, 0, tzinfo=UTC)) == [("beta", WEEK)]  # 22:00 Monday in New York
+    assert due_at(datetime(2026, 11, 24, 5, 0, tzinfo=UTC)) == []  # Tuesday everywhere

@@ -58,8 +58,10 @@ def _not_found() -> ApplicationError:
 
 
 def _schedule(reminder: Reminder, patient: Patient, now: datetime | None = None) -> None:
-    """Set the next occurrence after now (or clear it when the reminder cannot fire)."""
-    if not reminder.enabled or reminder.deleted_at is not None or patient.status != PatientStatus.ACTIVE:
+    """Set the next occurrence after now (or clear it when the reminder is off). A paused or
+    discharged patient's reminders stay scheduled and are skipped at dispatch, so they resume
+    by themselves whatever path changes the patient's status."""
+    if not reminder.enabled or reminder.deleted_at is not None:
         reminder.next_fire_at, reminder.next_local_date = None, None
         return
     reminder.next_fire_at, reminder.next_local_date = next_occurrence(

@@ -524,3 +524,19 @@ def test_another_clinics_patient_never_sees_alphas_reminders(
     with tenant_context(clinic_a):
         reminder_at(alice_patient, time(9, 0), now=datetime.now(UTC))
     assert authed_client(zoe, clinic_b).get("/api/v1/me/reminders/").json() == []
+
+
+def test_a_paused_patients_reminders_are_skipped_and_resume_when_active_again(
+    alice_patient: Patient, clinic_a: Clinic
+) -> None:
+    now = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
+    with tenant_context(clinic_a):
+        reminder = reminder_at(alice_patient, time(20, 0), now=now - timedelta(minutes=5))
+        Patient.objects.filter(pk=alice_patient.pk).update(status="paused")
+        reminders_dispatch_due(now=now)
+        Patient.objects.filter(pk=alice_patient.pk).update(status="active")
+        reminders_dispatch_due(now=now + timedelta(days=1))
+        assert deliveries(reminder) == [
+            (date(2026, 11, 23), "skipped", "patient_inactive"),
+            (date(2026, 11, 24), "pending", ""),
+        ]

@@ -48,6 +48,9 @@ def patient_enroll(
         raise ApplicationError(
             code="invalid_timezone", field="timezone", detail="Unknown IANA time zone."
         ) from exc
+    from billing.services import seat_check
+
+    seat_check(clinic=clinic, adding="patient")
     if date_of_birth and date_of_birth > timezone.localdate():
         raise ApplicationError(
             code="validation_error", field="date_of_birth", detail="Date of birth is in the future."

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from patients.models import DiaryEntry, DoseLog, Patient, Prescription, QuestionnaireResponse
 from patients.scores import uct_total
@@ -91,6 +91,7 @@ def demo_records_seed(
                     itch=itch,
                     angioedema=angioedema,
                     aas_items=[rng.randint(1, 3) for _ in range(5)] if angioedema else None,
+                    recorded_at=datetime.combine(day, time(20, 30), tzinfo=patient.tz),
                 )
             )
         for rx in prescriptions:
@@ -106,6 +107,13 @@ def demo_records_seed(
                 doses.append(DoseLog(patient=patient, prescription=rx, scheduled_date=day, status="taken"))
     DiaryEntry.objects.bulk_create(entries)
     DoseLog.objects.bulk_create(doses)
+    # Logged on the day, in the morning, as a real patient would have (usage and audits read it).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE patients_doselog SET created_at = (scheduled_date + time '08:00') AT TIME ZONE %s,"
+            " taken_at = (scheduled_date + time '08:00') AT TIME ZONE %s WHERE patient_id = %s",
+            [patient.timezone, patient.timezone, patient.pk],
+        )
     for week in (0, 4, 7):
         items = [
             max(0, min(4, rng.randint(1, 4) + (1 if profile != "flare" and week == 7 else 0)))

@@ -24,6 +24,8 @@ from accounts.services import (
     password_validate,
     user_create,
 )
+from billing.models import Plan
+from billing.services import subscription_start
 from config.celery import clinic_queue_unsubscribe
 from core.errors import ApplicationError
 from tenants.models import Clinic, ClinicStatus
@@ -54,6 +56,7 @@ def clinic_signup(
     admin_full_name: str,
     admin_password: str,
     admin_otp: str | None = None,
+    plan_code: str = "starter",
     request: HttpRequest | None = None,
 ) -> Clinic:
     """Self-service onboarding: clinic + schema + domain + admin account and membership.
@@ -65,6 +68,8 @@ def clinic_signup(
     slug, so the loser gets `slug_taken` (409) before touching the user table.
     """
     clinic_slug_validate(slug)
+    if not Plan.objects.filter(code=plan_code, public=True).exists():
+        raise ApplicationError(code="validation_error", field="plan", detail="Unknown plan.")
     existing = account_verify_for_linking(
         request=request, email=admin_email, password=admin_password, otp=admin_otp
     )
@@ -79,6 +84,7 @@ def clinic_signup(
         clinic.save(update_fields=["country"])
         admin = existing or user_create(email=admin_email, password=admin_password, full_name=admin_full_name)
         membership_grant(user=admin, clinic=clinic, role=Role.CLINIC_ADMIN)
+        subscription_start(clinic=clinic, plan_code=plan_code)
     logger.info("clinic signed up slug=%s admin=%s", clinic.slug, admin.pk)
     return clinic
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pyotp
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
-from accounts.models import Membership, Role, User
-from accounts.services import tokens_issue
+from accounts.models import Membership, Role, TotpDevice, User
+from accounts.services import mfa_setup, tokens_issue
 from patients.models import Patient
 from tenants.models import Clinic
 from tenants.services import clinic_create
@@ -150,3 +152,28 @@ def dave(clinic_a: Clinic) -> User:
             user_id=user.pk, display_name="Dave P.", timezone="America/Chicago", diary_mode="twice"
         )
     return user
+
+
+# --- Platform operator -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def operator() -> tuple[User, pyotp.TOTP]:
+    user = User.objects.create_user("ops@platform.example", PASSWORD, is_staff=True)
+    secret, _ = mfa_setup(user=user)
+    TotpDevice.objects.filter(user=user).update(confirmed_at=timezone.now())
+    return user, pyotp.TOTP(secret)
+
+
+@pytest.fixture
+def ops_client(operator: tuple[User, pyotp.TOTP]) -> APIClient:
+    user, totp = operator
+    client = host_client("localhost")
+    response = client.post(
+        "/api/v1/platform/auth/token/",
+        {"email": user.email, "password": PASSWORD, "otp": totp.now()},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
+    return client

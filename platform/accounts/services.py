@@ -368,6 +368,10 @@ def invitation_create(*, clinic: Clinic, email: str, role: str, invited_by: User
         raise ApplicationError(
             code="already_member", status_code=409, field="email", detail="This person is already a member."
         )
+    if role == Role.CLINICIAN:
+        from billing.services import seat_check
+
+        seat_check(clinic=clinic, adding="clinician")
     token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         clinic=clinic,
@@ -455,6 +459,10 @@ def invitation_accept(
     existing = account_verify_for_linking(request=request, email=invitation.email, password=password, otp=otp)
     with transaction.atomic():
         invitation = _invitation_open(clinic=clinic, token=token, lock=True)
+        if invitation.role == Role.CLINICIAN:
+            from billing.services import seat_check
+
+            seat_check(clinic=clinic, adding="clinician")
         user = existing or user_create(email=invitation.email, password=password, full_name=full_name)
         membership = membership_grant(user=user, clinic=clinic, role=invitation.role)
         invitation.accepted_at = timezone.now()

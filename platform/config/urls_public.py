@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 from accounts.api.urls import public_auth_patterns
+from billing.api.urls import public_patterns as billing_public_patterns
 from config.urls_common import common_patterns
 from tenants.api.urls import public_patterns
 
@@ -12,6 +13,7 @@ urlpatterns = [
     *common_patterns,
     path("api/v1/", include(public_auth_patterns)),
     path("api/v1/", include(public_patterns)),
+    path("api/v1/", include(billing_public_patterns)),
 ]
 
 handler400 = "core.errors.bad_request_view"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 from accounts.api.urls import auth_patterns
+from billing.api.urls import admin_patterns as billing_admin_patterns
 from clinicians.api.urls import portal_patterns
 from config.urls_common import common_patterns
 from patients.api.urls import me_patterns
@@ -16,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include(tenant_patterns)),
     path("api/v1/", include(me_patterns)),
     path("api/v1/", include(portal_patterns)),
+    path("api/v1/", include(billing_admin_patterns)),
 ]
 
 handler400 = "core.errors.bad_request_view"

@@ -69,6 +69,9 @@ class ClinicSignupApi(_PublicSignupApi):
         slug = serializers.CharField(max_length=64)
         timezone = serializers.CharField(max_length=64, validators=[_timezone])
         country = serializers.RegexField(r"^[A-Z]{2}$", help_text="ISO 3166-1 alpha-2, e.g. DE")
+        plan = serializers.CharField(
+            max_length=30, default="starter", help_text="starter, clinic or enterprise"
+        )
         admin = AdminSerializer()
 
     @extend_schema(request=InputSerializer, responses={201: ClinicOutputSerializer}, auth=[])
@@ -83,6 +86,7 @@ class ClinicSignupApi(_PublicSignupApi):
             admin_full_name=data["admin"]["full_name"],
             admin_password=data["admin"]["password"],
             admin_otp=data["admin"].get("otp") or None,
+            plan_code=data["plan"],
             request=request._request,
         )
         body = ClinicOutputSerializer(clinic, context={"request": request}).data

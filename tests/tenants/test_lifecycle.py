@@ -16,8 +16,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_exists, tenant_context
 from rest_framework.test import APIClient
 
-from accounts.models import Membership, TotpDevice, User
-from accounts.services import mfa_setup
+from accounts.models import Membership, User
 from patients.models import AccessLog
 from tenants import lifecycle
 from tenants.management.commands.migrate_clinics import expected_migrations_digest, schemas_behind
@@ -165,28 +164,6 @@ def test_suspended_clinic_refuses_new_patient_enrollments(dr_bob: User, clinic_a
 
 
 # --- Operators --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def operator() -> tuple[User, pyotp.TOTP]:
-    user = User.objects.create_user("ops@platform.example", PASSWORD, is_staff=True)
-    secret, _ = mfa_setup(user=user)
-    TotpDevice.objects.filter(user=user).update(confirmed_at=timezone.now())
-    return user, pyotp.TOTP(secret)
-
-
-@pytest.fixture
-def ops_client(operator: tuple[User, pyotp.TOTP]) -> APIClient:
-    user, totp = operator
-    client = host_client("localhost")
-    response = client.post(
-        "/api/v1/platform/auth/token/",
-        {"email": user.email, "password": PASSWORD, "otp": totp.now()},
-        format="json",
-    )
-    assert response.status_code == 200, response.json()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
-    return client
 
 
 def test_operator_sign_in_requires_staff_and_totp(operator: tuple[User, pyotp.TOTP], carol: User) -> None:

@@ -6,6 +6,7 @@ from django.test import override_settings
 
 from accounts.models import Membership
 from tenants.management.commands.seed_demo import DEMO_PEOPLE
+from tenants.models import Clinic
 from tests.conftest import host_client
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +44,14 @@ def test_demo_seed_is_idempotent_and_its_logins_work(capsys: pytest.CaptureFixtu
                 .json()
             )
             assert sum(1 for week in uas7 if week["uas7"] is not None) >= 6
+    from billing.models import Invoice, Subscription
+
+    demo = Clinic.objects.get(slug="demo")
+    assert Subscription.objects.get(clinic=demo).plan_id == "clinic"
+    invoices = list(Invoice.objects.filter(clinic=demo).order_by("period"))
+    assert len(invoices) == 2  # the seed ran twice: still two
+    assert all(i.status == "open" and i.total_minor == i.subtotal_minor + i.tax_minor for i in invoices)
+    assert invoices[1].lines.get(description="Active patients").quantity == 3
 
 
 def test_demo_seed_refuses_to_run_without_debug() -> None:

@@ -276,6 +276,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(),  # every minute
         "options": {"queue": "platform", "expires": 55},
     },
+    "billing-hourly": {
+        # Trials ending, downgrades from the 1st, past-due suspension, then last month's usage
+        # and invoice for each clinic whose local month has turned (idempotent).
+        "task": "billing.dispatch_billing",
+        "schedule": crontab(minute=15),
+        "options": {"queue": "platform", "expires": 3000},
+    },
     "dispatch-weekly-reports": {
         # Hourly: a clinic's reports start at Monday 06:00 in its own timezone.
         "task": "clinicians.dispatch_weekly_reports",
@@ -318,6 +325,24 @@ WEB_PUSH_ALLOWED_HOSTS = env.list(
 )
 WEB_PUSH_ALLOW_HTTP = False
 WEB_PUSH_TIMEOUT_SECONDS = 5
+
+# --- Billing -----------------------------------------------------------------------------------
+# VAT by clinic country, in basis points (1900 = 19 %); others get the default.
+BILLING_TAX_RATES_BP = {
+    "DE": 1900,
+    "AT": 2000,
+    "FR": 2000,
+    "NL": 2100,
+    "IT": 2200,
+    "ES": 2100,
+    "GB": 2000,
+    "CH": 810,
+}
+BILLING_DEFAULT_TAX_BP = env.int("BILLING_DEFAULT_TAX_BP", default=0)
+BILLING_GRACE_DAYS = env.int("BILLING_GRACE_DAYS", default=14)
+BILLING_INVOICE_DUE_DAYS = 14
+BILLING_WEBHOOK_SECRET = env("BILLING_WEBHOOK_SECRET", default="")
+BILLING_WEBHOOK_TOLERANCE_SECONDS = 300
 
 # --- Clinic lifecycle --------------------------------------------------------------------------
 OFFBOARDING_EXPORT_DIR = Path(env("OFFBOARDING_EXPORT_DIR", default=str(DATA_DIR / "exports")))

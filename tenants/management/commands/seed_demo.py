@@ -68,7 +68,43 @@ class Command(BaseCommand):
                 demo_records_seed(
                     patient=patient, profile=profile, today=patient.local_today(), prescriber_id=prescriber
                 )
+        invoices = _demo_billing(clinic)
         host = clinic.domains.get(is_primary=True).domain
         lines = [f"Demo clinic: http://{host}:<port>  (sign in: POST /api/v1/auth/token/ on that host)"]
         lines += [f"  {role:<13} {email:<26} {password}" for email, _, role, password in DEMO_PEOPLE]
+        lines.append(f"Billing: plan clinic, invoices {', '.join(invoices)}")
         self.stdout.write("\n".join(lines))
+
+
+def _demo_billing(clinic: Clinic) -> list[str]:
+    """The demo clinic on the `clinic` plan since four months ago, with its last two months
+    invoiced (usage counted from the demo records); idempotent."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.models import Subscription, SubscriptionStatus
+    from billing.services import (
+        clinic_today,
+        invoice_generate,
+        month_start,
+        previous_month,
+        subscription_start,
+        usage_record,
+    )
+
+    subscription = Subscription.objects.filter(clinic=clinic).first()
+    if subscription is None:
+        started = timezone.now() - timedelta(days=120)
+        subscription = subscription_start(clinic=clinic, plan_code="clinic", now=started)
+        Subscription.objects.filter(pk=subscription.pk).update(
+            status=SubscriptionStatus.ACTIVE, created_at=started, trial_ends_at=started + timedelta(days=1)
+        )
+    this_month = month_start(clinic_today(clinic))
+    numbers = []
+    for period in (previous_month(previous_month(this_month)), previous_month(this_month)):
+        usage_record(clinic=clinic, period=period)
+        invoice = invoice_generate(clinic=clinic, period=period)
+        if invoice is not None:
+            numbers.append(invoice.number or "")
+    return numbers

@@ -1,0 +1,360 @@
+"""Billing API: clinic admins (`/api/v1/admin/billing/…`, clinic host), operators
+(`/api/v1/platform/…`) and the payment provider's webhook (`/api/v1/billing/webhooks/…`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.template import engines
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api.base import ClinicAdminApi, PlatformOperatorApi
+from billing import services
+from billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus, UsageMetric
+from core.api.base import BaseApi, StrictSerializer
+from core.errors import ApplicationError
+
+
+def money(minor: int, currency: str) -> str:
+    return f"{currency} {minor // 100:,}.{minor % 100:02d}" if minor >= 0 else f"-{money(-minor, currency)}"
+
+
+class PlanSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    currency = serializers.CharField()
+    base_fee_minor = serializers.IntegerField()
+    per_active_patient_minor = serializers.IntegerField()
+    included_clinicians = serializers.IntegerField()
+    per_extra_clinician_minor = serializers.IntegerField()
+    max_clinicians = serializers.IntegerField(allow_null=True)
+    max_patients = serializers.IntegerField(allow_null=True)
+
+
+class InvoiceLineSerializer(serializers.Serializer):
+    description = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_minor = serializers.IntegerField()
+    amount_minor = serializers.IntegerField()
+
+
+class InvoiceSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    number = serializers.CharField(allow_null=True)
+    clinic = serializers.UUIDField(source="clinic_id")
+    period = serializers.DateField()
+    currency = serializers.CharField()
+    subtotal_minor = serializers.IntegerField()
+    tax_rate_bp = serializers.IntegerField()
+    tax_minor = serializers.IntegerField()
+    total_minor = serializers.IntegerField()
+    status = serializers.CharField()
+    issued_at = serializers.DateTimeField(allow_null=True)
+    due_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+
+
+class InvoiceDetailSerializer(InvoiceSerializer):
+    lines = InvoiceLineSerializer(many=True)
+
+
+# --- Clinic admin -------------------------------------------------------------------------------
+
+
+class BillingOverviewApi(ClinicAdminApi):
+    class OutputSerializer(serializers.Serializer):
+        plan = PlanSerializer()
+        pending_plan = serializers.CharField(allow_null=True)
+        pending_from = serializers.DateField(allow_null=True)
+        status = serializers.CharField()
+        trial_ends_at = serializers.DateTimeField(allow_null=True)
+        period = serializers.DateField()
+        usage = serializers.DictField(child=serializers.IntegerField(), help_text="This month so far")
+        seats = serializers.DictField(child=serializers.DictField(allow_null=True))
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request: Request) -> Response:
+        clinic = self.clinic(request)
+        subscription = _subscription(clinic)
+        period = services.month_start(services.clinic_today(clinic))
+        start, end = services.clinic_month_bounds(clinic, period)
+        usage = {
+            UsageMetric.ACTIVE_PATIENTS: services.active_patients_between(clinic, start, end),
+            UsageMetric.ACTIVE_CLINICIANS: services.active_clinicians(clinic),
+        }
+        plan = subscription.plan
+        body = {
+            "plan": plan,
+            "pending_plan": subscription.pending_plan_id,
+            "pending_from": subscription.pending_from,
+            "status": subscription.status,
+            "trial_ends_at": subscription.trial_ends_at,
+            "period": period,
+            "usage": usage,
+            "seats": {
+                "clinicians": {"used": services.active_clinicians(clinic), "limit": plan.max_clinicians},
+                "patients": {"used": services.active_patient_records(clinic), "limit": plan.max_patients},
+            },
+        }
+        return Response(self.OutputSerializer(body).data)
+
+
+def _subscription(clinic: Any) -> Subscription:
+    subscription = Subscription.objects.select_related("plan").filter(clinic=clinic).first()
+    if subscription is None:
+        raise ApplicationError(
+            code="no_subscription", status_code=404, detail="This clinic has no subscription."
+        )
+    return subscription
+
+
+class PlanChangeApi(ClinicAdminApi):
+    allowed_when_suspended = True  # a suspended clinic may still upgrade to pay its way back
+
+    class InputSerializer(StrictSerializer):
+        plan = serializers.CharField(max_length=30)
+
+    @extend_schema(request=InputSerializer, responses={200: BillingOverviewApi.OutputSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        services.plan_change(clinic=self.clinic(request), plan_code=data["plan"])
+        return BillingOverviewApi().get(request)
+
+
+class ClinicInvoiceListApi(ClinicAdminApi):
+    @extend_schema(responses={200: InvoiceSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        invoices = Invoice.objects.filter(clinic=self.clinic(request)).order_by("-period")[:240]
+        return Response(InvoiceSerializer(invoices, many=True).data)
+
+
+class _ClinicInvoiceApi(ClinicAdminApi):
+    def invoice(self, request: Request, invoice_id: Any) -> Invoice:
+        invoice = (
+            Invoice.objects.filter(pk=invoice_id, clinic=self.clinic(request))
+            .select_related("clinic")
+            .first()
+        )
+        if invoice is None:
+            raise ApplicationError(code="not_found", status_code=404, detail="No such invoice.")
+        return invoice
+
+
+class ClinicInvoiceDetailApi(_ClinicInvoiceApi):
+    @extend_schema(responses={200: InvoiceDetailSerializer})
+    def get(self, request: Request, invoice_id: str) -> Response:
+        invoice = self.invoice(request, invoice_id)
+        return Response(InvoiceDetailSerializer(invoice).data)
+
+
+INVOICE_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Invoice {{ invoice.number }}</title></head>
+<body>
+<h1>Invoice {{ invoice.number }}</h1>
+<p>{{ invoice.clinic.name }} ({{ invoice.clinic.country }})<br>
+Period: {{ invoice.period|date:"F Y" }}<br>Issued: {{ invoice.issued_at|date:"Y-m-d" }} · Due: {{ invoice.due_at|date:"Y-m-d" }}<br>
+Status: {{ invoice.status }}</p>
+<table>
+<thead><tr><th>Description</th><th>Qty</th><th>Unit</th><th>Amount</th></tr></thead>
+<tbody>{% for line in lines %}
+<tr><td>{{ line.description }}</td><td>{{ line.quantity }}</td><td>{{ line.unit }}</td><td>{{ line.amount }}</td></tr>{% endfor %}
+</tbody>
+<tfoot>
+<tr><td colspan="3">Subtotal</td><td>{{ subtotal }}</td></tr>
+<tr><td colspan="3">Tax ({{ tax_rate }} %)</td><td>{{ tax }}</td></tr>
+<tr><td colspan="3">Total</td><td>{{ total }}</td></tr>
+</tfoot>
+</table>
+</body></html>
+"""
+
+
+class ClinicInvoiceHtmlApi(_ClinicInvoiceApi):
+    @extend_schema(responses={(200, "text/html"): OpenApiTypes.STR})
+    def get(self, request: Request, invoice_id: str) -> HttpResponse:
+        invoice = self.invoice(request, invoice_id)
+        cur = invoice.currency
+        context = {
+            "invoice": invoice,
+            "lines": [
+                {
+                    "description": line.description,
+                    "quantity": line.quantity,
+                    "unit": money(line.unit_minor, cur),
+                    "amount": money(line.amount_minor, cur),
+                }
+                for line in invoice.lines.all()
+            ],
+            "subtotal": money(invoice.subtotal_minor, cur),
+            "tax_rate": f"{invoice.tax_rate_bp / 100:g}",
+            "tax": money(invoice.tax_minor, cur),
+            "total": money(invoice.total_minor, cur),
+        }
+        html = engines["django"].from_string(INVOICE_HTML).render(context)  # autoescaped
+        return HttpResponse(html, content_type="text/html; charset=utf-8")
+
+
+def invoices_csv(invoices: QuerySet[Invoice]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [
+            "number",
+            "period",
+            "currency",
+            "subtotal_minor",
+            "tax_rate_bp",
+            "tax_minor",
+            "total_minor",
+            "status",
+            "issued_at",
+            "paid_at",
+        ]
+    )
+    for invoice in invoices:
+        writer.writerow(
+            [
+                invoice.number,
+                invoice.period.isoformat(),
+                invoice.currency,
+                invoice.subtotal_minor,
+                invoice.tax_rate_bp,
+                invoice.tax_minor,
+                invoice.total_minor,
+                invoice.status,
+                invoice.issued_at.isoformat() if invoice.issued_at else "",
+                invoice.paid_at.isoformat() if invoice.paid_at else "",
+            ]
+        )
+    return out.getvalue()
+
+
+class ClinicInvoiceCsvApi(ClinicAdminApi):
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request: Request) -> HttpResponse:
+        invoices = Invoice.objects.filter(clinic=self.clinic(request)).order_by("period")
+        response = HttpResponse(invoices_csv(invoices), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="invoices.csv"'
+        return response
+
+
+# --- Operators ----------------------------------------------------------------------------------
+
+
+class OperatorSubscriptionSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    clinic = serializers.CharField(source="clinic.slug")
+    plan = serializers.CharField(source="plan_id")
+    status = serializers.CharField()
+    trial_ends_at = serializers.DateTimeField(allow_null=True)
+    past_due_since = serializers.DateTimeField(allow_null=True)
+
+
+class OperatorSubscriptionListApi(PlatformOperatorApi):
+    class FilterSerializer(StrictSerializer):
+        status = serializers.ChoiceField(choices=SubscriptionStatus.choices, required=False)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str)],
+        responses={200: OperatorSubscriptionSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.query(self.FilterSerializer, request)
+        items = Subscription.objects.select_related("clinic").order_by("clinic__slug")
+        if filters.get("status"):
+            items = items.filter(status=filters["status"])
+        return Response(OperatorSubscriptionSerializer(items[:1000], many=True).data)
+
+
+class OperatorTrialExtendApi(PlatformOperatorApi):
+    class InputSerializer(StrictSerializer):
+        days = serializers.IntegerField(min_value=1, max_value=90)
+
+    @extend_schema(request=InputSerializer, responses={200: OperatorSubscriptionSerializer})
+    def post(self, request: Request, subscription_id: str) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        subscription = Subscription.objects.select_related("clinic").filter(pk=subscription_id).first()
+        if subscription is None:
+            raise ApplicationError(code="not_found", status_code=404, detail="No such subscription.")
+        return Response(
+            OperatorSubscriptionSerializer(
+                services.trial_extend(subscription=subscription, days=data["days"])
+            ).data
+        )
+
+
+class OperatorInvoiceListApi(PlatformOperatorApi):
+    class FilterSerializer(StrictSerializer):
+        status = serializers.ChoiceField(choices=InvoiceStatus.choices, required=False)
+        clinic = serializers.SlugField(required=False)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str), OpenApiParameter("clinic", str)],
+        responses={200: InvoiceSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.query(self.FilterSerializer, request)
+        items = Invoice.objects.order_by("-issued_at")
+        if filters.get("status"):
+            items = items.filter(status=filters["status"])
+        if filters.get("clinic"):
+            items = items.filter(clinic__slug=filters["clinic"])
+        return Response(InvoiceSerializer(items[:1000], many=True).data)
+
+
+class OperatorInvoiceVoidApi(PlatformOperatorApi):
+    @extend_schema(request=None, responses={200: InvoiceSerializer})
+    def post(self, request: Request, invoice_id: str) -> Response:
+        invoice = Invoice.objects.filter(pk=invoice_id).first()
+        if invoice is None:
+            raise ApplicationError(code="not_found", status_code=404, detail="No such invoice.")
+        return Response(InvoiceSerializer(services.invoice_void(invoice=invoice)).data)
+
+
+# --- Payment provider webhook --------------------------------------------------------------------
+
+
+class PaymentWebhookApi(BaseApi):
+    """Signed with HMAC-SHA256 (`X-Signature: t=…,v1=…`); duplicate event ids are ignored and
+    unknown event types acknowledged (200) so the provider stops retrying them."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(StrictSerializer):
+        class DataSerializer(serializers.Serializer):
+            invoice = serializers.CharField(max_length=40, required=False)
+
+        id = serializers.CharField(max_length=100)
+        type = serializers.CharField(max_length=60)
+        created = serializers.IntegerField(required=False)
+        data = DataSerializer(required=False, default=dict)
+
+    class OutputSerializer(serializers.Serializer):
+        received = serializers.BooleanField()
+        result = serializers.ChoiceField(choices=["handled", "duplicate", "ignored"])
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, auth=[])
+    def post(self, request: Request) -> Response:
+        body = request.body  # the exact bytes that were signed
+        services.webhook_verify(header=request.headers.get("X-Signature", ""), body=body, now=timezone.now())
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise ApplicationError(code="parse_error", detail="The body is not JSON.") from exc
+        data = self.validated(self.InputSerializer, payload)
+        result = services.payment_event_handle(
+            event_id=data["id"], event_type=data["type"], data=dict(data["data"])
+        )
+        return Response({"received": True, "result": result})

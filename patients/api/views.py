@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 
 from accounts.api.base import PatientApi
 from core.api.base import StrictSerializer
@@ -483,6 +484,9 @@ class SummaryApi(MeApi):
 
 
 class ExportApi(MeApi):
+    throttle_classes = [UserRateThrottle, ScopedRateThrottle]
+    throttle_scope = "export"
+
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         """All the patient's data as one JSON document (right of access). Audited."""
@@ -516,6 +520,9 @@ class DeletionRequestApi(MeApi):
 
 
 class SyncApi(MeApi):
+    throttle_classes = [UserRateThrottle, ScopedRateThrottle]
+    throttle_scope = "sync"
+
     def schema_version(self, request: Request, body: dict[str, Any] | None = None) -> None:
         version = request.headers.get("X-Schema-Version") or (body or {}).get("schema_version")
         version = version if version is not None else request.query_params.get("schema_version")

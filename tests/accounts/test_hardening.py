@@ -143,3 +143,24 @@ def test_invalid_token_detail_is_a_plain_message(client_a: APIClient) -> None:
     assert response.status_code == 401
     assert response.json()["code"] == "token_not_valid"
     assert "ErrorDetail" not in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_sync_and_export_are_throttled_per_user_with_retry_after(
+    alice_client: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(
+        SimpleRateThrottle,
+        "THROTTLE_RATES",
+        {**SimpleRateThrottle.THROTTLE_RATES, "sync": "2/min", "export": "1/hour"},
+    )
+    cache.clear()
+    pulls = [alice_client.get("/api/v1/sync/pull/", HTTP_X_SCHEMA_VERSION="1").status_code for _ in range(3)]
+    assert pulls == [200, 200, 429]
+    exports = [alice_client.get("/api/v1/me/export/") for _ in range(2)]
+    assert [r.status_code for r in exports] == [200, 429]
+    assert exports[1]["Content-Type"].startswith("application/problem+json")
+    assert int(exports[1]["Retry-After"]) > 0

@@ -215,6 +215,8 @@ REST_FRAMEWORK = {
         "auth": env("THROTTLE_AUTH", default="30/min"),
         "enroll": env("THROTTLE_ENROLL", default="10/min"),
         "signup": env("THROTTLE_SIGNUP", default="10/hour"),
+        "sync": env("THROTTLE_SYNC", default="120/min"),  # per user (per IP when anonymous)
+        "export": env("THROTTLE_EXPORT", default="10/hour"),
     },
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

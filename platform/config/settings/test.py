@@ -24,6 +24,8 @@ REST_FRAMEWORK = {
         "auth": "100000/min",
         "enroll": "100000/min",
         "signup": "100000/min",
+        "sync": "100000/min",
+        "export": "100000/min",
     },
 }
 OFFBOARDING_EXPORT_DIR = DATA_DIR / "test-exports"  # noqa: F405

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders install clean-data
+.PHONY: run test lint bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders install clean-data prod-check
 
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -45,6 +45,15 @@ bench-reminders: $(STAMP)
 
 bench-deploy: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/deploy_migrations.py $(BENCH_ARGS)
+
+# The production settings' own checks, locally (placeholder secrets; nothing is contacted).
+prod-check: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.production \
+	SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+	FIELD_ENCRYPTION_KEYS="$$($(PY) -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
+	ALLOWED_HOSTS=csu.example.org,.csu.example.org PLATFORM_DOMAIN=csu.example.org \
+	DATABASE_URL=postgres://check@127.0.0.1:1/check REDIS_URL=redis://127.0.0.1:1/0 \
+	$(PY) manage.py check --deploy --fail-level WARNING
 
 clean-data:
 	rm -rf .data

@@ -10,6 +10,7 @@ import logging
 import os
 from typing import Any
 
+from celery import bootsteps
 from celery.signals import celeryd_after_setup
 from tenant_schemas_celery.app import CeleryApp
 
@@ -54,6 +55,50 @@ def _consume_clinic_queues(sender: str, instance: Any, **kwargs: Any) -> None:
     schemas = Clinic.objects.filter(status__in=QUEUE_STATUSES).values_list("schema_name", flat=True)
     for schema in schemas:
         queues.select_add(tenant_queue(schema))
+
+
+RECONCILE_SECONDS = 60
+
+
+class ClinicQueueReconciler(bootsteps.StartStopStep):
+    """Every minute the worker consumes exactly the queues of the clinics that should be
+    consumed. The `add_consumer` broadcast on clinic creation is lost by a worker that is still
+    starting (it read the clinic list just before and was not yet listening for broadcasts),
+    and an offboarded clinic's queue must be dropped by workers that were down at the time."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, c: Any, **kwargs: Any) -> None:
+        self.tref: Any = None
+
+    def start(self, c: Any) -> None:
+        self.tref = c.timer.call_repeatedly(RECONCILE_SECONDS, self.reconcile, (c,), priority=10)
+
+    def stop(self, c: Any) -> None:
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+
+    def reconcile(self, c: Any) -> None:
+        from django.db import close_old_connections
+
+        from tenants.models import QUEUE_STATUSES, Clinic
+
+        try:
+            schemas = Clinic.objects.filter(status__in=QUEUE_STATUSES).values_list("schema_name", flat=True)
+            wanted = {tenant_queue(schema) for schema in schemas}
+            consumed = {queue.name for queue in c.task_consumer.queues}
+            for name in sorted(wanted - consumed):
+                c.add_task_queue(name)
+            for name in sorted(q for q in consumed if q.startswith("tenant.") and q not in wanted):
+                c.cancel_task_queue(name)
+        except Exception:  # never take the consumer down; next minute tries again
+            logger.warning("Clinic queue reconciliation failed", exc_info=True)
+        finally:
+            close_old_connections()
+
+
+app.steps["consumer"].add(ClinicQueueReconciler)
 
 
 def clinic_queue_subscribe(schema_name: str) -> None:

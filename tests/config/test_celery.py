@@ -75,3 +75,26 @@ def test_a_running_worker_picks_up_a_clinic_created_after_it_started(committed_d
     finally:
         if clinic is not None:
             clinic_delete(clinic=clinic)
+
+
+@pytest.mark.django_db
+def test_workers_reconcile_their_clinic_queues_every_minute(clinic_a: Clinic, clinic_b: Clinic) -> None:
+    """A worker that missed the add_consumer broadcast (it was starting) picks the clinic up at
+    the next reconciliation, and drops the queue of a clinic that left."""
+    from types import SimpleNamespace
+
+    from config.celery import ClinicQueueReconciler
+
+    added: list[str] = []
+    canceled: list[str] = []
+    consumer = SimpleNamespace(
+        task_consumer=SimpleNamespace(
+            queues=[
+                SimpleNamespace(name=n) for n in ("platform", "tenant.clinic_alpha", "tenant.clinic_gone")
+            ]
+        ),
+        add_task_queue=added.append,
+        cancel_task_queue=canceled.append,
+    )
+    ClinicQueueReconciler(consumer).reconcile(consumer)
+    assert (added, canceled) == (["tenant.clinic_beta"], ["tenant.clinic_gone"])

@@ -102,6 +102,10 @@ def production_run(committed_db: None) -> Iterator[Site]:
             process.wait(timeout=30)
             pytest.fail("the production run did not start:\n" + Path(log.name).read_text()[-3000:])
         site.log = Path(log.name)
+        from config.celery import app as celery_app
+
+        # The worker is listening (so it hears the new clinic's add_consumer broadcast).
+        assert wait_until(lambda: celery_app.control.ping(timeout=1), 60, 0.5), site.log_tail()
         yield site
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -16,6 +16,7 @@ from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 
 from accounts.api.base import PatientApi
 from core.api.base import StrictSerializer
+from core.api.fields import LocalTimeField
 from core.errors import ApplicationError
 from patients import reminders, scores, selectors, services, sync
 from patients.models import (
@@ -73,8 +74,8 @@ class ProfileSerializer(serializers.Serializer):
     timezone = serializers.CharField(max_length=64)
     locale = serializers.RegexField(r"^[a-z]{2}(-[A-Z]{2})?$", max_length=10)
     diary_mode = serializers.ChoiceField(choices=DiaryMode.choices)
-    quiet_hours_start = serializers.TimeField(allow_null=True, required=False, help_text="Local time, HH:MM")
-    quiet_hours_end = serializers.TimeField(allow_null=True, required=False, help_text="Local time, HH:MM")
+    quiet_hours_start = LocalTimeField(allow_null=True, required=False, help_text="Local time, HH:MM")
+    quiet_hours_end = LocalTimeField(allow_null=True, required=False, help_text="Local time, HH:MM")
     status = serializers.CharField(read_only=True)
     enrolled_at = serializers.DateTimeField(read_only=True)
     today = serializers.SerializerMethodField()
@@ -634,7 +635,7 @@ class SyncPullApi(SyncApi):
 class ReminderSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     kind = serializers.CharField()
-    local_time = serializers.TimeField(format="%H:%M")
+    local_time = LocalTimeField()
     days_of_week = serializers.ListField(child=serializers.IntegerField())
     prescription = serializers.UUIDField(source="prescription_id", allow_null=True)
     enabled = serializers.BooleanField()
@@ -644,7 +645,7 @@ class ReminderSerializer(serializers.Serializer):
 
 class ReminderInputSerializer(StrictSerializer):
     kind = serializers.ChoiceField(choices=ReminderKind.choices)
-    local_time = serializers.TimeField(help_text="Local wall-clock time, HH:MM")
+    local_time = LocalTimeField(help_text="Local wall-clock time, HH:MM")
     days_of_week = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=7), min_length=1, max_length=7, required=False
     )

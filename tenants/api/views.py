@@ -20,6 +20,7 @@ from accounts import services as account_services
 from accounts.api.base import ClinicAdminApi, PlatformOperatorApi
 from accounts.models import Membership, Role
 from core.api.base import BaseApi, StrictSerializer
+from core.api.fields import LocalTimeField
 from core.errors import ApplicationError
 from tenants import lifecycle
 from tenants.models import Clinic, ClinicStatus, DiaryMode, validate_timezone
@@ -125,7 +126,7 @@ class ClinicSettingsSerializer(serializers.Serializer):
     locale = serializers.RegexField(r"^[a-z]{2}(-[A-Z]{2})?$", max_length=10)
     default_diary_mode = serializers.ChoiceField(choices=DiaryMode.choices)
     diary_late_entry_days = serializers.IntegerField(min_value=0, max_value=30)
-    reminder_default_time = serializers.TimeField()
+    reminder_default_time = LocalTimeField()
     mfa_required = serializers.BooleanField()
 
 

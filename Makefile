@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders install clean-data prod-check
+.PHONY: run test lint bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders install clean-data prod-check fuzz
 
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -45,6 +45,10 @@ bench-reminders: $(STAMP)
 
 bench-deploy: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/deploy_migrations.py $(BENCH_ARGS)
+
+# schemathesis against a live server (platform and clinic host, every role); CI runs it.
+fuzz: $(STAMP)
+	$(PY) tests/fuzz/run.py $(FUZZ_ARGS)
 
 # The production settings' own checks, locally (placeholder secrets; nothing is contacted).
 prod-check: $(STAMP)

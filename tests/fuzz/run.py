@@ -43,6 +43,8 @@ from django.utils import timezone  # noqa: E402
 from django_tenants.utils import tenant_context  # noqa: E402
 
 PASSWORD = "fuzzing correct horse battery staple"
+SETTINGS_EXCLUDED = ["--exclude-path", "/api/v1/admin/clinic/"]
+SETTINGS_ONLY = ["--include-path", "/api/v1/admin/clinic/"]
 
 
 def _free_port() -> int:
@@ -132,6 +134,7 @@ def main() -> int:
     db_config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
     server = None
     failures = 0
+    runs: list = []
     try:
         tokens = _seed()
         schemas = Path(tempfile.mkdtemp(prefix="csu-fuzz-"))
@@ -179,13 +182,27 @@ def main() -> int:
                 time.sleep(0.5)
         tokens["operator"] = _operator_token(base, tokens.pop("operator_totp"))
         runs = [
-            ("platform host, anonymous", "public.yaml", "localhost", None),
-            ("platform host, operator", "public.yaml", "localhost", tokens["operator"]),
-            ("clinic host, patient", "tenant.yaml", "alpha.localhost", tokens["patient"]),
-            ("clinic host, clinician", "tenant.yaml", "alpha.localhost", tokens["clinician"]),
-            ("clinic host, clinic admin", "tenant.yaml", "alpha.localhost", tokens["clinic_admin"]),
+            ("platform host, anonymous", "public.yaml", "localhost", None, []),
+            ("platform host, operator", "public.yaml", "localhost", tokens["operator"], []),
+            ("clinic host, patient", "tenant.yaml", "alpha.localhost", tokens["patient"], []),
+            ("clinic host, clinician", "tenant.yaml", "alpha.localhost", tokens["clinician"], []),
+            # Clinic settings last: a fuzzed `mfa_required: true` would lock the admin out of the rest.
+            (
+                "clinic host, clinic admin",
+                "tenant.yaml",
+                "alpha.localhost",
+                tokens["clinic_admin"],
+                SETTINGS_EXCLUDED,
+            ),
+            (
+                "clinic host, clinic admin, settings",
+                "tenant.yaml",
+                "alpha.localhost",
+                tokens["clinic_admin"],
+                SETTINGS_ONLY,
+            ),
         ]
-        for label, schema, host, token in runs:
+        for label, schema, host, token, *selection in runs:
             command = [
                 sys.executable,
                 "-m",
@@ -213,6 +230,7 @@ def main() -> int:
             ]
             if token:
                 command += ["-H", f"Authorization: Bearer {token}"]
+            command += selection[0] if selection else []
             print(f"\n=== {label} ===", flush=True)
             result = subprocess.run(command, cwd=ROOT, env=env, check=False)  # noqa: S603
             failures += result.returncode != 0
@@ -222,7 +240,7 @@ def main() -> int:
             server.wait(timeout=30)
         connection.set_schema_to_public()
         teardown_databases(db_config, verbosity=0)
-    print(f"\nfuzzing: {failures} of 5 runs with findings", flush=True)
+    print(f"\nfuzzing: {failures} of {len(runs)} runs with findings", flush=True)
     return 1 if failures else 0
 
 

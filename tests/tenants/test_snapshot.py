@@ -89,3 +89,20 @@ def test_lines_inside_function_bodies_and_strings_are_kept_verbatim() -> None:
     lines = sql.splitlines()
     assert "" in lines and "-- a comment inside the body" in lines and "SET version = version + 1;" in lines
     assert "-- not a comment: inside a string" in lines and "SET not a statement either');" in lines
+
+
+@pytest.mark.django_db
+def test_every_clinic_schema_has_the_append_only_audit_trigger(clinic_a, clinic_b) -> None:  # noqa: ANN001
+    from django.db import connection
+
+    from tenants.models import Clinic
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE t.tgname = 'accesslog_append_only' AND c.relname = 'patients_accesslog'"
+        )
+        with_trigger = {row[0] for row in cursor.fetchall()}
+    clinics = set(Clinic.objects.values_list("schema_name", flat=True))
+    assert clinics and clinics <= with_trigger

@@ -42,7 +42,7 @@ def test_admin_reads_and_patches_clinic_settings(carol: User, clinic_a: Clinic) 
     assert response.status_code == 200, response.json()
     assert (response.json()["default_diary_mode"], response.json()["reminder_default_time"]) == (
         "twice",
-        "19:30:00",
+        "19:30",
     )
     clinic_a.refresh_from_db()
     assert (clinic_a.default_diary_mode, clinic_a.diary_late_entry_days) == ("twice", 3)

@@ -129,9 +129,10 @@ def _operator_token(base: str, secret: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max-examples", type=int, default=int(os.environ.get("FUZZ_MAX_EXAMPLES", "8")))
-    # One worker: with threads, hypothesis's lambda-source parsing hits CPython 3.11's
-    # "AST constructor recursion depth mismatch" (python/cpython#106905, fixed in 3.12) and
-    # schemathesis reports a runtime error for an operation it never sent.
+    # One worker: with threads, hypothesis's lambda-source parsing (ast.parse) intermittently
+    # raises CPython 3.11's "SystemError: AST constructor recursion depth mismatch" (its AST
+    # recursion counter is not thread-safe), and schemathesis reports a runtime error for an
+    # operation it never sent.
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     db_config = setup_databases(verbosity=0, interactive=False, aliases={"default"})

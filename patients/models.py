@@ -461,7 +461,17 @@ class ReminderDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["reminder", "local_date"], name="reminder_delivery_once_per_day")
         ]
-        indexes = [models.Index(fields=["patient", "-local_date"], name="delivery_patient_date")]
+        indexes = [
+            models.Index(fields=["patient", "-local_date"], name="delivery_patient_date"),
+            # The per-minute sweep reads only deliveries still open.
+            models.Index(
+                fields=["scheduled_for"],
+                # OR, not IN: `varchar IN (...)` does not survive pg_dump's round trip unchanged,
+                # which the template-snapshot check would (rightly) refuse.
+                condition=Q(status="pending") | Q(status="sending"),
+                name="delivery_open",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"delivery {self.local_date} {self.status}"

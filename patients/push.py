@@ -3,16 +3,19 @@ says only that a reminder is waiting (the app fetches the rest over its authenti
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import requests
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from django.core.mail import send_mail
 from django.utils import timezone
 from pywebpush import WebPushException, webpush
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from core.errors import ApplicationError
 from patients.models import PushSubscription
@@ -27,21 +30,62 @@ class TransientDeliveryError(Exception):
     """The push service or mail server may accept the message later: retry with backoff."""
 
 
+def _refuse_endpoint() -> ApplicationError:
+    return ApplicationError(
+        code="push_endpoint_not_allowed",
+        field="endpoint",
+        detail="This is not the endpoint of a supported push service.",
+    )
+
+
 def endpoint_check(endpoint: str) -> str:
-    """Only push services on the allow-list (the server POSTs to this URL: no SSRF)."""
-    parts = urlsplit(endpoint)
-    host = (parts.hostname or "").lower()
-    allowed_scheme = parts.scheme == "https" or (parts.scheme == "http" and settings.WEB_PUSH_ALLOW_HTTP)
+    """Only push services on the allow-list: the server POSTs to this URL (no SSRF).
+
+    Parsed with urllib3, the parser `requests` itself uses, so the host checked is the host
+    contacted; no credentials, backslashes or non-default ports (parsers disagree on those).
+    """
+    if "\\" in endpoint or any(ord(ch) < 33 for ch in endpoint):
+        raise _refuse_endpoint()
+    try:
+        parts = parse_url(endpoint)
+    except LocationParseError as exc:
+        raise _refuse_endpoint() from exc
+    host = (parts.host or "").lower().rstrip(".")
+    if parts.scheme == "https":
+        allowed_scheme = parts.port in (None, 443)
+    else:
+        allowed_scheme = parts.scheme == "http" and settings.WEB_PUSH_ALLOW_HTTP  # tests' loopback only
     allowed_host = any(
         host == suffix or host.endswith("." + suffix) for suffix in settings.WEB_PUSH_ALLOWED_HOSTS
     )
-    if not (allowed_scheme and allowed_host):
-        raise ApplicationError(
-            code="push_endpoint_not_allowed",
-            field="endpoint",
-            detail="This is not the endpoint of a supported push service.",
-        )
+    if parts.auth or not (allowed_scheme and allowed_host):
+        raise _refuse_endpoint()
     return endpoint
+
+
+def keys_check(p256dh: str, auth: str) -> None:
+    """The browser's key must be a P-256 point and the auth secret 16 bytes (RFC 8291)."""
+    try:
+        point = base64.urlsafe_b64decode(p256dh + "=" * (-len(p256dh) % 4))
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except (ValueError, TypeError) as exc:
+        raise ApplicationError(
+            code="validation_error", field="keys.p256dh", detail="Not a P-256 public key."
+        ) from exc
+    try:
+        secret = base64.urlsafe_b64decode(auth + "=" * (-len(auth) % 4))
+    except (ValueError, TypeError) as exc:
+        raise ApplicationError(code="validation_error", field="keys.auth", detail="Not base64url.") from exc
+    if len(secret) != 16:
+        raise ApplicationError(
+            code="validation_error", field="keys.auth", detail="The auth secret is 16 bytes."
+        )
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.max_redirects = 0  # a push service answers; it never redirects us elsewhere
+    return session
 
 
 def push_configured() -> bool:
@@ -60,10 +104,12 @@ def push_send(subscriptions: list[PushSubscription], payload: dict[str, str]) ->
     """Send one payload to each subscription; 404/410 delete the subscription (it expired)."""
     delivered = removed = transient = failed = 0
     body = json.dumps(payload, separators=(",", ":"))
+    session = _session()
     for subscription in subscriptions:
         try:
             endpoint_check(subscription.endpoint)
             webpush(
+                requests_session=session,
                 subscription_info={
                     "endpoint": subscription.endpoint,
                     "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
@@ -79,16 +125,22 @@ def push_send(subscriptions: list[PushSubscription], payload: dict[str, str]) ->
             if status in GONE_STATUS:
                 subscription.delete()
                 removed += 1
-            elif status in TRANSIENT_STATUS or status is None:
+            elif status in TRANSIENT_STATUS:
                 transient += 1
-            else:
+            else:  # other 4xx, or no response at all (a bad key, an encryption error)
                 failed += 1
             logger.info("Web push answered %s", status)
+        except requests.TooManyRedirects:
+            failed += 1
+            logger.info("Web push endpoint redirected; not followed")
         except requests.RequestException as exc:
             transient += 1
             logger.info("Web push network error: %s", type(exc).__name__)
         except ApplicationError:
             failed += 1
+        except Exception as exc:  # one broken subscription must not stop the others or the email
+            failed += 1
+            logger.warning("Web push failed locally: %s", type(exc).__name__)
         else:
             PushSubscription.objects.filter(pk=subscription.pk).update(last_success_at=timezone.now())
             delivered += 1

@@ -29,6 +29,7 @@ from patients.models import (
     DeliveryStatus,
     DiaryEntry,
     DoseLog,
+    DoseStatus,
     Patient,
     PatientStatus,
     Prescription,
@@ -64,11 +65,15 @@ def _schedule(reminder: Reminder, patient: Patient, now: datetime | None = None)
     if not reminder.enabled or reminder.deleted_at is not None:
         reminder.next_fire_at, reminder.next_local_date = None, None
         return
+    now = now or timezone.now()
+    due = reminder.next_fire_at
+    if due is not None and now - max_lateness() <= due <= now:
+        return  # an occurrence is due and not dispatched yet: an edit must not drop it
     reminder.next_fire_at, reminder.next_local_date = next_occurrence(
         local_time=reminder.local_time,
         days_of_week=reminder.days_of_week,
         zone=patient.tz,
-        after=now or timezone.now(),
+        after=now,
     )
 
 
@@ -189,9 +194,10 @@ def reminder_delete(*, patient: Patient, reminder_id: uuid.UUID) -> Reminder:
     return reminder
 
 
+@transaction.atomic
 def reminders_reschedule(*, patient: Patient, now: datetime | None = None) -> int:
     """After a timezone or status change: every live reminder's next occurrence, recomputed."""
-    reminders = list(Reminder.objects.filter(patient=patient, deleted_at__isnull=True))
+    reminders = list(Reminder.objects.select_for_update().filter(patient=patient, deleted_at__isnull=True))
     for reminder in reminders:
         _schedule(reminder, patient, now)
     Reminder.objects.bulk_update(reminders, ["next_fire_at", "next_local_date"])
@@ -208,6 +214,13 @@ def push_subscription_register(
     """Register (or refresh) this browser's subscription. An endpoint is one browser profile:
     registering it again moves it to the caller (the previous user signed out on that device)."""
     push.endpoint_check(endpoint)
+    push.keys_check(p256dh, auth)
+    mine = PushSubscription.objects.filter(patient=patient).exclude(endpoint=endpoint).count()
+    if mine >= settings.PUSH_SUBSCRIPTIONS_PER_PATIENT_MAX:
+        raise ApplicationError(
+            code="too_many_push_subscriptions",
+            detail=f"At most {settings.PUSH_SUBSCRIPTIONS_PER_PATIENT_MAX} devices; remove one first.",
+        )
     subscription, created = PushSubscription.objects.select_for_update().update_or_create(
         endpoint=endpoint,
         defaults={"patient": patient, "p256dh": p256dh, "auth": auth, "user_agent": user_agent[:200]},
@@ -261,6 +274,7 @@ def _already_recorded(due: list[Reminder]) -> set[uuid.UUID]:
         logged = {
             (row["prescription_id"], row["scheduled_date"]): row["n"]
             for row in DoseLog.objects.filter(
+                status=DoseStatus.TAKEN,
                 prescription_id__in={r.prescription_id for r in medication},
                 scheduled_date__in={r.next_local_date for r in medication},
             )
@@ -332,7 +346,7 @@ def reminders_dispatch_due(*, now: datetime | None = None, limit: int = 5000) ->
     with transaction.atomic():
         due = list(
             Reminder.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(next_fire_at__lte=now)
+            .filter(next_fire_at__lte=now, enabled=True, deleted_at__isnull=True)
             .select_related("patient", "prescription")
             .order_by("next_fire_at")[:limit]
         )
@@ -384,6 +398,29 @@ def reminders_dispatch_due(*, now: datetime | None = None, limit: int = 5000) ->
 # --- Delivery of one occurrence ---------------------------------------------------------------------
 
 
+class DeliveryInProgress(Exception):
+    """Another worker holds a fresh claim on this delivery."""
+
+
+def reminder_deliveries_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Every minute, per clinic: deliveries that can no longer be sent in time are recorded as
+    expired; deliveries whose worker died mid-send (claim timed out) are queued again."""
+    now = now or timezone.now()
+    open_statuses = [DeliveryStatus.PENDING, DeliveryStatus.SENDING]
+    expired = ReminderDelivery.objects.filter(
+        status__in=open_statuses, scheduled_for__lt=now - max_lateness()
+    ).update(status=DeliveryStatus.EXPIRED, reason="late", claimed_at=None)
+    with transaction.atomic():
+        stuck = list(
+            ReminderDelivery.objects.select_for_update(skip_locked=True)
+            .filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT)
+            .values_list("pk", flat=True)[:1000]
+        )
+        ReminderDelivery.objects.filter(pk__in=stuck).update(status=DeliveryStatus.PENDING, claimed_at=None)
+        outbox_enqueue_many(DELIVER_TASK, [{"delivery_id": str(pk)} for pk in stuck])
+    return {"expired": expired, "requeued": len(stuck)}
+
+
 def _claim(delivery_id: uuid.UUID | str, now: datetime) -> ReminderDelivery | None:
     """Take the delivery for this worker (one UPDATE: two copies of the task cannot both send)."""
     claimed = ReminderDelivery.objects.filter(
@@ -427,6 +464,10 @@ def reminder_deliver(
     now = now or timezone.now()
     delivery = _claim(delivery_id, now)
     if delivery is None:
+        if ReminderDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.SENDING).exists():
+            # Claimed moments ago by a worker that may have died mid-send (this message is its
+            # redelivery): come back when the claim has timed out.
+            raise DeliveryInProgress(str(delivery_id))
         return "not_pending"
     patient = delivery.patient
     if delivery.scheduled_for < now - max_lateness():

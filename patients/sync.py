@@ -704,7 +704,8 @@ def tombstones_purge(*, now: datetime | None = None) -> int:
     with transaction.atomic():
         state = SyncState.objects.select_for_update().get()
         horizon = state.min_cursor
-        for model in (DiaryEntry, QuestionnaireResponse, Reminder):
+        # Reminder tombstones are kept: their delivery history hangs off them (and they are few).
+        for model in (DiaryEntry, QuestionnaireResponse):
             old = model.objects.filter(deleted_at__lt=cutoff)
             newest = max(old.values_list("server_version", flat=True), default=0)
             horizon = max(horizon, newest)

@@ -19,16 +19,19 @@ DISPATCH_EXPIRES = 120  # a per-clinic scan not started within 2 minutes is supe
 
 
 def _each_routable_clinic() -> Any:
-    from tenants.models import QUEUE_STATUSES, Clinic
+    from tenants.models import DISPATCH_STATUSES, Clinic
 
-    return Clinic.objects.filter(status__in=QUEUE_STATUSES).only("schema_name", "slug")
+    return Clinic.objects.filter(status__in=DISPATCH_STATUSES).only("schema_name", "slug")
 
 
 @shared_task(base=TenantTask, name="patients.tombstones_purge", acks_late=True)
 def tombstones_purge() -> None:
+    """Daily, per clinic: sync tombstones past retention and published outbox messages."""
+    from core.outbox import outbox_purge
     from patients.sync import tombstones_purge as purge
 
     purge()
+    outbox_purge()
 
 
 @shared_task(base=TenantTask, name="patients.dispatch_tombstone_purge")
@@ -36,6 +39,9 @@ def dispatch_tombstone_purge() -> None:
     """Beat dispatcher (public schema): one purge per clinic, on that clinic's queue."""
     from django_tenants.utils import tenant_context
 
+    from core.outbox import outbox_purge
+
+    outbox_purge()  # the public schema's own outbox
     for clinic in _each_routable_clinic():
         with tenant_context(clinic):
             tombstones_purge.delay()
@@ -46,9 +52,10 @@ def reminders_dispatch() -> dict[str, int]:
     """One clinic, one minute: republish its unsent outbox rows, then claim due reminders.
     Catch-up after downtime is implicit: everything due since the last run is found here."""
     from core.outbox import outbox_relay
-    from patients.reminders import reminders_dispatch_due
+    from patients.reminders import reminder_deliveries_sweep, reminders_dispatch_due
 
     relayed = outbox_relay()
+    reminder_deliveries_sweep()
     result = reminders_dispatch_due()
     while result.due and result.due >= 5000:  # a very busy minute: keep going in batches
         result = reminders_dispatch_due()
@@ -83,11 +90,16 @@ def reminder_deliver(self: Any, *, delivery_id: str) -> str:
     channel errors only (push service 429/5xx, network, SMTP); the last attempt falls back to
     email or records the failure. A retry never sends a reminder more than an hour late."""
     from patients import push
+    from patients.reminders import CLAIM_TIMEOUT, DeliveryInProgress
     from patients.reminders import reminder_deliver as deliver
 
     final = self.request.retries >= self.max_retries
     try:
         return deliver(delivery_id=delivery_id, final_attempt=final)
+    except DeliveryInProgress as exc:
+        if final:
+            return "in_progress"  # the per-minute sweep requeues it once the claim times out
+        raise self.retry(exc=exc, countdown=int(CLAIM_TIMEOUT.total_seconds()) + 5) from exc
     except push.TransientDeliveryError as exc:
         countdown = get_exponential_backoff_interval(
             factor=15, retries=self.request.retries, maximum=600, full_jitter=True

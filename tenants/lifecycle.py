@@ -26,7 +26,6 @@ from accounts.services import (
 )
 from billing.models import Plan
 from billing.services import subscription_start
-from config.celery import clinic_queue_unsubscribe
 from core.errors import ApplicationError
 from tenants.models import Clinic, ClinicStatus
 from tenants.selectors import clinic_host_cache_clear
@@ -218,7 +217,6 @@ def clinic_offboard(*, clinic_id: str) -> Clinic:
     )
     clinic.refresh_from_db()
     _host_cache_clear_now_and_on_commit(clinic)
-    transaction.on_commit(lambda: clinic_queue_unsubscribe(clinic.schema_name))
     logger.info("clinic %s offboarding; archive %s", clinic.slug, archive.name)
     return clinic
 

@@ -33,9 +33,11 @@ class ClinicStatus(models.TextChoices):
 
 # Statuses whose host answers; a provisioning clinic is not routable yet.
 ROUTABLE_STATUSES = (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING)
-# Clinics whose queue workers consume and whose patients get reminders (an offboarding clinic's
-# hosts still answer, for its data export, but its background work has stopped).
-QUEUE_STATUSES = (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED)
+# Workers consume the queue of every clinic whose hosts answer (an offboarding clinic's hosts
+# still serve its export and password resets, whose tasks go to its queue). Periodic work
+# (reminders, purges) is dispatched to active and suspended clinics only.
+QUEUE_STATUSES = ROUTABLE_STATUSES
+DISPATCH_STATUSES = (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED)
 
 
 class DiaryMode(models.TextChoices):

@@ -6,7 +6,8 @@ Money rules (stated once, tested):
   half up to the minor unit, one line per plan segment (an upgrade mid-month splits the month;
   trial days are not billed).
 - Active patients × the plan's per-patient price; clinicians above the plan's included number ×
-  the per-extra-clinician price (plan in force at the end of the period).
+  the per-extra-clinician price (plan in force at the end of the period). In the month a trial
+  ends these too are prorated by the days after the trial, rounded half up.
 - Tax = subtotal × the clinic country's rate (basis points, settings) ÷ 10,000, rounded half up,
   computed once on the subtotal; total = subtotal + tax.
 """
@@ -17,6 +18,7 @@ import calendar
 import hashlib
 import hmac
 import logging
+import re
 import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -88,8 +90,9 @@ def clinic_month_bounds(clinic: Clinic, period: date) -> tuple[datetime, datetim
 # --- Subscriptions and seat limits ---------------------------------------------------------------
 
 
-def _plan(code: str, field: str = "plan") -> Plan:
-    plan = Plan.objects.filter(code=code).first()
+def _plan(code: str, field: str = "plan", *, public_only: bool = False) -> Plan:
+    plans = Plan.objects.filter(public=True) if public_only else Plan.objects.all()
+    plan = plans.filter(code=code).first()
     if plan is None:
         raise ApplicationError(code="validation_error", field=field, detail="Unknown plan.")
     return plan
@@ -175,7 +178,7 @@ def plan_change(*, clinic: Clinic, plan_code: str, now: datetime | None = None) 
         raise ApplicationError(
             code="subscription_canceled", status_code=409, detail="The subscription is canceled."
         )
-    target = _plan(plan_code)
+    target = _plan(plan_code, public_only=True)
     if target.code == subscription.plan_id:
         subscription.pending_plan, subscription.pending_from = None, None
         subscription.save(update_fields=["pending_plan", "pending_from", "updated_at"])
@@ -243,9 +246,12 @@ def subscriptions_advance(*, now: datetime | None = None) -> dict[str, int]:
         status=SubscriptionStatus.PAST_DUE, past_due_since__lte=cutoff
     ).select_related("clinic"):
         with transaction.atomic():
-            Subscription.objects.filter(pk=subscription.pk).update(
-                status=SubscriptionStatus.SUSPENDED, updated_at=now
-            )
+            # Conditional: a payment that arrived since the read above wins.
+            changed = Subscription.objects.filter(
+                pk=subscription.pk, status=SubscriptionStatus.PAST_DUE, past_due_since__lte=cutoff
+            ).update(status=SubscriptionStatus.SUSPENDED, updated_at=now)
+            if not changed:
+                continue
             if subscription.clinic.status == ClinicStatus.ACTIVE:
                 clinic_suspend(clinic=subscription.clinic)
         counts["suspended"] += 1
@@ -340,26 +346,21 @@ def invoice_lines(*, subscription: Subscription, period: date, usage: dict[str, 
     if not lines:
         return []  # the whole month was trial: nothing to bill
     plan = _segments(subscription, period)[-1][0]
+    # Usage charges follow the same trial rule: only the days after the trial are billed.
+    billable = days_in_month
+    if trial_last_day is not None and trial_last_day >= period:
+        billable = (month_end(period) - trial_last_day).days
+    suffix = "" if billable == days_in_month else f" ({billable} of {days_in_month} days after the trial)"
     patients = usage.get(UsageMetric.ACTIVE_PATIENTS, 0)
     if patients:
-        lines.append(
-            Line(
-                "Active patients",
-                patients,
-                plan.per_active_patient_minor,
-                patients * plan.per_active_patient_minor,
-            )
-        )
+        unit = plan.per_active_patient_minor
+        amount = div_round_half_up(patients * unit * billable, days_in_month)
+        lines.append(Line("Active patients" + suffix, patients, unit, amount))
     extra = max(0, usage.get(UsageMetric.ACTIVE_CLINICIANS, 0) - plan.included_clinicians)
     if extra and plan.per_extra_clinician_minor:
-        lines.append(
-            Line(
-                "Clinicians beyond the plan",
-                extra,
-                plan.per_extra_clinician_minor,
-                extra * plan.per_extra_clinician_minor,
-            )
-        )
+        unit = plan.per_extra_clinician_minor
+        amount = div_round_half_up(extra * unit * billable, days_in_month)
+        lines.append(Line("Clinicians beyond the plan" + suffix, extra, unit, amount))
     return lines
 
 
@@ -485,6 +486,8 @@ def webhook_verify(*, header: str, body: bytes, now: datetime | None = None) -> 
     try:
         timestamp = int(parts["t"])
         given = parts["v1"]
+        if not re.fullmatch(r"[0-9a-f]{64}", given):
+            raise ValueError("not a hex SHA-256 digest")
     except (KeyError, ValueError) as exc:
         raise ApplicationError(
             code="signature_invalid", status_code=400, detail="Missing or malformed signature."
@@ -544,7 +547,7 @@ def payment_event_handle(
                 subscription.save(update_fields=["status", "past_due_since", "updated_at"])
                 if was_suspended and invoice.clinic.status == ClinicStatus.SUSPENDED:
                     clinic_reactivate(clinic=invoice.clinic)
-        else:
+        elif invoice.status == InvoiceStatus.OPEN:  # a late failure for a paid invoice changes nothing
             if subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
                 subscription.status, subscription.past_due_since = SubscriptionStatus.PAST_DUE, now
                 subscription.save(update_fields=["status", "past_due_since", "updated_at"])

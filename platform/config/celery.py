@@ -64,7 +64,7 @@ class ClinicQueueReconciler(bootsteps.StartStopStep):
     """Every minute the worker consumes exactly the queues of the clinics that should be
     consumed. The `add_consumer` broadcast on clinic creation is lost by a worker that is still
     starting (it read the clinic list just before and was not yet listening for broadcasts),
-    and an offboarded clinic's queue must be dropped by workers that were down at the time."""
+    and a deleted clinic's queue must be dropped by workers that were down at the time."""
 
     requires = {"celery.worker.consumer.tasks:Tasks"}
 

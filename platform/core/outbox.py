@@ -30,7 +30,8 @@ def _publish(message: OutboxMessage) -> bool:
         # Through the registered task, so its routing and options (and eager mode) apply.
         if message.task_name not in app.tasks:
             app.loader.import_default_modules()  # autodiscovery is lazy outside a worker
-        app.tasks[message.task_name].apply_async(kwargs=message.kwargs)
+        # No publish retries: a broker that is down fails fast and the relay takes over.
+        app.tasks[message.task_name].apply_async(kwargs=message.kwargs, retry=False)
     except Exception as exc:  # any broker failure: the row stays for the relay
         logger.warning("Outbox publish failed for %s: %s", message.task_name, type(exc).__name__)
         OutboxMessage.objects.filter(pk=message.pk).update(
@@ -63,7 +64,7 @@ def outbox_enqueue_many(task_name: str, kwargs_list: list[dict[str, Any]]) -> li
             task = app.tasks[task_name]
             with app.producer_or_acquire() as producer:  # one connection for the whole batch
                 for message in messages:
-                    task.apply_async(kwargs=message.kwargs, producer=producer)
+                    task.apply_async(kwargs=message.kwargs, producer=producer, retry=False)
                     sent.append(message.pk)
         except Exception as exc:  # the broker is down: the relay will take the rest
             logger.warning("Outbox publish failed for %s: %s", task_name, type(exc).__name__)
@@ -91,3 +92,12 @@ def outbox_relay(*, now: Any = None) -> int:
                 break
             published += 1
     return published
+
+
+SENT_RETENTION = timedelta(days=7)
+
+
+def outbox_purge(*, now: Any = None) -> int:
+    """Delete messages published more than a week ago (daily, per schema)."""
+    cutoff = (now or timezone.now()) - SENT_RETENTION
+    return OutboxMessage.objects.filter(sent_at__lt=cutoff).delete()[0]

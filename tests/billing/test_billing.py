@@ -424,3 +424,64 @@ def test_signup_starts_a_trial_on_the_chosen_plan(public_client: APIClient) -> N
     bad = public_client.post("/api/v1/clinics/", signup_body(slug="plan-bad", plan="gold"), format="json")
     assert (bad.status_code, list(bad.json()["errors"])) == (400, ["plan"])
     assert not Clinic.objects.filter(slug="plan-bad").exists()
+
+
+# --- Hardening (independent review) ---------------------------------------------------------------
+
+
+@override_settings(BILLING_WEBHOOK_SECRET=SECRET)
+def test_a_late_payment_failure_for_a_paid_invoice_changes_nothing(
+    public_client: APIClient, clinic_a: Clinic
+) -> None:
+    subscription = subscribe(clinic_a)
+    invoice = invoice_generate(clinic=clinic_a, period=NOVEMBER)
+    webhook(public_client, {"id": "evt_ok", "type": "invoice.paid", "data": {"invoice": invoice.number}})
+    late = webhook(
+        public_client,
+        {"id": "evt_late", "type": "invoice.payment_failed", "data": {"invoice": invoice.number}},
+    )
+    assert late.json()["result"] == "handled"
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.past_due_since) == ("active", None)
+
+
+@override_settings(BILLING_WEBHOOK_SECRET=SECRET)
+@pytest.mark.parametrize("signature", ["t=1,v1=é", "t=1,v1=" + "g" * 64, "t=x,v1=00", "garbage"])
+def test_malformed_webhook_signatures_are_400_not_500(public_client: APIClient, signature: str) -> None:
+    response = public_client.post(
+        "/api/v1/billing/webhooks/payments/",
+        b"{}",
+        content_type="application/json",
+        HTTP_X_SIGNATURE=signature,
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "signature_invalid")
+
+
+def test_hidden_plans_cannot_be_chosen_by_a_clinic(carol: User, clinic_a: Clinic) -> None:
+    subscribe(clinic_a, "starter")
+    Plan.objects.create(
+        code="partner",
+        name="Partner",
+        base_fee_minor=0,
+        per_active_patient_minor=0,
+        included_clinicians=99,
+        rank=9,
+        public=False,
+    )
+    response = authed_client(carol, clinic_a).post(
+        "/api/v1/admin/billing/plan/", {"plan": "partner"}, format="json"
+    )
+    assert (response.status_code, list(response.json()["errors"])) == (400, ["plan"])
+
+
+def test_usage_in_the_month_a_trial_ends_is_prorated_like_the_base_fee(clinic_a: Clinic) -> None:
+    subscribe(
+        clinic_a, "starter", trial_ended=datetime(2026, 11, 15, 23, 0, tzinfo=UTC)
+    )  # billed from 16 Nov
+    set_usage(clinic_a, NOVEMBER, patients=10, clinicians=3)
+    invoice = invoice_generate(clinic=clinic_a, period=NOVEMBER)
+    assert [(line.description, line.quantity, line.amount_minor) for line in invoice.lines.all()] == [
+        ("Starter base fee, 16 Nov–30 Nov (15 of 30 days)", 1, 2450),
+        ("Active patients (15 of 30 days after the trial)", 10, 1000),  # 10 × 200 × 15 / 30
+        ("Clinicians beyond the plan (15 of 30 days after the trial)", 1, 750),  # 1500 × 15 / 30
+    ]

@@ -331,3 +331,32 @@ def test_weekly_reports_start_at_monday_0600_in_each_clinics_timezone(
     assert due_at(datetime(2026, 11, 23, 11, 0, tzinfo=UTC)) == [("alpha", WEEK), ("beta", WEEK)]
     assert due_at(datetime(2026, 11, 24, 3, 0, tzinfo=UTC)) == [("beta", WEEK)]  # 22:00 Monday in New York
     assert due_at(datetime(2026, 11, 24, 5, 0, tzinfo=UTC)) == []  # Tuesday everywhere
+
+
+def test_a_failed_report_is_marked_failed_and_a_new_request_retries_it(
+    team: CareTeam, alice_record: Patient, dr_bob: User, clinic_a: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clinicians import reports
+
+    def broken(**kwargs: object) -> dict:
+        raise ZeroDivisionError("boom")
+
+    with tenant_context(clinic_a):
+        report, _ = report_request(patient=alice_record, week_start=WEEK)
+        monkeypatch.setattr(reports, "patient_report_data", broken)
+        assert report_generate(report_id=report.pk) == "failed"
+        report.refresh_from_db()
+        assert (report.status, report.error) == ("failed", "ZeroDivisionError")
+        monkeypatch.undo()
+        again, created = report_request(patient=alice_record, week_start=WEEK)
+        assert (again.pk, created, again.status) == (report.pk, False, "pending")
+        assert report_generate(report_id=report.pk) == "ready"
+
+
+def test_a_week_too_far_back_is_refused(
+    team: CareTeam, alice_patient: Patient, dr_bob: User, clinic_a: Clinic
+) -> None:
+    response = authed_client(dr_bob, clinic_a).post(
+        f"/api/v1/portal/patients/{alice_patient.pk}/reports/", {"week_start": "0001-01-01"}, format="json"
+    )
+    assert (response.status_code, list(response.json()["errors"])) == (400, ["week_start"])

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from django.core import mail
+from django.test import override_settings
 from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
@@ -540,3 +541,110 @@ def test_a_paused_patients_reminders_are_skipped_and_resume_when_active_again(
             (date(2026, 11, 23), "skipped", "patient_inactive"),
             (date(2026, 11, 24), "pending", ""),
         ]
+
+
+# --- Hardening (independent review) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://10.0.0.5:8443\\@fcm.googleapis.com/x",  # urllib and urllib3 disagree on the host
+        "https://user@fcm.googleapis.com/x",
+        "https://fcm.googleapis.com:8443/x",
+        "http://fcm.googleapis.com/x",
+        "https://fcm.googleapis.com.evil.example/x",
+    ],
+)
+@override_settings(WEB_PUSH_ALLOW_HTTP=False)  # the test settings allow http for the loopback fake
+def test_push_endpoints_that_could_reach_another_host_are_refused(
+    alice_client: APIClient, clinic_a: Clinic, endpoint: str
+) -> None:
+    keys = BrowserKeys.new()
+    response = alice_client.post(
+        "/api/v1/me/push-subscriptions/",
+        {"endpoint": endpoint, "keys": {"p256dh": keys.p256dh, "auth": keys.auth}},
+        format="json",
+    )
+    assert response.status_code == 400
+    with tenant_context(clinic_a):
+        assert not PushSubscription.objects.exists()
+
+
+def test_a_push_key_that_is_not_a_curve_point_is_refused(alice_client: APIClient) -> None:
+    import base64
+    import os
+
+    not_a_point = base64.urlsafe_b64encode(b"\x04" + os.urandom(64)).rstrip(b"=").decode()
+    response = alice_client.post(
+        "/api/v1/me/push-subscriptions/",
+        {
+            "endpoint": "https://fcm.googleapis.com/fcm/send/x",
+            "keys": {"p256dh": not_a_point, "auth": BrowserKeys.new().auth},
+        },
+        format="json",
+    )
+    assert (response.status_code, list(response.json()["errors"])) == (400, ["keys.p256dh"])
+
+
+def test_a_broken_subscription_does_not_stop_the_email_fallback(
+    alice_patient: Patient, alice: User, clinic_a: Clinic
+) -> None:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    with fake_push_service() as service, tenant_context(clinic_a):
+        PushSubscription.objects.create(
+            patient=alice_patient, endpoint=f"{service.base_url}/push/broken", p256dh="A" * 87, auth="B" * 22
+        )
+        delivery = _pending_delivery(alice_patient, now)
+        assert reminder_deliver(delivery_id=delivery.pk, now=now) == "sent"
+        delivery.refresh_from_db()
+        assert delivery.channel == "email"
+    assert [m.to for m in mail.outbox] == [[alice.email]]
+
+
+def test_a_delivery_whose_worker_died_mid_send_is_retried_then_swept_never_lost(
+    alice_patient: Patient, clinic_a: Clinic
+) -> None:
+    from patients.reminders import DeliveryInProgress, reminder_deliveries_sweep
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    with tenant_context(clinic_a):
+        delivery = _pending_delivery(alice_patient, now)
+        ReminderDelivery.objects.filter(pk=delivery.pk).update(
+            status="sending", claimed_at=now
+        )  # then SIGKILL
+        with pytest.raises(DeliveryInProgress):  # the redelivered message waits for the claim to time out
+            reminder_deliver(delivery_id=delivery.pk, now=now + timedelta(seconds=5))
+        assert reminder_deliveries_sweep(now=now + timedelta(minutes=1)) == {"expired": 0, "requeued": 0}
+        assert reminder_deliveries_sweep(now=now + timedelta(minutes=6)) == {"expired": 0, "requeued": 1}
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.claimed_at) == ("pending", None)
+        assert reminder_deliver(delivery_id=delivery.pk, now=now + timedelta(minutes=7)) == "sent"
+        ReminderDelivery.objects.filter(pk=delivery.pk).update(status="sending", claimed_at=now)
+        assert reminder_deliveries_sweep(now=now + timedelta(minutes=61)) == {"expired": 1, "requeued": 0}
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.reason) == ("expired", "late")
+
+
+def test_an_edit_while_an_occurrence_is_due_does_not_drop_it(
+    alice_patient: Patient, clinic_a: Clinic
+) -> None:
+    due = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)  # 20:00 Berlin
+    with tenant_context(clinic_a):
+        reminder = reminder_at(alice_patient, time(20, 0), now=due - timedelta(minutes=5))
+        reminders_reschedule(patient=alice_patient, now=due + timedelta(seconds=30))  # e.g. a timezone edit
+        reminder.refresh_from_db()
+        assert reminder.next_fire_at == due
+        reminders_dispatch_due(now=due + timedelta(seconds=40))
+        assert deliveries(reminder) == [(date(2026, 11, 23), "pending", "")]
+
+
+def test_a_disabled_reminder_never_fires_even_with_a_stale_schedule(
+    alice_patient: Patient, clinic_a: Clinic
+) -> None:
+    now = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
+    with tenant_context(clinic_a):
+        reminder = reminder_at(alice_patient, time(20, 0), now=now - timedelta(minutes=5))
+        Reminder.objects.filter(pk=reminder.pk).update(enabled=False)  # schedule left behind by a race
+        assert reminders_dispatch_due(now=now).due == 0
+        assert deliveries(reminder) == []

@@ -317,6 +317,7 @@ CELERY_BEAT_SCHEDULE = {
 # --- Reminders and Web Push ---------------------------------------------------------------------
 REMINDER_MAX_LATENESS_MINUTES = env.int("REMINDER_MAX_LATENESS_MINUTES", default=60)
 REMINDERS_PER_PATIENT_MAX = 20
+PUSH_SUBSCRIPTIONS_PER_PATIENT_MAX = 10
 # VAPID key pair (`manage.py generate_vapid_keys`); without a private key reminders go by email.
 WEB_PUSH_VAPID_PRIVATE_KEY = env("WEB_PUSH_VAPID_PRIVATE_KEY", default="")
 WEB_PUSH_VAPID_PUBLIC_KEY = env("WEB_PUSH_VAPID_PUBLIC_KEY", default="")

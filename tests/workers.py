@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,7 +19,8 @@ from config.celery import app as celery_app
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _database_url() -> str:
+def database_url() -> str:
+    """The test database as a URL, for processes the tests start (workers, servers)."""
     db = connection.settings_dict
     auth = quote(db["USER"]) + (f":{quote(str(db['PASSWORD']))}" if db.get("PASSWORD") else "")
     host = db.get("HOST") or ""
@@ -35,7 +38,7 @@ def running_worker(**env_extra: str) -> Iterator[subprocess.Popen[str]]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         **env_extra,
     }
@@ -80,3 +83,20 @@ def purge_queues(*names: str) -> None:
         channel = conn.default_channel
         for name in names:
             channel.queue_purge(name)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], object], timeout: float, interval: float = 0.25) -> object:
+    """Poll `check` until it returns something truthy (returned) or the timeout passes (None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    return None

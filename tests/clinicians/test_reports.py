@@ -10,10 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django_tenants.utils import tenant_context
 from PIL import Image
-from rest_framework.test import APIClient
 
 from accounts.models import User
-from clinicians.models import Alert, CareTeam, Clinician, Report, ReportStatus
+from clinicians.models import Alert, CareTeam, Report, ReportStatus
 from clinicians.reports import (
     CHART_SIZE,
     clinics_due_weekly_reports,
@@ -25,23 +24,12 @@ from clinicians.reports import (
 from core.models import OutboxMessage
 from patients.models import DiaryEntry, DoseLog, Patient, Prescription, QuestionnaireResponse
 from tenants.models import Clinic
-from tests.conftest import authed_client, host_client, make_member
+from tests.clinicians.conftest import client_for
+from tests.conftest import authed_client
 
 pytestmark = pytest.mark.django_db
 
 WEEK = date(2026, 11, 16)  # Monday; the week ends Sunday 2026-11-22
-
-
-@pytest.fixture
-def erin(clinic_a: Clinic) -> User:
-    return make_member("erin@example.com", clinic_a, "clinician", "Dr Erin")
-
-
-@pytest.fixture
-def team(alice_patient: Patient, dr_bob: User, clinic_a: Clinic) -> CareTeam:
-    with tenant_context(clinic_a):
-        clinician = Clinician.objects.create(user_id=dr_bob.pk)
-        return CareTeam.objects.create(clinician=clinician, patient=alice_patient, since=date(2020, 1, 1))
 
 
 @pytest.fixture
@@ -252,16 +240,6 @@ def test_a_report_still_generating_answers_409_for_its_renderings(
     assert (response.status_code, response.json()["code"]) == (409, "report_not_ready")
 
 
-def _client(request: pytest.FixtureRequest, persona: str) -> APIClient:
-    if persona == "anonymous":
-        return host_client("alpha.localhost")
-    user = request.getfixturevalue(persona)
-    clinic = Clinic.objects.filter(memberships__user=user).order_by("slug").first()
-    client = authed_client(user, clinic)
-    client.defaults["HTTP_HOST"] = "alpha.localhost"
-    return client
-
-
 EXPECTED = {"anonymous": 401, "alice": 403, "dr_bob": 200, "erin": 404, "carol": 200, "mallory": 401}
 
 
@@ -281,7 +259,7 @@ def test_report_reads_persona_matrix(
     with tenant_context(clinic_a):
         report, _ = report_request(patient=alice_record, week_start=WEEK)
         report_generate(report_id=report.pk)
-    response = _client(request, persona).get(f"/api/v1/portal/reports/{report.pk}/{suffix}")
+    response = client_for(request, persona).get(f"/api/v1/portal/reports/{report.pk}/{suffix}")
     assert response.status_code == EXPECTED[persona]
     if EXPECTED[persona] == 200:
         assert response["Cache-Control"] == "no-store"
@@ -298,7 +276,7 @@ def test_report_request_persona_matrix(
     mallory: User,
     clinic_a: Clinic,
 ) -> None:
-    response = _client(request, persona).post(
+    response = client_for(request, persona).post(
         f"/api/v1/portal/patients/{alice_patient.pk}/reports/", {}, format="json"
     )
     assert response.status_code == {200: 202}.get(EXPECTED[persona], EXPECTED[persona])

@@ -23,16 +23,7 @@ from patients.models import DeliveryStatus, Patient, Reminder, ReminderDelivery
 from patients.reminders import reminder_save
 from tenants.models import Clinic
 from tests.conftest import make_member
-from tests.workers import _database_url, purge_queues, running_worker
-
-
-def wait_for(predicate: object, timeout: float, interval: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(interval)
-    return False
+from tests.workers import database_url, purge_queues, running_worker, wait_until
 
 
 @pytest.fixture
@@ -83,7 +74,7 @@ def test_one_clinics_backlog_does_not_hold_up_another_clinics_reminder(
             celery_app.conf.task_always_eager = True
         with running_worker():
             with tenant_context(beta):
-                assert wait_for(
+                assert wait_until(
                     lambda: ReminderDelivery.objects.filter(
                         pk=delivery.pk, status=DeliveryStatus.SENT
                     ).exists(),
@@ -91,7 +82,7 @@ def test_one_clinics_backlog_does_not_hold_up_another_clinics_reminder(
                 )
                 sent_at = ReminderDelivery.objects.get(pk=delivery.pk).sent_at
             with tenant_context(alpha):
-                assert wait_for(
+                assert wait_until(
                     lambda: Report.objects.filter(patient=busy, status=ReportStatus.READY).count() >= 10, 120
                 )
                 generated = sorted(
@@ -123,7 +114,7 @@ def test_a_report_task_whose_worker_is_killed_runs_again_after_restart_and_the_r
     env = {"CELERY_VISIBILITY_TIMEOUT": "3"}  # unacknowledged messages come back after 3 s
     try:
         # Hold the report's row lock so the task blocks mid-way, inside its transaction.
-        with psycopg.connect(_database_url(), autocommit=False) as blocker:
+        with psycopg.connect(database_url(), autocommit=False) as blocker:
             blocker.execute("SET search_path TO clinic_alpha")
             blocker.execute("SELECT 1 FROM clinicians_report WHERE id = %s FOR UPDATE", [report.pk])
             with running_worker(**env) as worker:
@@ -132,8 +123,8 @@ def test_a_report_task_whose_worker_is_killed_runs_again_after_restart_and_the_r
 
                 with tenant_context(alpha):
                     report_generate.delay(report_id=str(report.pk))
-                with psycopg.connect(_database_url(), autocommit=True) as probe:
-                    assert wait_for(
+                with psycopg.connect(database_url(), autocommit=True) as probe:
+                    assert wait_until(
                         lambda: (
                             probe.execute(
                                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
@@ -151,7 +142,7 @@ def test_a_report_task_whose_worker_is_killed_runs_again_after_restart_and_the_r
             assert Report.objects.get(pk=report.pk).status == ReportStatus.PENDING
         with running_worker(**env):
             with tenant_context(alpha):
-                assert wait_for(lambda: Report.objects.get(pk=report.pk).status == ReportStatus.READY, 60)
+                assert wait_until(lambda: Report.objects.get(pk=report.pk).status == ReportStatus.READY, 60)
         with tenant_context(alpha):
             assert Report.objects.filter(patient=patient).count() == 1
             assert Report.objects.get(pk=report.pk).data["week_start"] == "2026-11-16"
@@ -185,7 +176,7 @@ def test_a_due_reminder_goes_from_beats_dispatcher_to_a_sent_delivery(clinics: t
         with running_worker():
             dispatch_due_reminders.delay()  # what beat sends every minute, to `platform`
             with tenant_context(alpha):
-                assert wait_for(
+                assert wait_until(
                     lambda: ReminderDelivery.objects.filter(
                         reminder=reminder, status=DeliveryStatus.SENT
                     ).exists(),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,15 +23,9 @@ from cryptography.fernet import Fernet
 from accounts.models import Enrollment, Membership, User
 from billing.models import Subscription
 from tenants.models import Clinic
-from tests.workers import ROOT, _database_url
+from tests.workers import ROOT, database_url, free_port, wait_until
 
 PASSWORD = "e2e correct horse battery staple"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Site:
@@ -72,10 +65,10 @@ def production_run(committed_db: None) -> Iterator[Site]:
     client = redis.Redis.from_url(settings.REDIS_URL)
     for key in client.scan_iter(match="*throttle*"):
         client.delete(key)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "SECRET_KEY": "e2e-" + uuid.uuid4().hex * 2,
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
@@ -131,16 +124,6 @@ def _cleanup(slug: str, emails: list[str]) -> None:
     if clinic is not None:
         Subscription.objects.filter(clinic=clinic).delete()
         clinic_delete(clinic=clinic)
-
-
-def wait_until(check: object, timeout: float, interval: float = 2.0) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()  # type: ignore[operator]
-        if value:
-            return value
-        time.sleep(interval)
-    return None
 
 
 @pytest.mark.slow
@@ -253,6 +236,7 @@ def test_a_clinic_and_a_patient_through_the_production_run(production_run: Site)
                 if d["status"] == "sent"
             ],
             240,
+            2.0,
         )
         assert delivery, "no reminder delivery was sent\n" + site.log_tail()
         assert delivery[0]["channel"] == "email"  # no push subscription registered
@@ -266,6 +250,7 @@ def test_a_clinic_and_a_patient_through_the_production_run(production_run: Site)
         report = wait_until(
             lambda: (r := site.call("GET", report_url, host, admin_token).json())["status"] == "ready" and r,
             120,
+            2.0,
         )
         assert report, "the report was not generated\n" + site.log_tail()
         chart = site.call("GET", report["chart_url"], host, admin_token)

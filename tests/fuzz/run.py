@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,6 @@ import time
 import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[2]
 for path in (str(ROOT), str(ROOT / "platform")):
@@ -42,24 +40,11 @@ from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import tenant_context  # noqa: E402
 
+from tests.workers import database_url, free_port  # noqa: E402
+
 PASSWORD = "fuzzing correct horse battery staple"
 SETTINGS_EXCLUDED = ["--exclude-path", "/api/v1/admin/clinic/"]
 SETTINGS_ONLY = ["--include-path", "/api/v1/admin/clinic/"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = quote(db["USER"]) + (f":{quote(str(db['PASSWORD']))}" if db.get("PASSWORD") else "")
-    host = db.get("HOST") or ""
-    if host.startswith("/"):
-        return f"postgres://{auth}@/{quote(host, safe='')}%2F{db['NAME']}"
-    return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 def _seed() -> dict[str, str]:
@@ -148,13 +133,13 @@ def main() -> int:
         call_command(
             "spectacular", urlconf="config.urls_tenant", file=str(schemas / "tenant.yaml"), validate=True
         )
-        port = _free_port()
+        port = free_port()
         server_log = (schemas / "server.log").open("w")
         print(f"server log: {server_log.name}", flush=True)
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": database_url(),
             "REDIS_URL": settings.REDIS_URL,
             "LOG_LEVEL": "ERROR",
         }

@@ -35,23 +35,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 
 
 # Web Push: a throwaway VAPID key pair, and the loopback fake push service the tests run.
-def _vapid_pair() -> tuple[str, str]:
-    import base64
+from patients.vapid import vapid_keypair  # noqa: E402
 
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_numbers().private_value.to_bytes(32, "big")
-    public = key.public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    return (
-        base64.urlsafe_b64encode(private).rstrip(b"=").decode(),
-        base64.urlsafe_b64encode(public).rstrip(b"=").decode(),
-    )
-
-
-WEB_PUSH_VAPID_PRIVATE_KEY, WEB_PUSH_VAPID_PUBLIC_KEY = _vapid_pair()
+WEB_PUSH_VAPID_PRIVATE_KEY, WEB_PUSH_VAPID_PUBLIC_KEY = vapid_keypair()
 WEB_PUSH_ALLOWED_HOSTS = [*WEB_PUSH_ALLOWED_HOSTS, "127.0.0.1"]  # noqa: F405
 WEB_PUSH_ALLOW_HTTP = True

@@ -32,9 +32,9 @@ def dispatch_daily_alerts() -> None:
     """Beat dispatcher (public schema): one evaluation task per clinic, on that clinic's queue."""
     from django_tenants.utils import tenant_context
 
-    from tenants.models import Clinic, ClinicStatus
+    from tenants.models import DISPATCH_STATUSES, Clinic
 
-    for clinic in Clinic.objects.filter(status__in=[ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED]):
+    for clinic in Clinic.objects.filter(status__in=DISPATCH_STATUSES):
         with tenant_context(clinic):
             alerts_evaluate_clinic.delay()
 

@@ -58,14 +58,32 @@ def prescriptions_overlapping(*, patient: Patient, start: date, end: date) -> li
 
 def adherence_for(*, patient: Patient, start: date, end: date) -> list[tuple[Prescription, scores.Adherence]]:
     """PDC per prescription over [start, end], in two queries."""
-    prescriptions = prescriptions_overlapping(patient=patient, start=start, end=end)
+    return adherence_by_patient(patient_ids=[patient.pk], start=start, end=end).get(patient.pk, [])
+
+
+def adherence_by_patient(
+    *, patient_ids: list[uuid.UUID], start: date, end: date
+) -> dict[uuid.UUID, list[tuple[Prescription, scores.Adherence]]]:
+    """PDC per prescription over [start, end] for many patients, in two queries."""
+    prescriptions = list(
+        Prescription.objects.filter(patient_id__in=patient_ids, start__lte=end)
+        .exclude(end__lt=start)
+        .select_related("medication")
+        .order_by("start", "created_at")
+    )
     lookback = start - timedelta(days=60)  # injections taken before the period still cover days in it
     taken: dict[uuid.UUID, list[date]] = defaultdict(list)
     for prescription_id, day in DoseLog.objects.filter(
-        patient=patient, status=DoseStatus.TAKEN, scheduled_date__gte=lookback, scheduled_date__lte=end
+        patient_id__in=patient_ids,
+        status=DoseStatus.TAKEN,
+        scheduled_date__gte=lookback,
+        scheduled_date__lte=end,
     ).values_list("prescription_id", "scheduled_date"):
         taken[prescription_id].append(day)
-    return [(rx, scores.adherence(_regimen(rx), taken.get(rx.pk, []), start, end)) for rx in prescriptions]
+    result: dict[uuid.UUID, list[tuple[Prescription, scores.Adherence]]] = defaultdict(list)
+    for rx in prescriptions:
+        result[rx.patient_id].append((rx, scores.adherence(_regimen(rx), taken.get(rx.pk, []), start, end)))
+    return result
 
 
 def _regimen(rx: Prescription) -> scores.Regimen:

@@ -454,6 +454,10 @@ def clinics_due_invoicing(*, now: datetime | None = None) -> list[tuple[Clinic, 
     """(clinic, previous month) for subscribed clinics whose local month has turned and whose
     invoice for the previous month does not exist yet (skipping months that were all trial)."""
     now = now or timezone.now()
+    # Every clinic's previous month is one of two months (timezones differ by under a day):
+    # the invoices already issued for them, in one query rather than one per clinic.
+    recent = previous_month(previous_month(month_start(now.date())))
+    invoiced = set(Invoice.objects.filter(period__gte=recent).values_list("clinic_id", "period"))
     due = []
     for subscription in Subscription.objects.exclude(status=SubscriptionStatus.CANCELED).select_related(
         "clinic"
@@ -466,7 +470,7 @@ def clinics_due_invoicing(*, now: datetime | None = None) -> list[tuple[Clinic, 
             period
         ):
             continue
-        if Invoice.objects.filter(clinic=clinic, period=period).exists():
+        if (clinic.pk, period) in invoiced:
             continue
         due.append((clinic, period))
     return due

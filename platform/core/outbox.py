@@ -23,15 +23,19 @@ RELAY_GRACE = timedelta(seconds=30)  # leave rows the after-commit publish is st
 RELAY_BATCH = 500
 
 
-def _publish(message: OutboxMessage) -> bool:
+def _task(name: str) -> Any:
+    """The registered task, so its routing and options (and eager mode) apply."""
     from config.celery import app
 
+    if name not in app.tasks:
+        app.loader.import_default_modules()  # autodiscovery is lazy outside a worker
+    return app.tasks[name]
+
+
+def _publish(message: OutboxMessage) -> bool:
     try:
-        # Through the registered task, so its routing and options (and eager mode) apply.
-        if message.task_name not in app.tasks:
-            app.loader.import_default_modules()  # autodiscovery is lazy outside a worker
         # No publish retries: a broker that is down fails fast and the relay takes over.
-        app.tasks[message.task_name].apply_async(kwargs=message.kwargs, retry=False)
+        _task(message.task_name).apply_async(kwargs=message.kwargs, retry=False)
     except Exception as exc:  # any broker failure: the row stays for the relay
         logger.warning("Outbox publish failed for %s: %s", message.task_name, type(exc).__name__)
         OutboxMessage.objects.filter(pk=message.pk).update(
@@ -59,9 +63,7 @@ def outbox_enqueue_many(task_name: str, kwargs_list: list[dict[str, Any]]) -> li
 
         sent: list[Any] = []
         try:
-            if task_name not in app.tasks:
-                app.loader.import_default_modules()
-            task = app.tasks[task_name]
+            task = _task(task_name)
             with app.producer_or_acquire() as producer:  # one connection for the whole batch
                 for message in messages:
                     task.apply_async(kwargs=message.kwargs, producer=producer, retry=False)

@@ -20,8 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.base import ClinicAdminApi, PlatformOperatorApi
-from billing import services
-from billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus, UsageMetric
+from billing import selectors, services
+from billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from core.api.base import BaseApi, StrictSerializer
 from core.errors import ApplicationError
 
@@ -85,38 +85,7 @@ class BillingOverviewApi(ClinicAdminApi):
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request) -> Response:
-        clinic = self.clinic(request)
-        subscription = _subscription(clinic)
-        period = services.month_start(services.clinic_today(clinic))
-        start, end = services.clinic_month_bounds(clinic, period)
-        usage = {
-            UsageMetric.ACTIVE_PATIENTS: services.active_patients_between(clinic, start, end),
-            UsageMetric.ACTIVE_CLINICIANS: services.active_clinicians(clinic),
-        }
-        plan = subscription.plan
-        body = {
-            "plan": plan,
-            "pending_plan": subscription.pending_plan_id,
-            "pending_from": subscription.pending_from,
-            "status": subscription.status,
-            "trial_ends_at": subscription.trial_ends_at,
-            "period": period,
-            "usage": usage,
-            "seats": {
-                "clinicians": {"used": services.active_clinicians(clinic), "limit": plan.max_clinicians},
-                "patients": {"used": services.active_patient_records(clinic), "limit": plan.max_patients},
-            },
-        }
-        return Response(self.OutputSerializer(body).data)
-
-
-def _subscription(clinic: Any) -> Subscription:
-    subscription = Subscription.objects.select_related("plan").filter(clinic=clinic).first()
-    if subscription is None:
-        raise ApplicationError(
-            code="no_subscription", status_code=404, detail="This clinic has no subscription."
-        )
-    return subscription
+        return Response(self.OutputSerializer(selectors.billing_overview(clinic=self.clinic(request))).data)
 
 
 class PlanChangeApi(ClinicAdminApi):
@@ -128,8 +97,9 @@ class PlanChangeApi(ClinicAdminApi):
     @extend_schema(request=InputSerializer, responses={200: BillingOverviewApi.OutputSerializer})
     def post(self, request: Request) -> Response:
         data = self.validated(self.InputSerializer, request.data)
-        services.plan_change(clinic=self.clinic(request), plan_code=data["plan"])
-        return BillingOverviewApi().get(request)
+        clinic = self.clinic(request)
+        services.plan_change(clinic=clinic, plan_code=data["plan"])
+        return Response(BillingOverviewApi.OutputSerializer(selectors.billing_overview(clinic=clinic)).data)
 
 
 class ClinicInvoiceListApi(ClinicAdminApi):

@@ -1,0 +1,44 @@
+"""Billing reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing import services
+from billing.models import Subscription, UsageMetric
+from core.errors import ApplicationError
+from tenants.models import Clinic
+
+
+def subscription_for(*, clinic: Clinic) -> Subscription:
+    subscription = Subscription.objects.select_related("plan").filter(clinic=clinic).first()
+    if subscription is None:
+        raise ApplicationError(
+            code="no_subscription", status_code=404, detail="This clinic has no subscription."
+        )
+    return subscription
+
+
+def billing_overview(*, clinic: Clinic) -> dict[str, Any]:
+    """Plan, status, this month's usage so far and seats used against the plan's limits."""
+    subscription = subscription_for(clinic=clinic)
+    plan = subscription.plan
+    period = services.month_start(services.clinic_today(clinic))
+    start, end = services.clinic_month_bounds(clinic, period)
+    clinicians = services.active_clinicians(clinic)
+    return {
+        "plan": plan,
+        "pending_plan": subscription.pending_plan_id,
+        "pending_from": subscription.pending_from,
+        "status": subscription.status,
+        "trial_ends_at": subscription.trial_ends_at,
+        "period": period,
+        "usage": {
+            UsageMetric.ACTIVE_PATIENTS: services.active_patients_between(clinic, start, end),
+            UsageMetric.ACTIVE_CLINICIANS: clinicians,
+        },
+        "seats": {
+            "clinicians": {"used": clinicians, "limit": plan.max_clinicians},
+            "patients": {"used": services.active_patient_records(clinic), "limit": plan.max_patients},
+        },
+    }

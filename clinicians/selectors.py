@@ -19,12 +19,14 @@ from typing import Any
 
 from django.core import signing
 from django.db import connection
+from django.db.models import QuerySet
 
 from accounts.models import Role
 from accounts.selectors import ActiveMembership
-from clinicians.models import Alert
+from clinicians.models import Alert, Report, ReportKind
 from core import crypto
 from core.errors import ApplicationError
+from patients.models import Patient
 from patients.scores import UAS7_MID
 
 SORTS = {
@@ -445,3 +447,12 @@ def alerts_visible_to(
         "all": alerts,
     }[status]
     return list(alerts.order_by("-opened_at")[:limit])
+
+
+def reports_list(*, patient: Patient | None, limit: int = 104) -> QuerySet[Report]:
+    """A patient's weekly reports, or the clinic summaries when no patient is given; newest first."""
+    if patient is not None:
+        reports = Report.objects.filter(kind=ReportKind.PATIENT_WEEKLY, patient=patient)
+    else:
+        reports = Report.objects.filter(kind=ReportKind.CLINIC_WEEKLY)
+    return reports.order_by("-week_start")[:limit]

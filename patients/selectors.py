@@ -10,7 +10,17 @@ from datetime import date, timedelta
 from django.db.models import QuerySet
 
 from patients import scores
-from patients.models import DiaryEntry, DoseLog, DoseStatus, Patient, Prescription, QuestionnaireResponse
+from patients.models import (
+    DiaryEntry,
+    DoseLog,
+    DoseStatus,
+    Patient,
+    Prescription,
+    PushSubscription,
+    QuestionnaireResponse,
+    Reminder,
+    ReminderDelivery,
+)
 
 MAX_DIARY_RANGE_DAYS = 366
 
@@ -149,3 +159,17 @@ def patient_summary(*, patient: Patient, today: date | None = None) -> Summary:
         streak=streak,
         missing_last_7=missing,
     )
+
+
+def reminders_of(*, patient: Patient) -> QuerySet[Reminder]:
+    return Reminder.objects.filter(patient=patient, deleted_at__isnull=True).order_by(
+        "local_time", "created_at"
+    )
+
+
+def recent_reminder_deliveries(*, patient: Patient, limit: int = 100) -> QuerySet[ReminderDelivery]:
+    return ReminderDelivery.objects.filter(patient=patient).order_by("-scheduled_for")[:limit]
+
+
+def push_subscriptions_of(*, patient: Patient) -> QuerySet[PushSubscription]:
+    return PushSubscription.objects.filter(patient=patient).order_by("created_at")

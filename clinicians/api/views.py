@@ -587,12 +587,10 @@ class ReportListApi(ReportApi):
     )
     def get(self, request: Request) -> Response:
         filters = self.query(self.FilterSerializer, request)
+        patient = None
         if filters["kind"] == ReportKind.PATIENT_WEEKLY:
             patient = self.patient_for(request, filters["patient"], "portal.reports")
-            items = Report.objects.filter(kind=ReportKind.PATIENT_WEEKLY, patient=patient)
-        else:
-            items = Report.objects.filter(kind=ReportKind.CLINIC_WEEKLY)
-        items = items.order_by("-week_start")[:104]
+        items = selectors.reports_list(patient=patient)
         return self.no_store(Response(ReportSerializer(items, many=True).data))
 
 

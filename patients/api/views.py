@@ -25,10 +25,7 @@ from patients.models import (
     Instrument,
     Patient,
     Prescription,
-    PushSubscription,
     QuestionnaireResponse,
-    Reminder,
-    ReminderDelivery,
     ReminderKind,
     Slot,
 )
@@ -659,9 +656,7 @@ class ReminderListCreateApi(MeApi):
 
     @extend_schema(responses={200: ReminderSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        items = Reminder.objects.filter(patient=self.patient(request), deleted_at__isnull=True).order_by(
-            "local_time", "created_at"
-        )
+        items = selectors.reminders_of(patient=self.patient(request))
         return self.no_store(Response(ReminderSerializer(items, many=True).data))
 
     @extend_schema(request=InputSerializer, responses={201: ReminderSerializer, 200: ReminderSerializer})
@@ -713,9 +708,7 @@ class ReminderDeliveryListApi(MeApi):
 
     @extend_schema(responses={200: ReminderDeliverySerializer(many=True)})
     def get(self, request: Request) -> Response:
-        items = ReminderDelivery.objects.filter(patient=self.patient(request)).order_by("-scheduled_for")[
-            :100
-        ]
+        items = selectors.recent_reminder_deliveries(patient=self.patient(request))
         return self.no_store(Response(ReminderDeliverySerializer(items, many=True).data))
 
 
@@ -744,7 +737,7 @@ class PushSubscriptionListCreateApi(MeApi):
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request) -> Response:
-        subscriptions = PushSubscription.objects.filter(patient=self.patient(request)).order_by("created_at")
+        subscriptions = selectors.push_subscriptions_of(patient=self.patient(request))
         body = {"vapid_public_key": settings.WEB_PUSH_VAPID_PUBLIC_KEY, "subscriptions": subscriptions}
         return self.no_store(Response(self.OutputSerializer(body).data))
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
+
 from billing import services
-from billing.models import Subscription, UsageMetric
+from billing.models import Invoice, Subscription, UsageMetric
 from core.errors import ApplicationError
 from tenants.models import Clinic
 
@@ -42,3 +44,15 @@ def billing_overview(*, clinic: Clinic) -> dict[str, Any]:
             "patients": {"used": services.active_patient_records(clinic), "limit": plan.max_patients},
         },
     }
+
+
+def clinic_invoices(*, clinic: Clinic, newest_first: bool = True) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(clinic=clinic).order_by("-period" if newest_first else "period")
+
+
+def clinic_invoice_get(*, clinic: Clinic, invoice_id: Any) -> Invoice:
+    """One of the clinic's own invoices; another clinic's id is 404, like a missing one."""
+    invoice = Invoice.objects.filter(pk=invoice_id, clinic=clinic).select_related("clinic").first()
+    if invoice is None:
+        raise ApplicationError(code="not_found", status_code=404, detail="No such invoice.")
+    return invoice

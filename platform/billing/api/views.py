@@ -105,20 +105,13 @@ class PlanChangeApi(ClinicAdminApi):
 class ClinicInvoiceListApi(ClinicAdminApi):
     @extend_schema(responses={200: InvoiceSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        invoices = Invoice.objects.filter(clinic=self.clinic(request)).order_by("-period")[:240]
+        invoices = selectors.clinic_invoices(clinic=self.clinic(request))[:240]
         return Response(InvoiceSerializer(invoices, many=True).data)
 
 
 class _ClinicInvoiceApi(ClinicAdminApi):
     def invoice(self, request: Request, invoice_id: Any) -> Invoice:
-        invoice = (
-            Invoice.objects.filter(pk=invoice_id, clinic=self.clinic(request))
-            .select_related("clinic")
-            .first()
-        )
-        if invoice is None:
-            raise ApplicationError(code="not_found", status_code=404, detail="No such invoice.")
-        return invoice
+        return selectors.clinic_invoice_get(clinic=self.clinic(request), invoice_id=invoice_id)
 
 
 class ClinicInvoiceDetailApi(_ClinicInvoiceApi):
@@ -213,7 +206,7 @@ def invoices_csv(invoices: QuerySet[Invoice]) -> str:
 class ClinicInvoiceCsvApi(ClinicAdminApi):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request) -> HttpResponse:
-        invoices = Invoice.objects.filter(clinic=self.clinic(request)).order_by("period")
+        invoices = selectors.clinic_invoices(clinic=self.clinic(request), newest_first=False)
         response = HttpResponse(invoices_csv(invoices), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="invoices.csv"'
         return response

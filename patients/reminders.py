@@ -44,7 +44,8 @@ from patients.schedule import in_quiet_hours, next_occurrence
 from tenants.models import DiaryMode
 
 DELIVER_TASK = "patients.reminder_deliver"
-CLAIM_TIMEOUT = timedelta(minutes=5)  # a delivery claimed by a worker that died is retaken after this
+CLAIM_TIMEOUT = timedelta(minutes=5)
+DISPATCH_BATCH = 5000  # reminders claimed per transaction  # a delivery claimed by a worker that died is retaken after this
 
 
 def max_lateness() -> timedelta:
@@ -335,7 +336,7 @@ WHERE r.id = n.id
 """
 
 
-def reminders_dispatch_due(*, now: datetime | None = None, limit: int = 5000) -> DispatchResult:
+def reminders_dispatch_due(*, now: datetime | None = None, limit: int = DISPATCH_BATCH) -> DispatchResult:
     """Claim this clinic's due reminders and record one delivery per occurrence (see module doc).
 
     Runs in the clinic's schema; a batch is one transaction. Deliveries to send are published

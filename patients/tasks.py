@@ -52,12 +52,12 @@ def reminders_dispatch() -> dict[str, int]:
     """One clinic, one minute: republish its unsent outbox rows, then claim due reminders.
     Catch-up after downtime is implicit: everything due since the last run is found here."""
     from core.outbox import outbox_relay
-    from patients.reminders import reminder_deliveries_sweep, reminders_dispatch_due
+    from patients.reminders import DISPATCH_BATCH, reminder_deliveries_sweep, reminders_dispatch_due
 
     relayed = outbox_relay()
     reminder_deliveries_sweep()
     result = reminders_dispatch_due()
-    while result.due and result.due >= 5000:  # a very busy minute: keep going in batches
+    while result.due >= DISPATCH_BATCH:  # a very busy minute: keep going in batches
         result = reminders_dispatch_due()
     return {"relayed": relayed, "due": result.due, "queued": result.queued}
 

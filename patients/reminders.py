@@ -212,8 +212,13 @@ def reminders_reschedule(*, patient: Patient, now: datetime | None = None) -> in
 def push_subscription_register(
     *, patient: Patient, endpoint: str, p256dh: str, auth: str, user_agent: str = ""
 ) -> tuple[PushSubscription, bool]:
-    """Register (or refresh) this browser's subscription. An endpoint is one browser profile:
-    registering it again moves it to the caller (the previous user signed out on that device)."""
+    """Register (or refresh the keys of) this browser's subscription.
+
+    An endpoint that belongs to another patient is refused (409 `push_endpoint_taken`) and that
+    subscription is left untouched: knowing an endpoint must not let anyone take over another
+    patient's reminders. A browser that changes hands is released by its previous user's
+    sign-out, which deletes the subscription (DESIGN.md §11).
+    """
     push.endpoint_check(endpoint)
     push.keys_check(p256dh, auth)
     mine = PushSubscription.objects.filter(patient=patient).exclude(endpoint=endpoint).count()
@@ -222,10 +227,24 @@ def push_subscription_register(
             code="too_many_push_subscriptions",
             detail=f"At most {settings.PUSH_SUBSCRIPTIONS_PER_PATIENT_MAX} devices; remove one first.",
         )
-    subscription, created = PushSubscription.objects.select_for_update().update_or_create(
-        endpoint=endpoint,
-        defaults={"patient": patient, "p256dh": p256dh, "auth": auth, "user_agent": user_agent[:200]},
+    values = {"p256dh": p256dh, "auth": auth, "user_agent": user_agent[:200]}
+    # The endpoint is unique: get_or_create inserts in a savepoint and, if a concurrent request
+    # committed the same endpoint first, reads that row; the row lock then serialises the
+    # ownership check against a concurrent register or delete.
+    subscription, created = PushSubscription.objects.select_for_update().get_or_create(
+        endpoint=endpoint, defaults={"patient": patient, **values}
     )
+    if subscription.patient_id != patient.pk:
+        raise ApplicationError(
+            code="push_endpoint_taken",
+            status_code=409,
+            field="endpoint",
+            detail="This push endpoint is registered to another account.",
+        )
+    if not created:
+        for name, value in values.items():
+            setattr(subscription, name, value)
+        subscription.save(update_fields=list(values))
     return subscription, created
 
 

@@ -745,6 +745,8 @@ class PushSubscriptionListCreateApi(MeApi):
         request=InputSerializer, responses={201: PushSubscriptionSerializer, 200: PushSubscriptionSerializer}
     )
     def post(self, request: Request) -> Response:
+        """Register this browser's subscription (201), or refresh its keys (200); 409
+        `push_endpoint_taken` if the endpoint is registered to another account."""
         data = self.validated(self.InputSerializer, request.data)
         subscription, created = reminders.push_subscription_register(
             patient=self.patient(request),

@@ -7,7 +7,7 @@ import contextvars
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -121,18 +121,28 @@ def alerts_batched() -> Iterator[None]:
         alerts_evaluate_task.delay_on_commit(patient_id=str(patient_id))
 
 
-def _check_day(*, patient: Patient, day: date, late_days: int, now: datetime | None = None) -> None:
+def _check_day(
+    *,
+    patient: Patient,
+    day: date,
+    late_days: int,
+    now: datetime | None = None,
+    field: str = "day",
+    future_code: str = "diary_future_date",
+    late_code: str = "diary_too_late",
+) -> None:
+    """The late-entry window: a local date from `late_days` ago up to today, never the future."""
     today = patient.local_today(now)
     if day > today:
         raise ApplicationError(
-            code="diary_future_date",
-            field="day",
+            code=future_code,
+            field=field,
             detail=f"{day} is in the future in your time zone ({patient.timezone}).",
         )
     if day < today - timedelta(days=late_days):
         raise ApplicationError(
-            code="diary_too_late",
-            field="day",
+            code=late_code,
+            field=field,
             detail=f"Entries can be added or changed up to {late_days} days back.",
         )
 
@@ -268,30 +278,65 @@ def questionnaire_record(
     answers: Any,
     period_end: date | None = None,
     response_id: uuid.UUID | None = None,
+    late_days: int = 7,
 ) -> tuple[QuestionnaireResponse, bool]:
-    """Record a questionnaire (idempotent on the client id)."""
+    """Record a questionnaire (idempotent on the client id, also under concurrent retries).
+
+    The period ends within the diary's late-entry window: not in the future, at most
+    `late_days` back (a replay of an already recorded id is answered whatever its date)."""
+    existing = _client_record(QuestionnaireResponse, patient, response_id)
+    if existing is not None:
+        return existing, False
     period_end = period_end or patient.local_today()
-    if period_end > patient.local_today():
-        raise ApplicationError(
-            code="future_date", field="period_end", detail="The period cannot end in the future."
-        )
-    normalised, score = _validate_answers(instrument, answers)
-    if response_id is not None:
-        existing = QuestionnaireResponse.objects.filter(pk=response_id).first()
-        if existing is not None:
-            if existing.patient_id != patient.pk:
-                raise _not_found()
-            return existing, False
-    response = QuestionnaireResponse.objects.create(
-        id=response_id or uuid.uuid4(),
+    _check_day(
         patient=patient,
+        day=period_end,
+        late_days=late_days,
+        field="period_end",
+        future_code="future_date",
+        late_code="questionnaire_too_late",
+    )
+    normalised, score = _validate_answers(instrument, answers)
+    response, created = _insert_once(
+        QuestionnaireResponse,
+        patient,
+        response_id or uuid.uuid4(),
         instrument=instrument,
         answers=normalised,
         score=score,
         period_end=period_end,
     )
-    alerts_evaluate_later(patient)
-    return response, True
+    if created:
+        alerts_evaluate_later(patient)
+    return response, created
+
+
+_Record = TypeVar("_Record", QuestionnaireResponse, DoseLog)
+
+
+def _client_record(model: type[_Record], patient: Patient, record_id: uuid.UUID | None) -> _Record | None:
+    """The row already stored under a client-generated id; another patient's id is not found."""
+    if record_id is None:
+        return None
+    existing = model.objects.filter(pk=record_id).first()
+    if existing is not None and existing.patient_id != patient.pk:
+        raise _not_found()
+    return existing
+
+
+def _insert_once(
+    model: type[_Record], patient: Patient, record_id: uuid.UUID, **values: Any
+) -> tuple[_Record, bool]:
+    """Insert an insert-only row under its client id, or return the row stored under that id.
+
+    Two identical requests (a retry racing the original) both find no row, then both INSERT:
+    the second blocks on the first's primary key until it commits and then fails. The INSERT
+    runs in a savepoint (`get_or_create`), so that failure reads the committed row instead of
+    aborting the request, and rolls back the savepoint's sync version (no gap)."""
+    row, created = model.objects.get_or_create(pk=record_id, defaults={"patient": patient, **values})
+    if row.patient_id != patient.pk:
+        raise _not_found()
+    return row, created
 
 
 @transaction.atomic
@@ -305,11 +350,10 @@ def dose_log_record(
     taken_at: datetime | None = None,
     late_days: int = 7,
 ) -> tuple[DoseLog, bool]:
-    """Log a dose taken or skipped (insert-only; idempotent on the client id)."""
-    existing = DoseLog.objects.filter(pk=dose_id).first()
+    """Log a dose taken or skipped (insert-only; idempotent on the client id, also under
+    concurrent retries)."""
+    existing = _client_record(DoseLog, patient, dose_id)
     if existing is not None:
-        if existing.patient_id != patient.pk:
-            raise _not_found()
         return existing, False
     prescription = Prescription.objects.filter(pk=prescription_id, patient=patient).first()
     if prescription is None:
@@ -327,16 +371,18 @@ def dose_log_record(
         )
     if status == DoseStatus.TAKEN and taken_at is None:
         taken_at = timezone.now()
-    dose = DoseLog.objects.create(
-        id=dose_id,
-        patient=patient,
+    dose, created = _insert_once(
+        DoseLog,
+        patient,
+        dose_id,
         prescription=prescription,
         scheduled_date=day,
         status=status,
         taken_at=taken_at,
     )
-    alerts_evaluate_later(patient)
-    return dose, True
+    if created:
+        alerts_evaluate_later(patient)
+    return dose, created
 
 
 @transaction.atomic

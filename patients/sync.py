@@ -288,7 +288,7 @@ def _column(field: str) -> str:
     return "note_encrypted" if field == "note" else field
 
 
-def _apply_questionnaire(patient: Patient, m: dict[str, Any]) -> dict[str, Any]:
+def _apply_questionnaire(patient: Patient, m: dict[str, Any], late_days: int) -> dict[str, Any]:
     if m["op"] == "delete":
         response = QuestionnaireResponse.objects.filter(pk=m["id"], patient=patient).first()
         if response is not None and response.deleted_at is None:
@@ -311,6 +311,7 @@ def _apply_questionnaire(patient: Patient, m: dict[str, Any]) -> dict[str, Any]:
         answers=fields.get("answers"),
         period_end=period_end,
         response_id=m["id"],
+        late_days=late_days,
     )
     response.refresh_from_db(fields=["server_version"])
     return {"status": "applied", "server_version": response.server_version}
@@ -433,7 +434,7 @@ def _apply(patient: Patient, client: SyncClient, m: dict[str, Any], late_days: i
     if table == "diary_entry":
         return _apply_diary(patient, client, m, late_days)
     if table == "questionnaire_response":
-        return _apply_questionnaire(patient, m)
+        return _apply_questionnaire(patient, m, late_days)
     if table == "dose_log":
         return _apply_dose(patient, m, late_days)
     if table == "patient_settings":

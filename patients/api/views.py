@@ -314,6 +314,7 @@ class QuestionnaireCreateApi(MeApi):
             answers=data["answers"],
             period_end=data.get("period_end"),
             response_id=data.get("id"),
+            late_days=self.late_days(request),
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return self.no_store(Response(QuestionnaireSerializer(response).data, status=code))

@@ -9,14 +9,16 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Enrollment, Membership, Role, User
+from accounts.models import Membership, Role, User
 from accounts.selectors import ActiveMembership
-from accounts.services import enrollment_create
+from accounts.services import clinic_refuse_new_members
 from clinicians.models import Alert, AlertKind, CareRole, CareTeam, ClinicalNote, Clinician
 from core.errors import ApplicationError
+from core.text import single_line_validate
 from patients import selectors as patient_selectors
 from patients.audit import access_log_write
-from patients.models import DiaryEntry, FrequencyKind, Medication, Patient, Prescription
+from patients.enrollment import enrollment_issue
+from patients.models import DiaryEntry, Enrollment, FrequencyKind, Medication, Patient, Prescription
 from patients.services import alerts_evaluate_later
 from tenants.models import Clinic, validate_timezone
 
@@ -39,8 +41,7 @@ def patient_enroll(
 ) -> tuple[Patient, Enrollment, str]:
     """Create the patient's record and a single-use enrollment code; an enrolling clinician
     joins the patient's care team as primary."""
-    if clinic.status == "suspended":
-        raise ApplicationError(code="clinic_suspended", status_code=403, detail="This clinic is suspended.")
+    clinic_refuse_new_members(clinic)
     tz = timezone_name or clinic.timezone
     try:
         validate_timezone(tz)
@@ -56,7 +57,7 @@ def patient_enroll(
             code="validation_error", field="date_of_birth", detail="Date of birth is in the future."
         )
     patient = Patient.objects.create(
-        display_name=display_name.strip(),
+        display_name=single_line_validate(display_name.strip(), field="display_name"),
         date_of_birth=date_of_birth,
         timezone=tz,
         diary_mode=diary_mode or clinic.default_diary_mode,
@@ -68,7 +69,7 @@ def patient_enroll(
             role=CareRole.PRIMARY,
             since=patient.local_today(),
         )
-    enrollment, code = enrollment_create(clinic=clinic, created_by=actor, patient_id=patient.pk)
+    enrollment, code = enrollment_issue(clinic=clinic, patient=patient, created_by=actor)
     access_log_write(
         actor_id=actor.pk,
         actor_role=membership.role,

@@ -491,3 +491,44 @@ class PushSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"push subscription {self.id}"
+
+
+class Enrollment(models.Model):
+    """A single-use code that lets a patient create their account in the PWA (DESIGN.md §4).
+
+    It lives with the patient record, in the clinic's schema: `patient` is the record the code
+    links (issued through the staff access function), or null when the record is created at
+    redemption (which then takes a plan seat). `code_hash` (keyed) finds it; `code_encrypted`
+    lets staff show the code or QR again. Users are global, so `created_by_id` and
+    `redeemed_by_id` are plain UUIDs (no cross-schema foreign key).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.CASCADE, related_name="enrollments"
+    )
+    code_hash = models.CharField(max_length=64, unique=True)
+    code_encrypted = models.TextField()
+    created_by_id = models.UUIDField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_by_id = models.UUIDField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["-created_at"], name="enrollment_created")]
+
+    def __str__(self) -> str:
+        return f"enrollment {self.id}"
+
+
+class EnrollmentFailure(models.Model):
+    """One wrong enrollment code tried on this clinic's host: the per-clinic guessing budget
+    (finding 15 of the security review) counts these rows, whatever the caller's IP."""
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(default=dj_timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"enrollment failure at {self.created_at:%Y-%m-%d %H:%M}"

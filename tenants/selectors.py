@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.cache import cache
 
 from tenants.models import ROUTABLE_STATUSES, Clinic, Domain
@@ -40,3 +41,9 @@ def clinic_host_cache_clear(*, clinic: Clinic, hosts: list[str] | None = None) -
         hosts = list(Domain.objects.filter(tenant=clinic).values_list("domain", flat=True))
     with schema_context("public"):
         cache.delete_many([_host_cache_key(host) for host in hosts])
+
+
+def clinic_url(clinic: Clinic, path: str) -> str:
+    """An absolute link on the clinic's primary host, for emails and QR codes."""
+    host = clinic.domains.filter(is_primary=True).values_list("domain", flat=True).first()
+    return f"{settings.PUBLIC_URL_SCHEME}://{host}{path}"

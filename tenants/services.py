@@ -11,6 +11,7 @@ from django_tenants.utils import schema_exists
 
 from config.celery import clinic_queue_subscribe, clinic_queue_unsubscribe
 from core.errors import ApplicationError
+from core.text import single_line_validate
 from tenants.models import Clinic, ClinicStatus, Domain, validate_timezone
 from tenants.selectors import clinic_host_cache_clear
 from tenants.snapshot import (
@@ -97,7 +98,7 @@ def clinic_create(
     otherwise it migrates the new schema inside the same transaction.
     """
     schema_name = schema_name_for_slug(slug)
-    name = (name or "").strip()
+    name = single_line_validate((name or "").strip(), field="name")
     if not name or len(name) > 200:
         raise ApplicationError(code="invalid_name", field="name", detail="Give the clinic a name (1–200).")
     try:

@@ -19,7 +19,7 @@ from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, Role, TotpDevice, User
-from accounts.services import mfa_setup, tokens_issue
+from accounts.services import mfa_secret_issue, tokens_issue
 from patients.models import Patient
 from tenants.models import Clinic
 from tenants.services import clinic_create
@@ -160,7 +160,7 @@ def dave(clinic_a: Clinic) -> User:
 @pytest.fixture
 def operator() -> tuple[User, pyotp.TOTP]:
     user = User.objects.create_user("ops@platform.example", PASSWORD, is_staff=True)
-    secret, _ = mfa_setup(user=user)
+    secret, _ = mfa_secret_issue(user=user)
     TotpDevice.objects.filter(user=user).update(confirmed_at=timezone.now())
     return user, pyotp.TOTP(secret)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from clinicians.api import views
+from clinicians.api import enrollment, views
 
 portal_patterns = [
     path("portal/patients/", views.PatientListCreateApi.as_view(), name="portal-patients"),
@@ -49,6 +49,12 @@ portal_patterns = [
     ),
     path(
         "portal/reports/<uuid:report_id>/report.csv", views.ReportCsvApi.as_view(), name="portal-report-csv"
+    ),
+    path("portal/enrollments/", enrollment.EnrollmentCreateApi.as_view(), name="portal-enrollments"),
+    path(
+        "portal/enrollments/<uuid:enrollment_id>/qr.png",
+        enrollment.EnrollmentQrApi.as_view(),
+        name="portal-enrollment-qr",
     ),
     path("admin/care-teams/", views.CareTeamListCreateApi.as_view(), name="admin-care-teams"),
     path(

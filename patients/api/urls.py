@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from patients.api import views
+from patients.api import enrollment, views
 
 DAY = r"(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})"
 
 me_patterns = [
+    path("auth/enroll/", enrollment.EnrollApi.as_view(), name="auth-enroll"),
     path("me/profile/", views.ProfileApi.as_view(), name="me-profile"),
     path("me/diary/", views.DiaryListApi.as_view(), name="me-diary"),
     re_path(rf"^me/diary/{DAY}/$", views.DiaryEntryApi.as_view(), name="me-diary-day"),

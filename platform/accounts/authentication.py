@@ -23,12 +23,37 @@ from accounts.selectors import ActiveMembership, membership_active_for
 SESSION_CLINIC_KEY = "csu.tid"
 PLATFORM_TID = "public"
 SESSION_STARTED_KEY = "csu.started"
+# How the session's user authenticated (`pwd` / `pwd+otp`) and when (for credential revocation).
+SESSION_AMR_KEY = "csu.amr"
+SESSION_AUTH_AT_KEY = "csu.auth_at"
+
+
+def _credentials_check(*, user: Any, membership: ActiveMembership, amr: str, issued_at: Any) -> None:
+    """Refuse credentials issued before the user's revocation, and staff credentials issued on
+    the password alone for a user who has MFA (security review finding 2)."""
+    from accounts.services import mfa_missing_from_credentials, token_issued_after_revocation
+
+    if not token_issued_after_revocation(user=user, issued_at=issued_at):
+        raise exceptions.AuthenticationFailed(
+            "These credentials were revoked. Sign in again.", code="token_not_valid"
+        )
+    if mfa_missing_from_credentials(membership=membership, amr=amr):
+        raise exceptions.AuthenticationFailed(
+            "Sign in again with the code from your authenticator app.", code="mfa_required"
+        )
 
 
 def request_clinic(request: Request) -> Any:
     """The clinic of the request's host, or None on the platform host."""
     tenant = getattr(request._request, "tenant", None)
     return tenant if getattr(tenant, "schema_name", "public") != "public" else None
+
+
+def request_amr(request: Request) -> str:
+    """How the caller authenticated: the token's `amr`, or the session's."""
+    if request.auth is not None:
+        return str(request.auth.get("amr", "pwd"))
+    return str(request._request.session.get(SESSION_AMR_KEY, "pwd"))
 
 
 def _bind_membership(request: Request, membership: ActiveMembership) -> None:
@@ -66,6 +91,9 @@ class ClinicJWTAuthentication(JWTAuthentication):
             raise exceptions.AuthenticationFailed(
                 "No active membership in this clinic.", code="membership_inactive"
             )
+        _credentials_check(
+            user=user, membership=membership, amr=str(token.get("amr", "pwd")), issued_at=token.get("iat")
+        )
         _bind_membership(request, membership)
         return user, token
 
@@ -95,6 +123,16 @@ class ClinicSessionAuthentication(SessionAuthentication):
             raise exceptions.AuthenticationFailed(
                 "No active membership in this clinic.", code="membership_inactive"
             )
+        try:
+            _credentials_check(
+                user=user,
+                membership=membership,
+                amr=str(session.get(SESSION_AMR_KEY, "pwd")),
+                issued_at=session.get(SESSION_AUTH_AT_KEY, started),
+            )
+        except exceptions.AuthenticationFailed:
+            logout(django_request)
+            raise
         self.enforce_csrf(request)
         _bind_membership(request, membership)
         return user, None

@@ -9,6 +9,7 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 
 class UserManager(BaseUserManager["User"]):
@@ -17,6 +18,10 @@ class UserManager(BaseUserManager["User"]):
     def create_user(self, email: str, password: str | None = None, **fields: Any) -> User:
         if not email:
             raise ValueError("Users need an email address.")
+        # Trusted creation paths (operators' commands, the demo seed, the admin): the address is
+        # taken as verified. Public flows create accounts through accounts.services.user_create,
+        # which decides per flow.
+        fields.setdefault("email_verified_at", timezone.now())
         user = self.model(email=self.normalize_email(email).lower(), **fields)
         user.set_password(password)
         user.save(using=self._db)
@@ -38,6 +43,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="Platform operator.")
     date_joined = models.DateTimeField(auto_now_add=True)
+    # Set when the owner of the address opened the link sent at signup; an account cannot sign
+    # in before (no pre-hijacking of someone else's address, security review finding 3).
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Tokens (by `iat`) and sessions (by sign-in time) from before this second are refused:
+    # set when MFA is confirmed or a clinic starts requiring it (security review finding 2).
+    credentials_revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -120,32 +131,6 @@ class Invitation(models.Model):
         return f"invitation {self.id} ({self.role})"
 
 
-class Enrollment(models.Model):
-    """A single-use code a clinician gives a patient to create their account in the PWA.
-
-    `code_hash` (keyed) finds it; `code_encrypted` lets staff show the code/QR again.
-    `patient_id` points at the clinic schema's patient record (no cross-schema FK).
-    """
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    clinic = models.ForeignKey("tenants.Clinic", on_delete=models.CASCADE, related_name="enrollments")
-    patient_id = models.UUIDField(null=True, blank=True)
-    code_hash = models.CharField(max_length=64, unique=True)
-    code_encrypted = models.TextField()
-    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    redeemed_at = models.DateTimeField(null=True, blank=True)
-    redeemed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["clinic", "-created_at"], name="enrollment_clinic_created")]
-
-    def __str__(self) -> str:
-        return f"enrollment {self.id}"
-
-
 class TotpDevice(models.Model):
     """A user's TOTP authenticator (RFC 6238). The secret is encrypted at rest."""
 
@@ -171,3 +156,19 @@ class RecoveryCode(models.Model):
 
     def __str__(self) -> str:
         return f"recovery code {self.id}"
+
+
+class TokenFamily(models.Model):
+    """The refresh tokens descended by rotation from one sign-in (the `fam` claim).
+
+    Presenting a refresh token that was already rotated means it was copied: the whole family
+    is revoked, so neither the thief nor the victim can refresh from it again (RFC 9700 §4.14).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="token_families")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"token family {self.id}"

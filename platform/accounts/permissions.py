@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from accounts.authentication import request_clinic, request_membership
 from accounts.models import Role
 from accounts.services import mfa_setup_pending
+from tenants.models import ClinicStatus
 
 
 class _RolePermission(BasePermission):
@@ -49,21 +51,28 @@ class MfaSatisfied(BasePermission):
         membership = request_membership(request)
         if membership is None or getattr(view, "allow_without_mfa", False):
             return True
-        return not mfa_setup_pending(user=request.user, clinic=request_clinic(request), role=membership.role)
+        return not mfa_setup_pending(membership=membership, clinic=request_clinic(request))
 
 
 class ClinicWritable(BasePermission):
-    """A suspended clinic's portal is read-only (403 `clinic_suspended`); views that must keep
-    working for patient safety set `allowed_when_suspended = True`."""
-
-    message = "This clinic is suspended: the portal is read-only."
-    code = "clinic_suspended"
+    """A suspended or offboarding clinic's portal is read-only (403 `clinic_suspended` /
+    `clinic_offboarding`): what an offboarding clinic wrote after its export started would be
+    missing from the archive. Views that must keep working for patient safety set
+    `allowed_when_suspended = True`."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if request.method in ("GET", "HEAD", "OPTIONS") or getattr(view, "allowed_when_suspended", False):
             return True
         clinic = request_clinic(request)
-        return clinic is None or clinic.status != "suspended"
+        if clinic is None or clinic.status not in (ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING):
+            return True
+        offboarding = clinic.status == ClinicStatus.OFFBOARDING
+        raise exceptions.PermissionDenied(
+            detail="This clinic is leaving CSU Tracker: the portal is read-only."
+            if offboarding
+            else "This clinic is suspended: the portal is read-only.",
+            code="clinic_offboarding" if offboarding else "clinic_suspended",
+        )
 
 
 class IsPlatformOperator(BasePermission):

@@ -6,9 +6,10 @@ import uuid
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db.models import Exists, OuterRef
 from django_tenants.utils import schema_context
 
-from accounts.models import Membership
+from accounts.models import Membership, TotpDevice
 
 MEMBERSHIP_CACHE_SECONDS = 300
 _MISSING = "none"
@@ -20,18 +21,20 @@ class ActiveMembership:
     user_id: uuid.UUID
     clinic_id: uuid.UUID
     role: str
+    # The user has a confirmed TOTP device: staff credentials without it are refused.
+    mfa_enabled: bool = False
 
 
 def _cache_key(user_id: uuid.UUID | str, clinic_id: uuid.UUID | str) -> str:
     # Keyed on the clinic too (not only on the schema prefix the cache adds), so an entry
     # written from any schema context answers for exactly one clinic and user.
-    return f"membership:{clinic_id}:{user_id}"
+    return f"membership:v2:{clinic_id}:{user_id}"
 
 
 def membership_active_for(*, user_id: uuid.UUID | str, clinic_id: uuid.UUID | str) -> ActiveMembership | None:
     """The user's active membership in the clinic whose schema is active, cached.
 
-    Every service that changes a membership or a user's `is_active` clears this entry
+    Every service that changes a membership, a user's `is_active` or their MFA clears this entry
     (`membership_cache_clear`), so a deactivation takes effect on the very next request.
     """
     key = _cache_key(user_id, clinic_id)
@@ -42,7 +45,10 @@ def membership_active_for(*, user_id: uuid.UUID | str, clinic_id: uuid.UUID | st
         return cached
     row = (
         Membership.objects.filter(user_id=user_id, clinic_id=clinic_id, is_active=True, user__is_active=True)
-        .values_list("id", "user_id", "clinic_id", "role")
+        .annotate(
+            mfa=Exists(TotpDevice.objects.filter(user_id=OuterRef("user_id"), confirmed_at__isnull=False))
+        )
+        .values_list("id", "user_id", "clinic_id", "role", "mfa")
         .first()
     )
     membership = ActiveMembership(*row) if row else None

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.contrib.auth.tokens import default_token_generator
+from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -26,11 +28,13 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from accounts.models import Enrollment, Invitation, Membership, RecoveryCode, Role, TotpDevice, User
+from accounts.models import Invitation, Membership, RecoveryCode, Role, TokenFamily, TotpDevice, User
 from accounts.selectors import ActiveMembership, membership_active_for, membership_cache_clear
 from core import crypto
 from core.errors import ApplicationError
-from tenants.models import Clinic
+from core.text import single_line_validate
+from tenants.models import Clinic, ClinicStatus
+from tenants.selectors import clinic_url
 
 logger = logging.getLogger("accounts.auth")
 
@@ -39,7 +43,10 @@ logger = logging.getLogger("accounts.auth")
 INVALID_CREDENTIALS = "No active account found with the given credentials."
 TOKEN_INVALID = "Token is invalid or expired."  # noqa: S105 (a message, not a secret)
 STAFF_ROLES = (Role.CLINIC_ADMIN, Role.CLINICIAN)
-ENROLLMENT_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
+# How the user authenticated (the `amr` claim, RFC 8176 values joined): password alone, or
+# password and a TOTP / recovery code.
+AMR_PASSWORD = "pwd"  # noqa: S105 (a claim value, not a secret)
+AMR_MFA = "pwd+otp"
 RECOVERY_CODE_COUNT = 10
 
 
@@ -58,15 +65,18 @@ def password_validate(password: str, *, user: User | None = None, field: str = "
         raise ApplicationError(code="weak_password", field=field, detail=" ".join(exc.messages)) from exc
 
 
-def user_create(*, email: str, password: str, full_name: str = "") -> User:
+def user_create(*, email: str, password: str, full_name: str = "", verified: bool) -> User:
+    """A new account. `verified` only when the flow itself proved the address (an invitation
+    link opened from that mailbox); otherwise it must be confirmed by the emailed link."""
     email = email_normalize(email)
     if User.objects.filter(email=email).exists():
         raise ApplicationError(
             code="email_taken", field="email", status_code=409, detail="This email is registered."
         )
-    user = User(email=email, full_name=full_name.strip())
+    user = User(email=email, full_name=single_line_validate(full_name.strip(), field="full_name"))
     password_validate(password, user=user)
     user.set_password(password)
+    user.email_verified_at = timezone.now() if verified else None
     user.full_clean(exclude=["password"])
     try:
         with transaction.atomic():
@@ -78,10 +88,16 @@ def user_create(*, email: str, password: str, full_name: str = "") -> User:
     return user
 
 
+@dataclass(frozen=True)
+class LinkedAccount:
+    user: User
+    amr: str
+
+
 def account_verify_for_linking(
     *, request: HttpRequest | None, email: str, password: str, otp: str | None
-) -> User | None:
-    """For flows that attach a new membership to an account (invitation, enrollment, signup).
+) -> LinkedAccount | None:
+    """For flows that attach a new membership to an account (invitation, enrollment).
 
     None when no account has this email (the flow creates one). Otherwise the account, once
     its password — through django-axes, so failures count toward the lockout — and its second
@@ -100,7 +116,8 @@ def account_verify_for_linking(
         if not mfa_verify(user=user, otp=otp):
             user_login_failed.send(sender=__name__, credentials={"email": email}, request=request)
             raise _unauthorized("invalid_otp", "The authenticator code is not valid.")
-    return user
+        return LinkedAccount(user=user, amr=AMR_MFA)
+    return LinkedAccount(user=user, amr=AMR_PASSWORD)
 
 
 # --- Memberships -----------------------------------------------------------------------------
@@ -119,11 +136,7 @@ def membership_set_active(*, membership: Membership, is_active: bool) -> Members
 def user_set_active(*, user: User, is_active: bool) -> User:
     User.objects.filter(pk=user.pk).update(is_active=is_active)
     user.is_active = is_active
-    clinics = [
-        (schema, str(pk))
-        for schema, pk in Clinic.objects.filter(memberships__user=user).values_list("schema_name", "pk")
-    ]
-    _membership_cache_clear_now_and_on_commit(user.pk, clinics)
+    _membership_cache_clear_now_and_on_commit(user.pk, _clinics_of(user))
     return user
 
 
@@ -150,16 +163,19 @@ def membership_grant(*, user: User, clinic: Clinic, role: str) -> Membership:
 class SignIn:
     user: User
     membership: ActiveMembership
+    amr: str
 
 
 def credentials_check(
     *, request: HttpRequest, clinic: Clinic, email: str, password: str, otp: str | None
 ) -> SignIn:
-    """Check email + password (through django-axes), clinic membership and MFA.
+    """Check email + password (through django-axes), clinic membership, a verified email and
+    MFA.
 
     A locked-out username + IP raises a 429 from the axes receiver, even with the right
     password. Wrong password, unknown email and no membership in this clinic all give the same
-    401. A second factor is required when the user has confirmed TOTP.
+    401. An unconfirmed email address gets its own 401, only after the right password. A second
+    factor is required when the user has confirmed TOTP.
     """
     email = email_normalize(email)
     user = authenticate(request=request, email=email, password=password)
@@ -170,6 +186,11 @@ def credentials_check(
     if membership is None:
         logger.info("sign-in refused (no membership) clinic=%s ip=%s", clinic.slug, _ip(request))
         raise _unauthorized("invalid_credentials", INVALID_CREDENTIALS)
+    if user.email_verified_at is None:
+        raise _unauthorized(
+            "email_unverified", "Confirm your email address first: open the link we sent you."
+        )
+    amr = AMR_PASSWORD
     if mfa_enabled(user=user):
         if not otp:
             raise _unauthorized("mfa_required", "Enter the code from your authenticator app.")
@@ -178,19 +199,28 @@ def credentials_check(
             user_login_failed.send(sender=__name__, credentials={"email": email}, request=request)
             logger.info("sign-in failed (second factor) user=%s clinic=%s", user.pk, clinic.slug)
             raise _unauthorized("invalid_otp", "The authenticator code is not valid.")
+        amr = AMR_MFA
     logger.info("sign-in succeeded user=%s clinic=%s role=%s", user.pk, clinic.slug, membership.role)
-    return SignIn(user=user, membership=membership)
+    return SignIn(user=user, membership=membership, amr=amr)
 
 
 def _ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
-def tokens_issue(*, user: User, clinic: Clinic, role: str) -> dict[str, str]:
-    """A refresh/access pair bound to this clinic (`tid`) with the member's role."""
+def tokens_issue(
+    *, user: User, clinic: Clinic, role: str, amr: str = AMR_PASSWORD, family: uuid.UUID | None = None
+) -> dict[str, str]:
+    """A refresh/access pair bound to this clinic (`tid`), with the member's role, how the
+    user authenticated (`amr`: `pwd` or `pwd+otp`) and the rotation family (`fam`; a new
+    family for a new sign-in)."""
+    if family is None:
+        family = TokenFamily.objects.create(user=user).pk
     refresh = RefreshToken.for_user(user)
     refresh["tid"] = clinic.schema_name
     refresh["role"] = role
+    refresh["amr"] = amr
+    refresh["fam"] = str(family)
     return {"refresh": str(refresh), "access": str(refresh.access_token)}
 
 
@@ -220,7 +250,7 @@ def sign_in_tokens(*, request: HttpRequest, clinic: Clinic, sign_in: SignIn) -> 
     """Finish a token sign-in: `user_logged_in` (resets the lockout counter, records
     last_login) as Django's session `login()` does, then a token pair."""
     user_logged_in.send(sender=User, request=request, user=sign_in.user)
-    return tokens_issue(user=sign_in.user, clinic=clinic, role=sign_in.membership.role)
+    return tokens_issue(user=sign_in.user, clinic=clinic, role=sign_in.membership.role, amr=sign_in.amr)
 
 
 def _refresh_token_for_clinic(raw: str, clinic: Clinic) -> RefreshToken:
@@ -233,29 +263,92 @@ def _refresh_token_for_clinic(raw: str, clinic: Clinic) -> RefreshToken:
     return token
 
 
-@transaction.atomic
 def token_refresh(*, raw: str, clinic: Clinic) -> dict[str, str]:
-    """Rotate a refresh token: the old one is blacklisted, a new pair is issued.
+    """Rotate a refresh token: the old one is blacklisted, a new pair of the same family is
+    issued.
 
     The outstanding row is locked, so two concurrent refreshes with one token cannot both
-    succeed. The role claim is re-read from the membership, never copied from the old token.
+    succeed. A token that was already rotated (or logged out) is a copy in someone else's
+    hands: its whole family is revoked (committed, although the answer is a 401). The role
+    claim is re-read from the membership, never copied from the old token; `amr` is carried.
     """
     token = _refresh_token_for_clinic(raw, clinic)
-    outstanding = OutstandingToken.objects.select_for_update().filter(jti=token["jti"]).first()
-    if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
+    family_id = token.get("fam")
+    with transaction.atomic():
+        outstanding = OutstandingToken.objects.select_for_update().filter(jti=token["jti"]).first()
+        family = TokenFamily.objects.select_for_update().filter(pk=family_id).first() if family_id else None
+        reused = outstanding is not None and BlacklistedToken.objects.filter(token=outstanding).exists()
+        if reused and family is not None and family.revoked_at is None:
+            family.revoked_at = timezone.now()
+            family.save(update_fields=["revoked_at"])
+            logger.warning("refresh token reused: family revoked user=%s", family.user_id)
+    if outstanding is None or reused or family is None or family.revoked_at is not None:
         raise _unauthorized("token_not_valid", TOKEN_INVALID)
-    user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
-    membership = user and membership_active_for(user_id=user.pk, clinic_id=clinic.pk)
-    if not user or not membership:
-        raise _unauthorized("token_not_valid", TOKEN_INVALID)
-    BlacklistedToken.objects.create(token=outstanding)
-    return tokens_issue(user=user, clinic=clinic, role=membership.role)
+    with transaction.atomic():
+        user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
+        membership = user and membership_active_for(user_id=user.pk, clinic_id=clinic.pk)
+        if (
+            not user
+            or not membership
+            or not token_issued_after_revocation(user=user, issued_at=token.get("iat"))
+        ):
+            raise _unauthorized("token_not_valid", TOKEN_INVALID)
+        _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
+        if not created:  # rotated concurrently by another request with the same token
+            raise _unauthorized("token_not_valid", TOKEN_INVALID)
+        return tokens_issue(
+            user=user,
+            clinic=clinic,
+            role=membership.role,
+            amr=str(token.get("amr", AMR_PASSWORD)),
+            family=family.pk,
+        )
+
+
+def token_issued_after_revocation(*, user: User, issued_at: Any) -> bool:
+    """False for a token or session from before the user's credentials were revoked (whole
+    seconds: a pair issued in the same second as the revocation, by the revoking request
+    itself, stays valid)."""
+    revoked = user.credentials_revoked_at
+    if revoked is None:
+        return True
+    try:
+        return int(issued_at) >= int(revoked.timestamp())
+    except (TypeError, ValueError):
+        return False
+
+
+def credentials_revoke(*, user: User) -> None:
+    """Every refresh token, access token and session the user holds stops working (MFA
+    confirmed, a clinic started requiring MFA). The caller issues fresh credentials."""
+    User.objects.filter(pk=user.pk).update(credentials_revoked_at=timezone.now())
+    user.refresh_from_db(fields=["credentials_revoked_at"])
+    TokenFamily.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    refresh_tokens_revoke_all(user=user)
+
+
+def clinic_staff_credentials_revoke(*, clinic: Clinic, keep_user: User | None = None) -> int:
+    """A clinic switched `mfa_required` on: its staff's earlier tokens and sessions, issued
+    without a second factor, stop working. `keep_user` (the admin who made the change) keeps
+    theirs when they signed in with MFA."""
+    staff = User.objects.filter(
+        memberships__clinic=clinic, memberships__role__in=STAFF_ROLES, memberships__is_active=True
+    ).distinct()
+    count = 0
+    for user in staff:
+        if keep_user is not None and user.pk == keep_user.pk:
+            continue
+        credentials_revoke(user=user)
+        count += 1
+    return count
 
 
 def token_revoke(*, raw: str, clinic: Clinic) -> None:
-    """Logout: the refresh token can never be used again."""
+    """Logout: the refresh token and its whole family can never be used again."""
     token = _refresh_token_for_clinic(raw, clinic)
     token.blacklist()
+    if token.get("fam"):
+        TokenFamily.objects.filter(pk=token["fam"], revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
 def refresh_tokens_revoke_all(*, user: User) -> int:
@@ -276,8 +369,21 @@ def mfa_enabled(*, user: User) -> bool:
     return TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
 
 
-def mfa_setup(*, user: User) -> tuple[str, str]:
-    """Start (or restart) TOTP enrolment. Refused while a confirmed device exists."""
+def mfa_setup(*, request: HttpRequest | None, user: User, password: str) -> tuple[str, str]:
+    """Start (or restart) TOTP enrolment, with the current password (checked through
+    django-axes, so guesses run into the lockout): whoever holds a stolen token or session must
+    not bind their own authenticator. Refused while a confirmed device exists. Must run outside
+    a transaction (failed attempts persist)."""
+    if authenticate(request=request, email=user.email, password=password) is None:
+        raise ApplicationError(
+            code="invalid_current_password", field="password", detail="The current password is wrong."
+        )
+    return mfa_secret_issue(user=user)
+
+
+def mfa_secret_issue(*, user: User) -> tuple[str, str]:
+    """A new unconfirmed TOTP secret and its otpauth URI (the password check is the caller's:
+    `mfa_setup` for the API, the operator command for a new operator)."""
     if mfa_enabled(user=user):
         raise ApplicationError(code="mfa_already_enabled", status_code=409, detail="MFA is already enabled.")
     secret = pyotp.random_base32()
@@ -291,7 +397,11 @@ def mfa_setup(*, user: User) -> tuple[str, str]:
 
 @transaction.atomic
 def mfa_confirm(*, user: User, otp: str) -> list[str]:
-    """Confirm TOTP with a first valid code; returns 10 single-use recovery codes (shown once)."""
+    """Confirm TOTP with a first valid code; returns 10 single-use recovery codes (shown once).
+
+    Every earlier token and session of the user is revoked (they were issued on the password
+    alone); the caller hands the confirming client a fresh pair with `amr` `pwd+otp`.
+    """
     device = TotpDevice.objects.select_for_update().filter(user=user).first()
     if device is None:
         raise ApplicationError(code="mfa_not_started", detail="Start MFA setup first.")
@@ -306,8 +416,17 @@ def mfa_confirm(*, user: User, otp: str) -> list[str]:
     RecoveryCode.objects.bulk_create(
         [RecoveryCode(user=user, code_hash=crypto.keyed_hash(code, purpose="recovery")) for code in codes]
     )
+    credentials_revoke(user=user)
+    _membership_cache_clear_now_and_on_commit(user.pk, _clinics_of(user))
     logger.info("mfa enabled user=%s", user.pk)
     return codes
+
+
+def _clinics_of(user: User) -> list[tuple[str, str]]:
+    return [
+        (schema, str(pk))
+        for schema, pk in Clinic.objects.filter(memberships__user=user).values_list("schema_name", "pk")
+    ]
 
 
 def _totp_accept(device: TotpDevice, otp: str) -> bool:
@@ -343,22 +462,24 @@ def mfa_verify(*, user: User, otp: str) -> bool:
     return bool(spent)
 
 
-def mfa_setup_pending(*, user: User, clinic: Clinic, role: str) -> bool:
+def mfa_setup_pending(*, membership: ActiveMembership, clinic: Clinic) -> bool:
     """Staff of a clinic that requires MFA must enrol before using anything else."""
-    return clinic.mfa_required and role in STAFF_ROLES and not mfa_enabled(user=user)
+    return clinic.mfa_required and membership.role in STAFF_ROLES and not membership.mfa_enabled
+
+
+def mfa_missing_from_credentials(*, membership: ActiveMembership, amr: str) -> bool:
+    """Staff credentials issued on the password alone while the user has MFA (e.g. from before
+    they enrolled): they must sign in again with their code."""
+    return membership.role in STAFF_ROLES and membership.mfa_enabled and amr != AMR_MFA
 
 
 # --- Invitations -----------------------------------------------------------------------------
 
 
-def _clinic_url(clinic: Clinic, path: str) -> str:
-    host = clinic.domains.filter(is_primary=True).values_list("domain", flat=True).first()
-    return f"{settings.PUBLIC_URL_SCHEME}://{host}{path}"
-
-
 @transaction.atomic
 def invitation_create(*, clinic: Clinic, email: str, role: str, invited_by: User) -> Invitation:
     """Invite a clinician or clinic admin; emails a single-use link valid 7 days."""
+    clinic_refuse_new_members(clinic)
     if role not in STAFF_ROLES:
         raise ApplicationError(
             code="invalid_role", field="role", detail="Invite clinicians or clinic admins."
@@ -381,7 +502,7 @@ def invitation_create(*, clinic: Clinic, email: str, role: str, invited_by: User
         invited_by=invited_by,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_VALID_DAYS),
     )
-    link = _clinic_url(clinic, f"/invitation#token={token}")
+    link = clinic_url(clinic, f"/invitation#token={token}")
     transaction.on_commit(
         lambda: send_mail(
             subject=f"You are invited to {clinic.name} on CSU Tracker",
@@ -403,16 +524,24 @@ def invitation_revoke(*, invitation: Invitation) -> Invitation:
     return invitation
 
 
-def _refuse_when_suspended(clinic: Clinic) -> None:
-    if clinic.status == "suspended":
+def clinic_refuse_new_members(clinic: Clinic) -> None:
+    """A suspended or offboarding clinic takes no new members, patients or codes: whatever
+    joined an offboarding clinic would be missing from its export archive."""
+    if clinic.status == ClinicStatus.SUSPENDED:
         raise ApplicationError(
             code="clinic_suspended",
             status_code=403,
             detail="This clinic is suspended: no new members for now.",
         )
+    if clinic.status == ClinicStatus.OFFBOARDING:
+        raise ApplicationError(
+            code="clinic_offboarding",
+            status_code=403,
+            detail="This clinic is leaving CSU Tracker: no new members.",
+        )
 
 
-def _single_use_check(
+def single_use_check(
     *, kind: str, noun: str, field: str, revoked_at: Any, used_at: Any, expires_at: Any, found: bool = True
 ) -> None:
     """The states of a single-use secret (invitation token, enrollment code), each with its code."""
@@ -430,7 +559,7 @@ def _invitation_open(*, clinic: Clinic, token: str, lock: bool = False) -> Invit
     queryset = Invitation.objects.select_for_update() if lock else Invitation.objects
     token_hash = crypto.keyed_hash(token or "", purpose="invitation")
     invitation = queryset.filter(clinic=clinic, token_hash=token_hash).first()
-    _single_use_check(
+    single_use_check(
         kind="invitation",
         noun="invitation",
         field="token",
@@ -451,10 +580,10 @@ def invitation_accept(
     password: str,
     otp: str | None = None,
     request: HttpRequest | None = None,
-) -> tuple[User, Membership]:
+) -> JoinedAccount:
     """Accept an invitation: a new account, or an existing one proven by password (+ TOTP).
     The token is checked before any password, and again under a lock when it is spent."""
-    _refuse_when_suspended(clinic)
+    clinic_refuse_new_members(clinic)
     invitation = _invitation_open(clinic=clinic, token=token)
     existing = account_verify_for_linking(request=request, email=invitation.email, password=password, otp=otp)
     with transaction.atomic():
@@ -463,132 +592,68 @@ def invitation_accept(
             from billing.services import seat_check
 
             seat_check(clinic=clinic, adding="clinician")
-        user = existing or user_create(email=invitation.email, password=password, full_name=full_name)
+        # The invitation link reached this mailbox: the address is proven.
+        user = existing.user if existing else None
+        if user is not None and user.email_verified_at is None:
+            User.objects.filter(pk=user.pk).update(email_verified_at=timezone.now())
+        user = user or user_create(
+            email=invitation.email, password=password, full_name=full_name, verified=True
+        )
         membership = membership_grant(user=user, clinic=clinic, role=invitation.role)
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
-    return user, membership
+    return JoinedAccount(user=user, membership=membership, amr=existing.amr if existing else AMR_PASSWORD)
 
 
-# --- Patient enrollment codes ----------------------------------------------------------------
-
-
-def enrollment_code_normalize(code: str) -> str:
-    return "".join(ch for ch in (code or "").upper() if ch.isalnum())
-
-
-def enrollment_create(
-    *, clinic: Clinic, created_by: User, patient_id: uuid.UUID | None = None
-) -> tuple[Enrollment, str]:
-    """A single-use 8-character code (valid 14 days) for a patient to create their account."""
-    code = "".join(secrets.choice(ENROLLMENT_ALPHABET) for _ in range(8))
-    enrollment = Enrollment.objects.create(
-        clinic=clinic,
-        patient_id=patient_id,
-        code_hash=crypto.keyed_hash(code, purpose="enrollment"),
-        code_encrypted=crypto.encrypt(code),
-        created_by=created_by,
-        expires_at=timezone.now() + timedelta(days=settings.ENROLLMENT_VALID_DAYS),
-    )
-    return enrollment, code
-
-
-def enrollment_code(enrollment: Enrollment) -> str:
-    return crypto.decrypt(enrollment.code_encrypted)
-
-
-def enrollment_url(enrollment: Enrollment) -> str:
-    code = enrollment_code(enrollment)
-    return _clinic_url(enrollment.clinic, f"/enroll#code={code[:4]}-{code[4:]}")
-
-
-def _enrollment_open(*, clinic: Clinic, code: str, lock: bool = False) -> Enrollment:
-    queryset = Enrollment.objects.select_for_update() if lock else Enrollment.objects
-    code_hash = crypto.keyed_hash(enrollment_code_normalize(code), purpose="enrollment")
-    enrollment = queryset.filter(clinic=clinic, code_hash=code_hash).first()
-    _single_use_check(
-        kind="enrollment",
-        noun="enrollment code",
-        field="code",
-        found=enrollment is not None,
-        revoked_at=getattr(enrollment, "revoked_at", None),
-        used_at=getattr(enrollment, "redeemed_at", None),
-        expires_at=getattr(enrollment, "expires_at", None),
-    )
-    assert enrollment is not None
-    return enrollment
-
-
-def enrollment_redeem(
-    *,
-    clinic: Clinic,
-    code: str,
-    email: str,
-    password: str,
-    otp: str | None = None,
-    request: HttpRequest | None = None,
-) -> tuple[User, Membership]:
-    """Create (or link) the patient's account and patient membership from a code.
-
-    The code is checked first (no password oracle without a valid code), then an existing
-    account must prove password and TOTP outside the transaction (failures count toward the
-    lockout), then the code is spent under a lock together with the writes.
-    """
-    _refuse_when_suspended(clinic)
-    _enrollment_open(clinic=clinic, code=code)
-    existing = account_verify_for_linking(request=request, email=email, password=password, otp=otp)
-    with transaction.atomic():
-        enrollment = _enrollment_open(clinic=clinic, code=code, lock=True)
-        user = existing or user_create(email=email, password=password)
-        membership = membership_grant(user=user, clinic=clinic, role=Role.PATIENT)
-        # The clinic's patient record (tenant schema, active on this clinic's host).
-        from patients.services import patient_attach_user
-
-        patient_attach_user(
-            user_id=user.pk,
-            patient_id=enrollment.patient_id,
-            clinic=clinic,
-            display_name=user.full_name or user.email,
-        )
-        enrollment.redeemed_at = timezone.now()
-        enrollment.redeemed_by = user
-        enrollment.save(update_fields=["redeemed_at", "redeemed_by"])
-    return user, membership
+@dataclass(frozen=True)
+class JoinedAccount:
+    user: User
+    membership: Membership
+    amr: str
 
 
 # --- Passwords -------------------------------------------------------------------------------
 
 
 def password_reset_request(*, email: str, clinic: Clinic | None) -> None:
-    """Queue a reset email if the account exists. The caller answers the same either way, and
-    the email is built and sent by a task after commit, so neither the answer nor its timing
-    tells whether an email is registered."""
+    """Always queue the reset task, whether or not the email is registered: the request does
+    the same work either way, so neither the answer nor its timing tells (ASVS 6.3.8). The
+    task finds the account, applies the per-recipient cap and sends. The address travels
+    encrypted (no personal data in the broker)."""
     from accounts.tasks import password_reset_email_send as password_reset_email_send_task
 
-    user_id = (
-        User.objects.filter(email=email_normalize(email), is_active=True).values_list("pk", flat=True).first()
+    password_reset_email_send_task.delay_on_commit(
+        email_encrypted=crypto.encrypt(email_normalize(email)), clinic_id=str(clinic.pk) if clinic else None
     )
-    if user_id is not None:
-        password_reset_email_send_task.delay_on_commit(
-            user_id=str(user_id), clinic_id=str(clinic.pk) if clinic else None
-        )
 
 
-def password_reset_email_send(*, user_id: str, clinic_id: str | None) -> None:
-    """Build the single-use, expiring reset link (Django's token generator) and email it."""
-    user = User.objects.filter(pk=user_id, is_active=True).first()
+def _per_recipient_allowed(*, purpose: str, user_id: uuid.UUID, per_hour: int) -> bool:
+    """At most `per_hour` emails of one kind to one account per hour (fails open on a cache
+    outage: the request throttles still stand in front)."""
+    key = f"mail-cap:{purpose}:{user_id}"
+    try:
+        cache.add(key, 0, 3600)
+        return int(cache.incr(key)) <= per_hour
+    except Exception:  # noqa: BLE001
+        logger.warning("mail cap unavailable purpose=%s", purpose)
+        return True
+
+
+def password_reset_email_send(*, email_encrypted: str, clinic_id: str | None) -> None:
+    """Build the single-use, expiring reset link (Django's token generator) and email it, if
+    the account exists and has not had its hourly share of reset emails."""
+    user = User.objects.filter(email=crypto.decrypt(email_encrypted), is_active=True).first()
     if user is None:
+        return
+    if not _per_recipient_allowed(
+        purpose="reset", user_id=user.pk, per_hour=settings.PASSWORD_RESETS_PER_HOUR
+    ):
+        logger.info("password reset email capped user=%s", user.pk)
         return
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
-    path = f"/password-reset#uid={uid}&token={token}"
-    clinic = Clinic.objects.filter(pk=clinic_id).first() if clinic_id else None
-    link = (
-        _clinic_url(clinic, path)
-        if clinic
-        else f"{settings.PUBLIC_URL_SCHEME}://{settings.PLATFORM_DOMAIN}{path}"
-    )
+    link = _link(clinic_id, f"/password-reset#uid={uid}&token={token}")
     send_mail(
         subject="Reset your CSU Tracker password",
         message=f"Reset your password within {settings.PASSWORD_RESET_TIMEOUT // 60} minutes: {link}\n"
@@ -596,6 +661,104 @@ def password_reset_email_send(*, user_id: str, clinic_id: str | None) -> None:
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[user.email],
     )
+
+
+def _link(clinic_id: str | None, path: str) -> str:
+    clinic = Clinic.objects.filter(pk=clinic_id).first() if clinic_id else None
+    if clinic is not None:
+        return clinic_url(clinic, path)
+    return f"{settings.PUBLIC_URL_SCHEME}://{settings.PLATFORM_DOMAIN}{path}"
+
+
+# --- Email verification ------------------------------------------------------------------------
+
+EMAIL_VERIFICATION_SALT = "accounts.email-verification"
+
+
+@dataclass(frozen=True)
+class EmailVerification:
+    user: User
+    clinic_id: str | None
+    plan_code: str | None
+
+
+def email_verification_token(
+    *, user: User, clinic_id: str | None = None, plan_code: str | None = None
+) -> str:
+    """A signed, expiring token for the link sent to the address. It names the address it was
+    sent to, so it dies if the account's email changes; for a signup it also names the pending
+    clinic it confirms and the plan chosen."""
+    payload = {"u": str(user.pk), "e": user.email, "c": clinic_id, "p": plan_code}
+    return signing.dumps(payload, salt=EMAIL_VERIFICATION_SALT, compress=True)
+
+
+def email_verification_send_later(
+    *, user: User, clinic: Clinic | None, pending_clinic_id: str | None = None, plan_code: str | None = None
+) -> None:
+    """Email the confirmation link after commit (a task: ids only, the token is built there)."""
+    from accounts.tasks import email_verification_send as email_verification_send_task
+
+    email_verification_send_task.delay_on_commit(
+        user_id=str(user.pk),
+        clinic_id=str(clinic.pk) if clinic else None,
+        pending_clinic_id=pending_clinic_id,
+        plan_code=plan_code,
+    )
+
+
+def email_verification_send(
+    *, user_id: str, clinic_id: str | None, pending_clinic_id: str | None, plan_code: str | None
+) -> None:
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return
+    if not _per_recipient_allowed(
+        purpose="verify", user_id=user.pk, per_hour=settings.PASSWORD_RESETS_PER_HOUR
+    ):
+        logger.info("verification email capped user=%s", user.pk)
+        return
+    token = email_verification_token(user=user, clinic_id=pending_clinic_id, plan_code=plan_code)
+    link = _link(clinic_id, f"/verify-email#token={token}")
+    hours = settings.EMAIL_VERIFICATION_SECONDS // 3600
+    if pending_clinic_id:
+        subject = "Confirm your new clinic on CSU Tracker"
+        body = (
+            f"Someone, hopefully you, signed up a clinic on CSU Tracker with this address.\n\n"
+            f"Confirm it within {hours} hours: {link}\n"
+            "If it was not you, ignore this email: nothing is created without this link."
+        )
+    else:
+        subject = "Confirm your email address for CSU Tracker"
+        body = f"Confirm your email address within {hours} hours: {link}\n"
+    send_mail(
+        subject=subject, message=body, from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[user.email]
+    )
+
+
+@transaction.atomic
+def email_verify(*, token: str) -> EmailVerification:
+    """Confirm the address a link was sent to. Idempotent (opening the link twice is fine)."""
+    invalid = ApplicationError(
+        code="verification_token_invalid",
+        field="token",
+        detail="This confirmation link is invalid or expired.",
+    )
+    try:
+        payload = signing.loads(
+            token, salt=EMAIL_VERIFICATION_SALT, max_age=settings.EMAIL_VERIFICATION_SECONDS
+        )
+    except signing.BadSignature as exc:  # includes SignatureExpired
+        raise invalid from exc
+    if not isinstance(payload, dict):
+        raise invalid
+    user = User.objects.select_for_update().filter(pk=payload.get("u"), is_active=True).first()
+    if user is None or user.email != payload.get("e"):
+        raise invalid
+    if user.email_verified_at is None:
+        user.email_verified_at = timezone.now()
+        user.save(update_fields=["email_verified_at"])
+        logger.info("email verified user=%s", user.pk)
+    return EmailVerification(user=user, clinic_id=payload.get("c"), plan_code=payload.get("p"))
 
 
 @transaction.atomic
@@ -611,8 +774,11 @@ def password_reset_confirm(*, uid: str, token: str, password: str) -> User:
         )
     password_validate(password, user=user)
     user.set_password(password)
-    user.save(update_fields=["password"])
+    # The link reached the mailbox: the address is proven.
+    user.email_verified_at = user.email_verified_at or timezone.now()
+    user.save(update_fields=["password", "email_verified_at"])
     refresh_tokens_revoke_all(user=user)
+    TokenFamily.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
     logger.info("password reset user=%s", user.pk)
     return user
 
@@ -633,3 +799,41 @@ def password_change(
         user.save(update_fields=["password"])
         refresh_tokens_revoke_all(user=user)
     logger.info("password changed user=%s", user.pk)
+
+
+# --- Security alerts to a clinic's admins ---------------------------------------------------------
+
+CLINIC_ALERTS = {
+    "enrollment_guessing": (
+        "Enrollment paused at {clinic}: many wrong codes tried",
+        "{count} wrong enrollment codes were tried at {clinic} within the last hour, from any "
+        "number of addresses. New patients cannot redeem codes until the hour has passed.\n\n"
+        "If your clinic did not hand out many codes just now, someone may be guessing them. "
+        "Codes you issued stay valid; you can revoke and reissue them in the portal.",
+    ),
+}
+
+
+def clinic_admins_alert_send(*, clinic_id: str, kind: str, count: int) -> None:
+    """Email a security alert (no personal data in it) to the clinic's active admins."""
+    clinic = Clinic.objects.filter(pk=clinic_id).first()
+    if clinic is None or kind not in CLINIC_ALERTS:
+        return
+    recipients = list(
+        User.objects.filter(
+            memberships__clinic=clinic,
+            memberships__role=Role.CLINIC_ADMIN,
+            memberships__is_active=True,
+            is_active=True,
+        ).values_list("email", flat=True)
+    )
+    if not recipients:
+        return
+    subject, body = CLINIC_ALERTS[kind]
+    send_mail(
+        subject=subject.format(clinic=clinic.name),
+        message=body.format(clinic=clinic.name, count=count),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=recipients,
+    )
+    logger.info("security alert sent clinic=%s kind=%s", clinic.slug, kind)

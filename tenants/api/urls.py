@@ -7,6 +7,7 @@ from tenants.api import views
 # Platform host.
 public_patterns = [
     path("clinics/", views.ClinicSignupApi.as_view(), name="clinic-signup"),
+    path("auth/verify-email/", views.EmailConfirmApi.as_view(), name="auth-verify-email"),
     path("clinics/slug-availability/", views.SlugAvailabilityApi.as_view(), name="clinic-slug-availability"),
     path("platform/auth/token/", views.OperatorTokenApi.as_view(), name="operator-token"),
     path("platform/clinics/", views.OperatorClinicListApi.as_view(), name="operator-clinics"),
@@ -34,6 +35,7 @@ public_patterns = [
 
 # Clinic hosts.
 tenant_patterns = [
+    path("auth/verify-email/", views.EmailConfirmApi.as_view(), name="auth-verify-email"),
     path("admin/clinic/", views.ClinicSettingsApi.as_view(), name="admin-clinic"),
     path("admin/members/", views.MemberListApi.as_view(), name="admin-members"),
     path(

@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, TotpDevice, User
-from accounts.services import mfa_setup
+from accounts.services import mfa_secret_issue
 from tenants.models import Clinic
 from tests.conftest import PASSWORD, authed_client, host_client
 
@@ -44,7 +44,7 @@ def test_linking_an_account_with_totp_requires_the_code(
 ) -> None:
     from django.utils import timezone
 
-    mfa_setup(user=mallory)
+    mfa_secret_issue(user=mallory)
     TotpDevice.objects.filter(user=mallory).update(confirmed_at=timezone.now())
     code = (
         authed_client(dr_bob, clinic_a).post("/api/v1/portal/enrollments/", {}, format="json").json()["code"]

@@ -1,4 +1,4 @@
-"""Invitations (staff) and enrollment codes (patients): single use, expiring, stored hashed."""
+"""Invitations (staff): single use, expiring, stored hashed. Enrollment codes: tests/patients."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.core import mail
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import Enrollment, Invitation, Membership, User
+from accounts.models import Invitation, Membership, User
 from tenants.models import Clinic
 from tests.conftest import PASSWORD, authed_client, host_client
 
@@ -119,95 +119,6 @@ def test_weak_password_on_accept_is_a_400_and_creates_nothing(
     assert "password" in response.json()["errors"]
     assert not User.objects.filter(email="newdoc@example.com").exists()
     assert accept(token).status_code == 201  # the invitation was not spent
-
-
-# --- Enrollment codes ---------------------------------------------------------------------------
-
-
-def create_enrollment(client: APIClient) -> dict:
-    response = client.post("/api/v1/portal/enrollments/", {}, format="json")
-    assert response.status_code == 201, response.json()
-    return response.json()
-
-
-def enroll(code: str, email: str = "newpatient@example.com", password: str = NEW_PASSWORD):  # noqa: ANN201
-    return host_client("alpha.localhost").post(
-        "/api/v1/auth/enroll/", {"code": code, "email": email, "password": password}, format="json"
-    )
-
-
-def test_clinician_creates_a_code_and_the_patient_enrolls(dr_bob: User, clinic_a: Clinic) -> None:
-    body = create_enrollment(authed_client(dr_bob, clinic_a))
-    assert re.fullmatch(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}", body["code"])
-    assert body["enroll_url"].startswith("http://alpha.localhost/enroll#code=")
-    enrollment = Enrollment.objects.get(pk=body["id"])
-    assert body["code"].replace("-", "") not in enrollment.code_encrypted + enrollment.code_hash
-    assert enrollment.expires_at - timezone.now() > timedelta(days=13, hours=23)
-    response = enroll(body["code"].lower().replace("-", " "))  # forgiving about case and spacing
-    assert response.status_code == 201
-    assert set(response.json()) == {"access", "refresh", "user_id", "role"}
-    assert response.json()["role"] == "patient"
-    assert Membership.objects.get(user__email="newpatient@example.com", clinic=clinic_a).role == "patient"
-
-
-def test_enrollment_code_is_single_use_and_expires(dr_bob: User, clinic_a: Clinic) -> None:
-    client = authed_client(dr_bob, clinic_a)
-    used = create_enrollment(client)["code"]
-    assert enroll(used).status_code == 201
-    again = enroll(used, email="someone.else@example.com")
-    assert (again.status_code, again.json()["code"]) == (400, "enrollment_used")
-    late = create_enrollment(client)
-    Enrollment.objects.filter(pk=late["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert enroll(late["code"], email="late@example.com").json()["code"] == "enrollment_expired"
-    assert enroll("ZZZZ-ZZZZ", email="guess@example.com").json()["code"] == "enrollment_invalid"
-    assert not User.objects.filter(email__in=["someone.else@example.com", "late@example.com"]).exists()
-
-
-def test_enrollment_code_works_only_on_its_own_clinic(
-    dr_bob: User, clinic_a: Clinic, clinic_b: Clinic
-) -> None:
-    code = create_enrollment(authed_client(dr_bob, clinic_a))["code"]
-    response = host_client("beta.localhost").post(
-        "/api/v1/auth/enroll/",
-        {"code": code, "email": "x@example.com", "password": NEW_PASSWORD},
-        format="json",
-    )
-    assert response.json()["code"] == "enrollment_invalid"
-
-
-def test_enrollment_qr_is_a_png(dr_bob: User, clinic_a: Clinic) -> None:
-    client = authed_client(dr_bob, clinic_a)
-    body = create_enrollment(client)
-    response = client.get(body["qr_url"])
-    assert response.status_code == 200
-    assert response["Content-Type"] == "image/png"
-    assert response.content.startswith(b"\x89PNG\r\n\x1a\n")
-    assert response["Cache-Control"] == "no-store"
-
-
-@pytest.mark.parametrize(
-    ("persona", "create", "qr"),
-    [
-        ("anonymous", 401, 401),
-        ("alice", 403, 403),
-        ("dr_bob", 201, 200),
-        ("carol", 201, 200),
-        ("mallory", 401, 401),
-    ],
-)
-def test_enrollment_persona_matrix(
-    request: pytest.FixtureRequest, persona: str, create: int, qr: int, dr_bob: User, clinic_a: Clinic
-) -> None:
-    enrollment_id = create_enrollment(authed_client(dr_bob, clinic_a))["id"]
-    if persona == "anonymous":
-        client = host_client("alpha.localhost")
-    else:
-        user = request.getfixturevalue(persona)
-        clinic = Clinic.objects.get(memberships__user=user)
-        client = authed_client(user, clinic)
-        client.defaults["HTTP_HOST"] = "alpha.localhost"  # mallory's beta token against alpha
-    assert client.post("/api/v1/portal/enrollments/", {}, format="json").status_code == create
-    assert client.get(f"/api/v1/portal/enrollments/{enrollment_id}/qr.png").status_code == qr
 
 
 @pytest.mark.parametrize(

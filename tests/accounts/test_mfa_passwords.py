@@ -8,6 +8,7 @@ import pyotp
 import pytest
 from django.core import mail
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts.models import RecoveryCode, TotpDevice, User
 from tenants.models import Clinic
@@ -21,9 +22,11 @@ def obtain(email: str, otp: str | None = None, password: str = PASSWORD):  # noq
     return host_client("alpha.localhost").post("/api/v1/auth/token/", body, format="json")
 
 
-def enable_mfa(user: User, clinic: Clinic) -> tuple[pyotp.TOTP, list[str]]:
-    client = authed_client(user, clinic)
-    setup = client.post("/api/v1/auth/mfa/setup/")
+def enable_mfa(user: User, clinic: Clinic, client: APIClient | None = None) -> tuple[pyotp.TOTP, list[str]]:
+    """Set up and confirm TOTP; `client` then carries the fresh `pwd+otp` token that
+    confirmation hands out (its earlier token is revoked)."""
+    client = client or authed_client(user, clinic)
+    setup = client.post("/api/v1/auth/mfa/setup/", {"password": PASSWORD}, format="json")
     assert setup.status_code == 200
     body = setup.json()
     assert body["otpauth_uri"].startswith("otpauth://totp/CSU%20Tracker:")
@@ -31,6 +34,7 @@ def enable_mfa(user: User, clinic: Clinic) -> tuple[pyotp.TOTP, list[str]]:
     totp = pyotp.TOTP(body["secret"])
     confirm = client.post("/api/v1/auth/mfa/confirm/", {"otp": totp.now()}, format="json")
     assert confirm.status_code == 200
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {confirm.json()['access']}")
     return totp, confirm.json()["recovery_codes"]
 
 
@@ -73,7 +77,8 @@ def test_wrong_codes_count_towards_the_lockout(dr_bob: User, clinic_a: Clinic) -
 
 
 def test_patients_cannot_set_up_staff_mfa(alice: User, clinic_a: Clinic) -> None:
-    assert authed_client(alice, clinic_a).post("/api/v1/auth/mfa/setup/").status_code == 403
+    response = authed_client(alice, clinic_a).post("/api/v1/auth/mfa/setup/", {"password": PASSWORD}, format="json")
+    assert response.status_code == 403
 
 
 def test_clinic_requiring_mfa_blocks_staff_until_they_enrol(
@@ -90,7 +95,7 @@ def test_clinic_requiring_mfa_blocks_staff_until_they_enrol(
     me = client.get("/api/v1/auth/me/")
     assert me.status_code == 200 and me.json()["mfa_setup_required"] is True
     assert authed_client(alice, clinic_a).get("/api/v1/auth/me/").json()["mfa_setup_required"] is False
-    enable_mfa(dr_bob, clinic_a)
+    enable_mfa(dr_bob, clinic_a, client)
     assert client.post("/api/v1/portal/enrollments/", {}, format="json").status_code == 201
     Clinic.objects.filter(pk=clinic_a.pk).update(mfa_required=False)
     clinic_host_cache_clear(clinic=clinic_a)

@@ -49,11 +49,14 @@ def test_login_without_csrf_token_is_refused(dr_bob: User) -> None:
 def test_unsafe_request_with_a_session_but_without_csrf_is_refused(dr_bob: User) -> None:
     client, csrf = csrf_client("alpha.localhost")
     assert login(client, csrf, dr_bob.email).status_code == 204
-    response = client.post("/api/v1/auth/mfa/setup/", {}, format="json")  # no X-CSRFToken
+    response = client.post("/api/v1/auth/mfa/setup/", {"password": PASSWORD}, format="json")  # no X-CSRFToken
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
     with_token = client.post(
-        "/api/v1/auth/mfa/setup/", {}, format="json", HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value
+        "/api/v1/auth/mfa/setup/",
+        {"password": PASSWORD},
+        format="json",
+        HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value,
     )
     assert with_token.status_code == 200
 

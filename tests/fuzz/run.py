@@ -50,7 +50,7 @@ SETTINGS_ONLY = ["--include-path", "/api/v1/admin/clinic/"]
 def _seed() -> dict[str, str]:
     """The clinic and its people; returns bearer tokens per role (operator's via TOTP later)."""
     from accounts.models import Membership, TotpDevice, User
-    from accounts.services import mfa_setup, tokens_issue
+    from accounts.services import mfa_secret_issue, tokens_issue
     from billing.services import subscription_start
     from clinicians.models import CareTeam, Clinician
     from patients.models import DiaryEntry, Patient, Prescription
@@ -86,7 +86,7 @@ def _seed() -> dict[str, str]:
             start=today - timedelta(days=30),
         )
     operator = User.objects.create_user("ops@fuzz.example", PASSWORD, is_staff=True)
-    secret, _ = mfa_setup(user=operator)
+    secret, _ = mfa_secret_issue(user=operator)
     TotpDevice.objects.filter(user=operator).update(confirmed_at=timezone.now())
     tokens = {
         role: tokens_issue(user=user, clinic=clinic, role=role)["access"] for role, user in people.items()

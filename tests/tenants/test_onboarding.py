@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import threading
+from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.core import mail
+from django.core.cache import cache
 from django.db import connections
+from django.utils import timezone
 from django_tenants.utils import schema_exists
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, User
+from billing.models import Subscription
 from core.errors import ApplicationError
-from tenants import lifecycle
+from tenants import signup as signup_module
 from tenants.models import Clinic, Domain
 from tenants.services import clinic_delete
 from tests.conftest import PASSWORD, host_client
@@ -32,45 +38,122 @@ def signup_body(slug: str = "derm-north", **overrides: object) -> dict:
     return body
 
 
+def signup(client: APIClient, capture, body: dict) -> tuple[object, str | None]:  # noqa: ANN001
+    """Sign up; the answer and the confirmation token from the email (sent after commit)."""
+    sent = len(mail.outbox)
+    with capture(execute=True):
+        response = client.post("/api/v1/clinics/", body, format="json")
+    found = [re.search(r"token=([\w:.-]+)", m.body) for m in mail.outbox[sent:]]
+    return response, next((match.group(1) for match in found if match), None)
+
+
 @pytest.mark.django_db
-def test_signup_creates_a_clinic_whose_admin_can_sign_in_at_once(public_client: APIClient) -> None:
-    response = public_client.post("/api/v1/clinics/", signup_body(), format="json")
-    assert response.status_code == 201, response.json()
-    body = response.json()
-    clinic = Clinic.objects.get(slug="derm-north")
-    assert body == {
-        "id": str(clinic.pk),
+def test_signup_stays_pending_until_the_admin_confirms_the_email(
+    public_client: APIClient, django_capture_on_commit_callbacks
+) -> None:  # noqa: ANN001
+    response, token = signup(public_client, django_capture_on_commit_callbacks, signup_body())
+    assert response.status_code == 202, response.json()
+    assert response.json() == {
         "slug": "derm-north",
-        "name": "Derm North",
-        "url": "http://derm-north.localhost/",
-        "status": "active",
+        "status": "pending",
+        "detail": "Check the admin's inbox: the clinic opens once its confirmation link is used.",
     }
-    assert (clinic.country, clinic.timezone, clinic.schema_name) == (
+    clinic = Clinic.objects.get(slug="derm-north")
+    assert (clinic.status, clinic.country, clinic.timezone, clinic.schema_name) == (
+        "pending",
         "AT",
         "Europe/Vienna",
         "clinic_derm_north",
     )
     assert schema_exists("clinic_derm_north")
+    assert mail.outbox[-1].to == ["owner@newclinic.example"]
+    assert "http://localhost/verify-email#token=" in mail.outbox[-1].body
+    # Nobody signs in before the link is opened: the clinic's host does not answer.
+    credentials = {"email": "owner@newclinic.example", "password": ADMIN_PASSWORD}
+    early = host_client("derm-north.localhost").post("/api/v1/auth/token/", credentials, format="json")
+    assert early.status_code == 404
+    confirmed = public_client.post("/api/v1/auth/verify-email/", {"token": token}, format="json")
+    assert confirmed.status_code == 200, confirmed.json()
+    assert confirmed.json() == {
+        "email_verified": True,
+        "clinic": {
+            "id": str(clinic.pk),
+            "slug": "derm-north",
+            "name": "Derm North",
+            "url": "http://derm-north.localhost/",
+            "status": "active",
+        },
+    }
+    assert Subscription.objects.get(clinic=clinic).plan.code == "starter"
     assert Membership.objects.get(clinic=clinic).role == "clinic_admin"
-    token = host_client("derm-north.localhost").post(
-        "/api/v1/auth/token/", {"email": "owner@newclinic.example", "password": ADMIN_PASSWORD}, format="json"
-    )
-    assert token.status_code == 200
+    cache.clear()  # the host lookup cached the clinic as unknown
+    token_response = host_client("derm-north.localhost").post("/api/v1/auth/token/", credentials, format="json")
+    assert token_response.status_code == 200, token_response.json()
     me = host_client("derm-north.localhost").get(
-        "/api/v1/auth/me/", HTTP_AUTHORIZATION=f"Bearer {token.json()['access']}"
+        "/api/v1/auth/me/", HTTP_AUTHORIZATION=f"Bearer {token_response.json()['access']}"
     )
     assert (me.json()["role"], me.json()["clinic"]["slug"]) == ("clinic_admin", "derm-north")
+    again = public_client.post("/api/v1/auth/verify-email/", {"token": token}, format="json")
+    assert again.status_code == 200  # opening the link twice is harmless
 
 
 @pytest.mark.django_db
-def test_an_existing_user_is_linked_only_with_their_password(public_client: APIClient, alice: User) -> None:
-    body = signup_body(admin={"email": alice.email, "full_name": "Alice", "password": "not her password"})
-    refused = public_client.post("/api/v1/clinics/", body, format="json")
-    assert (refused.status_code, refused.json()["code"]) == (401, "invalid_credentials")
+def test_signup_answers_the_same_whether_or_not_the_email_has_an_account(
+    public_client: APIClient, alice: User, django_capture_on_commit_callbacks
+) -> None:  # noqa: ANN001
+    """No account enumeration: a known address with a wrong password gets the very answer an
+    unknown one gets; only the email to the address's owner differs."""
+    unknown, _ = signup(public_client, django_capture_on_commit_callbacks, signup_body(slug="derm-one"))
+    known_body = signup_body(slug="derm-two", admin={"email": alice.email, "full_name": "X", "password": ADMIN_PASSWORD})
+    known, token = signup(public_client, django_capture_on_commit_callbacks, known_body)
+    assert (unknown.status_code, known.status_code) == (202, 202)
+    assert {**unknown.json(), "slug": "?"} == {**known.json(), "slug": "?"}
+    assert mail.outbox[-1].to == [alice.email]
+    alice.refresh_from_db()
+    assert alice.check_password(PASSWORD)  # her own password stays
+    assert not Clinic.objects.get(slug="derm-two").status == "active"
+    # Only the owner of the address can make the clinic hers.
+    public_client.post("/api/v1/auth/verify-email/", {"token": token}, format="json")
+    assert Membership.objects.filter(user=alice, clinic__slug="derm-two", role="clinic_admin").exists()
+    assert Clinic.objects.get(slug="derm-two").status == "active"
+
+
+@pytest.mark.django_db
+def test_a_forged_or_altered_confirmation_link_is_refused(
+    public_client: APIClient, django_capture_on_commit_callbacks
+) -> None:  # noqa: ANN001
+    _, token = signup(public_client, django_capture_on_commit_callbacks, signup_body())
+    for bad in (token[:-2] + "xx", "nonsense"):
+        response = public_client.post("/api/v1/auth/verify-email/", {"token": bad}, format="json")
+        assert (response.status_code, response.json()["code"]) == (400, "verification_token_invalid")
+    assert Clinic.objects.get(slug="derm-north").status == "pending"
+
+
+@pytest.mark.django_db
+def test_pending_signups_and_their_unverified_accounts_are_purged_after_a_day(
+    public_client: APIClient, django_capture_on_commit_callbacks
+) -> None:  # noqa: ANN001
+    _, token = signup(public_client, django_capture_on_commit_callbacks, signup_body())
+    assert signup_module.pending_signups_purge() == 0  # not yet
+    later = timezone.now() + timedelta(hours=24, minutes=1)
+    assert signup_module.pending_signups_purge(now=later) == 1
     assert not Clinic.objects.filter(slug="derm-north").exists()
-    body["admin"]["password"] = PASSWORD
-    assert public_client.post("/api/v1/clinics/", body, format="json").status_code == 201
-    assert Membership.objects.filter(user=alice, clinic__slug="derm-north", role="clinic_admin").exists()
+    assert not schema_exists("clinic_derm_north")
+    assert not User.objects.filter(email="owner@newclinic.example").exists()
+    response = public_client.post("/api/v1/auth/verify-email/", {"token": token}, format="json")
+    assert response.status_code == 400  # the account is gone with the signup
+
+
+@pytest.mark.django_db
+def test_the_platform_wide_signup_budget_stands_besides_the_per_ip_throttle(
+    public_client: APIClient, settings, django_capture_on_commit_callbacks
+) -> None:  # noqa: ANN001
+    settings.SIGNUP_HOURLY_BUDGET = 1
+    first, _ = signup(public_client, django_capture_on_commit_callbacks, signup_body(slug="derm-one"))
+    assert first.status_code == 202
+    second, _ = signup(public_client, django_capture_on_commit_callbacks, signup_body(slug="derm-two"))
+    assert (second.status_code, second.json()["code"], second["Retry-After"]) == (429, "signup_busy", "3600")
+    assert not Clinic.objects.filter(slug="derm-two").exists()
 
 
 @pytest.mark.django_db
@@ -85,6 +168,8 @@ def test_an_existing_user_is_linked_only_with_their_password(public_client: APIC
         ({"timezone": "Atlantis/Capital"}, 400, "validation_error", "timezone"),
         ({"country": "Austria"}, 400, "validation_error", "country"),
         ({"name": ""}, 400, "validation_error", "name"),
+        ({"name": "Derm\r\nBcc: x@evil.example"}, 400, "validation_error", "name"),
+        ({"name": "Derm\u0000North"}, 400, "validation_error", "name"),
         ({"plan": "gold"}, 400, "validation_error", "plan"),
         (
             {"admin": {"email": "x@example.com", "full_name": "X", "password": "short"}},
@@ -172,8 +257,8 @@ def test_a_failure_after_the_schema_exists_leaves_nothing_behind(committed_db: N
         assert schema_exists("clinic_derm_fail")
         raise RuntimeError("injected failure after schema creation")
 
-    with mock.patch.object(lifecycle, "membership_grant", side_effect=fail), pytest.raises(RuntimeError):
-        lifecycle.clinic_signup(
+    with mock.patch.object(signup_module, "membership_grant", side_effect=fail), pytest.raises(RuntimeError):
+        signup_module.clinic_signup(
             name="Fail",
             slug="derm-fail",
             timezone_name="UTC",
@@ -195,7 +280,7 @@ def test_two_simultaneous_signups_for_one_slug_make_one_clinic(committed_db: Non
     def signup(index: int) -> None:
         try:
             barrier.wait(timeout=10)
-            lifecycle.clinic_signup(
+            signup_module.clinic_signup(
                 name=f"Race {index}",
                 slug="derm-race",
                 timezone_name="UTC",

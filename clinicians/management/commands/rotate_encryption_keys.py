@@ -2,7 +2,7 @@
 
 Rotation: prepend a new key to FIELD_ENCRYPTION_KEYS (old keys stay listed, so everything
 remains readable), deploy, run this command, then drop the old key from the list. Covers
-clinical notes and diary notes in every clinic, and TOTP secrets and enrollment codes in the
+clinical notes, diary notes and enrollment codes in every clinic, and TOTP secrets in the
 public schema. Idempotent; batches of 500 rows, one transaction per batch.
 """
 
@@ -15,10 +15,10 @@ from django.db import transaction
 from django.db.models import Model
 from django_tenants.utils import tenant_context
 
-from accounts.models import Enrollment, TotpDevice
+from accounts.models import TotpDevice
 from clinicians.models import ClinicalNote
 from core import crypto
-from patients.models import DiaryEntry
+from patients.models import DiaryEntry, Enrollment
 from tenants.models import Clinic
 
 BATCH = 500
@@ -47,13 +47,14 @@ class Command(BaseCommand):
     help = "Re-encrypt notes, diary notes, TOTP secrets and enrollment codes under the newest key."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        total = reencrypt_field(TotpDevice, "secret_encrypted") + reencrypt_field(
-            Enrollment, "code_encrypted"
-        )
+        total = reencrypt_field(TotpDevice, "secret_encrypted")
         for clinic in Clinic.objects.order_by("slug"):
             with tenant_context(clinic):
                 notes = reencrypt_field(ClinicalNote, "body_encrypted")
                 diary = reencrypt_field(DiaryEntry, "note_encrypted")
-            total += notes + diary
-            self.stdout.write(f"{clinic.slug}: {notes} clinical notes, {diary} diary notes re-encrypted")
+                codes = reencrypt_field(Enrollment, "code_encrypted")
+            total += notes + diary + codes
+            self.stdout.write(
+                f"{clinic.slug}: {notes} clinical notes, {diary} diary notes, {codes} enrollment codes re-encrypted"
+            )
         self.stdout.write(self.style.SUCCESS(f"Done: {total} values under the newest key."))

@@ -22,18 +22,11 @@ auth_patterns = [
     path("auth/mfa/setup/", views.MfaSetupApi.as_view(), name="auth-mfa-setup"),
     path("auth/mfa/confirm/", views.MfaConfirmApi.as_view(), name="auth-mfa-confirm"),
     path("auth/invitations/accept/", views.InvitationAcceptApi.as_view(), name="auth-invitation-accept"),
-    path("auth/enroll/", views.EnrollApi.as_view(), name="auth-enroll"),
     path("admin/invitations/", views.InvitationListCreateApi.as_view(), name="admin-invitations"),
     path(
         "admin/invitations/<uuid:invitation_id>/revoke/",
         views.InvitationRevokeApi.as_view(),
         name="admin-invitation-revoke",
-    ),
-    path("portal/enrollments/", views.EnrollmentCreateApi.as_view(), name="portal-enrollments"),
-    path(
-        "portal/enrollments/<uuid:enrollment_id>/qr.png",
-        views.EnrollmentQrApi.as_view(),
-        name="portal-enrollment-qr",
     ),
 ]
 

@@ -1,19 +1,15 @@
-"""Identity endpoints on clinic hosts (`/api/v1/auth/…`, `/api/v1/admin/invitations/…`,
-`/api/v1/portal/enrollments/…`) and password reset on every host."""
+"""Identity endpoints on clinic hosts (`/api/v1/auth/…`, `/api/v1/admin/invitations/…`) and
+password reset on every host. Patient enrollment lives with the patient record (patients/)."""
 
 from __future__ import annotations
 
 import base64
-import io
 import time
 from typing import Any
 
-import qrcode
 from django.contrib.auth import login, logout, update_session_auth_hash
-from django.http import HttpResponse
 from django.middleware.csrf import get_token
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -23,21 +19,18 @@ from rest_framework.throttling import ScopedRateThrottle
 from accounts import services
 from accounts.api.base import ClinicAdminApi, ClinicApi, ClinicianApi
 from accounts.authentication import (
+    SESSION_AMR_KEY,
+    SESSION_AUTH_AT_KEY,
     SESSION_CLINIC_KEY,
     SESSION_STARTED_KEY,
     ClinicSessionAuthentication,
+    request_amr,
     request_clinic,
 )
-from accounts.models import STAFF_ROLE_CHOICES, Enrollment, Invitation, Role
+from accounts.models import STAFF_ROLE_CHOICES, Invitation, Role
 from core.api.base import BaseApi, StrictSerializer
 from core.errors import ApplicationError
-
-
-def _qr_png(data: str) -> bytes:
-    image = qrcode.make(data, box_size=8, border=2)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+from core.qr import qr_png
 
 
 class _PublicAuthApi(BaseApi):
@@ -88,6 +81,8 @@ class TokenObtainApi(_PublicAuthApi):
 
 
 class TokenRefreshApi(_PublicAuthApi):
+    atomic_requests = False  # a reused token's family revocation must commit with the 401
+
     class InputSerializer(StrictSerializer):
         refresh = serializers.CharField(max_length=2048)
 
@@ -149,8 +144,11 @@ class SessionLoginApi(_PublicAuthApi):
             otp=data.get("otp") or None,
         )
         login(request._request, sign_in.user, backend="django.contrib.auth.backends.ModelBackend")
+        now = int(time.time())
         request._request.session[SESSION_CLINIC_KEY] = clinic.schema_name
-        request._request.session[SESSION_STARTED_KEY] = int(time.time())
+        request._request.session[SESSION_STARTED_KEY] = now
+        request._request.session[SESSION_AUTH_AT_KEY] = now
+        request._request.session[SESSION_AMR_KEY] = sign_in.amr
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -187,9 +185,7 @@ class MeApi(ClinicApi):
             "role": membership.role,
             "auth_method": "session" if request.auth is None else "jwt",
             "mfa_enabled": services.mfa_enabled(user=request.user),
-            "mfa_setup_required": services.mfa_setup_pending(
-                user=request.user, clinic=clinic, role=membership.role
-            ),
+            "mfa_setup_required": services.mfa_setup_pending(membership=membership, clinic=clinic),
         }
         return Response(self.OutputSerializer(body).data)
 
@@ -210,7 +206,10 @@ class PasswordChangeApi(ClinicApi):
         if request.auth is None:  # a browser session stays signed in after its own change
             update_session_auth_hash(request._request, request.user)
         clinic, membership = self.clinic(request), self.membership(request)
-        return Response(services.tokens_issue(user=request.user, clinic=clinic, role=membership.role))
+        tokens = services.tokens_issue(
+            user=request.user, clinic=clinic, role=membership.role, amr=request_amr(request)
+        )
+        return Response(tokens)
 
 
 class PasswordResetRequestApi(_PublicAuthApi):
@@ -239,16 +238,25 @@ class PasswordResetConfirmApi(_PublicAuthApi):
 
 class MfaSetupApi(ClinicianApi):
     allow_without_mfa = True
+    atomic_requests = False  # wrong passwords must count toward the lockout
+
+    class InputSerializer(StrictSerializer):
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
 
     class OutputSerializer(serializers.Serializer):
         secret = serializers.CharField()
         otpauth_uri = serializers.CharField()
         qr_png = serializers.CharField(help_text="data: URI of a PNG QR code of otpauth_uri")
 
-    @extend_schema(request=None, responses={200: OutputSerializer})
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request: Request) -> Response:
-        secret, uri = services.mfa_setup(user=request.user)
-        qr = "data:image/png;base64," + base64.b64encode(_qr_png(uri)).decode()
+        """Starts TOTP enrolment; the current password is required (a stolen token or session
+        must not bind its own authenticator)."""
+        data = self.validated(self.InputSerializer, request.data)
+        secret, uri = services.mfa_setup(
+            request=request._request, user=request.user, password=data["password"]
+        )
+        qr = "data:image/png;base64," + base64.b64encode(qr_png(uri)).decode()
         response = Response({"secret": secret, "otpauth_uri": uri, "qr_png": qr})
         response["Cache-Control"] = "no-store"
         return response
@@ -262,13 +270,26 @@ class MfaConfirmApi(ClinicianApi):
 
     class OutputSerializer(serializers.Serializer):
         recovery_codes = serializers.ListField(child=serializers.CharField())
+        access = serializers.CharField(help_text="A new pair for this client: earlier ones are revoked")
+        refresh = serializers.CharField()
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request: Request) -> Response:
+        """Confirms TOTP. Every earlier token and session of the user is revoked; this client
+        gets a new pair (and a browser session stays signed in) with `amr` `pwd+otp`."""
         codes = services.mfa_confirm(
             user=request.user, otp=self.validated(self.InputSerializer, request.data)["otp"]
         )
-        response = Response({"recovery_codes": codes})
+        clinic, membership = self.clinic(request), self.membership(request)
+        tokens = services.tokens_issue(
+            user=request.user, clinic=clinic, role=membership.role, amr=services.AMR_MFA
+        )
+        if request.auth is None:
+            session = request._request.session
+            session.cycle_key()
+            session[SESSION_AUTH_AT_KEY] = int(time.time())
+            session[SESSION_AMR_KEY] = services.AMR_MFA
+        response = Response({"recovery_codes": codes, **tokens})
         response["Cache-Control"] = "no-store"
         return response
 
@@ -321,8 +342,8 @@ class _JoinClinicApi(_PublicAuthApi):
     atomic_requests = False  # password checks of existing accounts must count toward the lockout
 
     @staticmethod
-    def joined(user: Any, membership: Any, clinic: Any) -> Response:
-        tokens = services.tokens_issue(user=user, clinic=clinic, role=membership.role)
+    def joined(user: Any, membership: Any, clinic: Any, amr: str) -> Response:
+        tokens = services.tokens_issue(user=user, clinic=clinic, role=membership.role, amr=amr)
         body = {**tokens, "user_id": user.pk, "role": membership.role}
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -339,65 +360,5 @@ class InvitationAcceptApi(_JoinClinicApi):
         clinic = self.clinic_or_404(request)
         data = self.validated(self.InputSerializer, request.data)
         data["otp"] = data.get("otp") or None
-        user, membership = services.invitation_accept(clinic=clinic, request=request._request, **data)
-        return self.joined(user, membership, clinic)
-
-
-class EnrollApi(_JoinClinicApi):
-    throttle_scope = "enroll"
-
-    class InputSerializer(StrictSerializer):
-        code = serializers.CharField(max_length=16)
-        email = serializers.EmailField(max_length=254)
-        password = serializers.CharField(max_length=128, trim_whitespace=False)
-        otp = serializers.CharField(max_length=32, required=False, allow_blank=True)
-
-    @extend_schema(request=InputSerializer, responses={201: SignUpOutputSerializer}, auth=[])
-    def post(self, request: Request) -> Response:
-        clinic = self.clinic_or_404(request)
-        data = self.validated(self.InputSerializer, request.data)
-        data["otp"] = data.get("otp") or None
-        user, membership = services.enrollment_redeem(clinic=clinic, request=request._request, **data)
-        return self.joined(user, membership, clinic)
-
-
-class EnrollmentCreateApi(ClinicianApi):
-    class InputSerializer(StrictSerializer):
-        patient_id = serializers.UUIDField(required=False, allow_null=True)
-
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.UUIDField()
-        code = serializers.CharField()
-        expires_at = serializers.DateTimeField()
-        enroll_url = serializers.CharField()
-        qr_url = serializers.CharField()
-
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
-    def post(self, request: Request) -> Response:
-        data = self.validated(self.InputSerializer, request.data)
-        enrollment, code = services.enrollment_create(
-            clinic=self.clinic(request), created_by=request.user, patient_id=data.get("patient_id")
-        )
-        body = {
-            "id": enrollment.pk,
-            "code": f"{code[:4]}-{code[4:]}",
-            "expires_at": enrollment.expires_at,
-            "enroll_url": services.enrollment_url(enrollment),
-            "qr_url": f"/api/v1/portal/enrollments/{enrollment.pk}/qr.png",
-        }
-        response = Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
-        response["Cache-Control"] = "no-store"
-        return response
-
-
-class EnrollmentQrApi(ClinicianApi):
-    @extend_schema(responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY)})
-    def get(self, request: Request, enrollment_id: str) -> HttpResponse:
-        enrollment = Enrollment.objects.filter(
-            clinic=self.clinic(request), pk=enrollment_id, redeemed_at__isnull=True, revoked_at__isnull=True
-        ).first()
-        if enrollment is None:
-            raise ApplicationError(code="not_found", status_code=404, detail="No such open enrollment.")
-        response = HttpResponse(_qr_png(services.enrollment_url(enrollment)), content_type="image/png")
-        response["Cache-Control"] = "no-store"
-        return response
+        joined = services.invitation_accept(clinic=clinic, request=request._request, **data)
+        return self.joined(joined.user, joined.membership, clinic, joined.amr)

@@ -20,3 +20,15 @@ class LocalTimeField(serializers.TimeField):
     def __init__(self, **kwargs: object) -> None:
         kwargs.setdefault("format", "%H:%M")
         super().__init__(**kwargs)  # type: ignore[arg-type]
+
+
+class SingleLineCharField(serializers.CharField):
+    """A name or label: one line, no control characters (core.text)."""
+
+    def to_internal_value(self, data: object) -> str:
+        from core.text import CONTROL_MESSAGE, has_control_characters
+
+        value = super().to_internal_value(data)
+        if has_control_characters(value):
+            raise serializers.ValidationError(CONTROL_MESSAGE, code="invalid_characters")
+        return value

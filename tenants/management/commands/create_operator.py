@@ -11,9 +11,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import TotpDevice, User
-from accounts.services import email_normalize, mfa_setup
+from accounts.services import email_normalize, mfa_secret_issue
 from core import crypto
 
 
@@ -32,10 +33,11 @@ class Command(BaseCommand):
         user.full_name = options["full_name"] or user.full_name
         user.is_staff = True
         user.is_active = True
+        user.email_verified_at = user.email_verified_at or timezone.now()
         user.set_password(password)
         user.save()
         TotpDevice.objects.filter(user=user).delete()
-        secret, uri = mfa_setup(user=user)
+        secret, uri = mfa_secret_issue(user=user)
         device = TotpDevice.objects.get(user=user)
         device.confirmed_at = device.created_at
         device.save(update_fields=["confirmed_at"])

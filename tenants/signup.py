@@ -1,0 +1,154 @@
+"""Self-service clinic signup on the platform host, confirmed by the admin's email.
+
+Security review findings 3 and 4:
+- a signup never signs anyone in: the clinic is created `pending` (its host does not answer)
+  and becomes active only when the owner of the admin address opens the emailed link, so
+  nobody can sign up with someone else's address and act as them (pre-hijacking);
+- the answer is the same whether or not the address has an account: the slug, plan, name and
+  password are validated first, the request does the same work either way (a new account's
+  password is hashed, an existing account's is hashed and thrown away), and the difference is
+  only in the email the owner receives;
+- a platform-wide hourly budget of pending signups stands besides the per-IP throttle;
+- pending clinics (and their never-verified accounts) are purged after the link's lifetime.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+
+from accounts.models import Membership, Role, User
+from accounts.services import (
+    email_normalize,
+    email_verification_send_later,
+    email_verify,
+    membership_grant,
+    password_validate,
+    user_create,
+)
+from billing.models import Plan
+from billing.services import subscription_start
+from config.celery import clinic_queue_subscribe
+from core.errors import ApplicationError
+from core.text import single_line_validate
+from tenants.models import Clinic, ClinicStatus
+from tenants.selectors import clinic_host_cache_clear
+from tenants.services import clinic_create, clinic_delete, clinic_slug_validate
+
+logger = logging.getLogger(__name__)
+
+
+def _signup_budget_check() -> None:
+    since = timezone.now() - timedelta(hours=1)
+    recent = Clinic.objects.filter(status=ClinicStatus.PENDING, created_at__gte=since).count()
+    if recent >= settings.SIGNUP_HOURLY_BUDGET:
+        logger.warning("signup budget reached: %d pending signups in the last hour", recent)
+        raise ApplicationError(
+            code="signup_busy",
+            status_code=429,
+            detail="We are receiving too many signups right now. Try again in an hour.",
+            headers={"Retry-After": "3600"},
+        )
+
+
+def clinic_signup(
+    *,
+    name: str,
+    slug: str,
+    timezone_name: str,
+    country: str,
+    admin_email: str,
+    admin_full_name: str,
+    admin_password: str,
+    plan_code: str = "starter",
+) -> Clinic:
+    """Create a `pending` clinic (schema, domain, the admin's membership) and email the admin a
+    confirmation link. A new address gets a new, unverified account with this password; an
+    existing account keeps its own password, and its owner confirms the new clinic from the
+    email. One transaction: a failure leaves nothing behind."""
+    clinic_slug_validate(slug)
+    single_line_validate(name, field="name")
+    single_line_validate(admin_full_name, field="admin.full_name")
+    if not Plan.objects.filter(code=plan_code, public=True).exists():
+        raise ApplicationError(code="validation_error", field="plan", detail="Unknown plan.")
+    email = email_normalize(admin_email)
+    password_validate(admin_password, user=User(email=email, full_name=admin_full_name), field="admin.password")
+    _signup_budget_check()
+    with transaction.atomic():
+        clinic = clinic_create(slug=slug, name=name, timezone=timezone_name, status=ClinicStatus.PENDING)
+        clinic.country = country
+        clinic.save(update_fields=["country"])
+        admin = User.objects.filter(email=email).first()
+        if admin is None:
+            admin = user_create(email=email, password=admin_password, full_name=admin_full_name, verified=False)
+        else:
+            make_password(admin_password)  # the same hashing work as a new account (no timing oracle)
+        membership_grant(user=admin, clinic=clinic, role=Role.CLINIC_ADMIN)
+        email_verification_send_later(user=admin, clinic=None, pending_clinic_id=str(clinic.pk), plan_code=plan_code)
+    logger.info("clinic signed up (pending) slug=%s", clinic.slug)
+    return clinic
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    user: User
+    clinic: Clinic | None
+
+
+@transaction.atomic
+def email_confirm(*, token: str) -> Confirmation:
+    """Open an emailed link: the address is verified and, for a signup, the pending clinic
+    becomes active with its subscription. Opening the link again changes nothing."""
+    verification = email_verify(token=token)
+    if verification.clinic_id is None:
+        return Confirmation(user=verification.user, clinic=None)
+    clinic = Clinic.objects.select_for_update().filter(pk=verification.clinic_id).first()
+    is_admin = (
+        clinic is not None
+        and Membership.objects.filter(clinic=clinic, user=verification.user, role=Role.CLINIC_ADMIN).exists()
+    )
+    if clinic is None or not is_admin:
+        raise ApplicationError(
+            code="signup_expired",
+            status_code=410,
+            field="token",
+            detail="This signup has expired and was removed. Sign up again.",
+        )
+    if clinic.status == ClinicStatus.PENDING:
+        clinic.status = ClinicStatus.ACTIVE
+        clinic.save(update_fields=["status"])
+        subscription_start(clinic=clinic, plan_code=verification.plan_code or "starter")
+        schema_name = clinic.schema_name
+        transaction.on_commit(lambda: clinic_host_cache_clear(clinic=clinic))
+        transaction.on_commit(lambda: clinic_queue_subscribe(schema_name))
+        logger.info("clinic confirmed slug=%s", clinic.slug)
+    return Confirmation(user=verification.user, clinic=clinic)
+
+
+def pending_signups_purge(*, now: datetime | None = None) -> int:
+    """Drop clinics still pending after the confirmation link's lifetime, and the accounts
+    that signed them up if those never verified and belong nowhere else."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.EMAIL_VERIFICATION_SECONDS)
+    purged = 0
+    for clinic in Clinic.objects.filter(status=ClinicStatus.PENDING, created_at__lt=cutoff):
+        admin_ids = list(
+            Membership.objects.filter(clinic=clinic, role=Role.CLINIC_ADMIN).values_list("user_id", flat=True)
+        )
+        clinic_delete(clinic=clinic)
+        for user in User.objects.filter(
+            pk__in=admin_ids, email_verified_at__isnull=True, is_staff=False, memberships__isnull=True
+        ):
+            try:
+                user.delete()
+            except ProtectedError:  # referenced somewhere after all: keep it
+                logger.info("unverified account kept (referenced) user=%s", user.pk)
+        purged += 1
+        logger.info("pending signup purged slug=%s", clinic.slug)
+    return purged

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -14,8 +15,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.utils import timezone
+from rest_framework import serializers
 
 from core.errors import ApplicationError
 from patients import services
@@ -30,6 +32,8 @@ from patients.models import (
     SyncMutationResult,
     SyncState,
 )
+
+logger = logging.getLogger(__name__)
 
 MIN_SCHEMA_VERSION = 1
 MAX_BATCH = 500
@@ -86,6 +90,17 @@ class Rejected(Exception):
         self.code, self.detail, self.field = code, detail, field
 
 
+def _validated_by(serializer_class: type[serializers.Serializer], fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields checked by the REST API's own input serializer (DESIGN.md §6: the same rules,
+    including no control characters); the first error rejects the mutation, naming the field."""
+    serializer = serializer_class(data=fields, partial=True)
+    if serializer.is_valid():
+        return dict(serializer.validated_data)
+    field, messages = next(iter(serializer.errors.items()))
+    message = messages[0] if isinstance(messages, list) and messages else messages
+    raise Rejected("validation_error", f"{field}: {message}", field)
+
+
 def _rejection(exc: ApplicationError | Rejected) -> dict[str, Any]:
     return {"status": "rejected", "reason": {"code": exc.code, "detail": exc.detail, "field": exc.field}}
 
@@ -130,9 +145,11 @@ def _validated_diary_fields(fields: dict[str, Any]) -> dict[str, Any]:
             raise Rejected("validation_error", "aas_items are 5 integers 0–3.", "aas_items")
         clean["aas_items"] = items
     if "note" in fields:
-        if not isinstance(fields["note"], str) or len(fields["note"]) > 2000:
+        from patients.api.views import DiaryEntryApi
+
+        if not isinstance(fields["note"], str):
             raise Rejected("validation_error", "note is text of at most 2000 characters.", "note")
-        clean["note"] = fields["note"]
+        clean["note"] = _validated_by(DiaryEntryApi.InputSerializer, {"note": fields["note"]})["note"]
     if "day" in fields:
         try:
             clean["day"] = date.fromisoformat(str(fields["day"]))
@@ -350,18 +367,13 @@ def _apply_dose(patient: Patient, m: dict[str, Any], late_days: int) -> dict[str
 def _apply_settings(patient: Patient, client: SyncClient, m: dict[str, Any]) -> dict[str, Any]:
     if m["op"] == "delete" or m["id"] != patient.pk:
         raise Rejected("not_allowed", "Only your own settings can be changed, not deleted.")
+    from patients.api.views import ProfileApi
+
     fields = m.get("fields") or {}
     unknown = set(fields) - SETTINGS_FIELDS
     if unknown:
         raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
-    if "diary_mode" in fields and fields["diary_mode"] not in ("once", "twice"):
-        raise Rejected("validation_error", "diary_mode is once or twice.", "diary_mode")
-    for name in ("quiet_hours_start", "quiet_hours_end"):
-        if fields.get(name) is not None:
-            try:
-                fields[name] = time.fromisoformat(str(fields[name]))
-            except ValueError as exc:
-                raise Rejected("validation_error", f"{name} is HH:MM.", name) from exc
+    fields = _validated_by(ProfileApi.InputSerializer, fields)
     locked = Patient.objects.select_for_update().get(pk=patient.pk)
     base_version = m.get("base_version") or 0
     own = _own_versions(client, list(locked.field_versions.values()))
@@ -514,6 +526,11 @@ def sync_push(
                     result = _apply(patient, client, m, late_days)
             except (Rejected, ApplicationError) as exc:
                 result = _rejection(exc)
+            except DataError:
+                # A value the database cannot hold slipped past validation: the savepoint undid
+                # it, and this mutation alone is refused (a push never 5xx's on its content).
+                logger.warning("Sync mutation refused by the database (%s)", m["table"])
+                result = _rejection(Rejected("invalid_value", "A value could not be stored."))
             result = {"mutation_id": m["mutation_id"], **result}
             SyncMutationResult.objects.create(
                 client=client, mutation_id=m["mutation_id"], result=_jsonable(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, timedelta
 from typing import Any
@@ -30,6 +31,21 @@ from patients.models import (
     Slot,
 )
 from tenants.models import DiaryMode
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_CHARACTERS_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # keeps \t \n \r
+
+
+def no_control_characters(value: str) -> None:
+    """Single-line values (a time zone, a name): no control characters at all."""
+    if _CONTROL_CHARACTERS.search(value):
+        raise serializers.ValidationError("Control characters are not allowed.")
+
+
+def no_control_characters_in_text(value: str) -> None:
+    """Free text (a note): line breaks and tabs, but no other control characters."""
+    if _CONTROL_CHARACTERS_IN_TEXT.search(value):
+        raise serializers.ValidationError("Control characters are not allowed.")
 
 
 def parse_day(value: str, field: str = "day") -> date:
@@ -68,7 +84,7 @@ class ProfileSerializer(serializers.Serializer):
     id = serializers.UUIDField(read_only=True)
     display_name = serializers.CharField(read_only=True)
     date_of_birth = serializers.DateField(read_only=True, allow_null=True)
-    timezone = serializers.CharField(max_length=64)
+    timezone = serializers.CharField(max_length=64, validators=[no_control_characters])
     locale = serializers.RegexField(r"^[a-z]{2}(-[A-Z]{2})?$", max_length=10)
     diary_mode = serializers.ChoiceField(choices=DiaryMode.choices)
     quiet_hours_start = LocalTimeField(allow_null=True, required=False, help_text="Local time, HH:MM")
@@ -83,7 +99,7 @@ class ProfileSerializer(serializers.Serializer):
 
 class ProfileApi(MeApi):
     class InputSerializer(StrictSerializer, ProfileSerializer):
-        pass
+        """Also validates `patient_settings` pushed through sync (patients.sync)."""
 
     @extend_schema(responses={200: ProfileSerializer})
     def get(self, request: Request) -> Response:
@@ -126,7 +142,9 @@ class DiaryEntryApi(MeApi):
             required=False,
             allow_null=True,
         )
-        note = serializers.CharField(max_length=2000, allow_blank=True, default="")
+        note = serializers.CharField(
+            max_length=2000, allow_blank=True, default="", validators=[no_control_characters_in_text]
+        )
         recorded_at = serializers.DateTimeField(required=False)
 
     @extend_schema(request=InputSerializer, responses={200: DiaryEntrySerializer, 201: DiaryEntrySerializer})

@@ -23,17 +23,18 @@ from accounts.selectors import ActiveMembership, membership_active_for
 SESSION_CLINIC_KEY = "csu.tid"
 PLATFORM_TID = "public"
 SESSION_STARTED_KEY = "csu.started"
-# How the session's user authenticated (`pwd` / `pwd+otp`) and when (for credential revocation).
+# How the session's user authenticated (`pwd` / `pwd+otp`) and when, in milliseconds (for
+# credential revocation).
 SESSION_AMR_KEY = "csu.amr"
 SESSION_AUTH_AT_KEY = "csu.auth_at"
 
 
-def _credentials_check(*, user: Any, membership: ActiveMembership, amr: str, issued_at: Any) -> None:
+def _credentials_check(*, user: Any, membership: ActiveMembership, amr: str, issued_at_ms: Any) -> None:
     """Refuse credentials issued before the user's revocation, and staff credentials issued on
     the password alone for a user who has MFA (security review finding 2)."""
     from accounts.services import mfa_missing_from_credentials, token_issued_after_revocation
 
-    if not token_issued_after_revocation(user=user, issued_at=issued_at):
+    if not token_issued_after_revocation(user=user, issued_at_ms=issued_at_ms):
         raise exceptions.AuthenticationFailed(
             "These credentials were revoked. Sign in again.", code="token_not_valid"
         )
@@ -91,8 +92,13 @@ class ClinicJWTAuthentication(JWTAuthentication):
             raise exceptions.AuthenticationFailed(
                 "No active membership in this clinic.", code="membership_inactive"
             )
+        from accounts.services import token_issued_at_ms
+
         _credentials_check(
-            user=user, membership=membership, amr=str(token.get("amr", "pwd")), issued_at=token.get("iat")
+            user=user,
+            membership=membership,
+            amr=str(token.get("amr", "pwd")),
+            issued_at_ms=token_issued_at_ms(token),
         )
         _bind_membership(request, membership)
         return user, token
@@ -128,7 +134,7 @@ class ClinicSessionAuthentication(SessionAuthentication):
                 user=user,
                 membership=membership,
                 amr=str(session.get(SESSION_AMR_KEY, "pwd")),
-                issued_at=session.get(SESSION_AUTH_AT_KEY, started),
+                issued_at_ms=session.get(SESSION_AUTH_AT_KEY, started * 1000),
             )
         except exceptions.AuthenticationFailed:
             logout(django_request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +27,7 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token
 
 from accounts.models import Invitation, Membership, RecoveryCode, Role, TokenFamily, TotpDevice, User
 from accounts.selectors import ActiveMembership, membership_active_for, membership_cache_clear
@@ -221,6 +222,7 @@ def tokens_issue(
     refresh["role"] = role
     refresh["amr"] = amr
     refresh["fam"] = str(family)
+    refresh["iat_ms"] = now_ms()  # copied into the access token
     return {"refresh": str(refresh), "access": str(refresh.access_token)}
 
 
@@ -253,9 +255,18 @@ def sign_in_tokens(*, request: HttpRequest, clinic: Clinic, sign_in: SignIn) -> 
     return tokens_issue(user=sign_in.user, clinic=clinic, role=sign_in.membership.role, amr=sign_in.amr)
 
 
+class _RefreshTokenBlacklistUnchecked(RefreshToken):
+    """Signature, expiry and type verified as usual, but not the blacklist: `token_refresh`
+    checks that itself, because a blacklisted refresh token presented again is evidence of a
+    copy (its family is revoked), not merely an invalid token."""
+
+    def verify(self) -> None:
+        Token.verify(self)
+
+
 def _refresh_token_for_clinic(raw: str, clinic: Clinic) -> RefreshToken:
     try:
-        token = RefreshToken(raw)
+        token = _RefreshTokenBlacklistUnchecked(raw)  # type: ignore[arg-type]
     except TokenError as exc:
         raise _unauthorized("token_not_valid", TOKEN_INVALID) from exc
     if token.get("tid") != clinic.schema_name:
@@ -290,7 +301,7 @@ def token_refresh(*, raw: str, clinic: Clinic) -> dict[str, str]:
         if (
             not user
             or not membership
-            or not token_issued_after_revocation(user=user, issued_at=token.get("iat"))
+            or not token_issued_after_revocation(user=user, issued_at_ms=token_issued_at_ms(token))
         ):
             raise _unauthorized("token_not_valid", TOKEN_INVALID)
         _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
@@ -305,17 +316,27 @@ def token_refresh(*, raw: str, clinic: Clinic) -> dict[str, str]:
         )
 
 
-def token_issued_after_revocation(*, user: User, issued_at: Any) -> bool:
-    """False for a token or session from before the user's credentials were revoked (whole
-    seconds: a pair issued in the same second as the revocation, by the revoking request
-    itself, stays valid)."""
+def token_issued_after_revocation(*, user: User, issued_at_ms: Any) -> bool:
+    """False for a token or session issued before the user's credentials were revoked.
+
+    Compared in milliseconds (the `iat_ms` claim; JWT's `iat` has whole seconds, and the pair
+    the revoking request itself issues falls in the same second as the revocation)."""
     revoked = user.credentials_revoked_at
     if revoked is None:
         return True
     try:
-        return int(issued_at) >= int(revoked.timestamp())
+        return int(issued_at_ms) >= int(revoked.timestamp() * 1000)
     except (TypeError, ValueError):
         return False
+
+
+def token_issued_at_ms(token: Any) -> Any:
+    # Tokens from before the `iat_ms` claim count from the start of their `iat` second.
+    return token.get("iat_ms", int(token.get("iat", 0)) * 1000)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def credentials_revoke(*, user: User) -> None:

@@ -93,7 +93,7 @@ def test_anonymous_me_is_401(client_a: APIClient) -> None:
     assert response.json()["code"] == "not_authenticated"
 
 
-def test_refresh_rotates_and_the_old_refresh_token_is_dead(
+def test_refresh_rotates_and_reusing_an_old_refresh_token_revokes_its_family(
     client_a: APIClient, alice: User, clinic_a
 ) -> None:  # noqa: ANN001
     first = tokens_for(alice, clinic_a)
@@ -104,10 +104,14 @@ def test_refresh_rotates_and_the_old_refresh_token_is_dead(
     replay = client_a.post("/api/v1/auth/token/refresh/", {"refresh": first["refresh"]}, format="json")
     assert replay.status_code == 401
     assert replay.json()["code"] == "token_not_valid"
+    # The replay shows the first token was copied: its whole family is revoked, so the rotated
+    # token (maybe the thief's) is dead too, and the owner signs in again (RFC 9700 §4.14.2).
     again = client_a.post(
         "/api/v1/auth/token/refresh/", {"refresh": rotated.json()["refresh"]}, format="json"
     )
-    assert again.status_code == 200
+    assert (again.status_code, again.json()["code"]) == (401, "token_not_valid")
+    other_sign_in = tokens_for(alice, clinic_a)["refresh"]  # another family (device) is untouched
+    assert client_a.post("/api/v1/auth/token/refresh/", {"refresh": other_sign_in}, format="json").status_code == 200
 
 
 def test_logout_blacklists_the_refresh_token(client_a: APIClient, alice: User, clinic_a) -> None:  # noqa: ANN001

@@ -126,7 +126,9 @@ def test_a_code_for_an_unknown_patient_is_refused(carol: User, clinic_a: Clinic)
         assert not Enrollment.objects.exists()
 
 
-def test_a_patient_who_has_an_account_gets_no_code(carol: User, alice_patient: Patient, clinic_a: Clinic) -> None:
+def test_a_patient_who_has_an_account_gets_no_code(
+    carol: User, alice_patient: Patient, clinic_a: Clinic
+) -> None:
     response = authed_client(carol, clinic_a).post(
         "/api/v1/portal/enrollments/", {"patient_id": str(alice_patient.pk)}, format="json"
     )
@@ -135,15 +137,22 @@ def test_a_patient_who_has_an_account_gets_no_code(carol: User, alice_patient: P
         assert not Enrollment.objects.exists()
 
 
-def test_a_new_code_for_a_patient_revokes_the_open_one(dr_bob: User, frank: Patient, clinic_a: Clinic) -> None:
+def test_a_new_code_for_a_patient_revokes_the_open_one(
+    dr_bob: User, frank: Patient, clinic_a: Clinic
+) -> None:
     client = authed_client(dr_bob, clinic_a)
     first = create_enrollment(client, patient_id=str(frank.pk))
     second = create_enrollment(client, patient_id=str(frank.pk))
-    assert (enroll(first["code"]).status_code, enroll(first["code"]).json()["code"]) == (400, "enrollment_revoked")
+    assert (enroll(first["code"]).status_code, enroll(first["code"]).json()["code"]) == (
+        400,
+        "enrollment_revoked",
+    )
     assert enroll(second["code"], email="frank@example.com").status_code == 201
 
 
-def test_a_code_cannot_take_over_a_patient_linked_meanwhile(dr_bob: User, frank: Patient, clinic_a: Clinic) -> None:
+def test_a_code_cannot_take_over_a_patient_linked_meanwhile(
+    dr_bob: User, frank: Patient, clinic_a: Clinic
+) -> None:
     code = create_enrollment(authed_client(dr_bob, clinic_a), patient_id=str(frank.pk))["code"]
     other = make_member("someone@example.com", clinic_a, "patient")
     with tenant_context(clinic_a):
@@ -183,10 +192,14 @@ def test_enrollment_code_is_single_use_and_expires(dr_bob: User, clinic_a: Clini
     assert not User.objects.filter(email__in=["someone.else@example.com", "late@example.com"]).exists()
 
 
-def test_enrollment_code_works_only_on_its_own_clinic(dr_bob: User, clinic_a: Clinic, clinic_b: Clinic) -> None:
+def test_enrollment_code_works_only_on_its_own_clinic(
+    dr_bob: User, clinic_a: Clinic, clinic_b: Clinic
+) -> None:
     code = create_enrollment(authed_client(dr_bob, clinic_a))["code"]
     response = host_client("beta.localhost").post(
-        "/api/v1/auth/enroll/", {"code": code, "email": "x@example.com", "password": NEW_PASSWORD}, format="json"
+        "/api/v1/auth/enroll/",
+        {"code": code, "email": "x@example.com", "password": NEW_PASSWORD},
+        format="json",
     )
     assert response.json()["code"] == "enrollment_invalid"
 
@@ -304,6 +317,8 @@ def test_wrong_codes_from_many_addresses_spend_the_clinic_budget_and_alert_its_a
     assert "3 wrong enrollment codes" in alerts[0].body
     # The other clinic's budget is its own.
     other = host_client("beta.localhost").post(
-        "/api/v1/auth/enroll/", {"code": "ZZZZ-ZZZZ", "email": "g@example.com", "password": NEW_PASSWORD}, format="json"
+        "/api/v1/auth/enroll/",
+        {"code": "ZZZZ-ZZZZ", "email": "g@example.com", "password": NEW_PASSWORD},
+        format="json",
     )
     assert other.json()["code"] == "enrollment_invalid"

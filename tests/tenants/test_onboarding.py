@@ -87,7 +87,9 @@ def test_signup_stays_pending_until_the_admin_confirms_the_email(
     assert Subscription.objects.get(clinic=clinic).plan.code == "starter"
     assert Membership.objects.get(clinic=clinic).role == "clinic_admin"
     cache.clear()  # the host lookup cached the clinic as unknown
-    token_response = host_client("derm-north.localhost").post("/api/v1/auth/token/", credentials, format="json")
+    token_response = host_client("derm-north.localhost").post(
+        "/api/v1/auth/token/", credentials, format="json"
+    )
     assert token_response.status_code == 200, token_response.json()
     me = host_client("derm-north.localhost").get(
         "/api/v1/auth/me/", HTTP_AUTHORIZATION=f"Bearer {token_response.json()['access']}"
@@ -104,7 +106,9 @@ def test_signup_answers_the_same_whether_or_not_the_email_has_an_account(
     """No account enumeration: a known address with a wrong password gets the very answer an
     unknown one gets; only the email to the address's owner differs."""
     unknown, _ = signup(public_client, django_capture_on_commit_callbacks, signup_body(slug="derm-one"))
-    known_body = signup_body(slug="derm-two", admin={"email": alice.email, "full_name": "X", "password": ADMIN_PASSWORD})
+    known_body = signup_body(
+        slug="derm-two", admin={"email": alice.email, "full_name": "X", "password": ADMIN_PASSWORD}
+    )
     known, token = signup(public_client, django_capture_on_commit_callbacks, known_body)
     assert (unknown.status_code, known.status_code) == (202, 202)
     assert {**unknown.json(), "slug": "?"} == {**known.json(), "slug": "?"}

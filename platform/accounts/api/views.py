@@ -147,7 +147,7 @@ class SessionLoginApi(_PublicAuthApi):
         now = int(time.time())
         request._request.session[SESSION_CLINIC_KEY] = clinic.schema_name
         request._request.session[SESSION_STARTED_KEY] = now
-        request._request.session[SESSION_AUTH_AT_KEY] = now
+        request._request.session[SESSION_AUTH_AT_KEY] = services.now_ms()
         request._request.session[SESSION_AMR_KEY] = sign_in.amr
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -287,7 +287,7 @@ class MfaConfirmApi(ClinicianApi):
         if request.auth is None:
             session = request._request.session
             session.cycle_key()
-            session[SESSION_AUTH_AT_KEY] = int(time.time())
+            session[SESSION_AUTH_AT_KEY] = services.now_ms()
             session[SESSION_AMR_KEY] = services.AMR_MFA
         response = Response({"recovery_codes": codes, **tokens})
         response["Cache-Control"] = "no-store"

@@ -1,0 +1,207 @@
+"""Regression tests for the security review (issue 14): MFA bound to tokens (finding 2),
+verified email before sign-in (3), password reset that tells nothing (4), names without
+control characters (13)."""
+
+from __future__ import annotations
+
+import re
+from unittest import mock
+
+import pyotp
+import pytest
+from django.core import mail
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.models import TotpDevice, User
+from tenants.models import Clinic
+from tests.conftest import PASSWORD, authed_client, host_client, tokens_for
+
+pytestmark = pytest.mark.django_db
+
+
+def obtain(email: str, otp: str | None = None, password: str = PASSWORD):  # noqa: ANN201
+    body = {"email": email, "password": password, **({"otp": otp} if otp else {})}
+    return host_client("alpha.localhost").post("/api/v1/auth/token/", body, format="json")
+
+
+def refresh(token: str):  # noqa: ANN201
+    return host_client("alpha.localhost").post(
+        "/api/v1/auth/token/refresh/", {"refresh": token}, format="json"
+    )
+
+
+def bearer(access: str) -> APIClient:
+    client = host_client("alpha.localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+def confirm_mfa(client: APIClient) -> tuple[pyotp.TOTP, dict]:
+    setup = client.post("/api/v1/auth/mfa/setup/", {"password": PASSWORD}, format="json")
+    assert setup.status_code == 200, setup.json()
+    totp = pyotp.TOTP(setup.json()["secret"])
+    confirm = client.post("/api/v1/auth/mfa/confirm/", {"otp": totp.now()}, format="json")
+    assert confirm.status_code == 200, confirm.json()
+    return totp, confirm.json()
+
+
+# --- Finding 2: MFA is bound to tokens ------------------------------------------------------------
+
+
+def test_tokens_issued_on_the_password_alone_die_when_the_user_confirms_mfa(
+    dr_bob: User, clinic_a: Clinic
+) -> None:
+    before = tokens_for(dr_bob, clinic_a)  # a second device, signed in with the password
+    _, confirmed = confirm_mfa(authed_client(dr_bob, clinic_a))
+    assert set(confirmed) == {"recovery_codes", "access", "refresh"}
+    assert (refresh(before["refresh"]).status_code, refresh(before["refresh"]).json()["code"]) == (
+        401,
+        "token_not_valid",
+    )
+    stale = bearer(before["access"]).get("/api/v1/auth/me/")
+    assert stale.status_code == 401
+    fresh = bearer(confirmed["access"]).get("/api/v1/auth/me/")
+    assert (fresh.status_code, fresh.json()["mfa_enabled"]) == (200, True)
+    assert refresh(confirmed["refresh"]).status_code == 200  # the confirming client goes on
+
+
+def test_a_password_only_token_of_a_user_with_mfa_is_refused(dr_bob: User, clinic_a: Clinic) -> None:
+    """A token minted with `amr` `pwd` (e.g. by a flow that skipped the second factor) is not
+    enough for staff who have MFA."""
+    confirm_mfa(authed_client(dr_bob, clinic_a))
+    cache.clear()
+    later = tokens_for(dr_bob, clinic_a)  # amr=pwd, issued after the revocation
+    response = bearer(later["access"]).get("/api/v1/portal/patients/")
+    assert (response.status_code, response.json()["code"]) == (401, "mfa_required")
+
+
+def test_switching_mfa_required_on_revokes_the_staffs_earlier_tokens(
+    carol: User, dr_bob: User, alice: User, clinic_a: Clinic
+) -> None:
+    bob_before = tokens_for(dr_bob, clinic_a)
+    alice_before = tokens_for(alice, clinic_a)
+    try:
+        response = authed_client(carol, clinic_a).patch(
+            "/api/v1/admin/clinic/", {"mfa_required": True}, format="json"
+        )
+        assert response.status_code == 200, response.json()
+        assert refresh(bob_before["refresh"]).status_code == 401
+        assert bearer(bob_before["access"]).get("/api/v1/auth/me/").status_code == 401
+        assert refresh(alice_before["refresh"]).status_code == 200  # patients are not staff
+    finally:
+        Clinic.objects.filter(pk=clinic_a.pk).update(mfa_required=False)
+        cache.clear()
+
+
+def test_setting_up_mfa_needs_the_current_password(dr_bob: User, clinic_a: Clinic) -> None:
+    client = authed_client(dr_bob, clinic_a)
+    missing = client.post("/api/v1/auth/mfa/setup/", {}, format="json")
+    assert (missing.status_code, list(missing.json()["errors"])) == (400, ["password"])
+    wrong = client.post("/api/v1/auth/mfa/setup/", {"password": "not the password"}, format="json")
+    assert (wrong.status_code, wrong.json()["code"]) == (400, "invalid_current_password")
+    assert not TotpDevice.objects.filter(user=dr_bob).exists()
+
+
+def test_a_session_opened_without_mfa_ends_when_mfa_is_confirmed_elsewhere(
+    dr_bob: User, clinic_a: Clinic
+) -> None:
+    browser = APIClient(HTTP_HOST="alpha.localhost", enforce_csrf_checks=True)
+    csrf = browser.get("/api/v1/auth/csrf/").json()["csrf_token"]
+    login = browser.post(
+        "/api/v1/auth/login/",
+        {"email": dr_bob.email, "password": PASSWORD},
+        format="json",
+        HTTP_X_CSRFTOKEN=csrf,
+    )
+    assert login.status_code == 204
+    assert browser.get("/api/v1/auth/me/").status_code == 200
+    confirm_mfa(authed_client(dr_bob, clinic_a))
+    assert browser.get("/api/v1/auth/me/").status_code == 401
+
+
+# --- Finding 3: an account signs in only with a verified email --------------------------------------
+
+
+def test_an_unverified_account_cannot_sign_in_until_the_link_is_opened(
+    dr_bob: User, clinic_a: Clinic, django_capture_on_commit_callbacks
+) -> None:  # noqa: ANN001
+    code = (
+        authed_client(dr_bob, clinic_a).post("/api/v1/portal/enrollments/", {}, format="json").json()["code"]
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        enrolled = host_client("alpha.localhost").post(
+            "/api/v1/auth/enroll/",
+            {"code": code, "email": "new@example.com", "password": PASSWORD},
+            format="json",
+        )
+    assert enrolled.status_code == 201  # the code is proof enough for this device
+    refused = obtain("new@example.com")
+    assert (refused.status_code, refused.json()["code"]) == (401, "email_unverified")
+    link = mail.outbox[-1]
+    assert link.to == ["new@example.com"] and "http://alpha.localhost/verify-email#token=" in link.body
+    token = re.search(r"token=([\w:.-]+)", link.body).group(1)
+    verified = host_client("alpha.localhost").post(
+        "/api/v1/auth/verify-email/", {"token": token}, format="json"
+    )
+    assert verified.json() == {"email_verified": True, "clinic": None}
+    assert obtain("new@example.com").status_code == 200
+
+
+def test_a_wrong_password_for_an_unverified_account_is_the_generic_401(clinic_a: Clinic) -> None:
+    User.objects.create_user("unverified@example.com", PASSWORD, email_verified_at=None)
+    response = obtain("unverified@example.com", password="wrong wrong wrong")
+    assert response.json()["code"] == "invalid_credentials"
+
+
+# --- Finding 4: password reset tells nothing --------------------------------------------------------
+
+
+def test_password_reset_does_the_same_work_for_known_and_unknown_addresses(alice: User) -> None:
+    with mock.patch("accounts.tasks.password_reset_email_send.delay_on_commit") as enqueue:
+        for email in (alice.email, "nobody@example.com"):
+            response = host_client("alpha.localhost").post(
+                "/api/v1/auth/password-reset/", {"email": email}, format="json"
+            )
+            assert (response.status_code, response.content) == (202, b"")
+    assert enqueue.call_count == 2  # enqueued either way: no branch in the request
+    for call in enqueue.call_args_list:
+        assert "@" not in str(call)  # the address travels encrypted
+
+
+def test_reset_emails_are_capped_per_recipient(
+    alice: User, django_capture_on_commit_callbacks, settings
+) -> None:  # noqa: ANN001
+    settings.PASSWORD_RESETS_PER_HOUR = 2
+    cache.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(4):
+            host_client("alpha.localhost").post(
+                "/api/v1/auth/password-reset/", {"email": alice.email}, format="json"
+            )
+    assert [m.to for m in mail.outbox] == [[alice.email], [alice.email]]
+
+
+# --- Finding 13: names are one line -----------------------------------------------------------------
+
+
+def test_a_clinic_name_with_a_line_break_is_refused_and_invitations_keep_working(
+    carol: User, clinic_a: Clinic, django_capture_on_commit_callbacks
+) -> None:  # noqa: ANN001
+    client = authed_client(carol, clinic_a)
+    for name in ("Alpha\r\nBcc: victim@example.com", "Alpha\u2028Clinic", "Alpha\x00"):
+        response = client.patch("/api/v1/admin/clinic/", {"name": name}, format="json")
+        assert (response.status_code, list(response.json()["errors"])) == (400, ["name"]), name
+    with django_capture_on_commit_callbacks(execute=True):
+        invited = client.post(
+            "/api/v1/admin/invitations/", {"email": "doc@example.com", "role": "clinician"}, format="json"
+        )
+    assert invited.status_code == 201
+    assert mail.outbox[-1].subject == "You are invited to Alpha Allergy Clinic on CSU Tracker"
+
+
+def test_a_patient_name_with_a_line_break_is_refused(carol: User, clinic_a: Clinic) -> None:
+    response = authed_client(carol, clinic_a).post(
+        "/api/v1/portal/patients/", {"display_name": "Eve\nAdmin"}, format="json"
+    )
+    assert (response.status_code, list(response.json()["errors"])) == (400, ["display_name"])

@@ -12,9 +12,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+import struct
+from collections.abc import Iterator
 from functools import cache
+from typing import Protocol
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -65,4 +71,170 @@ def keyed_hash(value: str, *, purpose: str) -> str:
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
-__all__ = ["InvalidToken", "decrypt", "encrypt", "keyed_hash", "reencrypt"]
+# --- Archives (offboarding exports) ------------------------------------------------------------
+#
+# Envelope encryption in a chunked AEAD stream, so an archive of any size is sealed and opened in
+# constant memory. Each archive gets a fresh random 256-bit data key; the key ring above wraps it
+# (Fernet), so the archive opens with any key still in FIELD_ENCRYPTION_KEYS — keep retired keys
+# until the archives sealed under them are gone.
+#
+#   header = MAGIC | len(wrapped key) (2 bytes, big-endian) | wrapped key | nonce prefix (7 bytes)
+#   chunk  = AES-256-GCM(data key, nonce = prefix | counter (4 bytes) | final (1 byte),
+#                        plaintext, associated data = header)
+#
+# Every chunk but the last holds exactly ARCHIVE_CHUNK_SIZE plaintext bytes; the last holds 0 to
+# ARCHIVE_CHUNK_SIZE and is the only one sealed with final = 1 (the STREAM construction of
+# Hoang, Reyhanitabar, Rogaway and Vizár, "Online authenticated-encryption and its nonce-reuse
+# misuse-resistance", CRYPTO 2015): reordered, dropped, truncated or extended chunks and a
+# swapped header all fail authentication.
+
+ARCHIVE_MAGIC = b"CSUARC1\n"
+ARCHIVE_CHUNK_SIZE = 64 * 1024
+_TAG_SIZE = 16
+_NONCE_PREFIX_SIZE = 7
+
+
+class ArchiveSource(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+class ArchiveSink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> None: ...
+
+
+class ArchiveCorrupt(Exception):
+    """The bytes are not an archive sealed by `ArchiveEncryptor` under a configured key, or were
+    altered, truncated or extended."""
+
+
+def _chunk_nonce(prefix: bytes, counter: int, *, final: bool) -> bytes:
+    if counter >= 2**32:
+        raise ArchiveCorrupt("Archive has too many chunks.")
+    return prefix + struct.pack(">IB", counter, 1 if final else 0)
+
+
+class ArchiveEncryptor:
+    """A write-only binary stream that seals what is written into `sink` (see the format above).
+
+    `close()` seals the final chunk and must be called once everything is written; it does not
+    close `sink`. Nothing is written to `sink` in plaintext.
+    """
+
+    def __init__(self, sink: ArchiveSink) -> None:
+        data_key = AESGCM.generate_key(bit_length=256)
+        wrapped = _fernet().encrypt(data_key)
+        self._prefix = os.urandom(_NONCE_PREFIX_SIZE)
+        self._header = ARCHIVE_MAGIC + struct.pack(">H", len(wrapped)) + wrapped + self._prefix
+        self._aead = AESGCM(data_key)
+        self._sink = sink
+        self._buffer = bytearray()
+        self._counter = 0
+        self._closed = False
+        sink.write(self._header)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:
+        if self._closed:
+            raise ValueError("write to a closed archive")
+        self._buffer += data
+        # Strictly more than a chunk: whatever is left at close() (0..CHUNK bytes) is the final one.
+        while len(self._buffer) > ARCHIVE_CHUNK_SIZE:
+            self._seal(bytes(self._buffer[:ARCHIVE_CHUNK_SIZE]), final=False)
+            del self._buffer[:ARCHIVE_CHUNK_SIZE]
+        return len(data)
+
+    def flush(self) -> None:
+        self._sink.flush()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._seal(bytes(self._buffer), final=True)
+            self._buffer.clear()
+            self._closed = True
+            self._sink.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _seal(self, plaintext: bytes, *, final: bool) -> None:
+        nonce = _chunk_nonce(self._prefix, self._counter, final=final)
+        self._sink.write(self._aead.encrypt(nonce, plaintext, self._header))
+        self._counter += 1
+
+
+def _read_exactly(source: ArchiveSource, size: int) -> bytes:
+    # Storage backends (S3 streaming bodies) may return short reads before the end.
+    parts, remaining = [], size
+    while remaining:
+        part = source.read(remaining)
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
+
+
+class ArchiveDecryptor:
+    """Opens an archive sealed by `ArchiveEncryptor`, chunk by chunk, from `source`.
+
+    The header is read and its data key unwrapped on construction (`ArchiveCorrupt` at once when
+    no configured key opens it); iterating yields the plaintext in order and raises
+    `ArchiveCorrupt` on the first chunk that fails authentication or when the stream ends
+    without its final chunk.
+    """
+
+    def __init__(self, source: ArchiveSource) -> None:
+        self._source = source
+        magic = _read_exactly(source, len(ARCHIVE_MAGIC) + 2)
+        if len(magic) != len(ARCHIVE_MAGIC) + 2 or not magic.startswith(ARCHIVE_MAGIC):
+            raise ArchiveCorrupt("Not an encrypted archive.")
+        (wrapped_size,) = struct.unpack(">H", magic[len(ARCHIVE_MAGIC) :])
+        wrapped = _read_exactly(source, wrapped_size)
+        prefix = _read_exactly(source, _NONCE_PREFIX_SIZE)
+        if len(wrapped) != wrapped_size or len(prefix) != _NONCE_PREFIX_SIZE:
+            raise ArchiveCorrupt("Truncated archive header.")
+        try:
+            data_key = _fernet().decrypt(wrapped)
+        except InvalidToken as exc:
+            raise ArchiveCorrupt("No configured key opens this archive.") from exc
+        self._header = magic + wrapped + prefix
+        self._prefix = prefix
+        self._aead = AESGCM(data_key)
+
+    def __iter__(self) -> Iterator[bytes]:
+        block_size = ARCHIVE_CHUNK_SIZE + _TAG_SIZE
+        counter = 0
+        block = _read_exactly(self._source, block_size)
+        while True:
+            following = _read_exactly(self._source, block_size) if len(block) == block_size else b""
+            final = not following
+            try:
+                yield self._aead.decrypt(
+                    _chunk_nonce(self._prefix, counter, final=final), block, self._header
+                )
+            except InvalidTag as exc:
+                raise ArchiveCorrupt("Archive chunk failed authentication.") from exc
+            if final:
+                return
+            block, counter = following, counter + 1
+
+
+__all__ = [
+    "ARCHIVE_CHUNK_SIZE",
+    "ARCHIVE_MAGIC",
+    "ArchiveCorrupt",
+    "ArchiveDecryptor",
+    "ArchiveEncryptor",
+    "ArchiveSink",
+    "ArchiveSource",
+    "InvalidToken",
+    "decrypt",
+    "encrypt",
+    "keyed_hash",
+    "reencrypt",
+]

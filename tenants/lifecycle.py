@@ -6,12 +6,16 @@ import hashlib
 import io
 import json
 import logging
+import posixpath
+import tempfile
 import zipfile
+from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
+from typing import IO, Any, NamedTuple
 
 from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import Storage, storages
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -26,6 +30,7 @@ from accounts.services import (
 )
 from billing.models import Plan
 from billing.services import subscription_start
+from core.crypto import ArchiveCorrupt, ArchiveDecryptor, ArchiveEncryptor
 from core.errors import ApplicationError
 from tenants.models import Clinic, ClinicStatus
 from tenants.selectors import clinic_host_cache_clear
@@ -142,10 +147,13 @@ def clinic_reactivate(*, clinic: Clinic) -> Clinic:
 
 
 def clinic_offboard_request(*, clinic: Clinic) -> Clinic:
-    """Validate and enqueue the offboarding export (on the platform queue)."""
+    """Validate and enqueue the offboarding export (on the platform queue).
+
+    Asked again of an offboarding clinic, it exports anew: the way out when the purge refused a
+    missing or damaged archive (the schema is still there)."""
     from tenants.tasks import clinic_offboard as clinic_offboard_task
 
-    if clinic.status not in (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED):
+    if clinic.status not in (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING):
         raise ApplicationError(
             code="invalid_status",
             status_code=409,
@@ -165,13 +173,30 @@ def _tenant_tables(schema: str) -> list[str]:
         return [name for (name,) in cursor.fetchall()]
 
 
-def clinic_export(*, clinic: Clinic, directory: Path | None = None) -> Path:
-    """Write every table of the clinic's schema as JSON Lines into a zip, with a manifest of
-    row counts and SHA-256 checksums. Reads one consistent snapshot (REPEATABLE READ)."""
-    directory = Path(directory or settings.OFFBOARDING_EXPORT_DIR)
-    directory.mkdir(parents=True, exist_ok=True)
+# Offboarding archives go through this named storage (settings.STORAGES): durable and shared by
+# every process, so the web container serves what a worker wrote, across deploys.
+ARCHIVE_STORAGE = "archives"
+_READ_SIZE = 1024 * 1024
+
+
+def _archive_storage() -> Storage:
+    return storages[ARCHIVE_STORAGE]
+
+
+class StoredArchive(NamedTuple):
+    name: str  # in the archives storage
+    sha256: str  # of the stored (encrypted) bytes
+
+
+def clinic_export(*, clinic: Clinic) -> StoredArchive:
+    """Export every table of the clinic's schema as JSON Lines into a zip, with a manifest of
+    row counts and SHA-256 checksums, and store it encrypted in the archives storage.
+
+    Reads one consistent snapshot (REPEATABLE READ). The zip is sealed as it is written
+    (core.crypto.ArchiveEncryptor: a fresh data key per archive), so only ciphertext touches a
+    disk, here or in storage. Returns the stored name and the SHA-256 of the stored bytes.
+    """
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    path = directory / f"{clinic.slug}-{stamp}.zip"
     schema = clinic.schema_name
     manifest: dict[str, Any] = {
         "clinic": {"id": str(clinic.pk), "slug": clinic.slug, "name": clinic.name, "schema": schema},
@@ -179,64 +204,177 @@ def clinic_export(*, clinic: Clinic, directory: Path | None = None) -> Path:
         "format": "one JSON object per line (PostgreSQL row_to_json)",
         "tables": {},
     }
-    tmp = path.with_suffix(".partial")
     fresh_transaction = not connection.in_atomic_block
-    with transaction.atomic(), zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        if fresh_transaction:  # (the offboarding task); inside a caller's transaction, it decides
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        for table in _tenant_tables(schema):
-            digest, rows, buffer = hashlib.sha256(), 0, io.BytesIO()
-            with connection.cursor() as cursor:
-                # Names come from the catalog, quoted; never from input.
-                cursor.execute(
-                    f'SELECT row_to_json(t)::text FROM "{schema}"."{table}" t ORDER BY 1'  # noqa: S608
-                )
-                for (line,) in cursor:
-                    data = line.encode() + b"\n"
-                    digest.update(data)
-                    buffer.write(data)
-                    rows += 1
-            archive.writestr(f"tables/{table}.jsonl", buffer.getvalue())
-            manifest["tables"][table] = {"rows": rows, "sha256": digest.hexdigest()}
-        archive.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
-    tmp.rename(path)
-    return path
+    with tempfile.TemporaryFile() as sealed:
+        encryptor = ArchiveEncryptor(sealed)
+        # zipfile writes to a stream it cannot seek (data descriptors), so nothing is buffered
+        # beyond one table.
+        with (
+            transaction.atomic(),
+            zipfile.ZipFile(encryptor, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        ):
+            if fresh_transaction:  # (the offboarding task); inside a caller's transaction, it decides
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            for table in _tenant_tables(schema):
+                digest, rows, buffer = hashlib.sha256(), 0, io.BytesIO()
+                with connection.cursor() as cursor:
+                    # Names come from the catalog, quoted; never from input.
+                    cursor.execute(
+                        f'SELECT row_to_json(t)::text FROM "{schema}"."{table}" t ORDER BY 1'  # noqa: S608
+                    )
+                    for (line,) in cursor:
+                        data = line.encode() + b"\n"
+                        digest.update(data)
+                        buffer.write(data)
+                        rows += 1
+                archive.writestr(f"tables/{table}.jsonl", buffer.getvalue())
+                manifest["tables"][table] = {"rows": rows, "sha256": digest.hexdigest()}
+            archive.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
+        encryptor.close()
+        sealed.seek(0)
+        checksum = _sha256_of(sealed)
+        sealed.seek(0)
+        name = _archive_storage().save(
+            f"offboarding/{clinic.pk}/{clinic.slug}-{stamp}.zip.enc", File(sealed, name="archive")
+        )
+    return StoredArchive(name=name, sha256=checksum)
+
+
+def _sha256_of(stream: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while chunk := stream.read(_READ_SIZE):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def clinic_offboard(*, clinic_id: str) -> Clinic:
-    """Export the clinic's data, then mark it offboarding (idempotent: re-exports if re-run)."""
+    """Export the clinic's data, then mark it offboarding (idempotent: re-exports if re-run,
+    and the new archive replaces the one recorded before)."""
     clinic = Clinic.objects.get(pk=clinic_id)
     if clinic.status not in (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING):
         return clinic
+    superseded = clinic.offboarding_archive
     archive = clinic_export(clinic=clinic)
     Clinic.objects.filter(pk=clinic.pk).update(
         status=ClinicStatus.OFFBOARDING,
         offboarding_archive=archive.name,
+        offboarding_archive_sha256=archive.sha256,
         offboarding_started_at=clinic.offboarding_started_at or timezone.now(),
     )
     clinic.refresh_from_db()
     _host_cache_clear_now_and_on_commit(clinic)
-    logger.info("clinic %s offboarding; archive %s", clinic.slug, archive.name)
+    if superseded and superseded != archive.name:
+        transaction.on_commit(lambda: _archive_storage().delete(superseded))
+    logger.info("clinic %s offboarding; archive %s sha256 %s", clinic.slug, archive.name, archive.sha256)
     return clinic
 
 
+class _HashingReader:
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream, self.digest = stream, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.digest.update(data)
+        return data
+
+
+def clinic_archive_problem(*, clinic: Clinic) -> str | None:
+    """Why the clinic's archive cannot stand in for its schema yet, or None when it can.
+
+    Security-relevant: the purge drops a schema only on None. One pass over the stored bytes
+    checks both that they have the SHA-256 recorded at export and that every chunk opens with a
+    key still configured (a retired key would make the archive unreadable).
+    """
+    if not clinic.offboarding_archive or not clinic.offboarding_archive_sha256:
+        return "archive_not_recorded"
+    storage = _archive_storage()
+    if not storage.exists(clinic.offboarding_archive):
+        return "archive_missing"
+    with storage.open(clinic.offboarding_archive, "rb") as stored:
+        reader = _HashingReader(stored)
+        try:
+            for _ in ArchiveDecryptor(reader):
+                pass
+            readable = True
+        except ArchiveCorrupt:
+            readable = False
+            while reader.read(_READ_SIZE):
+                pass
+    if reader.digest.hexdigest() != clinic.offboarding_archive_sha256:
+        return "archive_checksum_mismatch"
+    return None if readable else "archive_unreadable"
+
+
 def clinics_purge_offboarded(*, now: Any = None) -> list[str]:
-    """Drop clinics whose offboarding grace period has passed (schema, rows, domains)."""
+    """Drop clinics whose offboarding grace period has passed (schema, rows, domains).
+
+    A clinic is dropped only once its archive is verified (`clinic_archive_problem`); otherwise
+    it stays offboarding, with an error logged for an operator, and is tried again next run.
+    """
     cutoff = (now or timezone.now()) - timedelta(days=settings.OFFBOARDING_GRACE_DAYS)
     purged = []
     for clinic in Clinic.objects.filter(status=ClinicStatus.OFFBOARDING, offboarding_started_at__lte=cutoff):
+        try:
+            problem = clinic_archive_problem(clinic=clinic)
+        except Exception as exc:  # a storage outage must not stop the other clinics' purge
+            problem = f"archive_unavailable ({type(exc).__name__})"
+        if problem:
+            logger.error(
+                "clinic %s not purged: %s; it stays offboarding until an operator re-exports it",
+                clinic.slug,
+                problem,
+            )
+            continue
+        archive, checksum = clinic.offboarding_archive, clinic.offboarding_archive_sha256
         clinic_delete(clinic=clinic)
         purged.append(clinic.slug)
-        logger.info("clinic %s purged after offboarding", clinic.slug)
+        logger.info(
+            "clinic %s purged after offboarding; archive %s sha256 %s", clinic.slug, archive, checksum
+        )
     return purged
 
 
-def clinic_archive_path(*, clinic: Clinic) -> Path | None:
+def archive_decrypt(*, name: str, destination: IO[bytes]) -> None:
+    """Write the plaintext zip of the archive stored as `name` to `destination` (for archives
+    whose clinic is gone; raises core.crypto.ArchiveCorrupt when it does not open)."""
+    with _archive_storage().open(name, "rb") as stored:
+        for chunk in ArchiveDecryptor(stored):
+            destination.write(chunk)
+
+
+def clinic_archive_open(*, clinic: Clinic, actor: User) -> tuple[str, Iterator[bytes]]:
+    """The clinic's export for an operator: a file name and the decrypted zip, chunk by chunk.
+
+    The archive is verified first (`clinic_archive_problem`), so a download never ends in a
+    truncated or altered zip.
+    """
     if not clinic.offboarding_archive:
-        return None
-    path = Path(settings.OFFBOARDING_EXPORT_DIR) / clinic.offboarding_archive
-    return path if path.is_file() else None
+        raise ApplicationError(code="archive_not_ready", status_code=404, detail="No export archive yet.")
+    problem = clinic_archive_problem(clinic=clinic)
+    if problem == "archive_missing":
+        raise ApplicationError(
+            code="archive_missing", status_code=404, detail="The export archive is missing from storage."
+        )
+    if problem:
+        raise ApplicationError(
+            code=problem, status_code=409, detail="The export archive failed verification; export it again."
+        )
+    stored = _archive_storage().open(clinic.offboarding_archive, "rb")
+    try:
+        decryptor = ArchiveDecryptor(stored)
+    except BaseException:
+        stored.close()
+        raise
+
+    def chunks() -> Iterator[bytes]:
+        with stored:
+            yield from decryptor
+
+    logger.info("operator %s downloads the archive of clinic %s", actor.pk, clinic.slug)
+    filename = posixpath.basename(clinic.offboarding_archive).removesuffix(".enc")
+    return filename, chunks()
 
 
 def clinic_member_set_active(

@@ -56,7 +56,10 @@ class Clinic(TenantMixin):
     created_at = models.DateTimeField(auto_now_add=True)
     country = models.CharField(max_length=2, default="DE", help_text="ISO 3166-1 alpha-2")
     offboarding_started_at = models.DateTimeField(null=True, blank=True)
+    # The encrypted export's name in the "archives" storage and the SHA-256 of its stored bytes,
+    # checked before the schema is dropped.
     offboarding_archive = models.CharField(max_length=255, blank=True)
+    offboarding_archive_sha256 = models.CharField(max_length=64, blank=True)
     # Clinic settings (clinic admins change them on the clinic host).
     locale = models.CharField(max_length=10, default="en")
     default_diary_mode = models.CharField(max_length=5, choices=DiaryMode.choices, default=DiaryMode.ONCE)

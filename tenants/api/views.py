@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 from django.db.models import Count, Q
-from django.http import FileResponse
+from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -294,13 +295,11 @@ class OperatorClinicOffboardApi(_OperatorClinicActionApi):
 
 class OperatorClinicArchiveApi(_OperatorClinicActionApi):
     @extend_schema(responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)})
-    def get(self, request: Request, slug: str) -> FileResponse:
-        clinic = self.clinic_or_404(slug)
-        path = lifecycle.clinic_archive_path(clinic=clinic)
-        if path is None:
-            raise ApplicationError(code="archive_not_ready", status_code=404, detail="No export archive yet.")
-        response = FileResponse(
-            path.open("rb"), as_attachment=True, filename=path.name, content_type="application/zip"
-        )
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        """The clinic's offboarding export, verified and decrypted: a zip of JSON Lines per table
+        with a manifest of row counts and SHA-256 checksums."""
+        filename, chunks = lifecycle.clinic_archive_open(clinic=self.clinic_or_404(slug), actor=request.user)
+        response = StreamingHttpResponse(chunks, content_type="application/zip")
+        response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
         response["Cache-Control"] = "no-store"
         return response

@@ -5,18 +5,29 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
+import os
+import stat
+import subprocess
+import sys
 import zipfile
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
 from unittest import mock
 
 import pyotp
 import pytest
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_exists, tenant_context
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, User
+from core.crypto import ARCHIVE_MAGIC, ArchiveEncryptor
 from patients.models import AccessLog
 from tenants import lifecycle
 from tenants.management.commands.migrate_clinics import expected_migrations_digest, schemas_behind
@@ -235,23 +246,66 @@ def test_offboard_endpoint_enqueues_the_export_after_commit(
     assert ops_client.get("/api/v1/platform/clinics/alpha/archive/").json()["code"] == "archive_not_ready"
 
 
-def test_offboarding_exports_every_table_with_verifiable_checksums_then_purges(
-    ops_client: APIClient,
-    settings,
-    tmp_path,  # noqa: ANN001
-) -> None:
-    settings.OFFBOARDING_EXPORT_DIR = tmp_path
-    clinic = clinic_create(slug="leaving", name="Leaving Clinic")
+# --- Offboarding archives ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def archives(settings, tmp_path: Path) -> Path:  # noqa: ANN001
+    """The archives storage, as configured, on a fresh directory."""
+    root = tmp_path / "archives"
+    configured = settings.STORAGES["archives"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "archives": {**configured, "OPTIONS": {**configured["OPTIONS"], "location": root}},
+    }
+    return root
+
+
+def offboarded(slug: str = "leaving") -> Clinic:
+    """A clinic with two audit rows, exported and offboarding."""
+    clinic = clinic_create(slug=slug, name="Leaving Clinic")
     with tenant_context(clinic):
         AccessLog.objects.create(action="read", object_type="diary")
         AccessLog.objects.create(action="write", object_type="diary")
     connection.set_schema_to_public()
+    return lifecycle.clinic_offboard(clinic_id=str(clinic.pk))
 
-    clinic = lifecycle.clinic_offboard(clinic_id=str(clinic.pk))
+
+def after_grace() -> datetime:
+    return timezone.now() + timedelta(days=31)
+
+
+def purge_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.name == "tenants.lifecycle" and r.levelno == logging.ERROR
+    ]
+
+
+def test_offboarding_stores_an_encrypted_owner_only_archive_with_its_checksum(archives: Path) -> None:
+    clinic = offboarded()
     assert clinic.status == ClinicStatus.OFFBOARDING
+    assert clinic.offboarding_archive.startswith(f"offboarding/{clinic.pk}/leaving-")
+    path = archives / clinic.offboarding_archive
+    stored = path.read_bytes()
+    assert hashlib.sha256(stored).hexdigest() == clinic.offboarding_archive_sha256
+    assert stored.startswith(ARCHIVE_MAGIC)
+    # No zip structure, file names or row contents in the clear.
+    for plaintext in (b"PK\x03\x04", b"PK\x05\x06", b"manifest.json", b"patients_accesslog", b'"action"'):
+        assert plaintext not in stored
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
 
+
+def test_operator_downloads_the_decrypted_archive_with_every_table_then_the_purge_drops_it(
+    ops_client: APIClient, archives: Path
+) -> None:
+    offboarded()
     response = ops_client.get("/api/v1/platform/clinics/leaving/archive/")
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    assert response["Cache-Control"] == "no-store"
+    assert response["Content-Disposition"].startswith('attachment; filename="leaving-')
+    assert response["Content-Disposition"].endswith('.zip"')
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
     manifest = json.loads(archive.read("manifest.json"))
     with connection.cursor() as cursor:
@@ -271,16 +325,193 @@ def test_offboarding_exports_every_table_with_verifiable_checksums_then_purges(
     assert manifest["tables"]["patients_accesslog"]["rows"] == 2
     assert {
         json.loads(line)["action"] for line in archive.read("tables/patients_accesslog.jsonl").splitlines()
-    } == {
-        "read",
-        "write",
-    }
+    } == {"read", "write"}
 
     assert lifecycle.clinics_purge_offboarded() == []  # still inside the grace period
-    later = timezone.now() + timedelta(days=31)
-    assert lifecycle.clinics_purge_offboarded(now=later) == ["leaving"]
+    assert lifecycle.clinics_purge_offboarded(now=after_grace()) == ["leaving"]
     assert not schema_exists("clinic_leaving")
     assert host_client("leaving.localhost").get("/readyz").status_code == 404
+
+
+def test_purge_keeps_a_clinic_whose_archive_is_missing(
+    ops_client: APIClient, archives: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clinic = offboarded()
+    (archives / clinic.offboarding_archive).unlink()
+    with caplog.at_level(logging.ERROR, logger="tenants.lifecycle"):
+        assert lifecycle.clinics_purge_offboarded(now=after_grace()) == []
+    assert schema_exists("clinic_leaving")
+    clinic.refresh_from_db()
+    assert clinic.status == ClinicStatus.OFFBOARDING
+    assert purge_errors(caplog) == [
+        "clinic leaving not purged: archive_missing; it stays offboarding until an operator re-exports it"
+    ]
+    response = ops_client.get("/api/v1/platform/clinics/leaving/archive/")
+    assert (response.status_code, response.json()["code"]) == (404, "archive_missing")
+
+
+def _flip_a_byte(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :]
+
+
+def _another_valid_archive(data: bytes) -> bytes:
+    sink = io.BytesIO()
+    encryptor = ArchiveEncryptor(sink)
+    encryptor.write(b"not this clinic's export")
+    encryptor.close()
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [_flip_a_byte, lambda data: data[:-1], lambda data: data + b"\0", _another_valid_archive],
+    ids=["flipped-byte", "truncated", "extended", "replaced-by-another-archive"],
+)
+def test_purge_keeps_a_clinic_whose_archive_checksum_does_not_match(
+    ops_client: APIClient, archives: Path, caplog: pytest.LogCaptureFixture, damage: Callable[[bytes], bytes]
+) -> None:
+    clinic = offboarded()
+    path = archives / clinic.offboarding_archive
+    path.write_bytes(damage(path.read_bytes()))
+    with caplog.at_level(logging.ERROR, logger="tenants.lifecycle"):
+        assert lifecycle.clinics_purge_offboarded(now=after_grace()) == []
+    assert schema_exists("clinic_leaving")
+    clinic.refresh_from_db()
+    assert clinic.status == ClinicStatus.OFFBOARDING
+    assert purge_errors(caplog) == [
+        "clinic leaving not purged: archive_checksum_mismatch; it stays offboarding until an operator "
+        "re-exports it"
+    ]
+    response = ops_client.get("/api/v1/platform/clinics/leaving/archive/")
+    assert (response.status_code, response.json()["code"]) == (409, "archive_checksum_mismatch")
+
+
+def test_archives_open_with_any_configured_key_and_the_purge_waits_while_none_does(
+    ops_client: APIClient,
+    archives: Path,
+    settings,
+    caplog: pytest.LogCaptureFixture,  # noqa: ANN001
+) -> None:
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [old_key]
+    offboarded()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key retired too early
+    with caplog.at_level(logging.ERROR, logger="tenants.lifecycle"):
+        assert lifecycle.clinics_purge_offboarded(now=after_grace()) == []
+    assert purge_errors(caplog) == [
+        "clinic leaving not purged: archive_unreadable; it stays offboarding until an operator re-exports it"
+    ]
+    response = ops_client.get("/api/v1/platform/clinics/leaving/archive/")
+    assert (response.status_code, response.json()["code"]) == (409, "archive_unreadable")
+
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]  # rotation keeps the old key to decrypt
+    response = ops_client.get("/api/v1/platform/clinics/leaving/archive/")
+    assert response.status_code == 200
+    assert "manifest.json" in zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist()
+    assert lifecycle.clinics_purge_offboarded(now=after_grace()) == ["leaving"]
+    assert not schema_exists("clinic_leaving")
+
+
+def test_offboarding_again_replaces_the_archive_and_deletes_the_old_one(
+    ops_client: APIClient,
+    archives: Path,
+    django_capture_on_commit_callbacks,  # noqa: ANN001
+) -> None:
+    clinic = offboarded()
+    first = clinic.offboarding_archive
+    with mock.patch("tenants.tasks.clinic_offboard.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = ops_client.post("/api/v1/platform/clinics/leaving/offboard/")
+    assert (response.status_code, response.json()["status"]) == (202, "offboarding")
+    delay.assert_called_once_with(clinic_id=str(clinic.pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        clinic = lifecycle.clinic_offboard(clinic_id=str(clinic.pk))
+    assert clinic.offboarding_archive != first
+    assert not (archives / first).exists()
+    stored = (archives / clinic.offboarding_archive).read_bytes()
+    assert hashlib.sha256(stored).hexdigest() == clinic.offboarding_archive_sha256
+    assert lifecycle.clinic_archive_problem(clinic=clinic) is None
+
+
+def test_archive_decrypt_command_writes_the_zip_owner_only(archives: Path, tmp_path: Path) -> None:
+    clinic = offboarded()
+    output = tmp_path / "export.zip"
+    call_command("archive_decrypt", clinic.offboarding_archive, str(output), stdout=io.StringIO())
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
+    manifest = json.loads(zipfile.ZipFile(output).read("manifest.json"))
+    assert manifest["tables"]["patients_accesslog"]["rows"] == 2
+    with pytest.raises(CommandError, match="exists"):
+        call_command("archive_decrypt", clinic.offboarding_archive, str(output))
+
+    damaged = tmp_path / "damaged.zip.enc"
+    damaged.write_bytes((archives / clinic.offboarding_archive).read_bytes()[:-1])
+    with pytest.raises(CommandError, match="Could not decrypt"):
+        call_command("archive_decrypt", "--file", str(damaged), str(tmp_path / "partial.zip"))
+    assert not (tmp_path / "partial.zip").exists()
+
+
+ARCHIVES_CONFIG = (
+    "import django, json; django.setup(); from django.conf import settings; "
+    "print(json.dumps(settings.STORAGES['archives'], default=str))"
+)
+
+
+def archives_config(**overrides: str) -> dict:
+    """settings.STORAGES["archives"] as production settings build it from this environment."""
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DATABASE_URL": settings.DATABASE_URL,
+        "REDIS_URL": settings.REDIS_URL,
+        "SECRET_KEY": "k3Jf9-QpL2x_7vN4mZ8rT1yW6bH0cS5dA9eG3uI7oP2lK4jH8fD6sX1zC5vB9nM0",
+        "ALLOWED_HOSTS": "csu.example.com",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "ARCHIVE_STORAGE_DIR": "/srv/archives",
+        "PYTHONPATH": os.pathsep.join([str(root / "platform"), str(root)]),
+        **overrides,
+    }
+    for name in ("ARCHIVE_S3_BUCKET", "ARCHIVE_S3_ENDPOINT_URL", "ARCHIVE_S3_REGION"):
+        if name not in overrides:
+            env.pop(name, None)
+    result = subprocess.run(
+        [sys.executable, "-c", ARCHIVES_CONFIG],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_archives_go_to_an_owner_only_directory_unless_an_s3_bucket_is_configured() -> None:
+    assert archives_config() == {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": "/srv/archives",
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+    assert archives_config(
+        ARCHIVE_S3_BUCKET="csu-archives",
+        ARCHIVE_S3_ENDPOINT_URL="https://s3.example.net",
+        ARCHIVE_S3_REGION="eu-1",
+    ) == {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": "csu-archives",
+            "endpoint_url": "https://s3.example.net",
+            "region_name": "eu-1",
+            "access_key": None,
+            "secret_key": None,
+            "file_overwrite": False,
+        },
+    }
 
 
 # --- Deploy migrations ------------------------------------------------------------------------

@@ -190,7 +190,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Served by WhiteNoise from the app finders too, so the API docs' local Swagger UI assets work
 # even before `collectstatic` (production images run it at build time).
 WHITENOISE_USE_FINDERS = True
-STORAGES = {
+STORAGES: dict[str, dict[str, object]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
@@ -354,8 +354,36 @@ BILLING_WEBHOOK_SECRET = env("BILLING_WEBHOOK_SECRET", default="")
 BILLING_WEBHOOK_TOLERANCE_SECONDS = 300
 
 # --- Clinic lifecycle --------------------------------------------------------------------------
-OFFBOARDING_EXPORT_DIR = Path(env("OFFBOARDING_EXPORT_DIR", default=str(DATA_DIR / "exports")))
 OFFBOARDING_GRACE_DAYS = env.int("OFFBOARDING_GRACE_DAYS", default=30)
+# Offboarding archives (DESIGN.md §9) live in the "archives" storage, which every process (web,
+# worker, beat) must share and which must outlive deploys: a directory on a volume mounted into
+# each container by default, an S3-compatible bucket when ARCHIVE_S3_BUCKET is set (django-storages,
+# installed from requirements/prod.txt). Archives are encrypted before they reach either
+# (tenants.lifecycle); on a directory, files are created 0600 and directories 0700.
+ARCHIVE_STORAGE_DIR = Path(env("ARCHIVE_STORAGE_DIR", default=str(DATA_DIR / "archives")))
+ARCHIVE_S3_BUCKET = env("ARCHIVE_S3_BUCKET", default="")
+if ARCHIVE_S3_BUCKET:
+    STORAGES["archives"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ARCHIVE_S3_BUCKET,
+            # Empty: boto3's own chain (AWS_* variables, instance or pod role).
+            "endpoint_url": env("ARCHIVE_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env("ARCHIVE_S3_REGION", default="") or None,
+            "access_key": env("ARCHIVE_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env("ARCHIVE_S3_SECRET_ACCESS_KEY", default="") or None,
+            "file_overwrite": False,
+        },
+    }
+else:
+    STORAGES["archives"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": ARCHIVE_STORAGE_DIR,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
 # Sync tombstones older than this are purged; older cursors must resync in full.
 SYNC_TOMBSTONE_RETENTION_DAYS = env.int("SYNC_TOMBSTONE_RETENTION_DAYS", default=90)
 

@@ -14,6 +14,15 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # As base configures it without S3 (tests that write archives point it at tmp_path).
+    "archives": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": DATA_DIR / "test-archives",  # noqa: F405
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    },
 }
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,  # noqa: F405
@@ -28,7 +37,6 @@ REST_FRAMEWORK = {
         "export": "100000/min",
     },
 }
-OFFBOARDING_EXPORT_DIR = DATA_DIR / "test-exports"  # noqa: F405
 # Tasks run in-process unless a test starts a real worker (tests/config/test_celery.py).
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True

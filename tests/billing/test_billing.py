@@ -413,13 +413,17 @@ def test_operators_list_void_and_extend_trials(ops_client: APIClient, clinic_a: 
     assert admin_on_platform_host.get("/api/v1/platform/invoices/").status_code == 401
 
 
-def test_signup_starts_a_trial_on_the_chosen_plan(public_client: APIClient) -> None:
-    from tests.tenants.test_onboarding import signup_body
+def test_signup_starts_a_trial_on_the_chosen_plan_when_confirmed(
+    public_client: APIClient, django_capture_on_commit_callbacks
+) -> None:  # noqa: ANN001
+    from tests.tenants.test_onboarding import signup, signup_body
 
-    response = public_client.post(
-        "/api/v1/clinics/", signup_body(slug="plan-pick", plan="clinic"), format="json"
+    response, token = signup(
+        public_client, django_capture_on_commit_callbacks, signup_body(slug="plan-pick", plan="clinic")
     )
-    assert response.status_code == 201, response.json()
+    assert response.status_code == 202, response.json()
+    assert not Subscription.objects.filter(clinic__slug="plan-pick").exists()  # nothing billed while pending
+    assert public_client.post("/api/v1/auth/verify-email/", {"token": token}, format="json").status_code == 200
     subscription = Subscription.objects.get(clinic__slug="plan-pick")
     assert (subscription.plan_id, subscription.status) == ("clinic", "trialing")
     assert subscription.trial_ends_at > datetime.now(UTC) + timedelta(days=29)

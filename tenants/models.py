@@ -25,6 +25,8 @@ def validate_timezone(value: str) -> None:
 
 
 class ClinicStatus(models.TextChoices):
+    # Signed up, waiting for the admin to confirm their email address (purged after 24 h).
+    PENDING = "pending", "Pending email confirmation"
     PROVISIONING = "provisioning", "Provisioning"
     ACTIVE = "active", "Active"
     SUSPENDED = "suspended", "Suspended"

@@ -159,6 +159,16 @@ SESSION_ABSOLUTE_SECONDS = env.int("SESSION_ABSOLUTE_SECONDS", default=12 * 60 *
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_SECONDS", default=60 * 60)
 INVITATION_VALID_DAYS = 7
 ENROLLMENT_VALID_DAYS = 14
+# Wrong enrollment codes a clinic accepts per window, from all addresses together; reaching it
+# pauses enrollment for the window and emails the clinic's admins.
+ENROLLMENT_FAILURE_BUDGET = env.int("ENROLLMENT_FAILURE_BUDGET", default=100)
+ENROLLMENT_FAILURE_WINDOW_SECONDS = 3600
+# Signup: the emailed confirmation link's lifetime; a clinic left pending that long is purged.
+EMAIL_VERIFICATION_SECONDS = env.int("EMAIL_VERIFICATION_SECONDS", default=24 * 60 * 60)
+# Pending signups the whole platform accepts per hour (besides the per-IP throttle).
+SIGNUP_HOURLY_BUDGET = env.int("SIGNUP_HOURLY_BUDGET", default=100)
+# Reset emails one account receives per hour, however many times a reset is asked for.
+PASSWORD_RESETS_PER_HOUR = env.int("PASSWORD_RESETS_PER_HOUR", default=3)
 # The PWA's origin for links in emails and QR codes; empty = the clinic's own host.
 PUBLIC_URL_SCHEME = env("PUBLIC_URL_SCHEME", default="http")
 PASSWORD_HASHERS = [
@@ -306,6 +316,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "patients.dispatch_tombstone_purge",
         "schedule": crontab(hour=4, minute=15),
         "options": {"queue": "platform"},
+    },
+    "purge-pending-signups": {
+        "task": "tenants.pending_signups_purge",
+        "schedule": crontab(minute=45),
+        "options": {"queue": "platform", "expires": 3000},
     },
     "purge-offboarded-clinics": {
         "task": "tenants.clinics_purge_offboarded",

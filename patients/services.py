@@ -360,7 +360,7 @@ def dose_log_record(
         raise ApplicationError(
             code="not_found", status_code=404, field="prescription", detail="No such prescription."
         )
-    _check_day(patient=patient, day=day, late_days=late_days)
+    _check_day(patient=patient, day=day, late_days=late_days, field="date")
     if not prescription.active_on(day):
         raise ApplicationError(
             code="prescription_inactive", field="date", detail="The prescription is not active on that date."

@@ -337,27 +337,23 @@ def _apply_questionnaire(patient: Patient, m: dict[str, Any], late_days: int) ->
 def _apply_dose(patient: Patient, m: dict[str, Any], late_days: int) -> dict[str, Any]:
     if m["op"] == "delete":
         raise Rejected("insert_only", "Dose logs are insert-only: log a correction instead.")
+    from patients.api.views import DoseCreateApi
+
     fields = m.get("fields") or {}
     unknown = set(fields) - {"prescription", "date", "status", "taken_at"}
     if unknown:
         raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
-    try:
-        prescription_id = uuid.UUID(str(fields.get("prescription")))
-        day = date.fromisoformat(str(fields.get("date")))
-        taken_at = datetime.fromisoformat(str(fields["taken_at"])) if fields.get("taken_at") else None
-    except ValueError as exc:
-        raise Rejected(
-            "validation_error", "prescription (uuid), date (YYYY-MM-DD) and taken_at (ISO 8601)."
-        ) from exc
-    if fields.get("status") not in ("taken", "skipped"):
-        raise Rejected("validation_error", "status is taken or skipped.", "status")
+    for name in ("prescription", "date", "status"):
+        if name not in fields:
+            raise Rejected("validation_error", f"{name} is required.", name)
+    clean = _validated_by(DoseCreateApi.InputSerializer, fields)
     dose, _ = services.dose_log_record(
         patient=patient,
         dose_id=m["id"],
-        prescription_id=prescription_id,
-        day=day,
-        status=fields["status"],
-        taken_at=taken_at,
+        prescription_id=clean["prescription"],
+        day=clean["date"],
+        status=clean["status"],
+        taken_at=clean.get("taken_at"),
         late_days=late_days,
     )
     dose.refresh_from_db(fields=["server_version"])

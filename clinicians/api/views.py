@@ -19,10 +19,18 @@ from clinicians.models import Alert, CareRole, CareTeam, ClinicalNote, Report, R
 from core.api.base import StrictSerializer
 from core.errors import ApplicationError
 from patients import selectors as patient_selectors
-from patients.api.views import SummarySerializer, Uas7Serializer, summary_body
+from patients.api.views import (
+    BoundedDateField,
+    BoundedDateTimeField,
+    SummarySerializer,
+    Uas7Serializer,
+    summary_body,
+)
 from patients.audit import access_log_for_patient, access_log_write, access_log_write_many
 from patients.models import FrequencyKind, Patient, PatientStatus, Prescription
 from tenants.models import DiaryMode
+
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 
 
 class PortalApi(ClinicianApi):
@@ -93,7 +101,7 @@ class PatientListCreateApi(PortalApi):
 
     class InputSerializer(StrictSerializer):
         display_name = serializers.CharField(max_length=200)
-        date_of_birth = serializers.DateField(required=False, allow_null=True)
+        date_of_birth = BoundedDateField(min_value=EARLIEST_BIRTH_DATE, required=False, allow_null=True)
         timezone = serializers.CharField(max_length=64, required=False)
         diary_mode = serializers.ChoiceField(choices=DiaryMode.choices, required=False)
 
@@ -209,8 +217,8 @@ class TimelinePageSerializer(serializers.Serializer):
 
 class PatientTimelineApi(PortalApi):
     class FilterSerializer(StrictSerializer):
-        start = serializers.DateField(required=False)
-        to = serializers.DateField(required=False)
+        start = BoundedDateField(required=False)
+        to = BoundedDateField(required=False)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
         cursor = serializers.CharField(required=False, max_length=1000)
 
@@ -250,7 +258,7 @@ class PatientTimelineApi(PortalApi):
 class PatientUas7Api(PortalApi):
     class FilterSerializer(StrictSerializer):
         weeks = serializers.IntegerField(min_value=1, max_value=52, default=12)
-        end = serializers.DateField(required=False)
+        end = BoundedDateField(required=False)
 
     @extend_schema(
         parameters=[OpenApiParameter("weeks", int), OpenApiParameter("end", date)],
@@ -324,8 +332,8 @@ class PatientPrescriptionsApi(PortalApi):
         frequency_kind = serializers.ChoiceField(choices=FrequencyKind.choices, required=False)
         frequency_value = serializers.IntegerField(min_value=1, max_value=365, required=False)
         guideline_step = serializers.IntegerField(min_value=1, max_value=4)
-        start = serializers.DateField()
-        end = serializers.DateField(required=False, allow_null=True)
+        start = BoundedDateField()
+        end = BoundedDateField(required=False, allow_null=True)
 
     @extend_schema(responses={200: PrescriptionSerializer(many=True)})
     def get(self, request: Request, patient_id: str) -> Response:
@@ -347,7 +355,7 @@ class PatientPrescriptionsApi(PortalApi):
 
 class PrescriptionStopApi(PortalApi):
     class InputSerializer(StrictSerializer):
-        end = serializers.DateField(required=False)
+        end = BoundedDateField(required=False)
 
     @extend_schema(request=InputSerializer, responses={200: PrescriptionSerializer})
     def post(self, request: Request, prescription_id: str) -> Response:
@@ -502,9 +510,7 @@ class AccessLogListApi(ClinicAdminApi):
     class FilterSerializer(StrictSerializer):
         patient = serializers.UUIDField()
         limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
-        before = serializers.DateTimeField(
-            required=False, help_text="Cursor: created_at of the last row seen"
-        )
+        before = BoundedDateTimeField(required=False, help_text="Cursor: created_at of the last row seen")
 
     @extend_schema(
         parameters=[
@@ -632,7 +638,7 @@ class ReportCsvApi(ReportApi):
 
 class PatientReportRequestApi(PortalApi):
     class InputSerializer(StrictSerializer):
-        week_start = serializers.DateField(required=False, help_text="A Monday; default: the last full week")
+        week_start = BoundedDateField(required=False, help_text="A Monday; default: the last full week")
 
     @extend_schema(request=InputSerializer, responses={202: ReportSerializer, 200: ReportSerializer})
     def post(self, request: Request, patient_id: str) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -48,11 +48,50 @@ def no_control_characters_in_text(value: str) -> None:
         raise serializers.ValidationError("Control characters are not allowed.")
 
 
+# Nothing this product records is older. Much older dates are typos or probes, and near year 1
+# the date arithmetic behind ranges and weekly scores overflows.
+EARLIEST_DATE = date(2000, 1, 1)
+EARLIEST_DATETIME = datetime(2000, 1, 1, tzinfo=UTC)
+TOO_EARLY = "Dates before {} are not accepted."
+
+
+class BoundedDateField(serializers.DateField):
+    """A date no earlier than `min_value` (default 2000-01-01). Every date parameter of the
+    patient and portal APIs is one of these."""
+
+    def __init__(self, *, min_value: date = EARLIEST_DATE, **kwargs: Any) -> None:
+        self.min_value = min_value
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, value: Any) -> date:
+        day = super().to_internal_value(value)
+        if day < self.min_value:
+            raise serializers.ValidationError(TOO_EARLY.format(self.min_value.isoformat()), code="min_value")
+        return day
+
+
+class BoundedDateTimeField(serializers.DateTimeField):
+    """An instant no earlier than 2000-01-01T00:00Z (converting year 1 to a western time zone
+    overflows)."""
+
+    def to_internal_value(self, value: Any) -> datetime:
+        instant = super().to_internal_value(value)
+        if instant < EARLIEST_DATETIME:
+            raise serializers.ValidationError(TOO_EARLY.format(EARLIEST_DATE.isoformat()), code="min_value")
+        return instant
+
+
 def parse_day(value: str, field: str = "day") -> date:
+    """A local date from the URL (YYYY-MM-DD, from 2000-01-01 on)."""
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as exc:
         raise ApplicationError(code="invalid_date", field=field, detail="Use a date as YYYY-MM-DD.") from exc
+    if day < EARLIEST_DATE:
+        raise ApplicationError(
+            code="validation_error", field=field, detail=TOO_EARLY.format(EARLIEST_DATE.isoformat())
+        )
+    return day
 
 
 class MeApi(PatientApi):
@@ -145,7 +184,7 @@ class DiaryEntryApi(MeApi):
         note = serializers.CharField(
             max_length=2000, allow_blank=True, default="", validators=[no_control_characters_in_text]
         )
-        recorded_at = serializers.DateTimeField(required=False)
+        recorded_at = BoundedDateTimeField(required=False)
 
     @extend_schema(request=InputSerializer, responses={200: DiaryEntrySerializer, 201: DiaryEntrySerializer})
     def put(self, request: Request, day: str, slot: str = Slot.DAY) -> Response:
@@ -192,8 +231,8 @@ class DiarySlotEntryApi(DiaryEntryApi):
 
 class DiaryListApi(MeApi):
     class FilterSerializer(StrictSerializer):
-        start = serializers.DateField(required=False)  # exposed as `from` (a Python keyword)
-        to = serializers.DateField(required=False)
+        start = BoundedDateField(required=False)  # exposed as `from` (a Python keyword)
+        to = BoundedDateField(required=False)
 
         def get_fields(self) -> dict[str, Any]:
             fields = super().get_fields()
@@ -236,7 +275,7 @@ class Uas7Serializer(serializers.Serializer):
 
 class Uas7ScoresApi(MeApi):
     class FilterSerializer(StrictSerializer):
-        end = serializers.DateField(required=False)
+        end = BoundedDateField(required=False)
         weeks = serializers.IntegerField(min_value=1, max_value=52, default=12)
 
     @extend_schema(
@@ -278,7 +317,7 @@ class UctScoresApi(MeApi):
 
 class AasScoresApi(MeApi):
     class FilterSerializer(StrictSerializer):
-        end = serializers.DateField(required=False)
+        end = BoundedDateField(required=False)
 
     class OutputSerializer(serializers.Serializer):
         class WeeklySerializer(serializers.Serializer):
@@ -317,7 +356,7 @@ class QuestionnaireCreateApi(MeApi):
         answers = serializers.JSONField(
             help_text='UCT/UCT7: {"items": [0-4 ×4]}; AAS: {"angioedema", "items": [0-3 ×5]}'
         )
-        period_end = serializers.DateField(required=False)
+        period_end = BoundedDateField(required=False)
 
     @extend_schema(
         request=InputSerializer, responses={201: QuestionnaireSerializer, 200: QuestionnaireSerializer}
@@ -426,9 +465,9 @@ class DoseCreateApi(MeApi):
     class InputSerializer(StrictSerializer):
         id = serializers.UUIDField()
         prescription = serializers.UUIDField()
-        date = serializers.DateField()
+        date = BoundedDateField()
         status = serializers.ChoiceField(choices=DoseStatus.choices)
-        taken_at = serializers.DateTimeField(required=False, allow_null=True)
+        taken_at = BoundedDateTimeField(required=False, allow_null=True)
 
     @extend_schema(request=InputSerializer, responses={201: DoseSerializer, 200: DoseSerializer})
     def post(self, request: Request) -> Response:

@@ -69,7 +69,9 @@ def patient_enroll(
             role=CareRole.PRIMARY,
             since=patient.local_today(),
         )
-    enrollment, code = enrollment_issue(clinic=clinic, patient=patient, created_by=actor)
+    enrollment, code = enrollment_issue(
+        clinic=clinic, patient=patient, created_by=actor, created_by_role=membership.role
+    )
     access_log_write(
         actor_id=actor.pk,
         actor_role=membership.role,

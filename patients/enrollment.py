@@ -48,13 +48,16 @@ def enrollment_code_display(code: str) -> str:
 
 
 @transaction.atomic
-def enrollment_issue(*, clinic: Clinic, patient: Patient | None, created_by: User) -> tuple[Enrollment, str]:
+def enrollment_issue(
+    *, clinic: Clinic, patient: Patient | None, created_by: User, created_by_role: str
+) -> tuple[Enrollment, str]:
     """A single-use 8-character code, valid ENROLLMENT_VALID_DAYS.
 
     With `patient` (which the caller got from the staff access function), the code links that
     record: refused (409 `patient_already_enrolled`) when the record already has an account,
     and any earlier open code of the record is revoked, so one code is open per patient.
-    Without, redeeming the code creates a new record (and takes a plan seat then).
+    Without, redeeming the code creates a new record (and takes a plan seat then); that issue
+    is audited here (with a patient, the access function audited it).
     """
     account_services.clinic_refuse_new_members(clinic)
     if patient is not None:
@@ -77,6 +80,14 @@ def enrollment_issue(*, clinic: Clinic, patient: Patient | None, created_by: Use
         created_by_id=created_by.pk,
         expires_at=timezone.now() + timedelta(days=settings.ENROLLMENT_VALID_DAYS),
     )
+    if patient is None:
+        access_log_write(
+            actor_id=created_by.pk,
+            actor_role=created_by_role,
+            action="enrollment.issue",
+            patient_id=None,
+            obj=enrollment,
+        )
     return enrollment, code
 
 

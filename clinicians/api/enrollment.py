@@ -19,7 +19,6 @@ from clinicians.api.views import PortalApi
 from core.api.base import StrictSerializer
 from core.errors import ApplicationError
 from core.qr import qr_png
-from patients.audit import access_log_write
 from patients.enrollment import (
     enrollment_code_display,
     enrollment_issue,
@@ -55,17 +54,12 @@ class EnrollmentCreateApi(PortalApi):
         if data.get("patient_id") is not None:
             patient = self.patient_for(request, data["patient_id"], "enrollment.issue")
         clinic = self.clinic(request)
-        enrollment, code = enrollment_issue(clinic=clinic, patient=patient, created_by=request.user)
-        if patient is None:
-            membership = self.membership(request)
-            access_log_write(
-                actor_id=membership.user_id,
-                actor_role=membership.role,
-                action="enrollment.issue",
-                patient_id=None,
-                obj=enrollment,
-                ip=request.META.get("REMOTE_ADDR"),
-            )
+        enrollment, code = enrollment_issue(
+            clinic=clinic,
+            patient=patient,
+            created_by=request.user,
+            created_by_role=self.membership(request).role,
+        )
         body = {
             "id": enrollment.pk,
             "patient_id": enrollment.patient_id,

@@ -256,12 +256,23 @@ def clinic_offboard(*, clinic_id: str) -> Clinic:
         return clinic
     superseded = clinic.offboarding_archive
     archive = clinic_export(clinic=clinic)
-    Clinic.objects.filter(pk=clinic.pk).update(
+    # Conditional: if the clinic was purged, or another export recorded its archive, while this
+    # one ran, record nothing and delete nothing (the archive the purge verified must survive).
+    recorded = Clinic.objects.filter(
+        pk=clinic.pk,
+        offboarding_archive=superseded,
+        status__in=(ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING),
+    ).update(
         status=ClinicStatus.OFFBOARDING,
         offboarding_archive=archive.name,
         offboarding_archive_sha256=archive.sha256,
         offboarding_started_at=clinic.offboarding_started_at or timezone.now(),
     )
+    if not recorded:
+        logger.warning(
+            "clinic %s changed during its export; archive %s left unrecorded", clinic.slug, archive.name
+        )
+        return clinic
     clinic.refresh_from_db()
     _host_cache_clear_now_and_on_commit(clinic)
     if superseded and superseded != archive.name:

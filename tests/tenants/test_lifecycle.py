@@ -434,6 +434,29 @@ def test_offboarding_again_replaces_the_archive_and_deletes_the_old_one(
     assert lifecycle.clinic_archive_problem(clinic=clinic) is None
 
 
+def test_an_export_racing_the_purge_deletes_no_archive(
+    archives: Path,
+    django_capture_on_commit_callbacks,  # noqa: ANN001
+) -> None:
+    clinic = offboarded()
+    verified = clinic.offboarding_archive
+    real_export = lifecycle.clinic_export
+
+    def export_while_the_purge_drops_the_clinic(*, clinic: Clinic) -> lifecycle.StoredArchive:
+        archive = real_export(clinic=clinic)
+        Clinic.objects.filter(pk=clinic.pk).delete()  # the purge, after verifying `verified`
+        return archive
+
+    with (
+        mock.patch("tenants.lifecycle.clinic_export", export_while_the_purge_drops_the_clinic),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        lifecycle.clinic_offboard(clinic_id=str(clinic.pk))
+    assert not Clinic.objects.filter(pk=clinic.pk).exists()
+    assert (archives / verified).exists()
+    assert len(list((archives / "offboarding" / str(clinic.pk)).iterdir())) == 2
+
+
 def test_archive_decrypt_command_writes_the_zip_owner_only(archives: Path, tmp_path: Path) -> None:
     clinic = offboarded()
     output = tmp_path / "export.zip"

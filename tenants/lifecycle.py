@@ -17,24 +17,16 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage, storages
 from django.db import connection, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.models import Membership, Role, User
-from accounts.services import (
-    account_verify_for_linking,
-    email_normalize,
-    membership_grant,
-    password_validate,
-    user_create,
-)
-from billing.models import Plan
-from billing.services import subscription_start
+from accounts.models import Membership, User
+from accounts.services import AMR_MFA, clinic_staff_credentials_revoke
 from core.crypto import ArchiveCorrupt, ArchiveDecryptor, ArchiveEncryptor
 from core.errors import ApplicationError
+from core.text import single_line_validate
 from tenants.models import Clinic, ClinicStatus
 from tenants.selectors import clinic_host_cache_clear
-from tenants.services import RESERVED_SLUGS, clinic_create, clinic_delete, clinic_slug_validate
+from tenants.services import RESERVED_SLUGS, clinic_delete, clinic_slug_validate
 
 logger = logging.getLogger(__name__)
 
@@ -50,49 +42,6 @@ def clinic_slug_availability(*, slug: str) -> tuple[bool, str | None]:
     return True, None
 
 
-def clinic_signup(
-    *,
-    name: str,
-    slug: str,
-    timezone_name: str,
-    country: str,
-    admin_email: str,
-    admin_full_name: str,
-    admin_password: str,
-    admin_otp: str | None = None,
-    plan_code: str = "starter",
-    request: HttpRequest | None = None,
-) -> Clinic:
-    """Self-service onboarding: clinic + schema + domain + admin account and membership.
-
-    An existing account is linked only when its password (and TOTP, if enabled) checks out,
-    verified before the transaction so failures count toward the lockout. Then one
-    transaction: any failure leaves no clinic row, domain, schema, user or membership. The
-    clinic comes first inside it: its advisory lock serialises concurrent signups for one
-    slug, so the loser gets `slug_taken` (409) before touching the user table.
-    """
-    clinic_slug_validate(slug)
-    if not Plan.objects.filter(code=plan_code, public=True).exists():
-        raise ApplicationError(code="validation_error", field="plan", detail="Unknown plan.")
-    existing = account_verify_for_linking(
-        request=request, email=admin_email, password=admin_password, otp=admin_otp
-    )
-    if existing is None:
-        email = email_normalize(admin_email)
-        password_validate(
-            admin_password, user=User(email=email, full_name=admin_full_name), field="admin.password"
-        )
-    with transaction.atomic():
-        clinic = clinic_create(slug=slug, name=name, timezone=timezone_name)
-        clinic.country = country
-        clinic.save(update_fields=["country"])
-        admin = existing or user_create(email=admin_email, password=admin_password, full_name=admin_full_name)
-        membership_grant(user=admin, clinic=clinic, role=Role.CLINIC_ADMIN)
-        subscription_start(clinic=clinic, plan_code=plan_code)
-    logger.info("clinic signed up slug=%s admin=%s", clinic.slug, admin.pk)
-    return clinic
-
-
 CLINIC_SETTINGS_FIELDS = (
     "name",
     "timezone",
@@ -104,15 +53,26 @@ CLINIC_SETTINGS_FIELDS = (
 )
 
 
-def clinic_settings_update(*, clinic: Clinic, **changes: Any) -> Clinic:
+def clinic_settings_update(
+    *, clinic: Clinic, actor: User | None = None, actor_amr: str | None = None, **changes: Any
+) -> Clinic:
+    """Clinic settings. Switching `mfa_required` on revokes the staff's earlier tokens and
+    sessions (issued without a second factor); the acting admin keeps theirs when they signed
+    in with one."""
     unknown = set(changes) - set(CLINIC_SETTINGS_FIELDS)
     if unknown:
         raise ApplicationError(code="validation_error", field=sorted(unknown)[0], detail="Unknown field.")
+    if "name" in changes:
+        single_line_validate(changes["name"], field="name")
+    mfa_switched_on = changes.get("mfa_required") is True and not clinic.mfa_required
     for field, value in changes.items():
         setattr(clinic, field, value)
     clinic.full_clean(validate_unique=False, exclude=["schema_name"])
     clinic.save(update_fields=list(changes))
     _host_cache_clear_now_and_on_commit(clinic)
+    if mfa_switched_on:
+        keep = actor if actor is not None and actor_amr == AMR_MFA else None
+        clinic_staff_credentials_revoke(clinic=clinic, keep_user=keep)
     return clinic
 
 

@@ -19,11 +19,12 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from accounts import services as account_services
 from accounts.api.base import ClinicAdminApi, PlatformOperatorApi
+from accounts.authentication import request_amr
 from accounts.models import Membership, Role
 from core.api.base import BaseApi, StrictSerializer
-from core.api.fields import LocalTimeField
+from core.api.fields import LocalTimeField, SingleLineCharField
 from core.errors import ApplicationError
-from tenants import lifecycle
+from tenants import lifecycle, signup
 from tenants.models import Clinic, ClinicStatus, DiaryMode, validate_timezone
 
 
@@ -58,16 +59,13 @@ class _PublicSignupApi(BaseApi):
 
 
 class ClinicSignupApi(_PublicSignupApi):
-    atomic_requests = False  # an existing admin account's password check counts toward the lockout
-
     class InputSerializer(StrictSerializer):
         class AdminSerializer(StrictSerializer):
             email = serializers.EmailField(max_length=254)
-            full_name = serializers.CharField(max_length=200)
+            full_name = SingleLineCharField(max_length=200)
             password = serializers.CharField(max_length=128, trim_whitespace=False)
-            otp = serializers.CharField(max_length=32, required=False, allow_blank=True)
 
-        name = serializers.CharField(max_length=200)
+        name = SingleLineCharField(max_length=200)
         slug = serializers.CharField(max_length=64)
         timezone = serializers.CharField(max_length=64, validators=[_timezone])
         country = serializers.RegexField(r"^[A-Z]{2}$", help_text="ISO 3166-1 alpha-2, e.g. DE")
@@ -76,10 +74,18 @@ class ClinicSignupApi(_PublicSignupApi):
         )
         admin = AdminSerializer()
 
-    @extend_schema(request=InputSerializer, responses={201: ClinicOutputSerializer}, auth=[])
+    class OutputSerializer(serializers.Serializer):
+        slug = serializers.CharField()
+        status = serializers.ChoiceField(choices=ClinicStatus.choices)
+        detail = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={202: OutputSerializer}, auth=[])
     def post(self, request: Request) -> Response:
+        """Reserves the address and emails the admin a confirmation link; the clinic stays
+        `pending` (its host does not answer) until the link is opened, and is removed after
+        24 hours otherwise. The answer is the same whether or not the email has an account."""
         data = self.validated(self.InputSerializer, request.data)
-        clinic = lifecycle.clinic_signup(
+        clinic = signup.clinic_signup(
             name=data["name"],
             slug=data["slug"],
             timezone_name=data["timezone"],
@@ -87,12 +93,35 @@ class ClinicSignupApi(_PublicSignupApi):
             admin_email=data["admin"]["email"],
             admin_full_name=data["admin"]["full_name"],
             admin_password=data["admin"]["password"],
-            admin_otp=data["admin"].get("otp") or None,
             plan_code=data["plan"],
-            request=request._request,
         )
-        body = ClinicOutputSerializer(clinic, context={"request": request}).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        body = {
+            "slug": clinic.slug,
+            "status": clinic.status,
+            "detail": "Check the admin's inbox: the clinic opens once its confirmation link is used.",
+        }
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EmailConfirmApi(_PublicSignupApi):
+    """Opens an emailed confirmation link (platform and clinic hosts)."""
+
+    throttle_scope = "auth"
+
+    class InputSerializer(StrictSerializer):
+        token = serializers.CharField(max_length=1024)
+
+    class OutputSerializer(serializers.Serializer):
+        email_verified = serializers.BooleanField()
+        clinic = ClinicOutputSerializer(allow_null=True)
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, auth=[])
+    def post(self, request: Request) -> Response:
+        """Verifies the address (accounts cannot sign in before); for a signup, the clinic
+        becomes active. 400 `verification_token_invalid`; 410 `signup_expired`."""
+        confirmation = signup.email_confirm(**self.validated(self.InputSerializer, request.data))
+        body = {"email_verified": True, "clinic": confirmation.clinic}
+        return Response(self.OutputSerializer(body, context={"request": request}).data)
 
 
 class SlugAvailabilityApi(_PublicSignupApi):
@@ -143,7 +172,9 @@ class ClinicSettingsApi(ClinicAdminApi):
     def patch(self, request: Request) -> Response:
         data = self.validated(self.InputSerializer, request.data, partial=True)
         clinic = Clinic.objects.get(pk=self.clinic(request).pk)
-        clinic = lifecycle.clinic_settings_update(clinic=clinic, **data)
+        clinic = lifecycle.clinic_settings_update(
+            clinic=clinic, actor=request.user, actor_amr=request_amr(request), **data
+        )
         return Response(ClinicSettingsSerializer(clinic).data)
 
 

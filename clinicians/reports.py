@@ -55,7 +55,17 @@ def last_complete_week(today: date) -> date:
 EARLIEST_WEEK = date(2000, 1, 3)  # a Monday; nothing older exists in this product
 
 
-def check_week(week_start: date, today: date) -> None:
+def earliest_report_week(*, patient: Patient, late_days: int) -> date:
+    """The Monday of the first week that can hold the patient's data. The record starts at
+    enrolment (or creation, if earlier), and the diary accepts entries up to `late_days` back
+    from the day they are made, so the first days may precede enrolment by that window."""
+    start = min(patient.enrolled_at, patient.created_at)
+    return week_start_of(patient.local_today(start) - timedelta(days=late_days))
+
+
+def check_week(week_start: date, today: date, *, earliest: date = EARLIEST_WEEK) -> None:
+    """A report covers a Monday–Sunday week that has ended, from `earliest` on (the patient's
+    first week): asking for weeks back to 2000 cannot make the worker build hundreds of reports."""
     if week_start < EARLIEST_WEEK:
         raise ApplicationError(
             code="validation_error", field="week_start", detail="That week is too far back."
@@ -63,6 +73,12 @@ def check_week(week_start: date, today: date) -> None:
     if week_start.weekday() != 0:
         raise ApplicationError(
             code="validation_error", field="week_start", detail="A week starts on a Monday."
+        )
+    if week_start < earliest:
+        raise ApplicationError(
+            code="report_week_before_enrolment",
+            field="week_start",
+            detail=f"The patient's record starts with the week of {earliest.isoformat()}.",
         )
     if week_start + timedelta(days=6) >= today:
         raise ApplicationError(

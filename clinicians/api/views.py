@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 
 from accounts.api.base import ClinicAdminApi, ClinicianApi
 from clinicians import reports, selectors, services
@@ -637,16 +638,25 @@ class ReportCsvApi(ReportApi):
 
 
 class PatientReportRequestApi(PortalApi):
+    # A per-user quota on top of the week range: each new report is work for the clinic's worker.
+    throttle_classes = [UserRateThrottle, ScopedRateThrottle]
+    throttle_scope = "reports"
+
     class InputSerializer(StrictSerializer):
         week_start = BoundedDateField(required=False, help_text="A Monday; default: the last full week")
 
     @extend_schema(request=InputSerializer, responses={202: ReportSerializer, 200: ReportSerializer})
     def post(self, request: Request, patient_id: str) -> Response:
+        """Queue the patient's report for a week that has ended, within the patient's record
+        (400 `report_week_before_enrolment`, `report_week_incomplete`); 429 above the quota."""
         data = self.validated(self.InputSerializer, request.data)
         patient = self.patient_for(request, patient_id, "portal.report.request")
         today = patient.local_today()
         week_start = data.get("week_start") or reports.last_complete_week(today)
-        reports.check_week(week_start, today)
+        earliest = reports.earliest_report_week(
+            patient=patient, late_days=self.clinic(request).diary_late_entry_days
+        )
+        reports.check_week(week_start, today, earliest=earliest)
         report, created = reports.report_request(
             patient=patient, week_start=week_start, requested_by=request.user.pk
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -34,8 +35,11 @@ WEEK = date(2026, 11, 16)  # Monday; the week ends Sunday 2026-11-22
 
 @pytest.fixture
 def alice_record(alice_patient: Patient, clinic_a: Clinic) -> Patient:
-    """Two full weeks of diary (UAS7 21 then 35), a UCT, a daily antihistamine taken 21 of 28 days."""
+    """Two full weeks of diary (UAS7 21 then 35), a UCT, a daily antihistamine taken 21 of 28
+    days; Alice has been a patient since the summer."""
     with tenant_context(clinic_a):
+        alice_patient.enrolled_at = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+        alice_patient.save(update_fields=["enrolled_at"])
         end = WEEK + timedelta(days=6)
         for offset in range(14):
             day = end - timedelta(days=offset)
@@ -338,3 +342,116 @@ def test_a_week_too_far_back_is_refused(
         f"/api/v1/portal/patients/{alice_patient.pk}/reports/", {"week_start": "0001-01-01"}, format="json"
     )
     assert (response.status_code, list(response.json()["errors"])) == (400, ["week_start"])
+
+
+# --- Limits: the patient's own weeks, a per-user quota, and reminders first -----------------------
+
+
+def _enrolled(patient: Patient, clinic: Clinic, at: datetime) -> Patient:
+    with tenant_context(clinic):
+        patient.enrolled_at = at
+        patient.save(update_fields=["enrolled_at"])
+    return patient
+
+
+def test_a_week_before_the_patients_first_week_is_refused_and_makes_no_report(
+    team: CareTeam, alice_patient: Patient, dr_bob: User, clinic_a: Clinic
+) -> None:
+    # Enrolled on Wednesday 2026-06-10; diary days may be added 7 days back, so her first week
+    # is the one starting Monday 2026-06-01.
+    _enrolled(alice_patient, clinic_a, datetime(2026, 6, 10, 9, 0, tzinfo=UTC))
+    bob = authed_client(dr_bob, clinic_a)
+    path = f"/api/v1/portal/patients/{alice_patient.pk}/reports/"
+
+    refused = [bob.post(path, {"week_start": week}, format="json") for week in ("2000-01-03", "2026-05-25")]
+    first = bob.post(path, {"week_start": "2026-06-01"}, format="json")
+
+    assert [(r.status_code, r.json()["code"], list(r.json()["errors"])) for r in refused] == [
+        (400, "report_week_before_enrolment", ["week_start"])
+    ] * 2
+    assert refused[0]["Content-Type"].startswith("application/problem+json")
+    assert first.status_code == 202, first.json()
+    with tenant_context(clinic_a):
+        assert list(Report.objects.values_list("week_start", flat=True)) == [date(2026, 6, 1)]
+
+
+def test_the_last_full_week_is_reportable_for_a_patient_enrolled_today(
+    team: CareTeam, alice_patient: Patient, dr_bob: User, clinic_a: Clinic
+) -> None:
+    response = authed_client(dr_bob, clinic_a).post(
+        f"/api/v1/portal/patients/{alice_patient.pk}/reports/", {}, format="json"
+    )
+    assert (response.status_code, response.json()["week_start"]) == (
+        202,
+        str(last_complete_week(alice_patient.local_today())),
+    )
+
+
+def test_report_requests_have_a_per_user_quota(
+    team: CareTeam,
+    alice_patient: Patient,
+    dr_bob: User,
+    carol: User,
+    clinic_a: Clinic,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(
+        SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, "reports": "3/hour"}
+    )
+    cache.clear()
+    _enrolled(alice_patient, clinic_a, datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    path = f"/api/v1/portal/patients/{alice_patient.pk}/reports/"
+    bob = authed_client(dr_bob, clinic_a)
+    weeks = ["2026-06-01", "2026-06-08", "2026-06-15", "2026-06-22", "2026-06-29"]
+
+    responses = [bob.post(path, {"week_start": week}, format="json") for week in weeks]
+
+    assert [r.status_code for r in responses] == [202, 202, 202, 429, 429]
+    assert responses[3]["Content-Type"].startswith("application/problem+json")
+    assert (responses[3].json()["code"], int(responses[3]["Retry-After"]) > 0) == ("throttled", True)
+    with tenant_context(clinic_a):
+        assert Report.objects.count() == 3
+    # The quota is the user's: the clinic admin still gets hers.
+    assert (
+        authed_client(carol, clinic_a).post(path, {"week_start": weeks[3]}, format="json").status_code == 202
+    )
+
+
+def _broker_order(queue: str) -> list[str]:
+    """The task names in the order a worker takes them from the queue (draining it)."""
+    from config.celery import app as celery_app
+
+    names = []
+    with celery_app.connection_for_read() as conn:
+        channel = conn.default_channel
+        while (message := channel.basic_get(queue, no_ack=True)) is not None:
+            names.append(message.headers["task"])
+    return names
+
+
+def test_report_tasks_wait_behind_reminder_deliveries_in_the_clinics_queue(clinic_a: Clinic) -> None:
+    """On the real Redis broker: three reports queued before a reminder delivery still come
+    out after it (priority 9 against the default 0)."""
+    from clinicians.tasks import report_generate as report_task
+    from config.celery import app as celery_app
+    from config.celery import tenant_queue
+    from patients.tasks import reminder_deliver
+    from tests.workers import purge_queues
+
+    queue = tenant_queue(clinic_a.schema_name)
+    purge_queues(queue)
+    celery_app.conf.task_always_eager = False
+    try:
+        with tenant_context(clinic_a):
+            for _ in range(3):
+                report_task.delay(report_id=str(uuid.uuid4()))
+            reminder_deliver.delay(delivery_id=str(uuid.uuid4()))
+            report_task.delay(report_id=str(uuid.uuid4()))
+    finally:
+        celery_app.conf.task_always_eager = True
+        order = _broker_order(queue)
+        purge_queues(queue)
+    assert order == ["patients.reminder_deliver"] + ["clinicians.report_generate"] * 4

@@ -227,6 +227,7 @@ REST_FRAMEWORK = {
         "signup": env("THROTTLE_SIGNUP", default="10/hour"),
         "sync": env("THROTTLE_SYNC", default="120/min"),  # per user (per IP when anonymous)
         "export": env("THROTTLE_EXPORT", default="10/hour"),
+        "reports": env("THROTTLE_REPORTS", default="60/hour"),  # per user: portal report requests
     },
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

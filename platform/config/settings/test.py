@@ -35,6 +35,7 @@ REST_FRAMEWORK = {
         "signup": "100000/min",
         "sync": "100000/min",
         "export": "100000/min",
+        "reports": "100000/min",
     },
 }
 # Tasks run in-process unless a test starts a real worker (tests/config/test_celery.py).

@@ -25,6 +25,7 @@ from django.utils import timezone
 from core.errors import ApplicationError
 from core.outbox import outbox_enqueue_many
 from patients import push
+from patients.audit import access_log_write
 from patients.models import (
     DeliveryStatus,
     DiaryEntry,
@@ -208,19 +209,53 @@ def reminders_reschedule(*, patient: Patient, now: datetime | None = None) -> in
 # --- Push subscriptions ---------------------------------------------------------------------------
 
 
-@transaction.atomic
+class PushEndpointTaken(ApplicationError):
+    """Another patient's endpoint: a refused access whose AccessLog row survives the error
+    response (the exception handler keeps the request transaction for it)."""
+
+    keep_transaction = True
+
+
 def push_subscription_register(
     *, patient: Patient, endpoint: str, p256dh: str, auth: str, user_agent: str = ""
 ) -> tuple[PushSubscription, bool]:
     """Register (or refresh the keys of) this browser's subscription.
 
-    An endpoint that belongs to another patient is refused (409 `push_endpoint_taken`) and that
-    subscription is left untouched: knowing an endpoint must not let anyone take over another
-    patient's reminders. A browser that changes hands is released by its previous user's
-    sign-out, which deletes the subscription (DESIGN.md §11).
+    An endpoint that belongs to another patient is refused (409 `push_endpoint_taken`, audited)
+    and that subscription is left untouched: knowing an endpoint must not let anyone take over
+    another patient's reminders. A browser that changes hands is released by its previous
+    user's sign-out, which deletes the subscription (DESIGN.md §11).
     """
     push.endpoint_check(endpoint)
     push.keys_check(p256dh, auth)
+    subscription, created = _push_subscription_save(
+        patient=patient, endpoint=endpoint, p256dh=p256dh, auth=auth, user_agent=user_agent
+    )
+    if subscription.patient_id != patient.pk:
+        # Outside the save's atomic block, so the refusal's audit row is not rolled back with it.
+        access_log_write(
+            actor_id=patient.user_id,
+            actor_role="patient",
+            action="push_subscription.register",
+            patient_id=subscription.patient_id,
+            obj=subscription,
+            allowed=False,
+        )
+        raise PushEndpointTaken(
+            code="push_endpoint_taken",
+            status_code=409,
+            field="endpoint",
+            detail="This push endpoint is registered to another account.",
+        )
+    return subscription, created
+
+
+@transaction.atomic
+def _push_subscription_save(
+    *, patient: Patient, endpoint: str, p256dh: str, auth: str, user_agent: str
+) -> tuple[PushSubscription, bool]:
+    """The endpoint's row, created for this patient or refreshed if already theirs; another
+    patient's row is returned unchanged."""
     mine = PushSubscription.objects.filter(patient=patient).exclude(endpoint=endpoint).count()
     if mine >= settings.PUSH_SUBSCRIPTIONS_PER_PATIENT_MAX:
         raise ApplicationError(
@@ -234,14 +269,7 @@ def push_subscription_register(
     subscription, created = PushSubscription.objects.select_for_update().get_or_create(
         endpoint=endpoint, defaults={"patient": patient, **values}
     )
-    if subscription.patient_id != patient.pk:
-        raise ApplicationError(
-            code="push_endpoint_taken",
-            status_code=409,
-            field="endpoint",
-            detail="This push endpoint is registered to another account.",
-        )
-    if not created:
+    if not created and subscription.patient_id == patient.pk:
         for name, value in values.items():
             setattr(subscription, name, value)
         subscription.save(update_fields=list(values))

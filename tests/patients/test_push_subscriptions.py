@@ -1,5 +1,5 @@
 """Push subscriptions belong to one patient: knowing another patient's endpoint is no way to
-take over their reminders (security review, issue 14 finding 9)."""
+take over their reminders, and the attempt is audited (security review, issue 14 finding 9)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from patients.models import Patient, PushSubscription
+from patients.models import AccessLog, Patient, PushSubscription
 from tenants.models import Clinic
 from tests.conftest import authed_client
 from tests.fakes import BrowserKeys
@@ -42,6 +42,13 @@ def test_another_patient_posting_alices_endpoint_gets_409_and_alices_subscriptio
         subscription = PushSubscription.objects.get(endpoint=ENDPOINT)
         assert (str(subscription.pk), subscription.patient_id) == (created.json()["id"], alice_patient.pk)
         assert (subscription.p256dh, subscription.auth) == (alices_keys.p256dh, alices_keys.auth)
+        refusal = AccessLog.objects.get(allowed=False)
+        assert (refusal.actor_id, refusal.action, refusal.patient_id, refusal.object_id) == (
+            dave.pk,
+            "push_subscription.register",
+            alice_patient.pk,
+            created.json()["id"],
+        )
     daves_list = authed_client(dave, clinic_a).get("/api/v1/me/push-subscriptions/").json()
     assert daves_list["subscriptions"] == []
 

@@ -63,6 +63,7 @@ def test_every_path_parameter_is_filled_from_the_world(
     unfilled = sorted(
         (key, param)
         for key in matrix
+        if route_key(key) in by_key  # a stale entry is reported by the test above
         for param in by_key[route_key(key)].params
         if param not in defaults and param not in requests.get(key, Req()).path
     )
@@ -86,7 +87,8 @@ def test_beta_admin_on_its_own_host_is_tried_exactly_where_alphas_objects_are_na
     wrong = sorted(
         key
         for key, row in TENANT_MATRIX.items()
-        if (row["beta_admin_home"] is not NA)
+        if route_key(key) in by_key
+        and (row["beta_admin_home"] is not NA)
         != TENANT_REQUESTS.get(key, Req()).names_alpha_object(by_key[route_key(key)].params)
     )
     assert wrong == []

@@ -39,15 +39,9 @@ def dispatch_daily_alerts() -> None:
             alerts_evaluate_clinic.delay()
 
 
-# Reports share the clinic's queue with reminder deliveries but never hold them up: kombu's
-# Redis transport keeps one list per priority step (0, 3, 6, 9) and its BRPOP takes the lowest
-# step of every consumed queue first, so a report (9) runs only when no clinic has default-
-# priority (0) work waiting: a burst of reports queues behind reminders, never ahead of them.
-REPORT_PRIORITY = 9
-
-
-@shared_task(base=TenantTask, name="clinicians.report_generate", acks_late=True, priority=REPORT_PRIORITY)
+@shared_task(base=TenantTask, name="clinicians.report_generate", acks_late=True)
 def report_generate(*, report_id: str) -> str:
+    """Sent at low priority (config.celery.TASK_PRIORITIES): never ahead of a reminder."""
     from clinicians.reports import report_generate as generate
 
     return generate(report_id=report_id)

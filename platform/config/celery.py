@@ -30,20 +30,28 @@ def tenant_queue(schema_name: str) -> str:
     return f"tenant.{schema_name}"
 
 
+# Work that must never delay a reminder. kombu's Redis transport keeps one list per priority
+# step (0, 3, 6, 9) and its BRPOP takes the lowest step of every consumed queue first: a task
+# sent at 9 runs only when no queue holds default-priority (0) work, so a burst of reports
+# waits behind the clinic's reminder deliveries instead of ahead of them.
+TASK_PRIORITIES = {"clinicians.report_generate": 9}
+
+
 def route_by_tenant(
     name: str, args: Any, kwargs: Any, options: dict[str, Any], task: Any = None, **kw: Any
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """Tasks sent from a clinic's schema go to that clinic's queue; the rest to `platform`.
 
     kombu's Redis transport rotates between non-empty queues, so one clinic's backlog cannot
-    starve another's work.
+    starve another's work. Low-priority tasks (TASK_PRIORITIES) carry their priority.
     """
+    route: dict[str, Any] = {"priority": TASK_PRIORITIES[name]} if name in TASK_PRIORITIES else {}
     if options.get("queue"):
-        return {"queue": options["queue"]}
+        return {**route, "queue": options["queue"]}
     schema = (options.get("headers") or {}).get("_schema_name")
     if schema and schema != "public":
-        return {"queue": tenant_queue(schema)}
-    return {"queue": PLATFORM_QUEUE}
+        return {**route, "queue": tenant_queue(schema)}
+    return {**route, "queue": PLATFORM_QUEUE}
 
 
 @celeryd_after_setup.connect

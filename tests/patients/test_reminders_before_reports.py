@@ -1,6 +1,6 @@
 """Reminders are never held up by reports (issue 14, finding 10): with a real worker on the real
 broker, a burst of report tasks queued in a clinic before a reminder delivery does not delay
-the reminder (report tasks carry a lower priority; clinicians.tasks.REPORT_PRIORITY)."""
+the reminder (report tasks carry a lower priority; config.celery.TASK_PRIORITIES)."""
 
 from __future__ import annotations
 

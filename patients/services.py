@@ -330,9 +330,10 @@ def _insert_once(
     """Insert an insert-only row under its client id, or return the row stored under that id.
 
     Two identical requests (a retry racing the original) both find no row, then both INSERT:
-    the second blocks on the first's primary key until it commits and then fails. The INSERT
-    runs in a savepoint (`get_or_create`), so that failure reads the committed row instead of
-    aborting the request, and rolls back the savepoint's sync version (no gap)."""
+    the second waits for the first to commit (on the clinic's sync version, then the primary
+    key) and then fails on the key. The INSERT runs in a savepoint (`get_or_create`), so that
+    failure reads the committed row instead of aborting the request, and the savepoint's
+    rollback returns the sync version it took (no gap)."""
     row, created = model.objects.get_or_create(pk=record_id, defaults={"patient": patient, **values})
     if row.patient_id != patient.pk:
         raise _not_found()

@@ -92,7 +92,8 @@ class Rejected(Exception):
 
 def _validated_by(serializer_class: type[serializers.Serializer], fields: dict[str, Any]) -> dict[str, Any]:
     """Fields checked by the REST API's own input serializer (DESIGN.md §6: the same rules,
-    including no control characters); the first error rejects the mutation, naming the field."""
+    including no control characters); the first error rejects the mutation, naming the field.
+    Callers import the serializers where they use them: patients.api.views imports this module."""
     serializer = serializer_class(data=fields, partial=True)
     if serializer.is_valid():
         return dict(serializer.validated_data)

@@ -12,6 +12,10 @@ export PLATFORM_DOMAIN="${PLATFORM_DOMAIN:-localhost}"
 export ALLOWED_HOSTS="${ALLOWED_HOSTS:-localhost,.localhost}"
 export SECURE_SSL_REDIRECT="${SECURE_SSL_REDIRECT:-false}"  # plain HTTP on loopback only
 export PORT="${PORT:-8765}"
+# The caller on loopback plays the TLS-terminating proxy (X-Forwarded-Proto, X-Forwarded-For,
+# X-Request-ID), as Caddy does in compose: gunicorn and Django trust it alone.
+export TRUSTED_PROXY_IPS="${TRUSTED_PROXY_IPS:-127.0.0.1,::1}"
+export TRUSTED_PROXY_COUNT="${TRUSTED_PROXY_COUNT:-1}"
 : "${DATABASE_URL:?set DATABASE_URL}" "${REDIS_URL:?set REDIS_URL}"
 : "${SECRET_KEY:?set SECRET_KEY}" "${FIELD_ENCRYPTION_KEYS:?set FIELD_ENCRYPTION_KEYS}"
 

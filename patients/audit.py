@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from core.request_context import current_request_context
 from patients.models import AccessLog
 
 
@@ -21,7 +22,11 @@ def access_log_write(
     ip: str | None = None,
     request_id: str = "",
 ) -> AccessLog:
-    """Record who touched which patient's data (DESIGN.md §9). Never include PHI here."""
+    """Record who touched which patient's data (DESIGN.md §9). Never include PHI here.
+
+    Without `ip` / `request_id`, the running request's are used (core.request_context): the
+    client's address as the trusted proxy reports it, never the proxy's own."""
+    context = current_request_context()
     return AccessLog.objects.create(
         actor_id=actor_id,
         actor_role=actor_role,
@@ -30,8 +35,8 @@ def access_log_write(
         object_type=object_type or (type(obj).__name__ if obj is not None else ""),
         object_id=str(getattr(obj, "pk", "") or ""),
         allowed=allowed,
-        ip=ip or None,
-        request_id=request_id[:64],
+        ip=ip or context.client_ip,
+        request_id=(request_id or context.request_id)[:64],
     )
 
 
@@ -43,8 +48,11 @@ def access_log_write_many(
     patient_ids: list[uuid.UUID],
     object_type: str,
     ip: str | None = None,
+    request_id: str = "",
 ) -> None:
-    """One row per patient for a read that showed several patients (a list), in one INSERT."""
+    """One row per patient for a read that showed several patients (a list), in one INSERT.
+    `ip` and `request_id` default to the running request's, as in `access_log_write`."""
+    context = current_request_context()
     AccessLog.objects.bulk_create(
         [
             AccessLog(
@@ -53,7 +61,8 @@ def access_log_write_many(
                 action=action,
                 patient_id=patient_id,
                 object_type=object_type,
-                ip=ip or None,
+                ip=ip or context.client_ip,
+                request_id=(request_id or context.request_id)[:64],
             )
             for patient_id in dict.fromkeys(patient_ids)
         ]

@@ -99,6 +99,8 @@ TENANT_MULTIPROCESSING_MAX_PROCESSES = env.int("TENANT_MIGRATION_PROCESSES", def
 PG_DUMP_PATH = env("PG_DUMP_PATH", default="")
 
 MIDDLEWARE = [
+    # First: drops forwarding headers no trusted proxy sent, binds the request id and client IP.
+    "core.request_context.RequestContextMiddleware",
     "core.middleware.HealthzMiddleware",
     "core.middleware.ClinicHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -151,7 +153,7 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "email", "password", "otp"]
 AXES_VERBOSE = False
-AXES_CLIENT_IP_CALLABLE = "core.net.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.net.client_key"
 # Browser sessions: 30 minutes idle (sliding), 12 hours at most after login.
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
@@ -206,18 +208,23 @@ STORAGES: dict[str, dict[str, object]] = {
 }
 
 # --- API ---------------------------------------------------------------------------------------
-# Reverse proxies in front of the app that append to X-Forwarded-For (0 = none: REMOTE_ADDR).
+# Client addresses (core.net): X-Forwarded-For counts only when the peer is one of
+# TRUSTED_PROXY_IPS (addresses or CIDR networks; gunicorn's forwarded_allow_ips reads the same
+# variable), and then the entry TRUSTED_PROXY_COUNT from the right. Empty / 0: REMOTE_ADDR.
+TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=[])
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ClinicJWTAuthentication",
         "accounts.authentication.ClinicSessionAuthentication",
     ],
+    # Keyed on core.net.client_key, as the lockout: trusted proxy only, IPv6 per /64.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "core.api.throttling.AnonRateThrottle",
+        "core.api.throttling.UserRateThrottle",
     ],
-    # X-Forwarded-For is trusted only for this many proxies (0: use REMOTE_ADDR).
+    # For any rest_framework.throttling class still in use: X-Forwarded-For from an untrusted
+    # peer never reaches it (core.request_context drops it), from the proxy it agrees with core.net.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("THROTTLE_ANON", default="120/min"),
@@ -437,12 +444,22 @@ LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"tenant_context": {"()": "django_tenants.log.TenantContextFilter"}},
+    "filters": {
+        "tenant_context": {"()": "django_tenants.log.TenantContextFilter"},
+        # The request id (X-Request-ID) of the request being served; empty in tasks and commands.
+        "request_id": {"()": "core.request_context.RequestIdLogFilter"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s [%(schema_name)s] %(name)s: %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s [%(schema_name)s] [%(request_id)s] %(name)s: %(message)s"
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["tenant_context"], "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["tenant_context", "request_id"],
+            "formatter": "plain",
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # The embedded PostgreSQL logs every pg_ctl call at INFO, also from atexit handlers.

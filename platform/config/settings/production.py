@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
@@ -17,6 +19,20 @@ if not FIELD_ENCRYPTION_KEYS:  # noqa: F405
     raise ImproperlyConfigured("Production settings refuse to start without FIELD_ENCRYPTION_KEYS.")
 if not env("ALLOWED_HOSTS", default=""):
     raise ImproperlyConfigured("Production settings refuse to start without ALLOWED_HOSTS.")
+# X-Forwarded-For is honoured only from the proxy's addresses (core.net): a hop count without
+# them would trust nobody (every client counted as the proxy), addresses without a count would
+# never read the header. gunicorn reads the same TRUSTED_PROXY_IPS (deploy/gunicorn.conf.py).
+if bool(TRUSTED_PROXY_COUNT) != bool(TRUSTED_PROXY_IPS):  # noqa: F405
+    raise ImproperlyConfigured(
+        "Production settings refuse TRUSTED_PROXY_COUNT without TRUSTED_PROXY_IPS or the reverse: "
+        "set both (the proxy's addresses and how many proxies append to X-Forwarded-For) or neither."
+    )
+for _proxy in TRUSTED_PROXY_IPS:  # noqa: F405
+    if _proxy.strip() != "*":
+        try:
+            ipaddress.ip_network(_proxy.strip())
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"Production settings refuse TRUSTED_PROXY_IPS: {exc}") from exc
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

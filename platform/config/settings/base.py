@@ -141,11 +141,17 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out credentials
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Lockout (django-axes): username + IP, so a shared clinic Wi-Fi is not locked out as a whole.
+# Lockout (django-axes): username + client address (an IPv6 client's /64), so a shared clinic
+# Wi-Fi is not locked out as a whole, and per account over every address at a higher limit
+# (accounts/lockout.py explains both counters).
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "accounts.lockout.AccountLockoutHandler"
+LOGIN_ACCOUNT_FAILURE_LIMIT = env.int("LOGIN_ACCOUNT_FAILURE_LIMIT", default=20)
+# The account lock spares addresses the owner signed in from within this many days.
+LOGIN_KNOWN_ADDRESS_DAYS = 30
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "email"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True

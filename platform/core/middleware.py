@@ -72,3 +72,21 @@ class NoStoreMiddleware:
         if request.path.startswith("/api/v1/") and not response.has_header("Cache-Control"):
             response["Cache-Control"] = "no-store"
         return response
+
+
+class PermissionsPolicyMiddleware:
+    """`Permissions-Policy` on every response: no page of ours, nor anything it frames, may use
+    the browser features listed in PERMISSIONS_POLICY (camera, microphone, geolocation,
+    payment...). Neither the API docs nor the patient PWA need any of them."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+        self.header = ", ".join(
+            f"{feature}=({' '.join(allowlist)})" for feature, allowlist in settings.PERMISSIONS_POLICY.items()
+        )
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if self.header and not response.has_header("Permissions-Policy"):
+            response["Permissions-Policy"] = self.header
+        return response

@@ -101,6 +101,7 @@ PG_DUMP_PATH = env("PG_DUMP_PATH", default="")
 MIDDLEWARE = [
     # First: drops forwarding headers no trusted proxy sent, binds the request id and client IP.
     "core.request_context.RequestContextMiddleware",
+    "core.middleware.PermissionsPolicyMiddleware",
     "core.middleware.HealthzMiddleware",
     "core.middleware.ClinicHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -423,6 +424,32 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Permissions-Policy on every response: browser features no page of ours uses, denied to it and
+# to anything it frames (feature -> allowed origins; [] = none, ["self"] = our own origin).
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
 # CSP (django-csp) for every response: the API returns JSON, the docs page loads only local
 # assets (the split Swagger view keeps its script out of the HTML, so no inline script).
 CONTENT_SECURITY_POLICY = {

@@ -1,4 +1,5 @@
-"""Request entry: liveness without any dependency, then host → clinic schema routing."""
+"""Request entry: liveness without any dependency, then host → clinic schema routing; headers
+every response carries."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import set_urlconf
 
 from core.errors import problem_response
+from core.net import peer_is_trusted_proxy
 
 Handler = Callable[[HttpRequest], HttpResponse]
 
@@ -26,6 +28,32 @@ class HealthzMiddleware:
         if request.path == "/healthz" and request.method in ("GET", "HEAD"):
             return JsonResponse({"status": "ok"})
         return self.get_response(request)
+
+
+class TlsAskMiddleware:
+    """`GET /internal/tls-allowed?domain=<host>`: the proxy asks before it obtains a certificate
+    on demand (deploy/Caddyfile). 200 for the platform host and every routable clinic host, 404
+    for anything else, so nobody can make the proxy request certificates for names of their
+    choosing (ACME rate limits). Only a trusted proxy may ask; answers before host checks."""
+
+    PATH = "/internal/tls-allowed"
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path != self.PATH:
+            return self.get_response(request)
+        from tenants.selectors import clinic_for_host
+
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
+        host = request.GET.get("domain", "").lower().rstrip(".")
+        allowed = peer_is_trusted_proxy(request) and (
+            host in settings.PLATFORM_HOSTS or (bool(host) and clinic_for_host(host) is not None)
+        )
+        if not allowed:
+            return problem_response(status_code=404, code="unknown_host", detail="Unknown host.")
+        return JsonResponse({"domain": host})
 
 
 class ClinicHostMiddleware:

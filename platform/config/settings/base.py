@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "core.request_context.RequestContextMiddleware",
     "core.middleware.PermissionsPolicyMiddleware",
     "core.middleware.HealthzMiddleware",
+    "core.middleware.TlsAskMiddleware",
     "core.middleware.ClinicHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",

@@ -26,7 +26,8 @@ from accounts.selectors import ActiveMembership
 from clinicians.models import Alert, Report, ReportKind
 from core import crypto
 from core.errors import ApplicationError
-from patients.models import Patient
+from patients.audit import access_log_for_patient, access_log_write_many
+from patients.models import AccessLog, Patient
 from patients.scores import UAS7_MID
 
 SORTS = {
@@ -319,6 +320,13 @@ def portal_patient_list(
         next_cursor = encode_cursor(
             {"sort": sort, "value": _cursor_value(last[column]), "id": str(last["id"])}
         )
+    access_log_write_many(
+        actor_id=membership.user_id,
+        actor_role=membership.role,
+        action="portal.patient_list",
+        patient_ids=[row.id for row in rows],
+        object_type="Patient",
+    )
     return rows, next_cursor
 
 
@@ -432,13 +440,16 @@ def alerts_visible_to(
     limit: int = 500,
 ) -> list[Alert]:
     """Alerts of the patients this staff member may see: `open` (not yet acknowledged),
-    `acknowledged`, `resolved` or `all`, newest first."""
-    from clinicians.access import patients_visible_to
+    `acknowledged`, `resolved` or `all`, newest first; every patient shown is in the access
+    log. Filtering by a patient goes through the access function (404 and a refusal row for a
+    patient the caller may not see, as on the patient's page)."""
+    from clinicians.access import patient_get_for_staff, patients_visible_to
 
     alerts = Alert.objects.filter(patient__in=patients_visible_to(membership=membership)).select_related(
         "patient"
     )
     if patient_id is not None:
+        patient_get_for_staff(membership=membership, patient_id=patient_id, action="portal.alerts")
         alerts = alerts.filter(patient_id=patient_id)
     alerts = {
         "open": alerts.filter(resolved_at__isnull=True, acknowledged_at__isnull=True),
@@ -446,7 +457,26 @@ def alerts_visible_to(
         "resolved": alerts.filter(resolved_at__isnull=False),
         "all": alerts,
     }[status]
-    return list(alerts.order_by("-opened_at")[:limit])
+    shown = list(alerts.order_by("-opened_at")[:limit])
+    access_log_write_many(
+        actor_id=membership.user_id,
+        actor_role=membership.role,
+        action="portal.alerts",
+        patient_ids=[alert.patient_id for alert in shown],
+        object_type="Alert",
+    )
+    return shown
+
+
+def access_log_read(
+    *, membership: ActiveMembership, patient_id: uuid.UUID, before: datetime | None = None, limit: int = 100
+) -> list[AccessLog]:
+    """Who read or changed a patient's data, newest first: itself an audited read, through the
+    access function (404 for an id that is not a patient of this clinic)."""
+    from clinicians.access import patient_get_for_staff
+
+    patient = patient_get_for_staff(membership=membership, patient_id=patient_id, action="admin.access_log")
+    return access_log_for_patient(patient_id=patient.pk, before=before, limit=limit)
 
 
 def reports_list(*, patient: Patient | None, limit: int = 104) -> QuerySet[Report]:

@@ -84,9 +84,10 @@ def patient_enroll(
 
 @transaction.atomic
 def care_team_assign(
-    *, clinic: Clinic, clinician_user_id: uuid.UUID, patient_id: uuid.UUID, role: str
+    *, clinic: Clinic, actor: ActiveMembership, clinician_user_id: uuid.UUID, patient_id: uuid.UUID, role: str
 ) -> CareTeam:
-    """Assign a clinician (a member with the clinician or admin role) to a patient."""
+    """Assign a clinician (a member with the clinician or admin role) to a patient. Audited:
+    an assignment decides who may read the patient's data."""
     if not Membership.objects.filter(
         clinic=clinic, user_id=clinician_user_id, is_active=True, role__in=[Role.CLINICIAN, Role.CLINIC_ADMIN]
     ).exists():
@@ -99,9 +100,17 @@ def care_team_assign(
     clinician = clinician_for_user(user_id=clinician_user_id)
     try:
         with transaction.atomic():
-            return CareTeam.objects.create(
+            assignment = CareTeam.objects.create(
                 clinician=clinician, patient=patient, role=role, since=patient.local_today()
             )
+            access_log_write(
+                actor_id=actor.user_id,
+                actor_role=actor.role,
+                action="care_team.assign",
+                patient_id=patient.pk,
+                obj=assignment,
+            )
+            return assignment
     except IntegrityError as exc:
         raise ApplicationError(
             code="already_assigned",
@@ -110,11 +119,19 @@ def care_team_assign(
         ) from exc
 
 
-def care_team_end(*, assignment: CareTeam, until: date | None = None) -> CareTeam:
+@transaction.atomic
+def care_team_end(*, actor: ActiveMembership, assignment: CareTeam, until: date | None = None) -> CareTeam:
     if assignment.until is not None:
         raise ApplicationError(code="already_ended", status_code=409, detail="This assignment has ended.")
     assignment.until = max(until or assignment.patient.local_today(), assignment.since)
     assignment.save(update_fields=["until", "updated_at"])
+    access_log_write(
+        actor_id=actor.user_id,
+        actor_role=actor.role,
+        action="care_team.end",
+        patient_id=assignment.patient_id,
+        obj=assignment,
+    )
     return assignment
 
 

@@ -11,13 +11,13 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 
 from accounts.api.base import ClinicAdminApi, ClinicianApi
 from clinicians import reports, selectors, services
 from clinicians.access import patient_get_for_staff
 from clinicians.models import Alert, CareRole, CareTeam, ClinicalNote, Report, ReportKind, ReportStatus
 from core.api.base import StrictSerializer
+from core.api.throttling import ScopedRateThrottle, UserRateThrottle
 from core.errors import ApplicationError
 from patients import selectors as patient_selectors
 from patients.api.views import (
@@ -27,7 +27,6 @@ from patients.api.views import (
     Uas7Serializer,
     summary_body,
 )
-from patients.audit import access_log_for_patient, access_log_write, access_log_write_many
 from patients.models import FrequencyKind, Patient, PatientStatus, Prescription
 from tenants.models import DiaryMode
 
@@ -39,10 +38,7 @@ class PortalApi(ClinicianApi):
 
     def patient_for(self, request: Request, patient_id: Any, action: str) -> Patient:
         return patient_get_for_staff(
-            membership=self.membership(request),
-            patient_id=patient_id,
-            action=action,
-            ip=request.META.get("REMOTE_ADDR"),
+            membership=self.membership(request), patient_id=patient_id, action=action
         )
 
     @staticmethod
@@ -129,14 +125,6 @@ class PatientListCreateApi(PortalApi):
         filters = self.query(self.FilterSerializer, request)
         membership = self.membership(request)
         rows, next_cursor = selectors.portal_patient_list(membership=membership, **filters)
-        access_log_write_many(
-            actor_id=membership.user_id,
-            actor_role=membership.role,
-            action="portal.patient_list",
-            patient_ids=[row.id for row in rows],
-            object_type="Patient",
-            ip=request.META.get("REMOTE_ADDR"),
-        )
         body = {"results": rows, "next": next_cursor}
         return self.no_store(Response(PatientListPageSerializer(body).data))
 
@@ -404,14 +392,6 @@ class AlertListApi(PortalApi):
         alerts = selectors.alerts_visible_to(
             membership=membership, status=filters["status"], patient_id=filters.get("patient")
         )
-        access_log_write_many(
-            actor_id=membership.user_id,
-            actor_role=membership.role,
-            action="portal.alerts",
-            patient_ids=[a.patient_id for a in alerts],
-            object_type="Alert",
-            ip=request.META.get("REMOTE_ADDR"),
-        )
         return self.no_store(Response(AlertSerializer(alerts, many=True).data))
 
 
@@ -472,6 +452,7 @@ class CareTeamListCreateApi(ClinicAdminApi):
         data = self.validated(self.InputSerializer, request.data)
         assignment = services.care_team_assign(
             clinic=self.clinic(request),
+            actor=self.membership(request),
             clinician_user_id=data["clinician_user_id"],
             patient_id=data["patient"],
             role=data["role"],
@@ -490,7 +471,11 @@ class CareTeamEndApi(ClinicAdminApi):
         if assignment is None:
             raise ApplicationError(code="not_found", status_code=404, detail="No such assignment.")
         return Response(
-            CareTeamSerializer(services.care_team_end(assignment=assignment, until=data.get("until"))).data
+            CareTeamSerializer(
+                services.care_team_end(
+                    actor=self.membership(request), assignment=assignment, until=data.get("until")
+                )
+            ).data
         )
 
 
@@ -524,17 +509,11 @@ class AccessLogListApi(ClinicAdminApi):
     def get(self, request: Request) -> Response:
         """Who read or changed this patient's data, newest first (itself an audited read)."""
         filters = self.query(self.FilterSerializer, request)
-        membership = self.membership(request)
-        rows = access_log_for_patient(
-            patient_id=filters["patient"], before=filters.get("before"), limit=filters["limit"]
-        )
-        access_log_write(
-            actor_id=membership.user_id,
-            actor_role=membership.role,
-            action="admin.access_log",
+        rows = selectors.access_log_read(
+            membership=self.membership(request),
             patient_id=filters["patient"],
-            object_type="AccessLog",
-            ip=request.META.get("REMOTE_ADDR"),
+            before=filters.get("before"),
+            limit=filters["limit"],
         )
         return Response(AccessLogSerializer(rows, many=True).data)
 

@@ -13,11 +13,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 
 from accounts.api.base import PatientApi
 from core.api.base import StrictSerializer
 from core.api.fields import LocalTimeField
+from core.api.throttling import ScopedRateThrottle, UserRateThrottle
 from core.errors import ApplicationError
 from patients import reminders, scores, selectors, services, sync
 from patients.models import (
@@ -550,7 +550,6 @@ class ExportApi(MeApi):
             patient=self.patient(request),
             actor_id=request.user.pk,
             actor_role="patient",
-            ip=request.META.get("REMOTE_ADDR"),
         )
         response = self.no_store(Response(document))
         response["Content-Disposition"] = 'attachment; filename="csu-tracker-export.json"'

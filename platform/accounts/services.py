@@ -33,6 +33,7 @@ from accounts.models import Invitation, Membership, RecoveryCode, Role, TokenFam
 from accounts.selectors import ActiveMembership, membership_active_for, membership_cache_clear
 from core import crypto
 from core.errors import ApplicationError
+from core.net import client_ip
 from core.text import single_line_validate
 from tenants.models import Clinic, ClinicStatus
 from tenants.selectors import clinic_url
@@ -206,7 +207,7 @@ def credentials_check(
 
 
 def _ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    return client_ip(request) or ""
 
 
 def tokens_issue(

@@ -65,6 +65,15 @@ _TITLES = {
 }
 
 
+class AuditedPermissionDenied(exceptions.PermissionDenied):
+    """A member refused by a role or MFA permission. The request transaction is kept, so the
+    refusal's audit row (written by config.api_errors) survives the 403 (DESIGN.md §9: every
+    failed authorization is in the access log). Raised before the view runs: nothing else to
+    roll back."""
+
+    keep_transaction = True
+
+
 def problem(
     *,
     status_code: int,

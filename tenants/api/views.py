@@ -15,7 +15,6 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from accounts import services as account_services
 from accounts.api.base import ClinicAdminApi, PlatformOperatorApi
@@ -23,6 +22,7 @@ from accounts.authentication import request_amr
 from accounts.models import Membership, Role
 from core.api.base import BaseApi, StrictSerializer
 from core.api.fields import LocalTimeField, SingleLineCharField
+from core.api.throttling import ScopedRateThrottle
 from core.errors import ApplicationError
 from tenants import lifecycle, signup
 from tenants.models import Clinic, ClinicStatus, DiaryMode, validate_timezone

@@ -205,3 +205,27 @@ def test_a_patient_name_with_a_line_break_is_refused(carol: User, clinic_a: Clin
         "/api/v1/portal/patients/", {"display_name": "Eve\nAdmin"}, format="json"
     )
     assert (response.status_code, list(response.json()["errors"])) == (400, ["display_name"])
+
+
+# --- DESIGN §9: a member's refused authorization is in the access log ---------------------------
+
+
+def test_a_patient_refused_a_portal_page_is_in_the_access_log(alice: User, dave: User, clinic_a: Clinic) -> None:
+    from django_tenants.utils import tenant_context
+
+    from patients.models import AccessLog, Patient
+
+    with tenant_context(clinic_a):
+        dave_id = Patient.objects.get(user_id=dave.pk).pk
+    response = authed_client(alice, clinic_a).get(f"/api/v1/portal/patients/{dave_id}/")
+    assert response.status_code == 403
+    with tenant_context(clinic_a):
+        row = AccessLog.objects.get(action="access.denied")
+    assert (row.actor_id, row.actor_role, row.patient_id, row.allowed, row.object_type) == (
+        alice.pk,
+        "patient",
+        dave_id,
+        False,
+        "PatientDetailApi",
+    )
+    assert row.request_id == response["X-Request-ID"]

@@ -52,6 +52,9 @@ def fill_path(world: World, template: str, req: Req, persona: str) -> str:
     return path
 
 
+ALPHA_MEMBERS = ("dave", "alice", "erin", "dr_bob", "carol")
+
+
 @pytest.mark.parametrize(("key", "persona"), CASES)
 def test_clinic_host_route(world: World, key: str, persona: str) -> None:
     method, template = route_key(key).split(" ", 1)
@@ -90,6 +93,12 @@ def test_clinic_host_route(world: World, key: str, persona: str) -> None:
         assert leaked == [], f"{persona} was shown Alice's data: {leaked}"
         assert world.snapshot() == before, f"{persona} changed a protected patient's records"
         assert world.allowed_rows_naming(persona, world.protected_patient_ids()) == 0
+
+    # A member refused by their role (or a missing second factor) is in the access log (§9).
+    if expected_status == 403 and persona in ALPHA_MEMBERS and response.json()["code"] == "permission_denied":
+        assert world.access_rows(world.clinic_a, persona, allowed=False, patient_id=None) >= 1, (
+            "refusal not audited"
+        )
 
     if req.audit_own and persona in ("alice", "dave") and expected_status < 300:
         own = world.alice_patient_id if persona == "alice" else world.dave_patient_id

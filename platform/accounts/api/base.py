@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework import exceptions
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
@@ -19,10 +20,18 @@ from accounts.permissions import (
     MfaSatisfied,
 )
 from core.api.base import BaseApi
+from core.errors import AuditedPermissionDenied
 
 
 class ClinicApi(BaseApi):
     permission_classes = [IsAuthenticated, IsClinicMember, MfaSatisfied]
+
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+        """As DRF's (401 for the anonymous), but a signed-in member's refusal is audited."""
+        try:
+            super().permission_denied(request, message=message, code=code)
+        except exceptions.PermissionDenied as exc:
+            raise AuditedPermissionDenied(detail=exc.detail, code=code) from exc
 
     @staticmethod
     def clinic(request: Request) -> Any:

@@ -14,7 +14,6 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from accounts import services
 from accounts.api.base import ClinicAdminApi, ClinicApi, ClinicianApi
@@ -29,6 +28,7 @@ from accounts.authentication import (
 )
 from accounts.models import STAFF_ROLE_CHOICES, Invitation, Role
 from core.api.base import BaseApi, StrictSerializer
+from core.api.throttling import ScopedRateThrottle
 from core.errors import ApplicationError
 from core.qr import qr_png
 

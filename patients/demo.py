@@ -35,6 +35,11 @@ def demo_records_seed(
         return False
     rng = random.Random(f"{profile}:{patient.pk}")
     start = today - timedelta(days=7 * WEEKS - 1)
+    # Enrolled when the seeded history starts: reports and windows never start before enrolment.
+    enrolled = datetime.combine(start, time(9, 0), tzinfo=patient.tz)
+    if patient.enrolled_at > enrolled:
+        Patient.objects.filter(pk=patient.pk).update(enrolled_at=enrolled)
+        patient.enrolled_at = enrolled
     prescriptions: list[Prescription] = []
 
     def prescribe(

@@ -26,12 +26,15 @@ def _each_routable_clinic() -> Any:
 
 @shared_task(base=TenantTask, name="patients.tombstones_purge", acks_late=True)
 def tombstones_purge() -> None:
-    """Daily, per clinic: sync tombstones past retention and published outbox messages."""
+    """Daily, per clinic: sync tombstones past retention, published outbox messages and the
+    week-old records of wrong enrollment codes."""
     from core.outbox import outbox_purge
+    from patients.enrollment import enrollment_failures_purge
     from patients.sync import tombstones_purge as purge
 
     purge()
     outbox_purge()
+    enrollment_failures_purge()
 
 
 @shared_task(base=TenantTask, name="patients.dispatch_tombstone_purge")

@@ -17,16 +17,11 @@ from clinicians import reports, selectors, services
 from clinicians.access import patient_get_for_staff
 from clinicians.models import Alert, CareRole, CareTeam, ClinicalNote, Report, ReportKind, ReportStatus
 from core.api.base import StrictSerializer
+from core.api.fields import BoundedDateField, BoundedDateTimeField, SingleLineCharField
 from core.api.throttling import ScopedRateThrottle, UserRateThrottle
 from core.errors import ApplicationError
 from patients import selectors as patient_selectors
-from patients.api.views import (
-    BoundedDateField,
-    BoundedDateTimeField,
-    SummarySerializer,
-    Uas7Serializer,
-    summary_body,
-)
+from patients.api.views import SummarySerializer, Uas7Serializer, summary_body
 from patients.models import FrequencyKind, Patient, PatientStatus, Prescription
 from tenants.models import DiaryMode
 
@@ -97,7 +92,7 @@ class PatientListCreateApi(PortalApi):
         cursor = serializers.CharField(required=False, max_length=1000)
 
     class InputSerializer(StrictSerializer):
-        display_name = serializers.CharField(max_length=200)
+        display_name = SingleLineCharField(max_length=200)
         date_of_birth = BoundedDateField(min_value=EARLIEST_BIRTH_DATE, required=False, allow_null=True)
         timezone = serializers.CharField(max_length=64, required=False)
         diary_mode = serializers.ChoiceField(choices=DiaryMode.choices, required=False)

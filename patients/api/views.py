@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +15,15 @@ from rest_framework.response import Response
 
 from accounts.api.base import PatientApi
 from core.api.base import StrictSerializer
-from core.api.fields import LocalTimeField
+from core.api.fields import (
+    EARLIEST_DATE,
+    TOO_EARLY,
+    BoundedDateField,
+    BoundedDateTimeField,
+    LocalTimeField,
+    no_control_characters,
+    no_control_characters_in_text,
+)
 from core.api.throttling import ScopedRateThrottle, UserRateThrottle
 from core.errors import ApplicationError
 from patients import reminders, scores, selectors, services, sync
@@ -31,54 +38,6 @@ from patients.models import (
     Slot,
 )
 from tenants.models import DiaryMode
-
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_CHARACTERS_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # keeps \t \n \r
-
-
-def no_control_characters(value: str) -> None:
-    """Single-line values (a time zone, a name): no control characters at all."""
-    if _CONTROL_CHARACTERS.search(value):
-        raise serializers.ValidationError("Control characters are not allowed.")
-
-
-def no_control_characters_in_text(value: str) -> None:
-    """Free text (a note): line breaks and tabs, but no other control characters."""
-    if _CONTROL_CHARACTERS_IN_TEXT.search(value):
-        raise serializers.ValidationError("Control characters are not allowed.")
-
-
-# Nothing this product records is older. Much older dates are typos or probes, and near year 1
-# the date arithmetic behind ranges and weekly scores overflows.
-EARLIEST_DATE = date(2000, 1, 1)
-EARLIEST_DATETIME = datetime(2000, 1, 1, tzinfo=UTC)
-TOO_EARLY = "Dates before {} are not accepted."
-
-
-class BoundedDateField(serializers.DateField):
-    """A date no earlier than `min_value` (default 2000-01-01). Every date parameter of the
-    patient and portal APIs is one of these."""
-
-    def __init__(self, *, min_value: date = EARLIEST_DATE, **kwargs: Any) -> None:
-        self.min_value = min_value
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, value: Any) -> date:
-        day = super().to_internal_value(value)
-        if day < self.min_value:
-            raise serializers.ValidationError(TOO_EARLY.format(self.min_value.isoformat()), code="min_value")
-        return day
-
-
-class BoundedDateTimeField(serializers.DateTimeField):
-    """An instant no earlier than 2000-01-01T00:00Z (converting year 1 to a western time zone
-    overflows)."""
-
-    def to_internal_value(self, value: Any) -> datetime:
-        instant = super().to_internal_value(value)
-        if instant < EARLIEST_DATETIME:
-            raise serializers.ValidationError(TOO_EARLY.format(EARLIEST_DATE.isoformat()), code="min_value")
-        return instant
 
 
 def parse_day(value: str, field: str = "day") -> date:

@@ -12,11 +12,13 @@ import re
 from core.errors import ApplicationError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-CONTROL_MESSAGE = "Control characters such as line breaks are not allowed."
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # keeps \t \n \r
+CONTROL_MESSAGE = "Control characters are not allowed."
 
 
-def has_control_characters(value: str) -> bool:
-    return bool(_CONTROL.search(value or ""))
+def has_control_characters(value: str, *, allow_line_breaks: bool = False) -> bool:
+    """Free text (`allow_line_breaks`) may hold tabs and line breaks, names nothing of the kind."""
+    return bool((_CONTROL_IN_TEXT if allow_line_breaks else _CONTROL).search(value or ""))
 
 
 def single_line_validate(value: str, *, field: str) -> str:

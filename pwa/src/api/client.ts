@@ -1,0 +1,133 @@
+// Typed client for the endpoints the app uses. The access token lives in memory only; the
+// refresh token is kept by the caller (IndexedDB) through `TokenKeeper`. A 401 is answered
+// by one refresh and one retry; if the refresh is refused the caller must sign in again.
+import type { EnrollResponse, Problem, Profile, PullResponse, PushRequest, PushResponse, TokenPair } from "./types";
+
+/** The local schema version this build speaks (X-Schema-Version). */
+export const SCHEMA_VERSION = 1;
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+export interface TokenKeeper {
+  refreshToken(): Promise<string | undefined>;
+  saveRefreshToken(token: string): Promise<void>;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly problem: Problem,
+  ) {
+    super(problem.detail ?? problem.title ?? `HTTP ${status}`);
+  }
+  get code(): string | undefined {
+    return this.problem.code;
+  }
+}
+
+/** The network could not be reached (offline, DNS, reset): nothing is known about the request. */
+export class NetworkError extends Error {}
+
+/** The refresh token was refused: the user must sign in again (local data is kept). */
+export class SignInRequired extends Error {}
+
+export class ApiClient {
+  private access: string | undefined;
+
+  constructor(
+    private readonly fetchFn: FetchLike,
+    private readonly tokens: TokenKeeper,
+    private readonly base = "",
+  ) {}
+
+  setAccessToken(token: string | undefined): void {
+    this.access = token;
+  }
+
+  hasAccessToken(): boolean {
+    return this.access !== undefined;
+  }
+
+  private async send(method: string, path: string, body?: unknown, auth = true): Promise<Response> {
+    const headers: Record<string, string> = { Accept: "application/json", "X-Schema-Version": String(SCHEMA_VERSION) };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (auth && this.access) headers["Authorization"] = `Bearer ${this.access}`;
+    try {
+      return await this.fetchFn(this.base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: "omit",
+        cache: "no-store",
+      });
+    } catch (error) {
+      throw new NetworkError(String(error));
+    }
+  }
+
+  private static async problem(response: Response): Promise<Problem> {
+    try {
+      return (await response.json()) as Problem;
+    } catch {
+      return { status: response.status };
+    }
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+    let response = await this.send(method, path, body, auth);
+    if (response.status === 401 && auth) {
+      await this.refresh();
+      response = await this.send(method, path, body, auth);
+    }
+    if (!response.ok) throw new ApiError(response.status, await ApiClient.problem(response));
+    if (response.status === 204) return undefined as T;
+    return (await response.json()) as T;
+  }
+
+  /** Trade the refresh token for a new pair (rotation: the new refresh token replaces it). */
+  async refresh(): Promise<void> {
+    const refresh = await this.tokens.refreshToken();
+    if (!refresh) throw new SignInRequired("No refresh token.");
+    const response = await this.send("POST", "/api/v1/auth/token/refresh/", { refresh }, false);
+    if (response.status === 401 || response.status === 400 || response.status === 403) {
+      this.access = undefined;
+      throw new SignInRequired("The sign-in has ended.");
+    }
+    if (!response.ok) throw new ApiError(response.status, await ApiClient.problem(response));
+    const pair = (await response.json()) as TokenPair;
+    await this.tokens.saveRefreshToken(pair.refresh);
+    this.access = pair.access;
+  }
+
+  async signIn(email: string, password: string, otp?: string): Promise<TokenPair> {
+    const pair = await this.request<TokenPair>("POST", "/api/v1/auth/token/", { email, password, ...(otp ? { otp } : {}) }, false);
+    this.access = pair.access;
+    return pair;
+  }
+
+  async enroll(code: string, email: string, password: string, otp?: string): Promise<EnrollResponse> {
+    const body = { code, email, password, ...(otp ? { otp } : {}) };
+    const pair = await this.request<EnrollResponse>("POST", "/api/v1/auth/enroll/", body, false);
+    this.access = pair.access;
+    return pair;
+  }
+
+  async logout(refresh: string): Promise<void> {
+    await this.request<undefined>("POST", "/api/v1/auth/logout/", { refresh }, false);
+    this.access = undefined;
+  }
+
+  profile(): Promise<Profile> {
+    return this.request<Profile>("GET", "/api/v1/me/profile/");
+  }
+
+  push(body: PushRequest): Promise<PushResponse> {
+    return this.request<PushResponse>("POST", "/api/v1/sync/push/", body);
+  }
+
+  pull(params: { cursor?: string; limit: number; client_id: string }): Promise<PullResponse> {
+    const query = new URLSearchParams({ limit: String(params.limit), client_id: params.client_id });
+    if (params.cursor) query.set("cursor", params.cursor);
+    return this.request<PullResponse>("GET", `/api/v1/sync/pull/?${query.toString()}`);
+  }
+}

@@ -1,0 +1,141 @@
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { formatDay, type Locale, pickLocale, translator } from "./i18n";
+import type { Session } from "./session";
+import type { SyncOutcome } from "./sync/engine";
+import { Ctx, type Route } from "./screens/context";
+import { Enroll } from "./screens/Enroll";
+import { SignIn } from "./screens/SignIn";
+import { Today } from "./screens/Today";
+import type { Conflict } from "./store/db";
+
+const PATHS: Record<Route, string> = { enroll: "/app/enroll", signin: "/app/signin", today: "/app/" };
+const LOCALE_KEY = "csu-locale";
+
+function routeFromPath(path: string): Route {
+  if (path.startsWith("/app/enroll")) return "enroll";
+  if (path.startsWith("/app/signin")) return "signin";
+  return "today";
+}
+
+/** The code of an enrollment link (`/enroll#code=ABCD-EFGH`, kept across the redirect). */
+function codeFromFragment(): string {
+  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+  return params.get("code") ?? "";
+}
+
+export function App({ session, updateReady }: { session: Session; updateReady: () => (() => void) | null }) {
+  const [locale, setLocale] = useState<Locale>(
+    () => (localStorage.getItem(LOCALE_KEY) as Locale | null) ?? pickLocale(navigator.languages),
+  );
+  const t = useMemo(() => translator(locale), [locale]);
+  const [code] = useState(codeFromFragment);
+  const [route, setRoute] = useState<Route>(() => (code ? "enroll" : routeFromPath(location.pathname)));
+  const [signedIn, setSignedIn] = useState<boolean | null>(null);
+  const [outcome, setOutcome] = useState<SyncOutcome | null>(null);
+  const [revision, setRevision] = useState(0);
+  const [conflicts, setConflicts] = useState<{ conflict: Conflict; day: string }[]>([]);
+  const [update, setUpdate] = useState<(() => void) | null>(null);
+
+  useEffect(() => {
+    if (code) history.replaceState(null, "", PATHS.enroll); // the code leaves the address bar
+    document.documentElement.lang = locale;
+  }, [code, locale]);
+
+  useEffect(() => {
+    const off = session.onChange((o) => {
+      setOutcome(o);
+      setRevision((r) => r + 1);
+    });
+    void session.isSignedIn().then(setSignedIn);
+    const timer = window.setInterval(() => setUpdate(() => updateReady()), 2000);
+    return () => {
+      off();
+      window.clearInterval(timer);
+    };
+  }, [session, updateReady]);
+
+  useEffect(() => {
+    void session.isSignedIn().then(setSignedIn);
+    void (async () => {
+      const unseen = (await session.db.conflicts.toArray()).filter((c) => !c.seen);
+      const withDays = [];
+      for (const conflict of unseen) {
+        const entry = await session.db.diary.get(conflict.record_id);
+        if (entry) withDays.push({ conflict, day: entry.day });
+      }
+      setConflicts(withDays);
+    })();
+  }, [session, revision]);
+
+  function go(next: Route) {
+    history.pushState(null, "", PATHS[next]);
+    setRoute(next);
+    void session.isSignedIn().then(setSignedIn);
+  }
+
+  useEffect(() => {
+    const onPop = () => setRoute(routeFromPath(location.pathname));
+    window.addEventListener("popstate", onPop);
+    return () => window.removeEventListener("popstate", onPop);
+  }, []);
+
+  function changeLocale(next: Locale) {
+    localStorage.setItem(LOCALE_KEY, next);
+    setLocale(next);
+  }
+
+  async function signOut() {
+    if (!window.confirm(t("signOut.confirm"))) return;
+    await session.signOut();
+    setSignedIn(false);
+    go("signin");
+  }
+
+  async function dismiss(conflict: Conflict) {
+    await session.db.conflicts.update(conflict.id, { seen: true });
+    setRevision((r) => r + 1);
+  }
+
+  if (signedIn === null) return null;
+  const needsSignIn = !signedIn || outcome?.status === "sign_in_required";
+  const screen = needsSignIn ? (route === "enroll" ? "enroll" : "signin") : route === "enroll" || route === "signin" ? "today" : route;
+
+  return (
+    <Ctx.Provider value={{ session, locale, t, go }}>
+      <a class="skip" href="#main">{t("nav.today")}</a>
+      <header class="bar">
+        <span class="brand">{t("app.title")}</span>
+        <label class="lang">
+          <span class="visually-hidden">{t("lang.label")}</span>
+          <select value={locale} onChange={(e) => changeLocale(e.currentTarget.value as Locale)}>
+            <option value="en">English</option>
+            <option value="de">Deutsch</option>
+          </select>
+        </label>
+        {!needsSignIn && (
+          <button type="button" class="link" onClick={() => void signOut()}>{t("nav.signOut")}</button>
+        )}
+      </header>
+      {outcome?.status === "offline" && <p class="banner" role="status">{t("sync.offline")}</p>}
+      {(outcome?.status === "upgrade_required" || update) && (
+        <p class="banner" role="status">
+          {outcome?.status === "upgrade_required" ? t("sync.upgrade") : t("update.available")}{" "}
+          <button type="button" onClick={() => (update ? update() : location.reload())}>{t("sync.reload")}</button>
+        </p>
+      )}
+      {!needsSignIn &&
+        conflicts.map(({ conflict, day }) => (
+          <p class="banner conflict" role="status" key={conflict.id}>
+            {t("sync.conflict", {
+              date: formatDay(locale, day),
+              value: Object.entries(conflict.client_value).map(([k, v]) => `${k} ${String(v)}`).join(", "),
+            })}{" "}
+            <button type="button" onClick={() => void dismiss(conflict)}>{t("sync.dismiss")}</button>
+          </p>
+        ))}
+      {screen === "enroll" && <Enroll initialCode={code} />}
+      {screen === "signin" && <SignIn again={signedIn === true} />}
+      {screen === "today" && <Today revision={revision} />}
+    </Ctx.Provider>
+  );
+}

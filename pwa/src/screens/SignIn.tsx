@@ -1,0 +1,44 @@
+import { useState } from "preact/hooks";
+import { useApp } from "./context";
+import { errorText } from "./errors";
+
+export function SignIn({ again }: { again: boolean }) {
+  const { session, t, go } = useApp();
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [otp, setOtp] = useState("");
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+
+  async function submit(event: Event) {
+    event.preventDefault();
+    setBusy(true);
+    setError("");
+    try {
+      await session.signIn(email.trim(), password, otp.trim() || undefined);
+      go("today");
+    } catch (e) {
+      setError(errorText(e, t));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <main id="main">
+      <h1>{t("signIn.title")}</h1>
+      {again && <p class="notice" role="status">{t("signIn.again")}</p>}
+      <form onSubmit={submit} class="card">
+        <label for="email">{t("field.email")}</label>
+        <input id="email" name="email" type="email" required autocomplete="username" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+        <label for="password">{t("field.password")}</label>
+        <input id="password" name="password" type="password" required autocomplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+        <label for="otp">{t("field.otp")}</label>
+        <input id="otp" name="otp" inputMode="numeric" autocomplete="one-time-code" value={otp} onInput={(e) => setOtp(e.currentTarget.value)} />
+        {error && <p class="error" role="alert">{error}</p>}
+        <button type="submit" disabled={busy}>{t("signIn.submit")}</button>
+      </form>
+      <p><button type="button" class="link" onClick={() => go("enroll")}>{t("signIn.join")}</button></p>
+    </main>
+  );
+}

@@ -1,0 +1,135 @@
+// The app's one session: the device database, the API client and the sync engine, signing in
+// and out, and when to sync (start, online, visibility, a timer, after a save). One tab syncs
+// at a time (Web Locks); the others are told to re-read through a BroadcastChannel.
+import { ApiClient, ApiError, NetworkError } from "./api/client";
+import { AppDB } from "./store/db";
+import { metaGet, metaSet } from "./store/meta";
+import { SyncEngine, type SyncOutcome } from "./sync/engine";
+
+const CHANNEL = "csu-sync";
+const SYNC_EVERY_MS = 60_000;
+
+export type Listener = (outcome: SyncOutcome | null) => void;
+
+export class Session {
+  db = new AppDB();
+  readonly api: ApiClient;
+  engine: SyncEngine;
+  private listeners = new Set<Listener>();
+  private channel: BroadcastChannel | undefined =
+    typeof BroadcastChannel === "undefined" ? undefined : new BroadcastChannel(CHANNEL);
+  lastOutcome: SyncOutcome | null = null;
+
+  constructor() {
+    this.api = new ApiClient((input, init) => fetch(input, init), {
+      refreshToken: () => metaGet<string>(this.db, "refresh_token"),
+      saveRefreshToken: (token) => metaSet(this.db, "refresh_token", token),
+    });
+    this.engine = new SyncEngine(this.db, this.api);
+    if (this.channel) this.channel.onmessage = () => this.emit(this.lastOutcome);
+  }
+
+  onChange(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(outcome: SyncOutcome | null): void {
+    for (const listener of this.listeners) listener(outcome);
+  }
+
+  /** Something changed locally: re-render this tab, tell the others, and try to sync. */
+  changed(): void {
+    this.emit(this.lastOutcome);
+    this.channel?.postMessage("changed");
+    void this.sync();
+  }
+
+  async isSignedIn(): Promise<boolean> {
+    return (await metaGet<string>(this.db, "refresh_token")) !== undefined;
+  }
+
+  async sync(): Promise<SyncOutcome | null> {
+    if (!(await this.isSignedIn())) return null;
+    const run = () => this.engine.sync();
+    const outcome = navigator.locks ? await navigator.locks.request(CHANNEL, run) : await run();
+    this.lastOutcome = outcome;
+    this.emit(outcome);
+    this.channel?.postMessage("synced");
+    return outcome;
+  }
+
+  startTriggers(): void {
+    window.addEventListener("online", () => void this.sync());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") void this.sync();
+    });
+    window.setInterval(() => void this.sync(), SYNC_EVERY_MS);
+    navigator.serviceWorker?.addEventListener("message", (event: MessageEvent<{ type?: string }>) => {
+      if (event.data?.type === "sync") void this.sync();
+    });
+  }
+
+  /** Keep the tokens of a sign-in; another account's data never stays on the device. */
+  private async adopt(access: string, refresh: string): Promise<void> {
+    const userId = jwtUserId(access);
+    const previous = await metaGet<string>(this.db, "user_id");
+    if (previous !== undefined && previous !== userId) await this.wipe();
+    await metaSet(this.db, "user_id", userId);
+    await metaSet(this.db, "refresh_token", refresh);
+    this.api.setAccessToken(access);
+    try {
+      const profile = await this.api.profile();
+      await metaSet(this.db, "diary_mode", profile.diary_mode);
+      await metaSet(this.db, "timezone", profile.timezone);
+    } catch (error) {
+      if (!(error instanceof NetworkError || error instanceof ApiError)) throw error;
+    }
+    this.changed();
+  }
+
+  async signIn(email: string, password: string, otp?: string): Promise<void> {
+    const pair = await this.api.signIn(email, password, otp);
+    await this.adopt(pair.access, pair.refresh);
+  }
+
+  async enroll(code: string, email: string, password: string, otp?: string): Promise<void> {
+    const pair = await this.api.enroll(code, email, password, otp);
+    await this.adopt(pair.access, pair.refresh);
+  }
+
+  /** Revoke the refresh token, then remove everything this app keeps on the device. */
+  async signOut(): Promise<void> {
+    const refresh = await metaGet<string>(this.db, "refresh_token");
+    if (refresh) {
+      try {
+        await this.api.logout(refresh);
+      } catch {
+        // Offline or already revoked: the device is wiped all the same.
+      }
+    }
+    this.api.setAccessToken(undefined);
+    await this.wipe();
+    if ("caches" in window) for (const key of await caches.keys()) await caches.delete(key);
+    const registration = await navigator.serviceWorker?.getRegistration();
+    const subscription = await registration?.pushManager?.getSubscription();
+    await subscription?.unsubscribe();
+    this.channel?.postMessage("signed-out");
+  }
+
+  private async wipe(): Promise<void> {
+    this.db.close();
+    await this.db.delete();
+    this.db = new AppDB();
+    await this.db.open();
+    this.engine = new SyncEngine(this.db, this.api);
+    this.lastOutcome = null;
+  }
+}
+
+function jwtUserId(token: string): string {
+  const part = token.split(".")[1] ?? "";
+  const json = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
+  const claims = JSON.parse(json) as { user_id?: string };
+  return claims.user_id ?? "";
+}

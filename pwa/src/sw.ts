@@ -1,0 +1,53 @@
+/// <reference lib="webworker" />
+// The service worker: a versioned precache of the app shell (Workbox), navigations served from
+// it offline, reminders by Web Push. Updates wait for the page to ask (never mid-entry).
+import { clientsClaim } from "workbox-core";
+import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from "workbox-precaching";
+import { NavigationRoute, registerRoute } from "workbox-routing";
+
+declare const self: ServiceWorkerGlobalScope;
+
+precacheAndRoute(self.__WB_MANIFEST);
+cleanupOutdatedCaches();
+clientsClaim();
+
+// Every app route is the same shell; the API is never cached here.
+registerRoute(new NavigationRoute(createHandlerBoundToURL("/app/index.html"), { allowlist: [/^\/app\//] }));
+
+self.addEventListener("message", (event: ExtendableMessageEvent) => {
+  if ((event.data as { type?: string } | null)?.type === "SKIP_WAITING") void self.skipWaiting();
+});
+
+// Background Sync (Chromium): wake the open pages' sync engines.
+self.addEventListener("sync", (event: Event) => {
+  const e = event as ExtendableEvent & { tag?: string };
+  if (e.tag !== "csu-sync") return;
+  e.waitUntil(
+    self.clients.matchAll({ type: "window" }).then((clients) => {
+      for (const client of clients) client.postMessage({ type: "sync" });
+    }),
+  );
+});
+
+// Reminders: the notification names no health data; tapping it opens today's entry.
+self.addEventListener("push", (event: PushEvent) => {
+  event.waitUntil(
+    self.registration.showNotification("CSU", {
+      body: "⏰",
+      tag: "csu-reminder",
+      icon: "/app/icons/icon-192.png",
+      data: { url: "/app/" },
+    }),
+  );
+});
+
+self.addEventListener("notificationclick", (event: NotificationEvent) => {
+  event.notification.close();
+  const url = (event.notification.data as { url?: string } | null)?.url ?? "/app/";
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((clients) => {
+      const open = clients.find((c) => new URL(c.url).pathname.startsWith("/app/"));
+      return open ? open.focus().then((c) => c.navigate(url)) : self.clients.openWindow(url);
+    }),
+  );
+});

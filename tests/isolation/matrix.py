@@ -74,6 +74,13 @@ TENANT_MATRIX: dict[str, dict[str, Status | None]] = {
     "POST /api/v1/auth/invitations/accept/":                      t(201, 201, 201,  NA, 201, 201, 201, 201, 201),
     "POST /api/v1/auth/enroll/":                                  t(201, 201, 201,  NA, 201, 201, 201, 201, 201),
     "POST /api/v1/auth/verify-email/":                            t(200, 200, 200,  NA, 200, 200, 200, 200, 200),
+    # --- The patient app (patients/app.py): the same public files for everyone, nothing of anyone's -----------
+    "GET /":                                                      t(302, 302, 302,  NA, 302, 302, 302, 302, 302),
+    "GET /enroll":                                                t(302, 302, 302,  NA, 302, 302, 302, 302, 302),
+    "GET /app/manifest.webmanifest":                              t(200, 200, 200,  NA, 200, 200, 200, 200, 200),
+    "GET /app/sw.js":                                             t(200, 200, 200,  NA, 200, 200, 200, 200, 200),
+    "GET /app/{folder}/{name}":                                   t(200, 200, 200,  NA, 200, 200, 200, 200, 200),
+    "GET /app/{route}":                                           t(200, 200, 200,  NA, 200, 200, 200, 200, 200),
     # --- Any member of alpha, for themself ---------------------------------------------------------------------
     "GET /api/v1/auth/me/":                                       t(401, 401, 401,  NA, 200, 200, 200, 200, 200),
     "POST /api/v1/auth/password/":                                t(401, 401, 401,  NA, 200, 200, 200, 200, 200),

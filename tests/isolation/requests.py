@@ -102,6 +102,9 @@ TENANT_REQUESTS: dict[str, Req] = {
         body={"code": "{uma_enrollment_code}", "email": "uma@example.com", "password": NEW_PASSWORD}
     ),
     "POST /api/v1/auth/verify-email/": Req(body={"token": "{alice_verification_token}"}),
+    # The patient app's files come from the build (`make pwa`; `make test` builds it first).
+    "GET /app/{folder}/{name}": Req(path={"folder": "icons", "name": "icon-192.png"}),
+    "GET /app/{route}": Req(path={"route": "today"}),
     "POST /api/v1/auth/password/": Req(body={"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
     "POST /api/v1/auth/mfa/setup/": Req(body={"password": PASSWORD}),
     "POST /api/v1/auth/mfa/confirm/": Req(body={"otp": "{persona_otp}"}, setup=("mfa_pending",)),

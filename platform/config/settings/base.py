@@ -210,6 +210,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Served by WhiteNoise from the app finders too, so the API docs' local Swagger UI assets work
 # even before `collectstatic` (production images run it at build time).
 WHITENOISE_USE_FINDERS = True
+# The patient PWA's build output (pwa/ → `make pwa`), served under /app/ by patients/app.py.
+PWA_DIST_DIR = Path(env("PWA_DIST_DIR", default=str(BASE_DIR / "pwa" / "dist")))
 STORAGES: dict[str, dict[str, object]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { localHour, localToday } from "../dates";
 import { formatDay, type Key } from "../i18n";
 import type { DiaryEntry, Slot } from "../store/db";
@@ -43,6 +43,12 @@ export function Today({ revision }: { revision: number }) {
   const [saved, setSaved] = useState<DiaryEntry | undefined>();
   const [pending, setPending] = useState(false);
   const [message, setMessage] = useState("");
+  // Unsaved input is never replaced by a re-read (a sync finishing mid-entry, another tab).
+  const dirty = useRef(false);
+  const edit = (next: Form) => {
+    dirty.current = true;
+    setForm(next);
+  };
 
   // Settings (diary mode, time zone) come from the device's copy.
   useEffect(() => {
@@ -61,10 +67,16 @@ export function Today({ revision }: { revision: number }) {
       const entry = await diaryEntryFor(session.db, day, slot);
       setSaved(entry);
       setPending(entry ? (await pendingIds(session.db)).has(entry.id) : false);
+      if (dirty.current) return;
       if (entry) setForm({ wheals: entry.wheals, itch: entry.itch, angioedema: entry.angioedema, note: entry.note });
       else setForm(EMPTY);
     })();
   }, [session, day, slot, revision]);
+
+  // Another day or half-day: its own stored values.
+  useEffect(() => {
+    dirty.current = false;
+  }, [day, slot]);
 
   async function save(event: Event) {
     event.preventDefault();
@@ -81,9 +93,10 @@ export function Today({ revision }: { revision: number }) {
       aas_items: null,
       note: form.note,
     });
+    dirty.current = false;
     setSaved(entry);
     setPending(true);
-    setMessage(t("today.saved"));
+    setMessage("");
     session.changed();
   }
 
@@ -117,34 +130,34 @@ export function Today({ revision }: { revision: number }) {
           legend={t(twice ? "today.wheals12" : "today.wheals")}
           prefix={twice ? "wheals12" : "wheals"}
           value={form.wheals}
-          onChange={(wheals) => setForm({ ...form, wheals })}
+          onChange={(wheals) => edit({ ...form, wheals })}
         />
         <Scale
           name="itch"
           legend={t(twice ? "today.itch12" : "today.itch")}
           prefix="itch"
           value={form.itch}
-          onChange={(itch) => setForm({ ...form, itch })}
+          onChange={(itch) => edit({ ...form, itch })}
         />
         <fieldset class="slots">
           <legend>{t("today.angioedema")}</legend>
           <label class="option inline">
-            <input type="radio" name="angioedema" value="no" checked={!form.angioedema} onChange={() => setForm({ ...form, angioedema: false })} />
+            <input type="radio" name="angioedema" value="no" checked={!form.angioedema} onChange={() => edit({ ...form, angioedema: false })} />
             <span>{t("today.angioedema.no")}</span>
           </label>
           <label class="option inline">
-            <input type="radio" name="angioedema" value="yes" checked={form.angioedema} onChange={() => setForm({ ...form, angioedema: true })} />
+            <input type="radio" name="angioedema" value="yes" checked={form.angioedema} onChange={() => edit({ ...form, angioedema: true })} />
             <span>{t("today.angioedema.yes")}</span>
           </label>
         </fieldset>
         <label for="note">{t("today.note")}</label>
-        <textarea id="note" name="note" rows={3} maxLength={2000} value={form.note} onInput={(e) => setForm({ ...form, note: e.currentTarget.value })} />
+        <textarea id="note" name="note" rows={3} maxLength={2000} value={form.note} onInput={(e) => edit({ ...form, note: e.currentTarget.value })} />
         <button type="submit">{t("today.save")}</button>
-        <p class="status" role="status" aria-live="polite">
-          {message && <span>{message} </span>}
-          {saved && <span data-testid="uas">{t("today.score", { score: saved.wheals + saved.itch })} </span>}
-          {status && <span data-testid="sync-state">{status}</span>}
-        </p>
+        <div class="status" role="status" aria-live="polite">
+          {message && <p class="error">{message}</p>}
+          {saved && <p class="score">{t("today.score", { score: saved.wheals + saved.itch })}</p>}
+          {status && <p>{status}</p>}
+        </div>
       </form>
     </main>
   );

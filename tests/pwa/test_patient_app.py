@@ -1,0 +1,191 @@
+"""A patient in a real browser: join from the clinic's link and record a day; record while
+offline, reload offline (the service worker serves the shell), come back online and find the
+entry on the server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+from django_tenants.utils import tenant_context
+
+from accounts.models import User
+from patients.models import DiaryEntry, Patient
+from tests.pwa.conftest import PHONE, LiveClinic, orm, screenshot
+from tests.workers import wait_until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    yield page
+    context.close()
+
+
+def diary_of(live: LiveClinic, email: str) -> list[tuple[str, int, int, str]]:
+    return orm(_diary_of, live, email)
+
+
+def _diary_of(live: LiveClinic, email: str) -> list[tuple[str, int, int, str]]:
+    user = User.objects.filter(email=email).first()
+    with tenant_context(live.clinic):
+        patient = None if user is None else Patient.objects.filter(user_id=user.pk).first()
+        rows = (
+            []
+            if patient is None
+            else [
+                (e.day.isoformat(), e.wheals, e.itch, e.slot)
+                for e in DiaryEntry.objects.filter(patient=patient, deleted_at__isnull=True)
+            ]
+        )
+    connection.set_schema_to_public()
+    return rows
+
+
+def local_today(live: LiveClinic) -> str:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Europe/Berlin")).date().isoformat()
+
+
+def enroll(page: Any, live: LiveClinic, *, shots: str | None = None) -> str:
+    code = live.enrollment_code()
+    email = live.new_email()
+    page.goto(f"{live.base}/enroll#code={code}")
+    page.get_by_role("heading", name="Join your clinic").wait_for()
+    assert page.url == f"{live.base}/app/enroll"  # the code left the address bar
+    assert page.get_by_label("Enrollment code").input_value() == code
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill("pwa correct horse battery staple")
+    if shots:
+        screenshot(page, shots)
+    page.get_by_role("button", name="Create my account").click()
+    page.get_by_role("heading", name="Today").wait_for()
+    return email
+
+
+def record(page: Any, wheals: str, itch: str) -> None:
+    page.get_by_role("group", name="Wheals (hives) in the past 24 hours").get_by_label(wheals).check()
+    page.get_by_role("group", name="Itch (pruritus) in the past 24 hours").get_by_label(itch).check()
+    page.get_by_role("button", name="Save").click()
+
+
+def test_a_patient_joins_from_the_link_and_records_today(page: Any, live_clinic: LiveClinic) -> None:
+    email = enroll(page, live_clinic, shots="01-enroll")
+    screenshot(page, "02-today-empty")
+
+    record(page, "Moderate (20–50 wheals/24 h)", "Mild (present but not annoying or troublesome)")
+
+    # Shown at once from the device, then confirmed by the server.
+    page.get_by_text("Daily score (UAS): 3 of 6").wait_for(timeout=2000)
+    page.get_by_text("Saved and sent to your clinic.").wait_for(timeout=15000)
+    assert diary_of(live_clinic, email) == [(local_today(live_clinic), 2, 1, "day")]
+    screenshot(page, "03-today-saved")
+
+    # The manifest names the clinic.
+    manifest = page.evaluate("fetch('/app/manifest.webmanifest').then(r => r.json())")
+    assert manifest["name"] == "Sonnenberg Skin Clinic"
+
+
+def test_an_entry_made_offline_survives_a_reload_and_reaches_the_server(
+    page: Any, live_clinic: LiveClinic
+) -> None:
+    email = enroll(page, live_clinic)
+    # The service worker controls the page before the network goes.
+    assert wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 15)
+
+    page.context.set_offline(True)
+    record(page, "Intense (>50 wheals/24 h or large confluent areas of wheals)", "None")
+    page.get_by_text("Daily score (UAS): 3 of 6").wait_for(timeout=2000)
+    page.get_by_text("Waiting to be sent to your clinic.").wait_for(timeout=5000)
+
+    page.reload()  # offline: the shell comes from the service worker, the entry from IndexedDB
+    page.get_by_role("heading", name="Today").wait_for()
+    page.get_by_text("Daily score (UAS): 3 of 6").wait_for(timeout=5000)
+    assert (
+        page.get_by_role("group", name="Wheals (hives) in the past 24 hours")
+        .get_by_label("Intense (>50 wheals/24 h or large confluent areas of wheals)")
+        .is_checked()
+    )
+    screenshot(page, "04-today-offline")
+    assert diary_of(live_clinic, email) == []
+
+    page.context.set_offline(False)  # `online`: sync refreshes the token and pushes the outbox
+    assert wait_until(lambda: diary_of(live_clinic, email), 20), "the entry never reached the server"
+    assert diary_of(live_clinic, email) == [(local_today(live_clinic), 3, 0, "day")]
+    page.get_by_text("Saved and sent to your clinic.").wait_for(timeout=15000)
+
+
+STORED = """async () => {
+  const out = {};
+  for (const { name } of await indexedDB.databases()) {
+    const db = await new Promise((ok, fail) => {
+      const open = indexedDB.open(name);
+      open.onsuccess = () => ok(open.result);
+      open.onerror = () => fail(open.error);
+    });
+    for (const store of db.objectStoreNames) {
+      out[`${name}/${store}`] = await new Promise((ok) => {
+        const count = db.transaction(store).objectStore(store).count();
+        count.onsuccess = () => ok(count.result);
+      });
+    }
+    db.close();
+  }
+  return out;
+}"""
+REFRESH_TOKEN = """async () => new Promise((ok, fail) => {
+  const open = indexedDB.open("csu-tracker");
+  open.onerror = () => fail(open.error);
+  open.onsuccess = () => {
+    const get = open.result.transaction("meta").objectStore("meta").get("refresh_token");
+    get.onsuccess = () => { ok(get.result ? get.result.value : null); open.result.close(); };
+  };
+})"""
+
+
+def test_signing_out_revokes_the_sign_in_and_leaves_nothing_on_the_device(
+    page: Any, live_clinic: LiveClinic
+) -> None:
+    enroll(page, live_clinic)
+    record(page, "Mild (<20 wheals/24 h)", "None")
+    page.get_by_text("Saved and sent to your clinic.").wait_for(timeout=15000)
+    assert wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 15)
+    refresh = page.evaluate(REFRESH_TOKEN)
+    assert refresh
+    assert page.evaluate("caches.keys()") != []
+
+    page.get_by_role("button", name="Sign out").click()  # the confirmation is accepted
+    page.get_by_role("heading", name="Sign in").wait_for()
+
+    assert set(page.evaluate(STORED).values()) <= {0}, page.evaluate(STORED)
+    assert page.evaluate("caches.keys()") == []
+    answer = page.evaluate(
+        """async (refresh) => (await fetch('/api/v1/auth/token/refresh/', {method: 'POST',
+           headers: {'Content-Type': 'application/json'}, body: JSON.stringify({refresh})})).status""",
+        refresh,
+    )
+    assert answer == 401
+    screenshot(page, "05-sign-in")
+
+
+def test_the_app_speaks_german_to_a_german_browser(browser: Any, live_clinic: LiveClinic) -> None:
+    context = browser.new_context(viewport=PHONE, locale="de-DE", timezone_id="Europe/Berlin")
+    page = context.new_page()
+    try:
+        page.goto(f"{live_clinic.base}/")
+        page.get_by_role("heading", name="Anmelden").wait_for()
+        assert page.evaluate("document.documentElement.lang") == "de"
+        screenshot(page, "06-sign-in-de")
+        page.get_by_role("button", name="Ich habe einen Anmeldecode").click()
+        page.get_by_role("heading", name="Bei Ihrer Klinik anmelden").wait_for()
+        screenshot(page, "07-enroll-de")
+    finally:
+        context.close()

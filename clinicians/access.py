@@ -45,10 +45,17 @@ def patients_visible_to(*, membership: ActiveMembership, today: date | None = No
 
 
 def patient_get_for_staff(
-    *, membership: ActiveMembership, patient_id: uuid.UUID | str, action: str, ip: str | None = None
+    *,
+    membership: ActiveMembership,
+    patient_id: uuid.UUID | str,
+    action: str,
+    ip: str | None = None,
+    not_found: str = "No such patient.",
 ) -> Patient:
     """The patient if this staff member may see them, with the access logged; otherwise a
-    logged refusal and 404 (the same answer as for a patient that does not exist)."""
+    logged refusal and 404 (the same answer as for a patient that does not exist). A route
+    that reached the patient through one of their objects passes that object's not-found
+    message, so the refusal reads exactly like a missing object."""
     patient = patients_visible_to(membership=membership).filter(pk=patient_id).first()
     access_log_write(
         actor_id=membership.user_id,
@@ -62,5 +69,5 @@ def patient_get_for_staff(
         ip=ip,
     )
     if patient is None:
-        raise AuditedDenial(code="not_found", status_code=404, detail="No such patient.")
+        raise AuditedDenial(code="not_found", status_code=404, detail=not_found)
     return patient

@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Role
 from accounts.selectors import ActiveMembership
-from clinicians.models import Alert, Report, ReportKind
+from clinicians.models import Alert, CareTeam, Report, ReportKind
 from core import crypto
 from core.errors import ApplicationError
 from patients.audit import access_log_for_patient, access_log_write_many
@@ -486,3 +486,28 @@ def reports_list(*, patient: Patient | None, limit: int = 104) -> QuerySet[Repor
     else:
         reports = Report.objects.filter(kind=ReportKind.CLINIC_WEEKLY)
     return reports.order_by("-week_start")[:limit]
+
+
+def care_teams_list(
+    *, membership: ActiveMembership, patient_id: uuid.UUID | None = None, active: bool | None = None
+) -> list[CareTeam]:
+    """Care-team assignments, newest first; who looks after which patient is itself patient
+    data, so every patient shown is in the access log (one patient's team goes through the
+    access function)."""
+    from clinicians.access import patient_get_for_staff
+
+    assignments = CareTeam.objects.select_related("clinician").order_by("-since")
+    if patient_id is not None:
+        patient_get_for_staff(membership=membership, patient_id=patient_id, action="admin.care_teams")
+        assignments = assignments.filter(patient_id=patient_id)
+    if active is not None:
+        assignments = assignments.filter(until__isnull=active)
+    shown = list(assignments[:1000])
+    access_log_write_many(
+        actor_id=membership.user_id,
+        actor_role=membership.role,
+        action="admin.care_teams",
+        patient_ids=[assignment.patient_id for assignment in shown],
+        object_type="CareTeam",
+    )
+    return shown

@@ -220,9 +220,20 @@ def enrollment_redeem(
     except ApplicationError:
         _guessing_failure_record(clinic)
         raise
-    existing = account_services.account_verify_for_linking(
-        request=request, email=email, password=password, otp=otp
+    # The password is judged before anything depends on whether the address has an account,
+    # and a failed proof of an existing account spends the clinic's budget like a wrong code:
+    # probing which addresses have accounts is as limited as guessing codes.
+    account_services.password_validate(
+        password, user=User(email=account_services.email_normalize(email)), field="password"
     )
+    try:
+        existing = account_services.account_verify_for_linking(
+            request=request, email=email, password=password, otp=otp
+        )
+    except ApplicationError as exc:
+        if exc.status_code == 401:
+            _guessing_failure_record(clinic)
+        raise
     with transaction.atomic():
         enrollment = _enrollment_open(code=code, lock=True)
         user = existing.user if existing else None

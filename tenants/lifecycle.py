@@ -19,7 +19,7 @@ from django.core.files.storage import Storage, storages
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import Membership, User
+from accounts.models import Membership, Role, User
 from accounts.services import AMR_MFA, clinic_staff_credentials_revoke
 from core.crypto import ArchiveCorrupt, ArchiveDecryptor, ArchiveEncryptor
 from core.errors import ApplicationError
@@ -360,4 +360,10 @@ def clinic_member_set_active(
         raise ApplicationError(
             code="cannot_deactivate_self", status_code=409, detail="You cannot deactivate yourself."
         )
-    return membership_set_active(membership=membership, is_active=is_active)
+    with transaction.atomic():
+        if is_active and not membership.is_active and membership.role == Role.CLINICIAN:
+            from billing.services import seat_check
+
+            # A reactivated clinician takes a seat again, like an invited one.
+            seat_check(clinic=clinic, adding="clinician")
+        return membership_set_active(membership=membership, is_active=is_active)

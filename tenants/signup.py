@@ -79,7 +79,9 @@ def clinic_signup(
     if not Plan.objects.filter(code=plan_code, public=True).exists():
         raise ApplicationError(code="validation_error", field="plan", detail="Unknown plan.")
     email = email_normalize(admin_email)
-    password_validate(admin_password, user=User(email=email, full_name=admin_full_name), field="admin.password")
+    password_validate(
+        admin_password, user=User(email=email, full_name=admin_full_name), field="admin.password"
+    )
     _signup_budget_check()
     with transaction.atomic():
         clinic = clinic_create(slug=slug, name=name, timezone=timezone_name, status=ClinicStatus.PENDING)
@@ -87,11 +89,23 @@ def clinic_signup(
         clinic.save(update_fields=["country"])
         admin = User.objects.filter(email=email).first()
         if admin is None:
-            admin = user_create(email=email, password=admin_password, full_name=admin_full_name, verified=False)
+            admin = user_create(
+                email=email, password=admin_password, full_name=admin_full_name, verified=False
+            )
+            password_hash = admin.password
         else:
-            make_password(admin_password)  # the same hashing work as a new account (no timing oracle)
+            # The same hashing work as a new account (no timing oracle). The hash travels
+            # (encrypted) in the link: if this link is the first to verify the address, the
+            # password typed here replaces whatever someone else set on the account.
+            password_hash = make_password(admin_password)
         membership_grant(user=admin, clinic=clinic, role=Role.CLINIC_ADMIN)
-        email_verification_send_later(user=admin, clinic=None, pending_clinic_id=str(clinic.pk), plan_code=plan_code)
+        email_verification_send_later(
+            user=admin,
+            clinic=None,
+            pending_clinic_id=str(clinic.pk),
+            plan_code=plan_code,
+            password_hash=password_hash,
+        )
     logger.info("clinic signed up (pending) slug=%s", clinic.slug)
     return clinic
 
@@ -137,11 +151,22 @@ def pending_signups_purge(*, now: datetime | None = None) -> int:
     that signed them up if those never verified and belong nowhere else."""
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.EMAIL_VERIFICATION_SECONDS)
     purged = 0
-    for clinic in Clinic.objects.filter(status=ClinicStatus.PENDING, created_at__lt=cutoff):
-        admin_ids = list(
-            Membership.objects.filter(clinic=clinic, role=Role.CLINIC_ADMIN).values_list("user_id", flat=True)
-        )
-        clinic_delete(clinic=clinic)
+    for candidate in Clinic.objects.filter(status=ClinicStatus.PENDING, created_at__lt=cutoff):
+        with transaction.atomic():
+            # Locked and re-read: a link opened meanwhile has made the clinic active.
+            clinic = (
+                Clinic.objects.select_for_update()
+                .filter(pk=candidate.pk, status=ClinicStatus.PENDING)
+                .first()
+            )
+            if clinic is None:
+                continue
+            admin_ids = list(
+                Membership.objects.filter(clinic=clinic, role=Role.CLINIC_ADMIN).values_list(
+                    "user_id", flat=True
+                )
+            )
+            clinic_delete(clinic=clinic)
         for user in User.objects.filter(
             pk__in=admin_ids, email_verified_at__isnull=True, is_staff=False, memberships__isnull=True
         ):

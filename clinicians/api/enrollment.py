@@ -79,7 +79,7 @@ class EnrollmentQrApi(PortalApi):
         enrollment = enrollment_open_get(enrollment_id=enrollment_id)
         membership = self.membership(request)
         if enrollment is not None and enrollment.patient_id is not None:
-            self.patient_for(request, enrollment.patient_id, "enrollment.qr")
+            self.patient_for(request, enrollment.patient_id, "enrollment.qr", "No such open enrollment.")
         elif enrollment is not None and not (
             membership.role == Role.CLINIC_ADMIN or enrollment.created_by_id == membership.user_id
         ):

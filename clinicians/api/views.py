@@ -31,9 +31,11 @@ EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 class PortalApi(ClinicianApi):
     """Clinicians and clinic admins; every patient comes through the access function."""
 
-    def patient_for(self, request: Request, patient_id: Any, action: str) -> Patient:
+    def patient_for(
+        self, request: Request, patient_id: Any, action: str, not_found: str = "No such patient."
+    ) -> Patient:
         return patient_get_for_staff(
-            membership=self.membership(request), patient_id=patient_id, action=action
+            membership=self.membership(request), patient_id=patient_id, action=action, not_found=not_found
         )
 
     @staticmethod
@@ -347,7 +349,9 @@ class PrescriptionStopApi(PortalApi):
         prescription = Prescription.objects.filter(pk=prescription_id).first()
         if prescription is None:
             raise ApplicationError(code="not_found", status_code=404, detail="No such prescription.")
-        self.patient_for(request, prescription.patient_id, "portal.prescription_stop")
+        self.patient_for(
+            request, prescription.patient_id, "portal.prescription_stop", "No such prescription."
+        )
         prescription = services.prescription_stop(
             prescription=prescription,
             actor=request.user,
@@ -398,7 +402,7 @@ class AlertAcknowledgeApi(PortalApi):
         alert = Alert.objects.select_related("patient").filter(pk=alert_id).first()
         if alert is None:
             raise ApplicationError(code="not_found", status_code=404, detail="No such alert.")
-        self.patient_for(request, alert.patient_id, f"portal.alert_{self.action_name}")
+        self.patient_for(request, alert.patient_id, f"portal.alert_{self.action_name}", "No such alert.")
         act = services.alert_acknowledge if self.action_name == "acknowledge" else services.alert_resolve
         return Response(AlertSerializer(act(alert=alert, actor=request.user)).data)
 
@@ -435,12 +439,10 @@ class CareTeamListCreateApi(ClinicAdminApi):
     )
     def get(self, request: Request) -> Response:
         filters = self.query(self.FilterSerializer, request)
-        assignments = CareTeam.objects.select_related("clinician").order_by("-since")
-        if filters.get("patient"):
-            assignments = assignments.filter(patient_id=filters["patient"])
-        if filters.get("active") is not None:
-            assignments = assignments.filter(until__isnull=filters["active"])
-        return Response(CareTeamSerializer(assignments[:1000], many=True).data)
+        assignments = selectors.care_teams_list(
+            membership=self.membership(request), patient_id=filters.get("patient"), active=filters.get("active")
+        )
+        return Response(CareTeamSerializer(assignments, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: CareTeamSerializer})
     def post(self, request: Request) -> Response:
@@ -548,7 +550,7 @@ class ReportApi(PortalApi):
         if report is None:
             raise ApplicationError(code="not_found", status_code=404, detail="No such report.")
         if report.patient_id is not None:
-            self.patient_for(request, report.patient_id, action)
+            self.patient_for(request, report.patient_id, action, "No such report.")
         return report
 
 

@@ -516,6 +516,8 @@ class ExportApi(MeApi):
 
 
 class DeletionRequestApi(MeApi):
+    allowed_when_offboarding = True  # a data-subject right, whatever the clinic's state
+
     class InputSerializer(StrictSerializer):
         reason = serializers.CharField(max_length=2000, allow_blank=True, default="")
 

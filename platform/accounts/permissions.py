@@ -75,6 +75,26 @@ class ClinicWritable(BasePermission):
         )
 
 
+class PatientWritesOpen(BasePermission):
+    """Patients keep recording in a suspended clinic (patient safety), but not in an
+    offboarding one: its archive was taken when offboarding started, and anything written
+    afterwards would be dropped with the schema without ever being exported. Reads and the
+    patient's own export stay open; views a patient must keep (a deletion request) set
+    `allowed_when_offboarding = True`."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in ("GET", "HEAD", "OPTIONS") or getattr(view, "allowed_when_offboarding", False):
+            return True
+        clinic = request_clinic(request)
+        if clinic is not None and clinic.status == ClinicStatus.OFFBOARDING:
+            raise exceptions.PermissionDenied(
+                detail="Your clinic is leaving CSU Tracker: new entries are not kept. Download your data "
+                "from My data.",
+                code="clinic_offboarding",
+            )
+        return True
+
+
 class IsPlatformOperator(BasePermission):
     """Platform host only, `is_staff`, with an operator token (issued only after TOTP)."""
 

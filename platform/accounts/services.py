@@ -400,6 +400,12 @@ def mfa_setup(*, request: HttpRequest | None, user: User, password: str) -> tupl
         raise ApplicationError(
             code="invalid_current_password", field="password", detail="The current password is wrong."
         )
+    if user.email_verified_at is None:
+        raise ApplicationError(
+            code="email_unverified",
+            status_code=403,
+            detail="Confirm your email address first: open the link we sent you.",
+        )
     return mfa_secret_issue(user=user)
 
 
@@ -705,19 +711,36 @@ class EmailVerification:
 
 
 def email_verification_token(
-    *, user: User, clinic_id: str | None = None, plan_code: str | None = None
+    *,
+    user: User,
+    clinic_id: str | None = None,
+    plan_code: str | None = None,
+    password_hash_encrypted: str | None = None,
 ) -> str:
     """A signed, expiring token for the link sent to the address. It names the address it was
     sent to, so it dies if the account's email changes; for a signup it also names the pending
-    clinic it confirms and the plan chosen."""
-    payload = {"u": str(user.pk), "e": user.email, "c": clinic_id, "p": plan_code}
+    clinic it confirms, the plan chosen and (encrypted) the hash of the password typed at
+    signup, which becomes the account's password if this link is the first to verify it."""
+    payload = {
+        "u": str(user.pk),
+        "e": user.email,
+        "c": clinic_id,
+        "p": plan_code,
+        "h": password_hash_encrypted,
+    }
     return signing.dumps(payload, salt=EMAIL_VERIFICATION_SALT, compress=True)
 
 
 def email_verification_send_later(
-    *, user: User, clinic: Clinic | None, pending_clinic_id: str | None = None, plan_code: str | None = None
+    *,
+    user: User,
+    clinic: Clinic | None,
+    pending_clinic_id: str | None = None,
+    plan_code: str | None = None,
+    password_hash: str | None = None,
 ) -> None:
-    """Email the confirmation link after commit (a task: ids only, the token is built there)."""
+    """Email the confirmation link after commit (a task: ids and ciphertext only, the token is
+    built there)."""
     from accounts.tasks import email_verification_send as email_verification_send_task
 
     email_verification_send_task.delay_on_commit(
@@ -725,11 +748,17 @@ def email_verification_send_later(
         clinic_id=str(clinic.pk) if clinic else None,
         pending_clinic_id=pending_clinic_id,
         plan_code=plan_code,
+        password_hash_encrypted=crypto.encrypt(password_hash) if password_hash else None,
     )
 
 
 def email_verification_send(
-    *, user_id: str, clinic_id: str | None, pending_clinic_id: str | None, plan_code: str | None
+    *,
+    user_id: str,
+    clinic_id: str | None,
+    pending_clinic_id: str | None,
+    plan_code: str | None,
+    password_hash_encrypted: str | None = None,
 ) -> None:
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
@@ -739,7 +768,12 @@ def email_verification_send(
     ):
         logger.info("verification email capped user=%s", user.pk)
         return
-    token = email_verification_token(user=user, clinic_id=pending_clinic_id, plan_code=plan_code)
+    token = email_verification_token(
+        user=user,
+        clinic_id=pending_clinic_id,
+        plan_code=plan_code,
+        password_hash_encrypted=password_hash_encrypted,
+    )
     link = _link(clinic_id, f"/verify-email#token={token}")
     hours = settings.EMAIL_VERIFICATION_SECONDS // 3600
     if pending_clinic_id:
@@ -777,10 +811,28 @@ def email_verify(*, token: str) -> EmailVerification:
     if user is None or user.email != payload.get("e"):
         raise invalid
     if user.email_verified_at is None:
-        user.email_verified_at = timezone.now()
-        user.save(update_fields=["email_verified_at"])
-        logger.info("email verified user=%s", user.pk)
+        _first_verification(user=user, password_hash_encrypted=payload.get("h"))
     return EmailVerification(user=user, clinic_id=payload.get("c"), plan_code=payload.get("p"))
+
+
+def _first_verification(*, user: User, password_hash_encrypted: str | None) -> None:
+    """The mailbox's owner proves the address for the first time. Until now anybody could have
+    created this account with this address (an enrollment code, a signup): whatever they set
+    up must not survive into the owner's account (pre-hijacking, security review). A signup's
+    link carries the password typed at that signup, which replaces the account's; every
+    earlier credential is revoked and any authenticator bound before is removed."""
+    user.email_verified_at = timezone.now()
+    fields = ["email_verified_at"]
+    if password_hash_encrypted:
+        user.password = crypto.decrypt(password_hash_encrypted)
+        fields.append("password")
+    user.save(update_fields=fields)
+    TotpDevice.objects.filter(user=user).delete()
+    RecoveryCode.objects.filter(user=user).delete()
+    if password_hash_encrypted:
+        credentials_revoke(user=user)
+    _membership_cache_clear_now_and_on_commit(user.pk, _clinics_of(user))
+    logger.info("email verified user=%s", user.pk)
 
 
 @transaction.atomic
@@ -799,8 +851,7 @@ def password_reset_confirm(*, uid: str, token: str, password: str) -> User:
     # The link reached the mailbox: the address is proven.
     user.email_verified_at = user.email_verified_at or timezone.now()
     user.save(update_fields=["password", "email_verified_at"])
-    refresh_tokens_revoke_all(user=user)
-    TokenFamily.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    credentials_revoke(user=user)  # refresh and access tokens and sessions, everywhere
     logger.info("password reset user=%s", user.pk)
     return user
 
@@ -808,7 +859,8 @@ def password_reset_confirm(*, uid: str, token: str, password: str) -> User:
 def password_change(
     *, request: HttpRequest | None, user: User, current_password: str, new_password: str
 ) -> None:
-    """Change the password and revoke every refresh token. The current password is checked
+    """Change the password and revoke every token and session (the caller hands its own client
+    a fresh pair). The current password is checked
     through django-axes (outside a transaction), so guessing it with a stolen session or token
     runs into the lockout."""
     if authenticate(request=request, email=user.email, password=current_password) is None:
@@ -819,7 +871,7 @@ def password_change(
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
-        refresh_tokens_revoke_all(user=user)
+        credentials_revoke(user=user)
     logger.info("password changed user=%s", user.pk)
 
 

@@ -15,11 +15,22 @@ def password_reset_email_send(*, email_encrypted: str, clinic_id: str | None) ->
 
 @shared_task(base=TenantTask, name="accounts.email_verification_send", acks_late=True)
 def email_verification_send(
-    *, user_id: str, clinic_id: str | None, pending_clinic_id: str | None = None, plan_code: str | None = None
+    *,
+    user_id: str,
+    clinic_id: str | None,
+    pending_clinic_id: str | None = None,
+    plan_code: str | None = None,
+    password_hash_encrypted: str | None = None,
 ) -> None:
     from accounts.services import email_verification_send as send
 
-    send(user_id=user_id, clinic_id=clinic_id, pending_clinic_id=pending_clinic_id, plan_code=plan_code)
+    send(
+        user_id=user_id,
+        clinic_id=clinic_id,
+        pending_clinic_id=pending_clinic_id,
+        plan_code=plan_code,
+        password_hash_encrypted=password_hash_encrypted,
+    )
 
 
 @shared_task(base=TenantTask, name="accounts.clinic_admins_alert_send", acks_late=True)

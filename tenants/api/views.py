@@ -179,13 +179,23 @@ class ClinicSettingsApi(ClinicAdminApi):
 
 
 class MemberOutputSerializer(serializers.Serializer):
+    """A member. A patient's email and name are left out (null): who is a patient here is
+    health data, shown only through the portal, whose reads are in the access log."""
+
     id = serializers.UUIDField()
     user_id = serializers.UUIDField()
-    email = serializers.EmailField(source="user.email")
-    full_name = serializers.CharField(source="user.full_name")
+    email = serializers.SerializerMethodField()
+    full_name = serializers.SerializerMethodField()
     role = serializers.ChoiceField(choices=Role.choices)
     is_active = serializers.BooleanField()
     created_at = serializers.DateTimeField()
+
+
+    def get_email(self, membership: Membership) -> str | None:
+        return None if membership.role == Role.PATIENT else membership.user.email
+
+    def get_full_name(self, membership: Membership) -> str | None:
+        return None if membership.role == Role.PATIENT else membership.user.full_name
 
 
 class MemberListApi(ClinicAdminApi):

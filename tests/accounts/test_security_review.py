@@ -210,7 +210,9 @@ def test_a_patient_name_with_a_line_break_is_refused(carol: User, clinic_a: Clin
 # --- DESIGN §9: a member's refused authorization is in the access log ---------------------------
 
 
-def test_a_patient_refused_a_portal_page_is_in_the_access_log(alice: User, dave: User, clinic_a: Clinic) -> None:
+def test_a_patient_refused_a_portal_page_is_in_the_access_log(
+    alice: User, dave: User, clinic_a: Clinic
+) -> None:
     from django_tenants.utils import tenant_context
 
     from patients.models import AccessLog, Patient
@@ -229,3 +231,155 @@ def test_a_patient_refused_a_portal_page_is_in_the_access_log(alice: User, dave:
         "PatientDetailApi",
     )
     assert row.request_id == response["X-Request-ID"]
+
+
+# --- The second, independent review of these fixes --------------------------------------------------
+
+
+def _link_token(outbox_index: int = -1) -> str:
+    return re.search(r"token=([\w:.-]+)", mail.outbox[outbox_index].body).group(1)
+
+
+def test_an_account_someone_else_created_with_my_address_is_mine_once_i_verify_it(
+    dr_bob: User, clinic_a: Clinic, django_capture_on_commit_callbacks
+) -> None:  # noqa: ANN001
+    """Pre-hijacking through enrollment: the attacker redeems a code with the victim's address
+    and a password of theirs; the victim later signs up a clinic with her own password and
+    opens the link. The account is hers: her password, none of the attacker's credentials."""
+    code = (
+        authed_client(dr_bob, clinic_a).post("/api/v1/portal/enrollments/", {}, format="json").json()["code"]
+    )
+    attacker_password, victim_password = "attacker's chosen pass 1", "the victim's own pass 2"
+    with django_capture_on_commit_callbacks(execute=True):
+        planted = host_client("alpha.localhost").post(
+            "/api/v1/auth/enroll/",
+            {"code": code, "email": "victim@example.com", "password": attacker_password},
+            format="json",
+        )
+    assert planted.status_code == 201
+    with django_capture_on_commit_callbacks(execute=True):
+        signup = host_client("localhost").post(
+            "/api/v1/clinics/",
+            {
+                "name": "Victim Clinic",
+                "slug": "victim-clinic",
+                "timezone": "Europe/Berlin",
+                "country": "DE",
+                "admin": {"email": "victim@example.com", "full_name": "Vic", "password": victim_password},
+            },
+            format="json",
+        )
+    assert signup.status_code == 202
+    confirmed = host_client("localhost").post(
+        "/api/v1/auth/verify-email/", {"token": _link_token()}, format="json"
+    )
+    assert confirmed.status_code == 200, confirmed.json()
+    cache.clear()
+    victim = host_client("victim-clinic.localhost")
+    assert (
+        victim.post(
+            "/api/v1/auth/token/", {"email": "victim@example.com", "password": victim_password}, format="json"
+        ).status_code
+        == 200
+    )
+    attacker = host_client("alpha.localhost").post(
+        "/api/v1/auth/token/", {"email": "victim@example.com", "password": attacker_password}, format="json"
+    )
+    assert attacker.json()["code"] == "invalid_credentials"
+    assert bearer(planted.json()["access"]).get("/api/v1/me/profile/").status_code == 401
+    assert refresh(planted.json()["refresh"]).status_code == 401
+
+
+def test_mfa_cannot_be_bound_to_an_unverified_address(clinic_a: Clinic) -> None:
+    from tests.conftest import make_member
+
+    unverified = make_member("fresh@example.com", clinic_a, "clinician")
+    User.objects.filter(pk=unverified.pk).update(email_verified_at=None)
+    response = authed_client(unverified, clinic_a).post(
+        "/api/v1/auth/mfa/setup/", {"password": PASSWORD}, format="json"
+    )
+    assert (response.status_code, response.json()["code"]) == (403, "email_unverified")
+    assert not TotpDevice.objects.filter(user=unverified).exists()
+
+
+def test_redeeming_a_code_does_not_tell_a_weak_password_for_a_known_address_apart(
+    dr_bob: User, mallory: User, clinic_a: Clinic
+) -> None:
+    code = (
+        authed_client(dr_bob, clinic_a).post("/api/v1/portal/enrollments/", {}, format="json").json()["code"]
+    )
+    answers = [
+        host_client("alpha.localhost")
+        .post("/api/v1/auth/enroll/", {"code": code, "email": email, "password": "short"}, format="json")
+        .json()
+        for email in (mallory.email, "nobody@example.com")
+    ]
+    assert answers[0] == answers[1]
+    assert answers[0]["code"] == "weak_password"
+
+
+def test_failed_proofs_of_an_existing_account_spend_the_clinic_budget(
+    settings, dr_bob: User, mallory: User, clinic_a: Clinic
+) -> None:  # noqa: ANN001
+    from django_tenants.utils import tenant_context
+
+    from patients.models import EnrollmentFailure
+
+    code = (
+        authed_client(dr_bob, clinic_a).post("/api/v1/portal/enrollments/", {}, format="json").json()["code"]
+    )
+    response = host_client("alpha.localhost").post(
+        "/api/v1/auth/enroll/",
+        {"code": code, "email": mallory.email, "password": "a wrong but long one"},
+        format="json",
+    )
+    assert response.json()["code"] == "invalid_credentials"
+    with tenant_context(clinic_a):
+        assert EnrollmentFailure.objects.count() == 1
+
+
+def test_a_password_reset_ends_every_access_token_at_once(
+    alice: User, clinic_a: Clinic, django_capture_on_commit_callbacks
+) -> None:  # noqa: ANN001
+    old = tokens_for(alice, clinic_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        host_client("localhost").post("/api/v1/auth/password-reset/", {"email": alice.email}, format="json")
+    uid, token = re.search(r"uid=([\w-]+)&token=([\w-]+)", mail.outbox[-1].body).groups()
+    done = host_client("localhost").post(
+        "/api/v1/auth/password-reset/confirm/",
+        {"uid": uid, "token": token, "password": "a new one entirely 7"},
+        format="json",
+    )
+    assert done.status_code == 204
+    assert bearer(old["access"]).get("/api/v1/auth/me/").status_code == 401
+
+
+def test_anonymous_logout_without_a_token_is_a_400(clinic_a: Clinic) -> None:
+    response = host_client("alpha.localhost").post("/api/v1/auth/logout/", {}, format="json")
+    assert (response.status_code, list(response.json()["errors"])) == (400, ["refresh"])
+
+
+def test_the_member_list_shows_no_patient_identity(carol: User, alice: User, clinic_a: Clinic) -> None:
+    members = authed_client(carol, clinic_a).get("/api/v1/admin/members/").json()
+    patient = next(m for m in members if m["user_id"] == str(alice.pk))
+    assert (patient["role"], patient["email"], patient["full_name"]) == ("patient", None, None)
+    staff = next(m for m in members if m["user_id"] == str(carol.pk))
+    assert staff["email"] == carol.email
+
+
+def test_reactivating_a_clinician_takes_a_seat(carol: User, dr_bob: User, clinic_a: Clinic) -> None:
+    from accounts.models import Membership
+    from billing.models import Plan
+    from billing.services import subscription_start
+    from tests.conftest import make_member
+
+    subscription_start(clinic=clinic_a, plan_code="starter")
+    Plan.objects.filter(code="starter").update(max_clinicians=1)
+    client = authed_client(carol, clinic_a)
+    bob = Membership.objects.get(user=dr_bob, clinic=clinic_a)
+    assert client.post(f"/api/v1/admin/members/{bob.pk}/deactivate/").status_code == 200
+    make_member("second@example.com", clinic_a, "clinician")
+    response = client.post(f"/api/v1/admin/members/{bob.pk}/reactivate/")
+    assert (response.status_code, response.json()["code"]) == (403, "plan_limit")
+    bob.refresh_from_db()
+    assert bob.is_active is False

@@ -525,3 +525,16 @@ def test_enrolling_a_patient_puts_the_clinician_on_the_care_team(
         "/api/v1/portal/patients/", {"display_name": "G", "timezone": "Nowhere/Town"}, format="json"
     )
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_timezone")
+
+
+def test_a_refusal_reads_like_a_missing_object(
+    request: pytest.FixtureRequest, team: CareTeam, clinic_a: Clinic, alice_patient: Patient
+) -> None:
+    """404 bodies don't tell another patient's object from one that does not exist."""
+    with tenant_context(clinic_a):
+        alert = Alert.objects.create(patient=alice_patient, kind="severe")
+    client = client_for(request, "erin")
+    theirs = client.post(f"/api/v1/portal/alerts/{alert.pk}/acknowledge/")
+    missing = client.post(f"/api/v1/portal/alerts/{uuid.uuid4()}/acknowledge/")
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json() == missing.json()

@@ -162,7 +162,7 @@ TENANT_MATRIX: dict[str, dict[str, Status | None]] = {
     "POST /api/v1/admin/invitations/":                            t(401, 401, 401,  NA, 403, 403, 403, 403, 201),
     "POST /api/v1/admin/invitations/{invitation_id}/revoke/":     t(401, 401, 401, 404, 403, 403, 403, 403, 200),
     "GET /api/v1/admin/care-teams/":                              t(401, 401, 401,  NA, 403, 403, 403, 403, 200),
-    "GET /api/v1/admin/care-teams/ | patient=alice":              t(401, 401, 401, 200, 403, 403, 403, 403, 200),
+    "GET /api/v1/admin/care-teams/ | patient=alice":              t(401, 401, 401, 404, 403, 403, 403, 403, 200),
     "POST /api/v1/admin/care-teams/ | patient=alice":             t(401, 401, 401, 404, 403, 403, 403, 403, 201),
     "POST /api/v1/admin/care-teams/{assignment_id}/end/":         t(401, 401, 401, 404, 403, 403, 403, 403, 200),
     "GET /api/v1/admin/access-log/ | patient=alice":              t(401, 401, 401, 404, 403, 403, 403, 403, 200),

@@ -333,3 +333,15 @@ def test_the_daily_purge_forgets_week_old_wrong_codes(clinic_a: Clinic) -> None:
         recent = EnrollmentFailure.objects.create()
         assert enrollment_failures_purge() == 1
         assert list(EnrollmentFailure.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+def test_patients_of_an_offboarding_clinic_can_read_and_export_but_not_record(
+    alice_client: APIClient, clinic_a: Clinic, host_cache_cleared: None
+) -> None:
+    Clinic.objects.filter(pk=clinic_a.pk).update(status=ClinicStatus.OFFBOARDING)
+    cache.clear()
+    today = timezone.now().date().isoformat()
+    refused = alice_client.put(f"/api/v1/me/diary/{today}/", {"wheals": 1, "itch": 1}, format="json")
+    assert (refused.status_code, refused.json()["code"]) == (403, "clinic_offboarding")
+    assert alice_client.get("/api/v1/me/export/").status_code == 200
+    assert alice_client.post("/api/v1/me/deletion-request/", {"reason": ""}, format="json").status_code == 202

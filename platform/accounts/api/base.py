@@ -18,6 +18,7 @@ from accounts.permissions import (
     IsPatient,
     IsPlatformOperator,
     MfaSatisfied,
+    PatientWritesOpen,
 )
 from core.api.base import BaseApi
 from core.errors import AuditedPermissionDenied
@@ -43,7 +44,7 @@ class ClinicApi(BaseApi):
 
 
 class PatientApi(ClinicApi):
-    permission_classes = [IsAuthenticated, IsPatient, MfaSatisfied]
+    permission_classes = [IsAuthenticated, IsPatient, MfaSatisfied, PatientWritesOpen]
 
 
 class ClinicianApi(ClinicApi):

@@ -107,9 +107,9 @@ class LogoutApi(_PublicAuthApi):
         data = self.validated(self.InputSerializer, request.data)
         if data.get("refresh"):
             services.token_revoke(raw=data["refresh"], clinic=clinic)
-        elif not request.user:
+        elif not (request.user and request.user.is_authenticated):
             raise ApplicationError(code="validation_error", field="refresh", detail="Give the refresh token.")
-        if request.user:
+        if request.user and request.user.is_authenticated:
             logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -200,11 +200,13 @@ class PasswordChangeApi(ClinicApi):
 
     @extend_schema(request=InputSerializer, responses={200: TokenPairSerializer})
     def post(self, request: Request) -> Response:
-        """Changes the password, revokes every refresh token, returns a new pair for this client."""
+        """Changes the password, revokes every token and session, returns a new pair for this
+        client (a browser session stays signed in after its own change)."""
         data = self.validated(self.InputSerializer, request.data)
         services.password_change(request=request._request, user=request.user, **data)
-        if request.auth is None:  # a browser session stays signed in after its own change
+        if request.auth is None:
             update_session_auth_hash(request._request, request.user)
+            request._request.session[SESSION_AUTH_AT_KEY] = services.now_ms()
         clinic, membership = self.clinic(request), self.membership(request)
         tokens = services.tokens_issue(
             user=request.user, clinic=clinic, role=membership.role, amr=request_amr(request)

@@ -4,6 +4,7 @@
 import { clientsClaim } from "workbox-core";
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from "workbox-precaching";
 import { NavigationRoute, registerRoute } from "workbox-routing";
+import { pickLocale, translator } from "./i18n";
 
 declare const self: ServiceWorkerGlobalScope;
 
@@ -29,12 +30,20 @@ self.addEventListener("sync", (event: Event) => {
   );
 });
 
-// Reminders: the notification names no health data; tapping it opens today's entry.
+// Reminders: the payload is `{type, delivery}` (patients/reminders.py) and the notification
+// names no health data; tapping it opens today's entry.
 self.addEventListener("push", (event: PushEvent) => {
+  const t = translator(pickLocale([self.navigator.language]));
+  let delivery = "";
+  try {
+    delivery = String((event.data?.json() as { delivery?: string } | undefined)?.delivery ?? "");
+  } catch {
+    // Not JSON: still remind.
+  }
   event.waitUntil(
-    self.registration.showNotification("CSU", {
-      body: "⏰",
-      tag: "csu-reminder",
+    self.registration.showNotification(t("app.title"), {
+      body: t("push.body"),
+      tag: delivery ? `reminder-${delivery}` : "reminder",
       icon: "/app/icons/icon-192.png",
       data: { url: "/app/" },
     }),

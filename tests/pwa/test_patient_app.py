@@ -196,3 +196,50 @@ def test_the_app_speaks_german_to_a_german_browser(browser: Any, live_clinic: Li
         screenshot(page, "07-enroll-de")
     finally:
         context.close()
+
+
+def test_a_reminder_push_shows_a_notification_without_health_data(
+    browser: Any, live_clinic: LiveClinic
+) -> None:
+    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
+    context.grant_permissions(["notifications"], origin=live_clinic.base)
+    page = context.new_page()
+    try:
+        enroll(page, live_clinic)
+        assert wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 15)
+        cdp = context.new_cdp_session(page)
+        registrations: dict[str, Any] = {}
+        cdp.on(
+            "ServiceWorker.workerRegistrationUpdated",
+            lambda event: registrations.update({r["registrationId"]: r for r in event["registrations"]}),
+        )
+        cdp.send("ServiceWorker.enable")
+        for _ in range(40):  # Playwright delivers CDP events while it runs, not during sleep
+            if registrations:
+                break
+            page.wait_for_timeout(250)
+        assert registrations
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {
+                "origin": live_clinic.base,
+                "registrationId": next(iter(registrations)),
+                "data": '{"type": "reminder", "delivery": "d-1"}',
+            },
+        )
+        shown = wait_until(
+            lambda: page.evaluate(
+                """async () => (await (await navigator.serviceWorker.ready).getNotifications())
+                   .map((n) => ({title: n.title, body: n.body, tag: n.tag}))"""
+            ),
+            10,
+        )
+        assert shown == [
+            {
+                "title": "CSU diary",
+                "body": "A reminder from your clinic: time for your diary.",
+                "tag": "reminder-d-1",
+            }
+        ]
+    finally:
+        context.close()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from accounts.models import User
@@ -161,7 +162,7 @@ REFRESH_TOKEN = """async () => new Promise((ok, fail) => {
 def test_signing_out_revokes_the_sign_in_and_leaves_nothing_on_the_device(
     page: Any, live_clinic: LiveClinic
 ) -> None:
-    enroll(page, live_clinic)
+    email = enroll(page, live_clinic)
     record(page, "Mild (<20 wheals/24 h)", "None")
     page.get_by_text("Saved and sent to your clinic.").wait_for(timeout=15000)
     assert wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 15)
@@ -181,6 +182,18 @@ def test_signing_out_revokes_the_sign_in_and_leaves_nothing_on_the_device(
     )
     assert answer == 401
     screenshot(page, "05-sign-in")
+
+    # Signing in again (the address confirmed from the emailed link) downloads the diary.
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill("pwa correct horse battery staple")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Confirm your email address first").wait_for()
+    orm(lambda: User.objects.filter(email=email).update(email_verified_at=timezone.now()))
+    page.get_by_label("Password", exact=True).fill("pwa correct horse battery staple")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Today").wait_for()
+    page.get_by_text("Daily score (UAS): 1 of 6").wait_for(timeout=15000)
+    page.get_by_text("Saved and sent to your clinic.").wait_for()
 
 
 def test_the_app_speaks_german_to_a_german_browser(browser: Any, live_clinic: LiveClinic) -> None:

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { formatDay, type Locale, pickLocale, translator } from "./i18n";
+import { formatDay, type Key, type Locale, pickLocale, translator } from "./i18n";
 import type { Session } from "./session";
 import type { SyncOutcome } from "./sync/engine";
 import { Ctx, type Route } from "./screens/context";
@@ -15,6 +15,14 @@ function routeFromPath(path: string): Route {
   if (path.startsWith("/app/enroll")) return "enroll";
   if (path.startsWith("/app/signin")) return "signin";
   return "today";
+}
+
+/** One field of a conflict's winning value, in the patient's words. */
+function conflictValue(t: ReturnType<typeof translator>, field: string, value: unknown): string {
+  const key = `conflict.${field}`;
+  if (!["conflict.wheals", "conflict.itch", "conflict.angioedema", "conflict.note", "conflict.aas_items"].includes(key)) return field;
+  const shown = typeof value === "boolean" ? t(value ? "today.angioedema.yes" : "today.angioedema.no") : String(value);
+  return t(key as Key, { value: shown });
 }
 
 /** The code of an enrollment link (`/enroll#code=ABCD-EFGH`, kept across the redirect). */
@@ -128,7 +136,9 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
           <p class="banner conflict" role="status" key={conflict.id}>
             {t("sync.conflict", {
               date: formatDay(locale, day),
-              value: Object.entries(conflict.client_value).map(([k, v]) => `${k} ${String(v)}`).join(", "),
+              value: Object.entries(conflict.client_value)
+                .map(([field, value]) => conflictValue(t, field, value))
+                .join(", "),
             })}{" "}
             <button type="button" onClick={() => void dismiss(conflict)}>{t("sync.dismiss")}</button>
           </p>

@@ -256,3 +256,50 @@ def test_a_reminder_push_shows_a_notification_without_health_data(
         ]
     finally:
         context.close()
+
+
+def sign_in(page: Any, live: LiveClinic, email: str) -> None:
+    page.goto(f"{live.base}/app/signin")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill("pwa correct horse battery staple")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Today").wait_for()
+
+
+def test_two_devices_record_the_same_day_offline_and_converge_with_the_conflict_shown(
+    browser: Any, live_clinic: LiveClinic
+) -> None:
+    phone = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
+    tablet = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
+    try:
+        on_phone, on_tablet = phone.new_page(), tablet.new_page()
+        email = enroll(on_phone, live_clinic)
+        orm(lambda: User.objects.filter(email=email).update(email_verified_at=timezone.now()))
+        sign_in(on_tablet, live_clinic, email)
+        for page in (on_phone, on_tablet):
+            assert wait_until(
+                lambda page=page: page.evaluate("navigator.serviceWorker.controller !== null"), 15
+            )
+
+        phone.set_offline(True)
+        tablet.set_offline(True)
+        record(on_phone, "Mild (<20 wheals/24 h)", "None")
+        record(on_tablet, "Intense (>50 wheals/24 h or large confluent areas of wheals)", "None")
+        on_tablet.get_by_text("Waiting to be sent to your clinic.").wait_for()
+
+        phone.set_offline(False)  # the phone's entry reaches the server first
+        assert wait_until(lambda: diary_of(live_clinic, email), 20)
+        tablet.set_offline(False)  # the tablet's arrives second: merged, the conflict recorded
+        on_tablet.get_by_text("was also changed on another device").wait_for(timeout=20000)
+        on_tablet.get_by_text("The value that counts now: wheals 3.").wait_for()
+        screenshot(on_tablet, "08-conflict")
+        assert diary_of(live_clinic, email) == [(local_today(live_clinic), 3, 0, "day")]
+
+        # The phone catches up on its next sync (here: coming back to the page).
+        phone.set_offline(True)
+        phone.set_offline(False)
+        on_phone.get_by_text("Daily score (UAS): 3 of 6").wait_for(timeout=20000)
+        on_phone.get_by_text("was also changed on another device").wait_for()
+    finally:
+        phone.close()
+        tablet.close()

@@ -43,6 +43,19 @@ export class Session {
     this.emit(this.lastOutcome);
     this.channel?.postMessage("changed");
     void this.sync();
+    // Where the browser has Background Sync (Chromium), the worker wakes a page when back online.
+    if (!navigator.onLine) void this.registerBackgroundSync();
+  }
+
+  private async registerBackgroundSync(): Promise<void> {
+    const registration = (await navigator.serviceWorker?.getRegistration()) as
+      | (ServiceWorkerRegistration & { sync?: { register(tag: string): Promise<void> } })
+      | undefined;
+    try {
+      await registration?.sync?.register(CHANNEL);
+    } catch {
+      // Not allowed here (e.g. not installed): the `online` event still triggers a sync.
+    }
   }
 
   async isSignedIn(): Promise<boolean> {

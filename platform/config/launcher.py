@@ -69,6 +69,7 @@ CSU Tracker is running (Ctrl-C to stop):
   Platform readiness      http://localhost:{port}/readyz
   Demo clinic             http://demo.localhost:{port}/readyz
   Demo clinic API docs    http://demo.localhost:{port}/api/docs/
+  Patient app (PWA)       http://demo.localhost:{port}/app/   (demo patients below)
 """,
         flush=True,
     )

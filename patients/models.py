@@ -366,6 +366,33 @@ class SyncConflict(models.Model):
         return f"conflict on {self.table_name} {self.record_id}"
 
 
+class SyncAlias(models.Model):
+    """A device's id for a record that merged into another one (two ids created offline for one
+    diary day): later mutations of the losing id reach the winner (DESIGN.md §6)."""
+
+    alias_id = models.UUIDField(primary_key=True)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="sync_aliases")
+    table_name = models.CharField(max_length=40)
+    record_id = models.UUIDField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.table_name} {self.alias_id} → {self.record_id}"
+
+
+class SyncDeletion(models.Model):
+    """The id of a purged tombstone: it outlives the tombstone's payload, so a device that was
+    offline past the purge cannot bring the deleted record back under its old id."""
+
+    record_id = models.UUIDField(primary_key=True)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="sync_deletions")
+    table_name = models.CharField(max_length=40)
+    purged_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"purged {self.table_name} {self.record_id}"
+
+
 # --- Reminders (DESIGN.md §7) -------------------------------------------------------------------
 
 
@@ -407,6 +434,7 @@ class Reminder(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     server_version = models.BigIntegerField(default=0, editable=False)
+    field_versions = models.JSONField(default=dict, editable=False)  # per-field merge, as the diary
 
     class Meta:
         constraints = [

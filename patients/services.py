@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
@@ -56,6 +56,18 @@ def patient_attach_user(
     return patient
 
 
+def patient_write_lock(patient: Patient) -> None:
+    """The first lock of every write to a patient's synced records (a push, a diary, dose or
+    questionnaire write, a settings change), held to commit. One lock order for every path:
+    this patient lock, then the records' rows, then — only while committing — the clinic's
+    sync version (migration 0012). So a REST delete racing a push waits instead of deadlocking,
+    and two devices' batches of one patient apply one after the other."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"patient-write:{patient.pk}"]
+        )
+
+
 def patient_profile_update(*, patient: Patient, **changes: Any) -> Patient:
     """Timezone, locale, diary mode, quiet hours. Changing the timezone never moves recorded
     entries (they keep the local date they were recorded for); reminders follow the new zone."""
@@ -78,6 +90,7 @@ def patient_profile_update(*, patient: Patient, **changes: Any) -> Patient:
                 raise ApplicationError(
                     code="validation_error", field=field, detail="Use a time as HH:MM."
                 ) from exc
+    patient_write_lock(patient)
     moved = "timezone" in changes and changes["timezone"] != patient.timezone
     for field, value in changes.items():
         setattr(patient, field, value)
@@ -180,6 +193,7 @@ def diary_entry_record(
     """
     _check_slot(patient=patient, slot=slot)
     _check_day(patient=patient, day=day, late_days=late_days, now=now)
+    patient_write_lock(patient)
     if angioedema:
         if aas_items is None:
             raise ApplicationError(
@@ -234,6 +248,7 @@ def diary_entry_delete(*, patient: Patient, day: date, slot: str, late_days: int
     """Tombstone the live entry (offline devices learn of the deletion through sync)."""
     _check_slot(patient=patient, slot=slot)
     _check_day(patient=patient, day=day, late_days=late_days)
+    patient_write_lock(patient)
     entry = (
         DiaryEntry.objects.select_for_update()
         .filter(patient=patient, day=day, slot=slot, deleted_at__isnull=True)
@@ -284,6 +299,7 @@ def questionnaire_record(
 
     The period ends within the diary's late-entry window: not in the future, at most
     `late_days` back (a replay of an already recorded id is answered whatever its date)."""
+    patient_write_lock(patient)
     existing = _client_record(QuestionnaireResponse, patient, response_id)
     if existing is not None:
         return existing, False
@@ -309,6 +325,34 @@ def questionnaire_record(
     if created:
         alerts_evaluate_later(patient)
     return response, created
+
+
+@transaction.atomic
+def questionnaire_update(
+    *,
+    patient: Patient,
+    response: QuestionnaireResponse,
+    answers: Any,
+    period_end: date | None,
+    late_days: int = 7,
+) -> QuestionnaireResponse:
+    """Edit a recorded questionnaire (an offline device's later change): same rules as a new one,
+    the instrument stays."""
+    patient_write_lock(patient)
+    if period_end is not None and period_end != response.period_end:
+        _check_day(
+            patient=patient,
+            day=period_end,
+            late_days=late_days,
+            field="period_end",
+            future_code="future_date",
+            late_code="questionnaire_too_late",
+        )
+        response.period_end = period_end
+    response.answers, response.score = _validate_answers(response.instrument, answers)
+    response.save()
+    alerts_evaluate_later(patient)
+    return response
 
 
 _Record = TypeVar("_Record", QuestionnaireResponse, DoseLog)
@@ -353,6 +397,7 @@ def dose_log_record(
 ) -> tuple[DoseLog, bool]:
     """Log a dose taken or skipped (insert-only; idempotent on the client id, also under
     concurrent retries)."""
+    patient_write_lock(patient)
     existing = _client_record(DoseLog, patient, dose_id)
     if existing is not None:
         return existing, False

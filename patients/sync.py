@@ -5,7 +5,6 @@ reference/sync-protocol.md; the version counter and its triggers are in migratio
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import uuid
@@ -23,12 +22,15 @@ from core.errors import ApplicationError
 from patients import services
 from patients.models import (
     DiaryEntry,
+    DoseLog,
     Patient,
     QuestionnaireResponse,
     Reminder,
     Slot,
+    SyncAlias,
     SyncClient,
     SyncConflict,
+    SyncDeletion,
     SyncMutationResult,
     SyncState,
 )
@@ -68,17 +70,38 @@ def schema_version_check(version: Any) -> None:
         )
 
 
-def _version_lock(*, fresh: bool = False) -> int:
-    """Take this transaction's clinic version first (and its row lock): one lock order for all.
+def sync_stamp_now(*, fresh: bool = False) -> int | None:
+    """Stamp every row this transaction wrote with the clinic's next version, now (migration 0012).
 
-    `fresh` starts a new version even if the enclosing transaction already took one (a push
-    nested in a larger transaction, as in tests): still gap-free and in commit order, since the
-    row lock is held by the same transaction until it commits."""
+    Writes only mark their rows pending; the version, and with it the clinic's one lock, is
+    taken here, just before commit, or by the commit itself (a deferred trigger) for writers
+    that never call this. The deferred foreign-key checks run first, so once the version lock
+    is held nothing waits on another row lock (one lock order for every write path: rows, then
+    the clinic's version). `fresh` takes a new version even if this transaction already has
+    one (a push nested in a larger transaction, as in tests). None if nothing was written."""
+    schema = connection.schema_name
     with connection.cursor() as cursor:
-        if fresh:
-            cursor.execute("SELECT set_config('csu.sync_v_' || md5(%s), '', true)", [connection.schema_name])
-        cursor.execute("SELECT sync_txn_version(%s)", [connection.schema_name])
+        cursor.execute("SELECT set_config('csu.sync_defer', 'skip', true)")
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        cursor.execute(
+            "SELECT set_config('csu.sync_defer', '', true), sync_stamp_pending(%s, %s)", [schema, fresh]
+        )
+        return cursor.fetchone()[1]
+
+
+def _pending_marker() -> int:
+    """What this transaction's rows carry as server_version until stamped (never a version)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT -txid_current()")
         return cursor.fetchone()[0]
+
+
+def _patient_sync_lock(patient: Patient) -> None:
+    """One writer at a time per patient (a push, a REST diary write): two devices' batches
+    never deadlock on each other's records, and a natural-key merge sees the other device's
+    day. Other patients' pushes run in parallel; only the final stamping is clinic-wide."""
+    services.patient_write_lock(patient)
 
 
 # --- Push ----------------------------------------------------------------------------------------
@@ -187,11 +210,38 @@ def _record_conflict(
     )
 
 
+def _alias_target(patient: Patient, table: str, record_id: uuid.UUID) -> uuid.UUID | None:
+    alias = SyncAlias.objects.filter(alias_id=record_id, table_name=table).first()
+    if alias is None:
+        return None
+    if alias.patient_id != patient.pk:
+        raise Rejected("not_found", "No such record.")
+    return alias.record_id
+
+
+def _purged(patient: Patient, table: str, record_id: uuid.UUID) -> dict[str, Any] | None:
+    """A record whose tombstone was purged: delete still wins (never a resurrection)."""
+    marker = SyncDeletion.objects.filter(record_id=record_id, table_name=table).first()
+    if marker is None:
+        return None
+    if marker.patient_id != patient.pk:
+        raise Rejected("not_found", "No such record.")
+    return {
+        "status": "conflict",
+        "reason": {"code": "deleted"},
+        "server_version": None,
+        "record": {"id": str(record_id), "deleted": True},
+    }
+
+
 def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_days: int) -> dict[str, Any]:
     record_id = m["id"]
-    entry = DiaryEntry.objects.select_for_update().filter(pk=record_id).first()
+    # The id a natural-key merge gave up still reaches the winner (DESIGN.md §6).
+    winner = _alias_target(patient, "diary_entry", record_id)
+    entry = DiaryEntry.objects.select_for_update().filter(pk=winner or record_id).first()
     if entry is not None and entry.patient_id != patient.pk:
         raise Rejected("not_found", "No such record.")
+    aliased = {"record_id": str(entry.pk)} if winner and entry is not None else {}
     if m["op"] == "delete":
         if entry is None:
             return {"status": "applied", "server_version": None}
@@ -199,9 +249,13 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
             entry.deleted_at = timezone.now()
             entry.save(update_fields=["deleted_at", "updated_at"])
             entry.refresh_from_db(fields=["server_version"])
-        return {"status": "applied", "server_version": entry.server_version}
+        return {"status": "applied", "server_version": entry.server_version, **aliased}
 
     fields = _validated_diary_fields(m.get("fields") or {})
+    if "aas_items" in fields and fields["aas_items"] is not None and fields.get("angioedema") is False:
+        raise Rejected("aas_without_angioedema", "Swelling questions need angioedema: true.", "aas_items")
+    if entry is None and (gone := _purged(patient, "diary_entry", winner or record_id)) is not None:
+        return gone
     if entry is None:
         # A new record: the same rules as the diary API. Two devices that created the same
         # day offline with different ids meet here: the second merges into the first.
@@ -223,7 +277,7 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
                 slot=slot,
                 wheals=fields["wheals"],
                 itch=fields["itch"],
-                angioedema=fields.get("angioedema", False),
+                angioedema=fields.get("angioedema", fields.get("aas_items") is not None),
                 aas_items=fields.get("aas_items"),
                 note=fields.get("note", ""),
                 entry_id=record_id,
@@ -232,6 +286,11 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
             entry.refresh_from_db(fields=["server_version"])
             return {"status": "applied", "server_version": entry.server_version}
         entry = DiaryEntry.objects.select_for_update().get(pk=live.pk)
+        SyncAlias.objects.get_or_create(
+            alias_id=record_id,
+            defaults={"patient": patient, "table_name": "diary_entry", "record_id": entry.pk},
+        )
+        aliased = {"record_id": str(entry.pk)}
         base_version = 0  # the device never saw the other record: every overlapping field conflicts
     else:
         if entry.deleted_at is not None:  # delete wins
@@ -240,6 +299,7 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
                 "reason": {"code": "deleted"},
                 "server_version": entry.server_version,
                 "record": _diary_record(entry),
+                **aliased,
             }
         base_version = m.get("base_version") or 0
         for immutable in ("day", "slot"):
@@ -249,24 +309,15 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
                 )
 
     changes = {k: v for k, v in fields.items() if k not in ("day", "slot")}
+    if changes.get("aas_items") is not None and "angioedema" not in changes:
+        # Swelling answers mean the device saw angioedema: both fields travel together, so a
+        # stale answer after another device said "no angioedema" is one consistent choice.
+        changes["angioedema"] = True
     own = _own_versions(client, [entry.server_version, *entry.field_versions.values()])
     others_changed = entry.server_version > base_version and entry.server_version not in own
     server_changed = sorted(
         f for f in changes if (v := entry.field_versions.get(_column(f), 0)) > base_version and v not in own
     )
-    conflicting = [f for f in server_changed if getattr(entry, f) != changes[f]]
-    if conflicting:
-        _record_conflict(
-            patient,
-            "diary_entry",
-            entry.pk,
-            client,
-            m["mutation_id"],
-            conflicting,
-            {f: changes[f] for f in conflicting},
-            {f: getattr(entry, f) for f in conflicting},
-            "last_arrival_wins",
-        )
     merged = {
         "wheals": changes.get("wheals", entry.wheals),
         "itch": changes.get("itch", entry.itch),
@@ -276,12 +327,37 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
     }
     if not merged["angioedema"]:
         merged["aas_items"] = None
+    elif merged["aas_items"] is None:
+        # The device said angioedema without its answers and the server has none to keep.
+        raise Rejected("aas_required", "Rate the 5 swelling questions.", "aas_items")
+    # What actually won, field by field: the conflict names each field this mutation changed
+    # over another writer's value (including one changed only to keep the record consistent).
+    conflicting = sorted(
+        f
+        for f in ("wheals", "itch", "angioedema", "aas_items", "note")
+        if merged[f] != getattr(entry, f)
+        and (
+            f in server_changed or (f not in changes and ({"angioedema", "aas_items"} & set(server_changed)))
+        )
+    )
+    if conflicting:
+        _record_conflict(
+            patient,
+            "diary_entry",
+            entry.pk,
+            client,
+            m["mutation_id"],
+            conflicting,
+            {f: merged[f] for f in conflicting},
+            {f: getattr(entry, f) for f in conflicting},
+            "last_arrival_wins",
+        )
     entry, _ = services.diary_entry_record(
         patient=patient, day=entry.day, slot=entry.slot, entry_id=entry.pk, late_days=late_days, **merged
     )
     entry.refresh_from_db(fields=["server_version"])
     status = "merged" if (others_changed or entry.pk != record_id) else "applied"
-    result: dict[str, Any] = {"status": status, "server_version": entry.server_version}
+    result: dict[str, Any] = {"status": status, "server_version": entry.server_version, **aliased}
     if status == "merged":
         result["record"] = _diary_record(entry)
         result["conflict_fields"] = conflicting
@@ -289,9 +365,9 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
 
 
 def _own_versions(client: SyncClient, versions: list[int]) -> set[int]:
-    """Versions written by this same device: this push (one version per transaction) and its
-    earlier pushes. Its own earlier writes are never a conflict with itself."""
-    own = {_version_lock()}
+    """Versions written by this same device: this push (its rows still carry the transaction's
+    pending marker) and its earlier pushes. Its own earlier writes are never a conflict with itself."""
+    own = {_pending_marker()}
     candidates = sorted({v for v in versions if v and v not in own})
     if candidates:
         own.update(
@@ -307,12 +383,21 @@ def _column(field: str) -> str:
 
 
 def _apply_questionnaire(patient: Patient, m: dict[str, Any], late_days: int) -> dict[str, Any]:
+    """Questionnaires are editable records: a re-upsert applies its answers (delete wins); an
+    id of another patient's response is not found, as in the diary."""
+    response = QuestionnaireResponse.objects.select_for_update().filter(pk=m["id"]).first()
+    if response is not None and response.patient_id != patient.pk:
+        raise Rejected("not_found", "No such record.")
+    if response is None and (gone := _purged(patient, "questionnaire_response", m["id"])) is not None:
+        return gone
     if m["op"] == "delete":
-        response = QuestionnaireResponse.objects.filter(pk=m["id"], patient=patient).first()
-        if response is not None and response.deleted_at is None:
+        if response is None:
+            raise Rejected("not_found", "No such record.")
+        if response.deleted_at is None:
             response.deleted_at = timezone.now()
             response.save(update_fields=["deleted_at"])
-        return {"status": "applied"}
+            response.refresh_from_db(fields=["server_version"])
+        return {"status": "applied", "server_version": response.server_version}
     fields = m.get("fields") or {}
     unknown = set(fields) - {"instrument", "answers", "period_end"}
     if unknown:
@@ -323,6 +408,27 @@ def _apply_questionnaire(patient: Patient, m: dict[str, Any], late_days: int) ->
             period_end = date.fromisoformat(str(fields["period_end"]))
         except ValueError as exc:
             raise Rejected("invalid_date", "period_end must be YYYY-MM-DD.", "period_end") from exc
+    if response is not None:
+        if response.deleted_at is not None:
+            return {
+                "status": "conflict",
+                "reason": {"code": "deleted"},
+                "server_version": response.server_version,
+                "record": {"id": str(response.pk), "deleted": True},
+            }
+        if "instrument" in fields and fields["instrument"] != response.instrument:
+            raise Rejected("immutable_field", "instrument cannot change; record a new one.", "instrument")
+        if "answers" not in fields and period_end is None:
+            return {"status": "applied", "server_version": response.server_version}
+        response = services.questionnaire_update(
+            patient=patient,
+            response=response,
+            answers=fields.get("answers", response.answers),
+            period_end=period_end,
+            late_days=late_days,
+        )
+        response.refresh_from_db(fields=["server_version"])
+        return {"status": "applied", "server_version": response.server_version}
     response, _ = services.questionnaire_record(
         patient=patient,
         instrument=str(fields.get("instrument", "")),
@@ -348,6 +454,19 @@ def _apply_dose(patient: Patient, m: dict[str, Any], late_days: int) -> dict[str
         if name not in fields:
             raise Rejected("validation_error", f"{name} is required.", name)
     clean = _validated_by(DoseCreateApi.InputSerializer, fields)
+    existing = DoseLog.objects.filter(pk=m["id"]).first()
+    if existing is not None:
+        if existing.patient_id != patient.pk:
+            raise Rejected("not_found", "No such record.")
+        same = (
+            existing.prescription_id == clean["prescription"]
+            and existing.scheduled_date == clean["date"]
+            and existing.status == clean["status"]
+            and ("taken_at" not in clean or clean["taken_at"] == existing.taken_at)
+        )
+        if not same:  # never acknowledge a change that was not made
+            raise Rejected("immutable", "Dose logs are insert-only: log a correction instead.")
+        return {"status": "applied", "server_version": existing.server_version}
     dose, _ = services.dose_log_record(
         patient=patient,
         dose_id=m["id"],
@@ -371,7 +490,7 @@ def _apply_settings(patient: Patient, client: SyncClient, m: dict[str, Any]) -> 
     if unknown:
         raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
     fields = _validated_by(ProfileApi.InputSerializer, fields)
-    locked = Patient.objects.select_for_update().get(pk=patient.pk)
+    locked = Patient.objects.select_for_update(no_key=True).get(pk=patient.pk)
     base_version = m.get("base_version") or 0
     own = _own_versions(client, list(locked.field_versions.values()))
     server_changed = sorted(
@@ -395,47 +514,124 @@ def _apply_settings(patient: Patient, client: SyncClient, m: dict[str, Any]) -> 
     return {"status": "merged" if server_changed else "applied", "server_version": locked.server_version}
 
 
-def _apply_reminder(patient: Patient, m: dict[str, Any]) -> dict[str, Any]:
-    """Reminders belong to the patient alone: the last write to arrive wins."""
+def _reminder_record(reminder: Reminder) -> dict[str, Any]:
+    return {
+        "id": str(reminder.pk),
+        "kind": reminder.kind,
+        "local_time": reminder.local_time.strftime("%H:%M"),
+        "days_of_week": list(reminder.days_of_week),
+        "prescription": str(reminder.prescription_id) if reminder.prescription_id else None,
+        "enabled": reminder.enabled,
+        "server_version": reminder.server_version,
+        "deleted": reminder.deleted_at is not None,
+    }
+
+
+def _apply_reminder(patient: Patient, client: SyncClient, m: dict[str, Any]) -> dict[str, Any]:
+    """Reminders belong to the patient alone, and merge as the diary does: per field against
+    `base_version` (a partial patch keeps the other fields), the last arrival wins a field both
+    devices changed (recorded as a conflict), and a delete wins over any later upsert."""
     from patients import reminders
 
+    existing = Reminder.objects.select_for_update().filter(pk=m["id"]).first()
+    if existing is not None and existing.patient_id != patient.pk:
+        raise Rejected("not_found", "No such reminder.")
     if m["op"] == "delete":
-        existing = Reminder.objects.filter(pk=m["id"], patient=patient).first()
         if existing is None:
             raise Rejected("not_found", "No such reminder.")
         if existing.deleted_at is None:
             existing = reminders.reminder_delete(patient=patient, reminder_id=m["id"])
         existing.refresh_from_db(fields=["server_version"])
         return {"status": "applied", "server_version": existing.server_version}
-    fields = m.get("fields") or {}
+    fields = dict(m.get("fields") or {})
     unknown = set(fields) - REMINDER_FIELDS
     if unknown:
         raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
-    for name in ("kind", "local_time"):
-        if name not in fields:
-            raise Rejected("validation_error", f"{name} is required.", name)
-    try:
-        local_time = time.fromisoformat(str(fields["local_time"]))
-    except ValueError as exc:
-        raise Rejected("validation_error", "local_time is HH:MM.", "local_time") from exc
-    if not isinstance(fields.get("enabled", True), bool):
+    if existing is not None and existing.deleted_at is not None:  # delete wins
+        return {
+            "status": "conflict",
+            "reason": {"code": "deleted"},
+            "server_version": existing.server_version,
+            "record": _reminder_record(existing),
+        }
+    if existing is None:
+        for name in ("kind", "local_time"):
+            if name not in fields:
+                raise Rejected("validation_error", f"{name} is required.", name)
+    if "local_time" in fields:
+        try:
+            fields["local_time"] = time.fromisoformat(str(fields["local_time"]))
+        except ValueError as exc:
+            raise Rejected("validation_error", "local_time is HH:MM.", "local_time") from exc
+    if "enabled" in fields and not isinstance(fields["enabled"], bool):
         raise Rejected("validation_error", "enabled is true or false.", "enabled")
-    prescription = fields.get("prescription")
-    try:
-        prescription_id = uuid.UUID(str(prescription)) if prescription is not None else None
-    except ValueError as exc:
-        raise Rejected("validation_error", "prescription is a UUID.", "prescription") from exc
+    if fields.get("prescription") is not None:
+        try:
+            fields["prescription"] = uuid.UUID(str(fields["prescription"]))
+        except ValueError as exc:
+            raise Rejected("validation_error", "prescription is a UUID.", "prescription") from exc
+    if existing is None:
+        reminder, _ = reminders.reminder_save(
+            patient=patient,
+            reminder_id=m["id"],
+            kind=fields["kind"],
+            local_time=fields["local_time"],
+            days_of_week=fields.get("days_of_week"),
+            prescription_id=fields.get("prescription"),
+            enabled=fields.get("enabled", True),
+        )
+        reminder.refresh_from_db(fields=["server_version"])
+        return {"status": "applied", "server_version": reminder.server_version}
+
+    current = {
+        "kind": existing.kind,
+        "local_time": existing.local_time,
+        "days_of_week": list(existing.days_of_week),
+        "prescription": existing.prescription_id,
+        "enabled": existing.enabled,
+    }
+    base_version = m.get("base_version") or 0
+    own = _own_versions(client, [existing.server_version, *existing.field_versions.values()])
+    others_changed = existing.server_version > base_version and existing.server_version not in own
+    column = {"prescription": "prescription_id"}
+    conflicting = sorted(
+        f
+        for f in fields
+        if (v := existing.field_versions.get(column.get(f, f), 0)) > base_version
+        and v not in own
+        and fields[f] != current[f]
+    )
+    if conflicting:
+        _record_conflict(
+            patient,
+            "reminder",
+            existing.pk,
+            client,
+            m["mutation_id"],
+            conflicting,
+            {f: fields[f] for f in conflicting},
+            {f: current[f] for f in conflicting},
+            "last_arrival_wins",
+        )
+    merged = {**current, **fields}
     reminder, _ = reminders.reminder_save(
         patient=patient,
-        reminder_id=m["id"],
-        kind=fields["kind"],
-        local_time=local_time,
-        days_of_week=fields.get("days_of_week"),
-        prescription_id=prescription_id,
-        enabled=fields.get("enabled", True),
+        reminder_id=existing.pk,
+        kind=merged["kind"],
+        local_time=merged["local_time"],
+        days_of_week=merged["days_of_week"],
+        prescription_id=merged["prescription"],
+        enabled=merged["enabled"],
     )
     reminder.refresh_from_db(fields=["server_version"])
-    return {"status": "applied", "server_version": reminder.server_version}
+    result: dict[str, Any] = {
+        "status": "merged" if others_changed else "applied",
+        "server_version": reminder.server_version,
+    }
+    if others_changed:
+        result["record"] = _reminder_record(reminder)
+        result["conflict_fields"] = conflicting
+    return result
 
 
 def _apply(patient: Patient, client: SyncClient, m: dict[str, Any], late_days: int) -> dict[str, Any]:
@@ -449,7 +645,7 @@ def _apply(patient: Patient, client: SyncClient, m: dict[str, Any], late_days: i
     if table == "patient_settings":
         return _apply_settings(patient, client, m)
     if table == "reminder":
-        return _apply_reminder(patient, m)
+        return _apply_reminder(patient, client, m)
     raise Rejected("server_owned", f"{table} is changed by the clinic only.")
 
 
@@ -479,7 +675,7 @@ def sync_push(
             code="batch_too_large", status_code=413, detail=f"At most {MAX_BATCH} mutations per push."
         )
     with transaction.atomic(), services.alerts_batched():
-        _version_lock(fresh=True)
+        _patient_sync_lock(patient)
         client, created = SyncClient.objects.select_for_update().get_or_create(
             client_id=client_id, defaults={"user_id": user_id, "patient": patient}
         )
@@ -507,7 +703,7 @@ def sync_push(
                 ],
             )
         }
-        results = []
+        results, new_results = [], []
         for m in mutations:
             if m["mutation_id"] <= client.last_mutation_id:
                 results.append(
@@ -518,28 +714,65 @@ def sync_push(
                     }
                 )
                 continue
-            try:
-                with transaction.atomic():
-                    result = _apply(patient, client, m, late_days)
-            except (Rejected, ApplicationError) as exc:
-                result = _rejection(exc)
-            except DataError:
-                # A value the database cannot hold slipped past validation: the savepoint undid
-                # it, and this mutation alone is refused (a push never 5xx's on its content).
-                logger.warning("Sync mutation refused by the database (%s)", m["table"])
-                result = _rejection(Rejected("invalid_value", "A value could not be stored."))
-            result = {"mutation_id": m["mutation_id"], **result}
-            SyncMutationResult.objects.create(
-                client=client, mutation_id=m["mutation_id"], result=_jsonable(result)
-            )
+            result = {"mutation_id": m["mutation_id"], **_apply_one(patient, client, m, late_days)}
             client.last_mutation_id = m["mutation_id"]
             results.append(result)
+            new_results.append(result)
+        # The batch is applied; only now the clinic's version (and its lock, to commit).
+        version = sync_stamp_now(fresh=True)
+        if version is not None:
+            marker = _pending_marker()
+            for result in new_results:
+                for holder in (result, result.get("record") or {}):
+                    if holder.get("server_version") == marker:
+                        holder["server_version"] = version
+        SyncMutationResult.objects.bulk_create(
+            SyncMutationResult(client=client, mutation_id=r["mutation_id"], result=_jsonable(r))
+            for r in new_results
+        )
         client.save(update_fields=["last_mutation_id", "last_seen_at"])
-        return PushResult(client.last_mutation_id, results)
+        return PushResult(client.last_mutation_id, [_jsonable(r) for r in results])
+
+
+def _apply_one(patient: Patient, client: SyncClient, m: dict[str, Any], late_days: int) -> dict[str, Any]:
+    """One mutation in its savepoint. Any failure, whatever raised it, refuses this mutation
+    alone and undoes its effects: a push never answers 5xx because of its content."""
+    try:
+        with transaction.atomic():
+            return _apply(patient, client, m, late_days)
+    except (Rejected, ApplicationError) as exc:
+        return _rejection(exc)
+    except DataError:
+        logger.warning("Sync mutation refused by the database (%s)", m["table"])
+        return _rejection(Rejected("invalid_value", "A value could not be stored."))
+    except Exception:
+        # Never the details (they may quote the record); the savepoint undid the mutation.
+        logger.exception("Sync mutation failed (%s)", m["table"])
+        return _rejection(Rejected("invalid_value", "This change could not be applied."))
+
+
+_CONTROL = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 127], "\ufffd")
+
+
+def _printable(text: str) -> str:
+    """Control characters (NUL above all: jsonb refuses it) never reach stored results."""
+    return text.translate(_CONTROL)
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+    """JSON-ready, with control characters replaced in every string and key (results and
+    conflicts are jsonb, which cannot hold NUL)."""
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, str):
+            return _printable(item)
+        if isinstance(item, dict):
+            return {_printable(str(k)): clean(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [clean(v) for v in item]
+        return item
+
+    return clean(json.loads(json.dumps(value, default=str)))
 
 
 # --- Pull ----------------------------------------------------------------------------------------
@@ -601,18 +834,23 @@ def _signer() -> signing.Signer:
 
 
 def cursor_encode(payload: dict[str, Any]) -> str:
-    raw = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
-    return _signer().sign(raw)
+    """Opaque: the payload (versions, the device's acknowledged mutation id) is encrypted with
+    the field-encryption keys (Fernet, authenticated), and signed for the clinic's schema."""
+    from core import crypto
+
+    return _signer().sign(crypto.encrypt(json.dumps(payload, separators=(",", ":"))))
 
 
 def cursor_decode(token: str) -> dict[str, Any]:
+    from core import crypto
+
     try:
-        payload = json.loads(base64.urlsafe_b64decode(_signer().unsign(token).encode()))
+        payload = json.loads(crypto.decrypt(_signer().unsign(token)))
         if not isinstance(payload, dict):
             raise ValueError("not an object")
         int(payload["since"])
         return payload
-    except (signing.BadSignature, ValueError, TypeError, KeyError) as exc:
+    except (signing.BadSignature, ValueError, TypeError, KeyError, crypto.InvalidToken) as exc:
         raise ApplicationError(
             code="invalid_cursor", field="cursor", detail="This cursor is not valid."
         ) from exc
@@ -637,6 +875,10 @@ def sync_pull(*, patient: Patient, client_id: uuid.UUID | None, cursor: str | No
     with connection.cursor():
         pass  # sets the clinic's search_path before the transaction starts
     outer = connection.in_atomic_block
+    if outer:
+        # A pull inside a transaction that wrote (tests; never a request) sees its own writes,
+        # stamped as the commit would stamp them.
+        sync_stamp_now(fresh=True)
     with transaction.atomic():
         if not outer:
             with connection.cursor() as db:
@@ -644,7 +886,12 @@ def sync_pull(*, patient: Patient, client_id: uuid.UUID | None, cursor: str | No
         state = SyncState.objects.get()
         if payload is not None:
             # A full download (since 0) stays valid across a purge: it lists what exists.
-            if payload.get("epoch") != str(state.epoch) or 0 < int(payload["since"]) < state.min_cursor:
+            # A paging session is as old as the last version it delivered: a purge since then
+            # may have removed a tombstone it has still to bring (found by the state machine).
+            position = int((payload.get("after") or [payload["since"]])[0])
+            if payload.get("epoch") != str(state.epoch) or (
+                int(payload["since"]) > 0 and position < state.min_cursor
+            ):
                 raise ApplicationError(
                     code="reset_required",
                     status_code=409,
@@ -669,14 +916,23 @@ def sync_pull(*, patient: Patient, client_id: uuid.UUID | None, cursor: str | No
                 },
             )
             rows = db.fetchall()
-        last_mutation_id = 0
-        if client_id is not None:
-            last_mutation_id = (
-                SyncClient.objects.filter(client_id=client_id, patient=patient)
-                .values_list("last_mutation_id", flat=True)
-                .first()
-                or 0
-            )
+        # The device's applied mutations as of the session's first snapshot, the one that fixed
+        # `upto`: a later page must not acknowledge a push whose rows this session will not
+        # bring (the device would drop it from its outbox and lose the entry until next time).
+        client_key = str(client_id) if client_id is not None else None
+        if payload is not None and payload.get("upto") and payload.get("client") == client_key:
+            last_mutation_id = int(payload.get("lm") or 0)
+        elif payload is not None and payload.get("upto"):
+            last_mutation_id = 0  # another device's paging session: acknowledge nothing
+        else:
+            last_mutation_id = 0
+            if client_id is not None:
+                last_mutation_id = (
+                    SyncClient.objects.filter(client_id=client_id, patient=patient)
+                    .values_list("last_mutation_id", flat=True)
+                    .first()
+                    or 0
+                )
     has_more = len(rows) > limit
     rows = rows[:limit]
     changes: dict[str, dict[str, list[Any]]] = {table: {"upserted": [], "deleted": []} for table in TABLES}
@@ -697,6 +953,8 @@ def sync_pull(*, patient: Patient, client_id: uuid.UUID | None, cursor: str | No
             "since": since,
             "upto": upto,
             "after": [last[0], last[1], last[2]],
+            "client": client_key,
+            "lm": last_mutation_id,
         }
     else:
         next_payload = {"epoch": str(state.epoch), "since": upto, "upto": None, "after": None}
@@ -717,13 +975,24 @@ def tombstones_purge(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(days=settings.SYNC_TOMBSTONE_RETENTION_DAYS)
     purged = 0
     with transaction.atomic():
+        # Within a transaction that already wrote (tests), its tombstones get their versions
+        # first: the horizon must cover every purged deletion.
+        sync_stamp_now(fresh=True)
         state = SyncState.objects.select_for_update().get()
         horizon = state.min_cursor
         # Reminder tombstones are kept: their delivery history hangs off them (and they are few).
-        for model in (DiaryEntry, QuestionnaireResponse):
+        for model, table in ((DiaryEntry, "diary_entry"), (QuestionnaireResponse, "questionnaire_response")):
             old = model.objects.filter(deleted_at__lt=cutoff)
-            newest = max(old.values_list("server_version", flat=True), default=0)
-            horizon = max(horizon, newest)
+            rows = list(old.values_list("pk", "patient_id", "server_version"))
+            horizon = max([horizon, *(version for _, _, version in rows)])
+            # The id outlives the payload: a stale device cannot resurrect the record.
+            SyncDeletion.objects.bulk_create(
+                [
+                    SyncDeletion(record_id=pk, patient_id=patient_id, table_name=table)
+                    for pk, patient_id, _ in rows
+                ],
+                ignore_conflicts=True,
+            )
             purged += old.delete()[0]
         if horizon != state.min_cursor:
             SyncState.objects.filter(pk=state.pk).update(min_cursor=horizon)

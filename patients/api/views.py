@@ -689,6 +689,7 @@ class ReminderListCreateApi(MeApi):
             prescription_id=data.get("prescription"),
             enabled=data["enabled"],
         )
+        sync.sync_stamp_now()  # the version it answers: taken now, just before the commit
         reminder.refresh_from_db(fields=["server_version"])
         return self.no_store(Response(ReminderSerializer(reminder).data, status=201 if created else 200))
 
@@ -701,6 +702,7 @@ class ReminderDetailApi(MeApi):
     def patch(self, request: Request, reminder_id: uuid.UUID) -> Response:
         data = self.validated(self.InputSerializer, request.data, partial=True)
         reminder = reminders.reminder_update(patient=self.patient(request), reminder_id=reminder_id, **data)
+        sync.sync_stamp_now()  # the version it answers: taken now, just before the commit
         reminder.refresh_from_db(fields=["server_version"])
         return self.no_store(Response(ReminderSerializer(reminder).data))
 

@@ -50,16 +50,20 @@ def test_a_transaction_that_takes_its_version_first_but_commits_last_is_never_sk
         insert = (
             "INSERT INTO patients_diaryentry (id, patient_id, day, slot, wheals, itch, angioedema, note_encrypted, recorded_at, "
             "created_at, updated_at, server_version, field_versions) VALUES (%s, %s, current_date - %s, 'day', 1, 1, false, '', "
-            "now(), now(), now(), 0, '{}') RETURNING server_version"
+            "now(), now(), now(), 0, '{}')"
         )
-        v1 = first.execute(insert, [uuid.uuid4(), patient.pk, 1]).fetchone()[
-            0
-        ]  # version taken, not committed
+        first.execute(insert, [uuid.uuid4(), patient.pk, 1])
+        # The version is taken just before commit (migration 0012): here, and its lock held.
+        v1 = first.execute("SELECT sync_stamp_pending(%s)", [clinic.schema_name]).fetchone()[0]
         done: dict[str, int] = {}
 
         def second_writer() -> None:
-            done["v2"] = second.execute(insert, [uuid.uuid4(), patient.pk, 2]).fetchone()[0]
-            second.commit()
+            second.execute(insert, [uuid.uuid4(), patient.pk, 2])
+            second.commit()  # stamps at commit: waits for the first one's version lock
+            done["v2"] = second.execute(
+                "SELECT server_version FROM patients_diaryentry WHERE patient_id = %s AND day = current_date - 2",
+                [patient.pk],
+            ).fetchone()[0]
 
         thread = threading.Thread(target=second_writer)
         thread.start()
@@ -69,7 +73,7 @@ def test_a_transaction_that_takes_its_version_first_but_commits_last_is_never_sk
         assert between == {}  # nothing committed yet, and the cursor does not move past v1
         first.commit()
         thread.join(timeout=10)
-        assert done["v2"] > v1
+        assert done["v2"] == v1 + 1
         after, _, _ = pull_all(client, cursor=cursor_between)
         assert sorted(r["server_version"] for r in after["diary_entry"]["upserted"]) == [v1, done["v2"]]
         first.close()

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.django_db
 def settings_mutation(mutation_id: int, patient: Patient, **fields: object) -> dict:
     """A change made on a device that has seen the patient's current settings."""
     with tenant_context(Clinic.objects.get(slug="alpha")):
+        sync.sync_stamp_now(fresh=True)  # as if the test's earlier writes had committed
         patient.refresh_from_db(fields=["server_version"])
     return {
         "mutation_id": mutation_id,

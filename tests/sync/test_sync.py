@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -322,6 +323,16 @@ def test_every_write_path_is_versioned_even_raw_sql(alice_patient: Patient, clin
             "now(), now(), 0, '{}') RETURNING server_version, field_versions",
             [uuid.uuid4(), alice_patient.pk],
         )
+        pending, pending_fields = cursor.fetchone()
+        pending_fields = json.loads(pending_fields)
+        # The row is pending (no version, no lock) until its transaction commits or stamps.
+        cursor.execute("SELECT -txid_current()")
+        assert (pending, pending_fields["wheals"]) == (cursor.fetchone()[0],) * 2
+        cursor.execute("SELECT sync_stamp_pending('clinic_alpha', true)")
+        cursor.execute(
+            "SELECT server_version, field_versions FROM patients_diaryentry WHERE server_version > %s",
+            [before],
+        )
         version, field_versions = cursor.fetchone()
     assert version == before + 1
-    assert '"wheals"' in str(field_versions)
+    assert json.loads(field_versions)["wheals"] == before + 1

@@ -32,6 +32,7 @@ from rest_framework.test import APIClient
 from accounts.authentication import SESSION_CLINIC_KEY, SESSION_STARTED_KEY
 from accounts.models import Membership, Role, User
 from patients.models import AccessLog, Patient
+from patients.sync import sync_stamp_now
 from tenants.models import Clinic
 from tests.conftest import PASSWORD, authed_client, host_client, make_member, tokens_for
 from tests.fakes import BrowserKeys
@@ -434,6 +435,9 @@ class World:
         ids = self.protected_patient_ids()
         rows: dict[str, list[str]] = {}
         with tenant_context(self.clinic_a):
+            # The test's writes so far stamped as their commit would (patients.sync): a request
+            # can then change a sync version only by writing the row.
+            sync_stamp_now(fresh=True)
             for model in apps.get_models():
                 if model is AccessLog:
                     continue

@@ -46,8 +46,13 @@ def racer(committed_db: None) -> Iterator[tuple[Clinic, User, Patient]]:
 def _waiting_on_locks(db: psycopg.Connection) -> int:
     return db.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND wait_event_type = 'Lock' AND query ILIKE 'INSERT%%'"
+        " AND wait_event_type = 'Lock' AND query ILIKE '%%pg_advisory_xact_lock%%'"
     ).fetchone()[0]
+
+
+def patient_id(user: User, clinic: Clinic) -> str:
+    with tenant_context(clinic):
+        return str(Patient.objects.get(user_id=user.pk).pk)
 
 
 def post_twice_at_once(clinic: Clinic, user: User, path: str, body: dict[str, Any]) -> list[Any]:
@@ -64,7 +69,12 @@ def post_twice_at_once(clinic: Clinic, user: User, path: str, body: dict[str, An
 
     with psycopg.connect(database_url(), autocommit=False) as blocker:
         blocker.execute(f'SET search_path TO "{clinic.schema_name}"')
-        blocker.execute("SELECT 1 FROM patients_syncstate FOR UPDATE")
+        # Both requests queue on the patient's write lock (patients.services.patient_write_lock),
+        # then run one after the other: the second finds the first one's row.
+        blocker.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"patient-write:{patient_id(user, clinic)}"],
+        )
         threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
         for thread in threads:
             thread.start()
@@ -72,7 +82,7 @@ def post_twice_at_once(clinic: Clinic, user: User, path: str, body: dict[str, An
             deadline = time.monotonic() + 20
             while _waiting_on_locks(watcher) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert _waiting_on_locks(watcher) == 2, "both requests should be held at their INSERT"
+            assert _waiting_on_locks(watcher) == 2, "both requests should be held at the patient's write lock"
         blocker.rollback()
     for thread in threads:
         thread.join(timeout=30)

@@ -207,6 +207,17 @@ def test_the_app_speaks_german_to_a_german_browser(browser: Any, live_clinic: Li
         page.get_by_role("button", name="Ich habe einen Anmeldecode").click()
         page.get_by_role("heading", name="Bei Ihrer Klinik anmelden").wait_for()
         screenshot(page, "07-enroll-de")
+        # The whole diary in German, as a patient at 360 px sees it.
+        page.get_by_label("Anmeldecode").fill(live_clinic.enrollment_code())
+        page.get_by_label("E-Mail").fill(live_clinic.new_email())
+        page.get_by_label("Passwort", exact=True).fill("pwa correct horse battery staple")
+        page.get_by_role("button", name="Konto anlegen").click()
+        page.get_by_role("heading", name="Heute").wait_for()
+        page.get_by_role("group", name="Quaddeln in den letzten 24 Stunden").get_by_role("radio").nth(1).check()
+        page.get_by_role("group", name="Juckreiz in den letzten 24 Stunden").get_by_role("radio").nth(2).check()
+        page.get_by_role("button", name="Speichern").click()
+        page.get_by_text("Tageswert (UAS): 3 von 6").wait_for(timeout=2000)
+        screenshot(page, "09-today-de")
     finally:
         context.close()
 

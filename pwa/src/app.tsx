@@ -2,20 +2,18 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { formatDay, type Key, type Locale, pickLocale, translator } from "./i18n";
 import type { Session } from "./session";
 import type { SyncOutcome } from "./sync/engine";
-import { Ctx, type Route } from "./screens/context";
+import { Ctx, MAIN_ROUTES, PATHS, type Route, routeFromPath } from "./screens/context";
 import { Enroll } from "./screens/Enroll";
+import { History } from "./screens/History";
+import { Medications } from "./screens/Medications";
+import { MyData } from "./screens/MyData";
+import { Questionnaires } from "./screens/Questionnaires";
+import { Reminders } from "./screens/Reminders";
 import { SignIn } from "./screens/SignIn";
 import { Today } from "./screens/Today";
 import type { Conflict } from "./store/db";
 
-const PATHS: Record<Route, string> = { enroll: "/app/enroll", signin: "/app/signin", today: "/app/" };
 const LOCALE_KEY = "csu-locale";
-
-function routeFromPath(path: string): Route {
-  if (path.startsWith("/app/enroll")) return "enroll";
-  if (path.startsWith("/app/signin")) return "signin";
-  return "today";
-}
 
 /** One field of a conflict's winning value, in the patient's words. */
 function conflictValue(t: ReturnType<typeof translator>, field: string, value: unknown): string {
@@ -110,7 +108,7 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
 
   return (
     <Ctx.Provider value={{ session, locale, t, go }}>
-      <a class="skip" href="#main">{t("nav.today")}</a>
+      <a class="skip" href="#main">{t("nav.skip")}</a>
       <header class="bar">
         <span class="brand">{t("app.title")}</span>
         <label class="lang">
@@ -145,7 +143,29 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
         ))}
       {screen === "enroll" && <Enroll initialCode={code} />}
       {screen === "signin" && <SignIn again={signedIn === true} />}
+      {!needsSignIn && (
+        <nav class="tabs" aria-label={t("nav.label")}>
+          {MAIN_ROUTES.map((r) => (
+            <a
+              key={r}
+              href={PATHS[r]}
+              aria-current={screen === r ? "page" : undefined}
+              onClick={(e) => {
+                e.preventDefault();
+                go(r);
+              }}
+            >
+              {t(`nav.${r}`)}
+            </a>
+          ))}
+        </nav>
+      )}
       {screen === "today" && <Today revision={revision} />}
+      {screen === "history" && <History revision={revision} />}
+      {screen === "medications" && <Medications revision={revision} />}
+      {screen === "questionnaires" && <Questionnaires revision={revision} />}
+      {screen === "reminders" && <Reminders revision={revision} />}
+      {screen === "mydata" && <MyData revision={revision} />}
     </Ctx.Provider>
   );
 }

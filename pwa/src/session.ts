@@ -4,6 +4,7 @@
 import { ApiClient, ApiError, NetworkError } from "./api/client";
 import { AppDB } from "./store/db";
 import { metaGet, metaSet } from "./store/meta";
+import { settingsFromServer } from "./store/settings";
 import { SyncEngine, type SyncOutcome } from "./sync/engine";
 
 const CHANNEL = "csu-sync";
@@ -93,8 +94,8 @@ export class Session {
     this.api.setAccessToken(access);
     try {
       const profile = await this.api.profile();
-      await metaSet(this.db, "diary_mode", profile.diary_mode);
-      await metaSet(this.db, "timezone", profile.timezone);
+      await settingsFromServer(this.db, profile);
+      await metaSet(this.db, "display_name", profile.display_name);
     } catch (error) {
       if (!(error instanceof NetworkError || error instanceof ApiError)) throw error;
     }

@@ -1,7 +1,21 @@
 // Typed client for the endpoints the app uses. The access token lives in memory only; the
 // refresh token is kept by the caller (IndexedDB) through `TokenKeeper`. A 401 is answered
 // by one refresh and one retry; if the refresh is refused the caller must sign in again.
-import type { EnrollResponse, Problem, Profile, PullResponse, PushRequest, PushResponse, TokenPair } from "./types";
+import type {
+  EnrollResponse,
+  MedicationToday,
+  Problem,
+  Profile,
+  PullResponse,
+  PushConfig,
+  PushRequest,
+  PushResponse,
+  PushSubscriptionJson,
+  QuestionnaireResult,
+  Summary,
+  TokenPair,
+  Uas7Week,
+} from "./types";
 
 /** The local schema version this build speaks (X-Schema-Version). */
 export const SCHEMA_VERSION = 1;
@@ -129,5 +143,56 @@ export class ApiClient {
     const query = new URLSearchParams({ limit: String(params.limit), client_id: params.client_id });
     if (params.cursor) query.set("cursor", params.cursor);
     return this.request<PullResponse>("GET", `/api/v1/sync/pull/?${query.toString()}`);
+  }
+
+  // --- Read-only views, kept on the device for offline reading (store/views.ts) ---------------
+
+  summary(): Promise<Summary> {
+    return this.request<Summary>("GET", "/api/v1/me/summary/");
+  }
+
+  uas7Weeks(weeks: number, end?: string): Promise<Uas7Week[]> {
+    const query = new URLSearchParams({ weeks: String(weeks) });
+    if (end) query.set("end", end);
+    return this.request<Uas7Week[]>("GET", `/api/v1/me/scores/uas7/?${query.toString()}`);
+  }
+
+  medications(): Promise<MedicationToday[]> {
+    return this.request<MedicationToday[]>("GET", "/api/v1/me/medications/");
+  }
+
+  questionnaires(): Promise<QuestionnaireResult[]> {
+    return this.request<QuestionnaireResult[]>("GET", "/api/v1/me/questionnaires/");
+  }
+
+  // --- My data ---------------------------------------------------------------------------------
+
+  /** The export document (right of access), as the JSON text the server sent. */
+  async exportDocument(): Promise<string> {
+    let response = await this.send("GET", "/api/v1/me/export/");
+    if (response.status === 401) {
+      await this.refresh();
+      response = await this.send("GET", "/api/v1/me/export/");
+    }
+    if (!response.ok) throw new ApiError(response.status, await ApiClient.problem(response));
+    return response.text();
+  }
+
+  deletionRequest(reason: string): Promise<{ id: string; created_at: string }> {
+    return this.request("POST", "/api/v1/me/deletion-request/", { reason });
+  }
+
+  // --- Web Push --------------------------------------------------------------------------------
+
+  pushConfig(): Promise<PushConfig> {
+    return this.request<PushConfig>("GET", "/api/v1/me/push-subscriptions/");
+  }
+
+  pushSubscribe(subscription: PushSubscriptionJson): Promise<{ id: string; endpoint: string }> {
+    return this.request("POST", "/api/v1/me/push-subscriptions/", subscription);
+  }
+
+  pushUnsubscribe(id: string): Promise<void> {
+    return this.request<undefined>("DELETE", `/api/v1/me/push-subscriptions/${encodeURIComponent(id)}/`);
   }
 }

@@ -57,6 +57,7 @@ export interface MutationResult {
   mutation_id: number;
   status: MutationStatus;
   server_version?: number | null;
+  /** The server's record after a merge or conflict (the table's record shape). */
   record?: ServerDiaryRecord;
   conflict_fields?: string[];
   reason?: { code: string; detail?: string; field?: string | null };
@@ -87,6 +88,8 @@ export interface PatientSettings {
   timezone: string;
   locale: string;
   diary_mode: "once" | "twice";
+  quiet_hours_start: string | null;
+  quiet_hours_end: string | null;
   server_version: number;
 }
 
@@ -100,6 +103,10 @@ export interface PullResponse {
     diary_entry?: TableChanges<ServerDiaryRecord>;
     sync_conflict?: TableChanges<ServerConflict>;
     patient_settings?: TableChanges<PatientSettings>;
+    questionnaire_response?: TableChanges<ServerQuestionnaireRecord>;
+    dose_log?: TableChanges<ServerDoseRecord>;
+    prescription?: TableChanges<ServerPrescriptionRecord>;
+    reminder?: TableChanges<ServerReminderRecord>;
     [table: string]: TableChanges<unknown> | undefined;
   };
   cursor: string;
@@ -113,5 +120,117 @@ export interface Profile {
   timezone: string;
   locale: string;
   diary_mode: "once" | "twice";
+  quiet_hours_start: string | null;
+  quiet_hours_end: string | null;
   today: string;
+}
+
+export interface ServerQuestionnaireRecord {
+  id: string;
+  instrument: "uct" | "uct7" | "aas";
+  answers: { items?: number[] | null; angioedema?: boolean };
+  score: number | null;
+  period_end: string | null;
+  server_version: number;
+}
+
+export interface ServerDoseRecord {
+  id: string;
+  prescription: string;
+  date: string;
+  status: "taken" | "skipped";
+  taken_at: string | null;
+  server_version: number;
+}
+
+export interface ServerPrescriptionRecord {
+  id: string;
+  medication: string;
+  dose: string;
+  frequency_kind: string;
+  frequency_value: number | null;
+  guideline_step: number;
+  start: string;
+  end: string | null;
+  server_version: number;
+}
+
+export interface ServerReminderRecord {
+  id: string;
+  kind: "diary" | "medication" | "questionnaire";
+  local_time: string;
+  days_of_week: number[];
+  prescription: string | null;
+  enabled: boolean;
+  server_version: number;
+  deleted?: boolean;
+}
+
+// --- REST views (GET /api/v1/me/…) -------------------------------------------------------------
+
+export type Uas7Band = "urticaria_free" | "well_controlled" | "mild" | "moderate" | "severe";
+
+export interface Uas7Week {
+  start: string;
+  end: string;
+  uas7: number | null;
+  method: "complete" | "prorated" | "missing";
+  days_observed: number;
+  itch7: number | null;
+  hives7: number | null;
+  band: string | null;
+}
+
+export interface QuestionnaireResult {
+  id: string;
+  instrument: "uct" | "uct7" | "aas";
+  answers: { items?: number[] | null; angioedema?: boolean };
+  score: number;
+  category: string | null;
+  period_end: string;
+  recorded_at: string;
+}
+
+export interface Summary {
+  today: string;
+  uas7: Uas7Week;
+  previous_uas7: Uas7Week;
+  change: number | null;
+  change_exceeds_mid: boolean;
+  last_uct: QuestionnaireResult | null;
+  adherence_28d: {
+    prescription: string;
+    medication: string;
+    pdc: number | null;
+    dose_ratio: number | null;
+    adherent: boolean | null;
+    eligible_days: number;
+  }[];
+  diary_streak: number;
+  days_missing_last_7: number;
+}
+
+export interface MedicationToday {
+  id: string;
+  medication: string;
+  name: string;
+  dose: string;
+  frequency_kind: string;
+  frequency_value: number | null;
+  guideline_step: number;
+  start: string;
+  end: string | null;
+  due_today: number;
+  logged_today: { id: string; prescription: string; date: string; status: "taken" | "skipped"; taken_at: string | null }[];
+}
+
+export interface PushConfig {
+  vapid_public_key: string;
+  subscriptions: { id: string; endpoint: string; created_at: string; last_success_at: string | null }[];
+}
+
+export interface PushSubscriptionJson {
+  endpoint: string;
+  keys: { p256dh: string; auth: string };
+  expirationTime?: number | null;
 }

@@ -1,11 +1,27 @@
-// Every string a patient sees comes from en.json / de.json; dates go through Intl.
+// Every string a patient sees comes from the catalogues here; dates go through Intl.
+// One catalogue per area (common: en.json/de.json; each screen its own *.en.json/*.de.json),
+// merged below. German must have every English key: the type check refuses a missing one.
 import de from "./de.json";
 import en from "./en.json";
+import historyDe from "./history.de.json";
+import historyEn from "./history.en.json";
+import medicationsDe from "./medications.de.json";
+import medicationsEn from "./medications.en.json";
+import mydataDe from "./mydata.de.json";
+import mydataEn from "./mydata.en.json";
+import questionnairesDe from "./questionnaires.de.json";
+import questionnairesEn from "./questionnaires.en.json";
+import remindersDe from "./reminders.de.json";
+import remindersEn from "./reminders.en.json";
 
-export type Key = keyof typeof en;
+const EN = { ...en, ...historyEn, ...medicationsEn, ...questionnairesEn, ...remindersEn, ...mydataEn };
+
+export type Key = keyof typeof EN;
 export type Locale = "en" | "de";
+export const LOCALES: readonly Locale[] = ["en", "de"];
 
-const CATALOGS: Record<Locale, Record<Key, string>> = { en, de };
+const DE: Record<Key, string> = { ...de, ...historyDe, ...medicationsDe, ...questionnairesDe, ...remindersDe, ...mydataDe };
+const CATALOGS: Record<Locale, Record<Key, string>> = { en: EN, de: DE };
 
 export function pickLocale(preferred: readonly string[]): Locale {
   for (const tag of preferred) {
@@ -21,8 +37,12 @@ export function translator(locale: Locale) {
     catalog[key].replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? `{${name}}`));
 }
 
-export function formatDay(locale: Locale, day: string): string {
+export function formatDay(locale: Locale, day: string, style: "long" | "short" = "long"): string {
   const [y, m, d] = day.split("-").map(Number);
   const date = new Date(Date.UTC(y ?? 2000, (m ?? 1) - 1, d ?? 1));
-  return new Intl.DateTimeFormat(locale, { weekday: "long", day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }).format(date);
+  const options: Intl.DateTimeFormatOptions =
+    style === "long"
+      ? { weekday: "long", day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }
+      : { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" };
+  return new Intl.DateTimeFormat(locale, options).format(date);
 }

@@ -10,7 +10,28 @@ export interface AppContext {
   go: (route: Route) => void;
 }
 
-export type Route = "enroll" | "signin" | "today";
+export type Route = "enroll" | "signin" | "today" | "history" | "medications" | "questionnaires" | "reminders" | "mydata";
+
+/** The screens a signed-in patient moves between, in the navigation's order. */
+export const MAIN_ROUTES = ["today", "history", "medications", "questionnaires", "reminders", "mydata"] as const;
+
+export const PATHS: Record<Route, string> = {
+  enroll: "/app/enroll",
+  signin: "/app/signin",
+  today: "/app/",
+  history: "/app/history",
+  medications: "/app/medications",
+  questionnaires: "/app/questionnaires",
+  reminders: "/app/reminders",
+  mydata: "/app/my-data",
+};
+
+export function routeFromPath(path: string): Route {
+  for (const [route, prefix] of Object.entries(PATHS) as [Route, string][]) {
+    if (route !== "today" && path.startsWith(prefix)) return route;
+  }
+  return "today";
+}
 
 export const Ctx = createContext<AppContext | null>(null);
 

@@ -21,7 +21,64 @@ export interface DiaryEntry {
   rejected?: { code: string; detail: string } | null;
 }
 
-export type Table = "diary_entry";
+/** A UCT/AAS response as the device holds it (editable; deletes are tombstones until synced). */
+export interface QuestionnaireRow {
+  id: string;
+  instrument: "uct" | "uct7" | "aas";
+  answers: { items?: number[] | null; angioedema?: boolean };
+  /** The server's score; null until the server has scored it (the app never re-scores). */
+  score: number | null;
+  period_end: string | null;
+  server_version: number;
+  deleted: boolean;
+  rejected?: { code: string; detail: string } | null;
+}
+
+/** A dose log: insert-only (a correction is a new log). */
+export interface DoseRow {
+  id: string;
+  prescription: string;
+  date: string; // the scheduled local date, YYYY-MM-DD
+  status: "taken" | "skipped";
+  taken_at: string | null;
+  server_version: number;
+  rejected?: { code: string; detail: string } | null;
+}
+
+/** A prescription, owned by the clinic (pulled, never pushed). */
+export interface PrescriptionRow {
+  id: string;
+  medication: string;
+  dose: string;
+  frequency_kind: string;
+  frequency_value: number | null;
+  guideline_step: number;
+  start: string;
+  end: string | null;
+  server_version: number;
+}
+
+/** A reminder at a local wall-clock time on some ISO weekdays. */
+export interface ReminderRow {
+  id: string;
+  kind: "diary" | "medication" | "questionnaire";
+  local_time: string; // HH:MM
+  days_of_week: number[]; // ISO weekdays: 1 = Monday … 7 = Sunday
+  prescription: string | null;
+  enabled: boolean;
+  server_version: number;
+  deleted: boolean;
+  rejected?: { code: string; detail: string } | null;
+}
+
+/** A server view kept for offline reading (GET /me/summary/, /me/medications/, …). */
+export interface CachedView {
+  key: string;
+  value: unknown;
+  fetched_at: string; // ISO time of the fetch
+}
+
+export type Table = "diary_entry" | "questionnaire_response" | "dose_log" | "reminder" | "patient_settings";
 
 /** One queued change, sent in mutation_id order (gap-free per client_id). */
 export interface Mutation {
@@ -55,6 +112,11 @@ export class AppDB extends Dexie {
   outbox!: EntityTable<Mutation, "mutation_id">;
   conflicts!: EntityTable<Conflict, "id">;
   meta!: EntityTable<MetaRow, "key">;
+  questionnaires!: EntityTable<QuestionnaireRow, "id">;
+  doses!: EntityTable<DoseRow, "id">;
+  prescriptions!: EntityTable<PrescriptionRow, "id">;
+  reminders!: EntityTable<ReminderRow, "id">;
+  views!: EntityTable<CachedView, "key">;
 
   constructor(name = "csu-tracker") {
     super(name);
@@ -63,6 +125,13 @@ export class AppDB extends Dexie {
       outbox: "mutation_id, id",
       conflicts: "id, record_id",
       meta: "key",
+    });
+    this.version(2).stores({
+      questionnaires: "id, instrument, period_end",
+      doses: "id, prescription, date",
+      prescriptions: "id",
+      reminders: "id",
+      views: "key",
     });
   }
 }

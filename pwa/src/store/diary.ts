@@ -3,6 +3,8 @@
 import type { AppDB, DiaryEntry, Mutation, Slot } from "./db";
 import { takeMutationId } from "./meta";
 
+export { pendingIds } from "./outbox";
+
 export interface DiaryInput {
   day: string;
   slot: Slot;
@@ -91,10 +93,4 @@ export async function diaryEntryDelete(db: AppDB, id: string): Promise<void> {
       fields: {},
     });
   });
-}
-
-/** Entry ids with changes not yet acknowledged by the server. */
-export async function pendingIds(db: AppDB): Promise<Set<string>> {
-  const rows = await db.outbox.toArray();
-  return new Set(rows.map((m) => m.id));
 }

@@ -9,7 +9,13 @@ export type MetaKey =
   | "refresh_token"
   | "user_id"
   | "diary_mode"
-  | "timezone";
+  | "timezone"
+  | "locale"
+  | "quiet_hours_start"
+  | "quiet_hours_end"
+  | "settings_version"
+  | "patient_id"
+  | "display_name";
 
 export async function metaGet<T>(db: AppDB, key: MetaKey): Promise<T | undefined> {
   const row = await db.meta.get(key);

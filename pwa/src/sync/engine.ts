@@ -15,6 +15,7 @@ import { ApiError, type ApiClient, NetworkError, SCHEMA_VERSION, SignInRequired 
 import type { MutationResult, PullResponse, ServerConflict, ServerDiaryRecord } from "../api/types";
 import type { AppDB, DiaryEntry, Mutation } from "../store/db";
 import { clientId, metaDelete, metaGet, metaSet } from "../store/meta";
+import { settingsFromServer } from "../store/settings";
 
 export const PUSH_BATCH = 100;
 export const PULL_LIMIT = 500;
@@ -238,8 +239,7 @@ export class SyncEngine {
         await this.storeConflict(conflict);
       }
       for (const settings of page.changes.patient_settings?.upserted ?? []) {
-        await metaSet(this.db, "diary_mode", settings.diary_mode);
-        await metaSet(this.db, "timezone", settings.timezone);
+        await settingsFromServer(this.db, settings);
       }
     });
     return count;

@@ -1,0 +1,12 @@
+import { useApp } from "./context";
+
+/** Placeholder until the screen is built (issue 18). */
+export function MyData({ revision }: { revision: number }) {
+  const { t } = useApp();
+  void revision;
+  return (
+    <main id="main">
+      <h1>{t("mydata.title")}</h1>
+    </main>
+  );
+}

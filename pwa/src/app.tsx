@@ -107,7 +107,7 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
   const screen = needsSignIn ? (route === "enroll" ? "enroll" : "signin") : route === "enroll" || route === "signin" ? "today" : route;
 
   return (
-    <Ctx.Provider value={{ session, locale, t, go }}>
+    <Ctx.Provider value={{ session, locale, t, go, setLocale: changeLocale }}>
       <a class="skip" href="#main">{t("nav.skip")}</a>
       <header class="bar">
         <span class="brand">{t("app.title")}</span>

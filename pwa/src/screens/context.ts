@@ -8,6 +8,8 @@ export interface AppContext {
   locale: Locale;
   t: (key: Key, params?: Record<string, string | number>) => string;
   go: (route: Route) => void;
+  /** Change the app's language at once (My data also tells the server, for emails and push). */
+  setLocale: (locale: Locale) => void;
 }
 
 export type Route = "enroll" | "signin" | "today" | "history" | "medications" | "questionnaires" | "reminders" | "mydata";

@@ -1,7 +1,8 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { formatDay, type Key, type Locale, pickLocale, translator } from "./i18n";
+import { type Locale, pickLocale, translator } from "./i18n";
 import type { Session } from "./session";
 import type { SyncOutcome } from "./sync/engine";
+import { Conflicts } from "./screens/Conflicts";
 import { Ctx, MAIN_ROUTES, PATHS, type Route, routeFromPath } from "./screens/context";
 import { Enroll } from "./screens/Enroll";
 import { History } from "./screens/History";
@@ -11,17 +12,8 @@ import { Questionnaires } from "./screens/Questionnaires";
 import { Reminders } from "./screens/Reminders";
 import { SignIn } from "./screens/SignIn";
 import { Today } from "./screens/Today";
-import type { Conflict } from "./store/db";
 
 const LOCALE_KEY = "csu-locale";
-
-/** One field of a conflict's winning value, in the patient's words. */
-function conflictValue(t: ReturnType<typeof translator>, field: string, value: unknown): string {
-  const key = `conflict.${field}`;
-  if (!["conflict.wheals", "conflict.itch", "conflict.angioedema", "conflict.note", "conflict.aas_items"].includes(key)) return field;
-  const shown = typeof value === "boolean" ? t(value ? "today.angioedema.yes" : "today.angioedema.no") : String(value);
-  return t(key as Key, { value: shown });
-}
 
 /** The code of an enrollment link (`/enroll#code=ABCD-EFGH`, kept across the redirect). */
 function codeFromFragment(): string {
@@ -39,7 +31,6 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
   const [signedIn, setSignedIn] = useState<boolean | null>(null);
   const [outcome, setOutcome] = useState<SyncOutcome | null>(null);
   const [revision, setRevision] = useState(0);
-  const [conflicts, setConflicts] = useState<{ conflict: Conflict; day: string }[]>([]);
   const [update, setUpdate] = useState<(() => void) | null>(null);
 
   useEffect(() => {
@@ -62,15 +53,6 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
 
   useEffect(() => {
     void session.isSignedIn().then(setSignedIn);
-    void (async () => {
-      const unseen = (await session.db.conflicts.toArray()).filter((c) => !c.seen);
-      const withDays = [];
-      for (const conflict of unseen) {
-        const entry = await session.db.diary.get(conflict.record_id);
-        if (entry) withDays.push({ conflict, day: entry.day });
-      }
-      setConflicts(withDays);
-    })();
   }, [session, revision]);
 
   function go(next: Route) {
@@ -95,11 +77,6 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
     await session.signOut();
     setSignedIn(false);
     go("signin");
-  }
-
-  async function dismiss(conflict: Conflict) {
-    await session.db.conflicts.update(conflict.id, { seen: true });
-    setRevision((r) => r + 1);
   }
 
   if (signedIn === null) return null;
@@ -129,18 +106,7 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
           <button type="button" onClick={() => (update ? update() : location.reload())}>{t("sync.reload")}</button>
         </p>
       )}
-      {!needsSignIn &&
-        conflicts.map(({ conflict, day }) => (
-          <p class="banner conflict" role="status" key={conflict.id}>
-            {t("sync.conflict", {
-              date: formatDay(locale, day),
-              value: Object.entries(conflict.client_value)
-                .map(([field, value]) => conflictValue(t, field, value))
-                .join(", "),
-            })}{" "}
-            <button type="button" onClick={() => void dismiss(conflict)}>{t("sync.dismiss")}</button>
-          </p>
-        ))}
+      {!needsSignIn && <Conflicts revision={revision} />}
       {screen === "enroll" && <Enroll initialCode={code} />}
       {screen === "signin" && <SignIn again={signedIn === true} />}
       {!needsSignIn && (

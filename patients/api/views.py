@@ -90,9 +90,15 @@ class ProfileSerializer(serializers.Serializer):
     status = serializers.CharField(read_only=True)
     enrolled_at = serializers.DateTimeField(read_only=True)
     today = serializers.SerializerMethodField()
+    late_entry_days = serializers.SerializerMethodField(
+        help_text="How many days back the clinic accepts diary entries (the late-entry window)."
+    )
 
     def get_today(self, patient: Patient) -> date:
         return patient.local_today()
+
+    def get_late_entry_days(self, patient: Patient) -> int:
+        return int(self.context["late_entry_days"])
 
 
 class ProfileApi(MeApi):
@@ -101,13 +107,15 @@ class ProfileApi(MeApi):
 
     @extend_schema(responses={200: ProfileSerializer})
     def get(self, request: Request) -> Response:
-        return self.no_store(Response(ProfileSerializer(self.patient(request)).data))
+        context = {"late_entry_days": self.late_days(request)}
+        return self.no_store(Response(ProfileSerializer(self.patient(request), context=context).data))
 
     @extend_schema(request=InputSerializer, responses={200: ProfileSerializer})
     def patch(self, request: Request) -> Response:
         data = self.validated(self.InputSerializer, request.data, partial=True)
         patient = services.patient_profile_update(patient=self.patient(request), **data)
-        return self.no_store(Response(ProfileSerializer(patient).data))
+        context = {"late_entry_days": self.late_days(request)}
+        return self.no_store(Response(ProfileSerializer(patient, context=context).data))
 
 
 # --- Diary -------------------------------------------------------------------------------------

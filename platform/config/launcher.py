@@ -15,6 +15,44 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / ".data"
+VAPID_NAMES = ("WEB_PUSH_VAPID_PRIVATE_KEY", "WEB_PUSH_VAPID_PUBLIC_KEY")
+
+
+def _env_file_values(path: Path) -> dict[str, str]:
+    """NAME=value lines of a dotenv file (what the settings read with django-environ)."""
+    values: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            name, sep, value = line.strip().removeprefix("export ").partition("=")
+            if sep and not name.startswith("#"):
+                values[name.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def vapid_env(env: dict[str, str], data_dir: Path = DATA_DIR, dotenv: Path = ROOT / ".env") -> str:
+    """Web Push works in local runs: without a configured VAPID key pair (environment or .env),
+    one is generated once into `.data/vapid.env` (git-ignored, owner-only, removed with the
+    dev data by `make clean-data`) and handed to web and worker. Returns where the keys came from."""
+    configured = env.get(VAPID_NAMES[0]) or _env_file_values(dotenv).get(VAPID_NAMES[0])
+    if configured:
+        return "configured"
+    path = data_dir / "vapid.env"
+    kept = _env_file_values(path)
+    if not all(kept.get(name) for name in VAPID_NAMES):
+        from patients.vapid import vapid_keypair
+
+        private, public = vapid_keypair()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(
+                "# VAPID key pair for Web Push in local runs (made by `make run`; never commit it).\n"
+                f"{VAPID_NAMES[0]}={private}\n{VAPID_NAMES[1]}={public}\n"
+            )
+        kept = _env_file_values(path)
+    for name in VAPID_NAMES:
+        env[name] = kept[name]
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _env() -> dict[str, str]:
@@ -39,6 +77,7 @@ def _manage(env: dict[str, str], *args: str) -> None:
 
 def main() -> int:
     env = _env()
+    vapid = vapid_env(env)
     port = env.get("PORT", "8000")
     _manage(env, "migrate", "--noinput", "-v", "0")
     seed = subprocess.run(  # noqa: S603
@@ -70,6 +109,7 @@ CSU Tracker is running (Ctrl-C to stop):
   Demo clinic             http://demo.localhost:{port}/readyz
   Demo clinic API docs    http://demo.localhost:{port}/api/docs/
   Patient app (PWA)       http://demo.localhost:{port}/app/   (demo patients below)
+  Web Push (reminders)    VAPID keys: {vapid}
 """,
         flush=True,
     )

@@ -125,6 +125,22 @@ def test_logout_blacklists_the_refresh_token(client_a: APIClient, alice: User, c
     assert garbage.status_code == 401
 
 
+def test_logout_asks_the_browser_to_clear_the_clinic_origin(client_a: APIClient, alice: User, clinic_a) -> None:  # noqa: ANN001
+    """A device that changes hands keeps nothing of the patient who signed out: the answer asks
+    the browser to drop the origin's storage (IndexedDB, Cache Storage, service worker) and its
+    HTTP cache. Refusals stay plain problem+json and clear nothing."""
+    pair = tokens_for(alice, clinic_a)
+    response = client_a.post("/api/v1/auth/logout/", {"refresh": pair["refresh"]}, format="json")
+    assert response.status_code == 204
+    assert response["Clear-Site-Data"] == '"cache", "storage"'
+    assert response.content == b""
+    refused = client_a.post("/api/v1/auth/logout/", {"refresh": "not-a-token"}, format="json")
+    assert refused.status_code == 401
+    assert refused["Content-Type"].startswith("application/problem+json")
+    assert refused.json()["status"] == 401
+    assert "Clear-Site-Data" not in refused
+
+
 def test_deactivated_membership_stops_working_on_the_next_request(alice: User, clinic_a: Clinic) -> None:
     pair = tokens_for(alice, clinic_a)
     client = authed_client(alice, clinic_a)

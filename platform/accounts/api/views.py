@@ -111,7 +111,11 @@ class LogoutApi(_PublicAuthApi):
             raise ApplicationError(code="validation_error", field="refresh", detail="Give the refresh token.")
         if request.user and request.user.is_authenticated:
             logout(request._request)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        # The browser forgets what this clinic's origin kept (IndexedDB, caches, service
+        # worker): the next person on this device finds nothing of the last one (DESIGN.md §11).
+        response["Clear-Site-Data"] = '"cache", "storage"'
+        return response
 
 
 class CsrfApi(_PublicAuthApi):

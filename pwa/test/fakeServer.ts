@@ -1,11 +1,29 @@
 // An in-memory stand-in for /api/v1/sync/ and /api/v1/auth/token/refresh/ that follows the
-// protocol of patients/sync.py: gap-free mutation ids per client (409 mutation_gap), duplicates
-// answered with the original result, per-field merge with conflicts recorded, two ids for one
-// day merged into the first, deletes win, a version counter as the pull cursor, 409
-// reset_required for a cursor older than the purge horizon, 426 for an old schema version.
+// protocol of patients/sync.py for every synced table:
+//   - gap-free mutation ids per client (409 mutation_gap, nothing applied), ids already
+//     processed answered `duplicate` with the original result, one version per push;
+//   - diary_entry: per-field merge against base_version with conflicts recorded (last arrival
+//     wins), two ids for one day merged into the first (an alias keeps the losing id), delete
+//     wins, a purged id stays deleted;
+//   - questionnaire_response: editable (answers, period_end; the instrument never changes),
+//     scored by the server, delete wins (`conflict` with reason `deleted`), purged ids too;
+//   - dose_log: insert-only; a replay with other content is `rejected` `immutable`, a delete
+//     `insert_only`; a taken dose without a time gets the server's time;
+//   - patient_settings: the patient's own record only, per-field merge with conflicts recorded;
+//   - reminder: per-field merge with conflicts recorded, delete wins, tombstones never purged;
+//   - prescription: the clinic's (server-side edits only; a push is `server_owned`).
+// Pull: a keyset cursor (version, table, id) capped at the version read when the session
+// started, last_mutation_id fixed for the session, tombstones in `deleted` (also in a full
+// download), 409 reset_required for a cursor older than the purge horizon or another epoch,
+// 426 for an old schema version, 401 for a stale access token (refresh rotates the pair).
 // Faults: a request that never arrives, a response that is lost after the server applied it.
 
-interface Entry {
+interface FieldVersioned {
+  server_version: number;
+  field_versions: Record<string, number>;
+}
+
+interface Entry extends FieldVersioned {
   id: string;
   day: string;
   slot: string;
@@ -14,9 +32,57 @@ interface Entry {
   angioedema: boolean;
   aas_items: number[] | null;
   note: string;
+  deleted: boolean;
+}
+
+interface Questionnaire {
+  id: string;
+  instrument: string;
+  answers: { items?: number[] | null; angioedema?: boolean };
+  score: number;
+  period_end: string;
   server_version: number;
   deleted: boolean;
-  field_versions: Record<string, number>;
+}
+
+interface Dose {
+  id: string;
+  prescription: string;
+  date: string;
+  status: string;
+  taken_at: string | null;
+  server_version: number;
+}
+
+interface Prescription {
+  id: string;
+  medication: string;
+  dose: string;
+  frequency_kind: string;
+  frequency_value: number | null;
+  guideline_step: number;
+  start: string;
+  end: string | null;
+  server_version: number;
+}
+
+interface Reminder extends FieldVersioned {
+  id: string;
+  kind: string;
+  local_time: string;
+  days_of_week: number[];
+  prescription: string | null;
+  enabled: boolean;
+  deleted: boolean;
+}
+
+interface PatientSettings extends FieldVersioned {
+  id: string;
+  timezone: string;
+  locale: string;
+  diary_mode: string;
+  quiet_hours_start: string | null;
+  quiet_hours_end: string | null;
 }
 
 interface Conflict {
@@ -33,6 +99,7 @@ interface Conflict {
 }
 
 type Result = Record<string, unknown> & { mutation_id: number; status: string };
+type Answer = Record<string, unknown> & { status: string };
 
 interface Mutation {
   mutation_id: number;
@@ -43,22 +110,97 @@ interface Mutation {
   fields: Record<string, unknown>;
 }
 
+interface ClientState {
+  last: number;
+  results: Map<number, Result>;
+  /** The versions of this client's pushes: its own writes never conflict with itself. */
+  versions: Set<number>;
+}
+
+/** What one mutation is applied with: its client, and the version of its push. */
+interface Ctx {
+  clientId: string;
+  client: ClientState;
+  version: number;
+  mutation: Mutation;
+}
+
+interface CursorPayload {
+  epoch: number;
+  since: number;
+  upto: number | null;
+  after: [number, string, string] | null;
+  client?: string | null;
+  lm?: number;
+}
+
+class Rejected extends Error {
+  constructor(
+    readonly code: string,
+    readonly detail: string,
+    readonly field: string | null = null,
+  ) {
+    super(detail);
+  }
+}
+
+const DIARY_FIELDS = ["day", "slot", "wheals", "itch", "angioedema", "aas_items", "note"];
 const EDITABLE = ["wheals", "itch", "angioedema", "aas_items", "note"] as const;
+const REMINDER_FIELDS = ["kind", "local_time", "days_of_week", "prescription", "enabled"] as const;
+const SETTINGS_FIELDS = ["timezone", "locale", "diary_mode", "quiet_hours_start", "quiet_hours_end"] as const;
+const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+function unknownField(fields: Record<string, unknown>, allowed: readonly string[]): void {
+  const unknown = Object.keys(fields).filter((f) => !allowed.includes(f)).sort();
+  if (unknown[0] !== undefined) throw new Rejected("unknown_field", `Unknown field ${unknown[0]}.`, unknown[0]);
+}
 
 export class FakeServer {
   version = 0;
+  epoch = 1;
   minCursor = 0;
   minSchemaVersion = 1;
+  today = "2026-11-30";
+  readonly patientId = crypto.randomUUID();
   entries = new Map<string, Entry>();
+  questionnaires = new Map<string, Questionnaire>();
+  doses = new Map<string, Dose>();
+  prescriptions = new Map<string, Prescription>();
+  reminders = new Map<string, Reminder>();
+  settings: PatientSettings;
   conflicts = new Map<string, Conflict>();
-  clients = new Map<string, { last: number; results: Map<number, Result>; versions: Set<number> }>();
+  /** A losing id of a natural-key merge → the record it merged into. */
+  aliases = new Map<string, string>();
+  /** Ids whose tombstones were purged: they stay deleted. */
+  purgedIds = new Set<string>();
+  clients = new Map<string, ClientState>();
   applications = 0; // effects applied (exactly-once checks)
+  /** `client:mutation_id` of every mutation that took effect: never twice. */
+  effects: string[] = [];
   validAccess = new Set<string>(["access-1"]);
+  /** False: a refresh succeeds but its access token is refused too (a broken sign-in). */
+  refreshGrantsAccess = true;
   refreshTokens = new Set<string>(["refresh-1"]);
   private tokenSerial = 1;
   /** Next requests to fail: "drop_request" never reaches the server, "drop_response" is applied then lost. */
   faults: ("drop_request" | "drop_response")[] = [];
   requests: { method: string; path: string; body: unknown }[] = [];
+
+  constructor() {
+    this.settings = {
+      id: this.patientId,
+      timezone: "Europe/Berlin",
+      locale: "de",
+      diary_mode: "once",
+      quiet_hours_start: "22:00",
+      quiet_hours_end: "07:00",
+      server_version: ++this.version,
+      field_versions: {},
+    };
+  }
 
   fetch = async (input: string, init?: RequestInit): Promise<Response> => {
     const url = new URL(input, "http://clinic.test");
@@ -71,6 +213,11 @@ export class FakeServer {
     if (fault === "drop_response") throw new TypeError("Failed to fetch");
     return response;
   };
+
+  /** The requests made to a path (e.g. "/api/v1/sync/push/"). */
+  requestsTo(path: string): { method: string; path: string; body: unknown }[] {
+    return this.requests.filter((r) => r.path === path);
+  }
 
   private json(status: number, body: unknown): Response {
     return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
@@ -86,7 +233,7 @@ export class FakeServer {
       if (!this.refreshTokens.delete(refresh)) return this.problem(401, "token_not_valid");
       this.tokenSerial++;
       const pair = { access: `access-${this.tokenSerial}`, refresh: `refresh-${this.tokenSerial}` };
-      this.validAccess.add(pair.access);
+      if (this.refreshGrantsAccess) this.validAccess.add(pair.access);
       this.refreshTokens.add(pair.refresh);
       return this.json(200, pair);
     }
@@ -100,12 +247,21 @@ export class FakeServer {
     return this.problem(404, "not_found");
   }
 
+  // --- Server-side changes (another device through the REST API, or the clinic) ---------------
+
   /** Everything a device may see, as the pull shows it. */
   liveEntries(): Entry[] {
     return [...this.entries.values()].filter((e) => !e.deleted);
   }
 
-  /** A change made on the server side (another device, or the clinic). */
+  liveReminders(): Reminder[] {
+    return [...this.reminders.values()].filter((r) => !r.deleted);
+  }
+
+  liveQuestionnaires(): Questionnaire[] {
+    return [...this.questionnaires.values()].filter((q) => !q.deleted);
+  }
+
   serverEdit(id: string, fields: Partial<Entry>): void {
     const entry = this.entries.get(id);
     if (!entry) throw new Error("no such entry");
@@ -121,11 +277,82 @@ export class FakeServer {
     entry.server_version = ++this.version;
   }
 
-  /** Tombstones purged: cursors from before now are too old. */
-  purge(): void {
-    for (const [id, e] of this.entries) if (e.deleted) this.entries.delete(id);
-    this.minCursor = this.version;
+  serverDeleteQuestionnaire(id: string): void {
+    const q = this.questionnaires.get(id);
+    if (!q) throw new Error("no such questionnaire");
+    q.deleted = true;
+    q.server_version = ++this.version;
   }
+
+  serverEditReminder(id: string, fields: Partial<Reminder>): void {
+    const r = this.reminders.get(id);
+    if (!r) throw new Error("no such reminder");
+    const v = ++this.version;
+    Object.assign(r, fields, { server_version: v });
+    for (const name of Object.keys(fields)) r.field_versions[name] = v;
+  }
+
+  serverDeleteReminder(id: string): void {
+    const r = this.reminders.get(id);
+    if (!r) throw new Error("no such reminder");
+    r.deleted = true;
+    r.server_version = ++this.version;
+  }
+
+  serverEditSettings(fields: Partial<Omit<PatientSettings, "id" | "server_version" | "field_versions">>): void {
+    const v = ++this.version;
+    Object.assign(this.settings, fields, { server_version: v });
+    for (const name of Object.keys(fields)) this.settings.field_versions[name] = v;
+  }
+
+  /** The clinic prescribes (or changes a prescription). */
+  prescribe(fields: Partial<Prescription> = {}): Prescription {
+    const id = fields.id ?? crypto.randomUUID();
+    const p: Prescription = {
+      medication: crypto.randomUUID(),
+      dose: "10 mg",
+      frequency_kind: "daily",
+      frequency_value: null,
+      guideline_step: 1,
+      start: "2026-11-01",
+      end: null,
+      ...this.prescriptions.get(id),
+      ...fields,
+      id,
+      server_version: ++this.version,
+    };
+    this.prescriptions.set(id, p);
+    return p;
+  }
+
+  /** Tombstones purged (diary entries and questionnaires; reminders keep theirs): cursors from
+   * before the newest purged deletion are too old. */
+  purge(): void {
+    let horizon = this.minCursor;
+    for (const map of [this.entries, this.questionnaires] as Map<string, { deleted: boolean; server_version: number }>[]) {
+      for (const [id, row] of map) {
+        if (!row.deleted) continue;
+        horizon = Math.max(horizon, row.server_version);
+        this.purgedIds.add(id);
+        map.delete(id);
+      }
+    }
+    this.minCursor = horizon;
+  }
+
+  /** Restored from a backup or moved: every cursor of the old epoch must reset. */
+  newEpoch(): void {
+    this.epoch++;
+  }
+
+  /** The version a cursor stands at (for tests). */
+  cursorVersion(cursor: string | undefined): number | undefined {
+    if (cursor === undefined) return undefined;
+    const payload = JSON.parse(atob(cursor)) as CursorPayload;
+    return payload.since;
+  }
+
+  // --- Push -----------------------------------------------------------------------------------
 
   private push(body: { client_id: string; mutations: Mutation[] }): Response {
     let client = this.clients.get(body.client_id);
@@ -147,107 +374,446 @@ export class FakeServer {
         results.push({ mutation_id: m.mutation_id, status: "duplicate", original: client.results.get(m.mutation_id) ?? null });
         continue;
       }
-      const result = { mutation_id: m.mutation_id, ...this.apply(body.client_id, client.versions, m, version) } as Result;
+      let answer: Answer;
+      try {
+        answer = this.apply({ clientId: body.client_id, client, version, mutation: m });
+      } catch (error) {
+        if (!(error instanceof Rejected)) throw error;
+        answer = { status: "rejected", reason: { code: error.code, detail: error.detail, field: error.field } };
+      }
+      const result = { mutation_id: m.mutation_id, ...answer } as Result;
       client.results.set(m.mutation_id, result);
       client.last = m.mutation_id;
       results.push(result);
     }
     client.versions.add(version);
-    return this.json(200, { last_mutation_id: client.last, results });
+    return this.json(200, { last_mutation_id: client.last, results: JSON.parse(JSON.stringify(results)) });
   }
 
-  private record(e: Entry): Record<string, unknown> {
+  private effect(ctx: Ctx): void {
+    this.applications++;
+    this.effects.push(`${ctx.clientId}:${ctx.mutation.mutation_id}`);
+  }
+
+  private apply(ctx: Ctx): Answer {
+    switch (ctx.mutation.table) {
+      case "diary_entry":
+        return this.applyDiary(ctx);
+      case "questionnaire_response":
+        return this.applyQuestionnaire(ctx);
+      case "dose_log":
+        return this.applyDose(ctx);
+      case "patient_settings":
+        return this.applySettings(ctx);
+      case "reminder":
+        return this.applyReminder(ctx);
+      default:
+        throw new Rejected("server_owned", `${ctx.mutation.table} is changed by the clinic only.`);
+    }
+  }
+
+  /** Versions this client wrote (its earlier pushes, and this one). */
+  private own(ctx: Ctx, v: number): boolean {
+    return ctx.client.versions.has(v) || v === ctx.version;
+  }
+
+  private recordConflict(
+    ctx: Ctx,
+    table: string,
+    recordId: string,
+    fields: string[],
+    clientValue: Record<string, unknown>,
+    serverValue: Record<string, unknown>,
+  ): void {
+    const conflict: Conflict = {
+      id: crypto.randomUUID(),
+      table,
+      record_id: recordId,
+      mutation_id: ctx.mutation.mutation_id,
+      client_id: ctx.clientId,
+      fields,
+      client_value: JSON.parse(JSON.stringify(clientValue)),
+      server_value: JSON.parse(JSON.stringify(serverValue)),
+      resolution: "last_arrival_wins",
+      server_version: ctx.version,
+    };
+    this.conflicts.set(conflict.id, conflict);
+  }
+
+  private purgedAnswer(id: string): Answer | undefined {
+    if (!this.purgedIds.has(id)) return undefined;
+    return { status: "conflict", reason: { code: "deleted" }, server_version: null, record: { id, deleted: true } };
+  }
+
+  // diary_entry -----------------------------------------------------------------------------------
+
+  private diaryRecord(e: Entry): Record<string, unknown> {
     return {
       id: e.id, day: e.day, slot: e.slot, wheals: e.wheals, itch: e.itch, angioedema: e.angioedema,
       aas_items: e.aas_items, note: e.note, server_version: e.server_version, deleted: e.deleted,
     };
   }
 
-  private apply(clientId: string, own: Set<number>, m: Mutation, version: number): Record<string, unknown> {
-    let entry = this.entries.get(m.id);
+  private applyDiary(ctx: Ctx): Answer {
+    const m = ctx.mutation;
+    const winner = this.aliases.get(m.id);
+    let entry = this.entries.get(winner ?? m.id);
+    let aliased: Record<string, string> = winner && entry ? { record_id: entry.id } : {};
     if (m.op === "delete") {
-      if (entry && !entry.deleted) {
+      if (!entry) return { status: "applied", server_version: null };
+      if (!entry.deleted) {
         entry.deleted = true;
-        entry.server_version = version;
-        this.applications++;
+        entry.server_version = ctx.version;
+        this.effect(ctx);
       }
-      return { status: "applied", server_version: entry?.server_version ?? null };
+      return { status: "applied", server_version: entry.server_version, ...aliased };
     }
     const fields = m.fields;
+    unknownField(fields, DIARY_FIELDS);
     for (const name of ["wheals", "itch"]) {
       const v = fields[name];
-      if (v !== undefined && (typeof v !== "number" || v < 0 || v > 3)) {
-        return { status: "rejected", reason: { code: "validation_error", detail: `${name} must be an integer 0–3.`, field: name } };
+      if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 3)) {
+        throw new Rejected("validation_error", `${name} must be an integer 0–3.`, name);
       }
     }
+    if ("day" in fields && !DATE.test(String(fields["day"]))) throw new Rejected("invalid_date", "day must be YYYY-MM-DD.", "day");
     let base = m.base_version ?? 0;
     if (!entry) {
-      const live = [...this.entries.values()].find((e) => !e.deleted && e.day === fields["day"] && e.slot === fields["slot"]);
+      const gone = this.purgedAnswer(winner ?? m.id);
+      if (gone) return gone;
+      for (const name of ["day", "itch", "wheals"]) {
+        if (!(name in fields)) throw new Rejected("validation_error", `${name} is required for a new entry.`, name);
+      }
+      const slot = String(fields["slot"] ?? "day");
+      const live = [...this.entries.values()].find((e) => !e.deleted && e.day === fields["day"] && e.slot === slot);
       if (!live) {
         entry = {
-          id: m.id, day: String(fields["day"]), slot: String(fields["slot"]), wheals: Number(fields["wheals"]),
+          id: m.id, day: String(fields["day"]), slot, wheals: Number(fields["wheals"]),
           itch: Number(fields["itch"]), angioedema: Boolean(fields["angioedema"]),
           aas_items: (fields["aas_items"] as number[] | null) ?? null, note: String(fields["note"] ?? ""),
-          server_version: version, deleted: false, field_versions: {},
+          server_version: ctx.version, deleted: false, field_versions: {},
         };
-        for (const name of EDITABLE) entry.field_versions[name] = version;
+        for (const name of EDITABLE) entry.field_versions[name] = ctx.version;
         this.entries.set(m.id, entry);
-        this.applications++;
-        return { status: "applied", server_version: version };
+        this.effect(ctx);
+        return { status: "applied", server_version: ctx.version };
       }
       entry = live;
-      base = 0;
-    } else if (entry.deleted) {
-      return { status: "conflict", reason: { code: "deleted" }, server_version: entry.server_version, record: this.record(entry) };
+      this.aliases.set(m.id, live.id);
+      aliased = { record_id: live.id };
+      base = 0; // the device never saw the other record: every overlapping field conflicts
+    } else {
+      if (entry.deleted) {
+        return { status: "conflict", reason: { code: "deleted" }, server_version: entry.server_version, record: this.diaryRecord(entry), ...aliased };
+      }
+      for (const name of ["day", "slot"] as const) {
+        if (name in fields && fields[name] !== entry[name]) {
+          throw new Rejected("immutable_field", `${name} cannot change; delete and re-create.`, name);
+        }
+      }
     }
+    const target = entry;
     const changes = Object.fromEntries(Object.entries(fields).filter(([k]) => k !== "day" && k !== "slot"));
-    const othersChanged = entry.server_version > base && !own.has(entry.server_version) && entry.server_version !== version;
+    const othersChanged = target.server_version > base && !this.own(ctx, target.server_version);
     const conflicting = Object.keys(changes).filter((f) => {
-      const v = entry.field_versions[f] ?? 0;
-      return v > base && !own.has(v) && v !== version && JSON.stringify(entry[f as keyof Entry]) !== JSON.stringify(changes[f]);
-    });
+      const v = target.field_versions[f] ?? 0;
+      return v > base && !this.own(ctx, v) && !same(target[f as keyof Entry], changes[f]);
+    }).sort();
     if (conflicting.length) {
-      const conflict: Conflict = {
-        id: crypto.randomUUID(), table: "diary_entry", record_id: entry.id, mutation_id: m.mutation_id,
-        client_id: clientId, fields: conflicting,
-        client_value: Object.fromEntries(conflicting.map((f) => [f, changes[f]])),
-        server_value: Object.fromEntries(conflicting.map((f) => [f, entry[f as keyof Entry]])),
-        resolution: "last_arrival_wins", server_version: version,
-      };
-      this.conflicts.set(conflict.id, conflict);
+      this.recordConflict(
+        ctx, "diary_entry", target.id, conflicting,
+        Object.fromEntries(conflicting.map((f) => [f, changes[f]])),
+        Object.fromEntries(conflicting.map((f) => [f, target[f as keyof Entry]])),
+      );
     }
-    Object.assign(entry, changes, { server_version: version });
-    for (const name of Object.keys(changes)) entry.field_versions[name] = version;
-    this.applications++;
-    const merged = othersChanged || entry.id !== m.id;
+    Object.assign(target, changes, { server_version: ctx.version });
+    for (const name of Object.keys(changes)) target.field_versions[name] = ctx.version;
+    this.effect(ctx);
+    const merged = othersChanged || target.id !== m.id;
     return merged
-      ? { status: "merged", server_version: version, record: this.record(entry), conflict_fields: conflicting }
-      : { status: "applied", server_version: version };
+      ? { status: "merged", server_version: ctx.version, record: this.diaryRecord(target), conflict_fields: conflicting, ...aliased }
+      : { status: "applied", server_version: ctx.version, ...aliased };
+  }
+
+  // questionnaire_response --------------------------------------------------------------------------
+
+  /** A stand-in for the server's scoring: the sum of the items (4 for UCT, 5 for AAS). */
+  private score(instrument: string, answers: unknown): { answers: Questionnaire["answers"]; score: number } {
+    const items = (answers as { items?: unknown } | null | undefined)?.items;
+    const count = instrument === "aas" ? 5 : 4;
+    const max = instrument === "aas" ? 3 : 4;
+    if (!Array.isArray(items) || items.length !== count || items.some((i) => !Number.isInteger(i) || i < 0 || i > max)) {
+      throw new Rejected("validation_error", `answers: ${count} items 0–${max}.`, "answers");
+    }
+    return { answers: { items: items as number[] }, score: (items as number[]).reduce((a, b) => a + b, 0) };
+  }
+
+  private applyQuestionnaire(ctx: Ctx): Answer {
+    const m = ctx.mutation;
+    const response = this.questionnaires.get(m.id);
+    if (!response) {
+      const gone = this.purgedAnswer(m.id);
+      if (gone) return gone;
+    }
+    if (m.op === "delete") {
+      if (!response) throw new Rejected("not_found", "No such record.");
+      if (!response.deleted) {
+        response.deleted = true;
+        response.server_version = ctx.version;
+        this.effect(ctx);
+      }
+      return { status: "applied", server_version: response.server_version };
+    }
+    const fields = m.fields;
+    unknownField(fields, ["instrument", "answers", "period_end"]);
+    const periodEnd = fields["period_end"] ? String(fields["period_end"]) : null;
+    if (periodEnd !== null && !DATE.test(periodEnd)) throw new Rejected("invalid_date", "period_end must be YYYY-MM-DD.", "period_end");
+    if (response) {
+      if (response.deleted) {
+        return { status: "conflict", reason: { code: "deleted" }, server_version: response.server_version, record: { id: response.id, deleted: true } };
+      }
+      if ("instrument" in fields && fields["instrument"] !== response.instrument) {
+        throw new Rejected("immutable_field", "instrument cannot change; record a new one.", "instrument");
+      }
+      if (!("answers" in fields) && periodEnd === null) return { status: "applied", server_version: response.server_version };
+      const scored = this.score(response.instrument, "answers" in fields ? fields["answers"] : response.answers);
+      Object.assign(response, scored, periodEnd ? { period_end: periodEnd } : {}, { server_version: ctx.version });
+      this.effect(ctx);
+      return { status: "applied", server_version: ctx.version };
+    }
+    const instrument = String(fields["instrument"] ?? "");
+    if (!["uct", "uct7", "aas"].includes(instrument)) throw new Rejected("validation_error", "instrument: not a valid choice.", "instrument");
+    const scored = this.score(instrument, fields["answers"]);
+    this.questionnaires.set(m.id, {
+      id: m.id, instrument, ...scored, period_end: periodEnd ?? this.today, server_version: ctx.version, deleted: false,
+    });
+    this.effect(ctx);
+    return { status: "applied", server_version: ctx.version };
+  }
+
+  // dose_log ------------------------------------------------------------------------------------------
+
+  private applyDose(ctx: Ctx): Answer {
+    const m = ctx.mutation;
+    if (m.op === "delete") throw new Rejected("insert_only", "Dose logs are insert-only: log a correction instead.");
+    const fields = m.fields;
+    unknownField(fields, ["prescription", "date", "status", "taken_at"]);
+    for (const name of ["prescription", "date", "status"]) {
+      if (!(name in fields)) throw new Rejected("validation_error", `${name} is required.`, name);
+    }
+    const status = String(fields["status"]);
+    if (status !== "taken" && status !== "skipped") throw new Rejected("validation_error", "status: not a valid choice.", "status");
+    const date = String(fields["date"]);
+    if (!DATE.test(date)) throw new Rejected("validation_error", "date: not a date.", "date");
+    const takenAt = fields["taken_at"] === undefined || fields["taken_at"] === null ? undefined : String(fields["taken_at"]);
+    const existing = this.doses.get(m.id);
+    if (existing) {
+      const unchanged =
+        existing.prescription === fields["prescription"] && existing.date === date && existing.status === status &&
+        (takenAt === undefined || takenAt === existing.taken_at);
+      if (!unchanged) throw new Rejected("immutable", "Dose logs are insert-only: log a correction instead.");
+      return { status: "applied", server_version: existing.server_version };
+    }
+    const prescription = this.prescriptions.get(String(fields["prescription"]));
+    if (!prescription) throw new Rejected("not_found", "No such prescription.", "prescription");
+    if (date < prescription.start || (prescription.end !== null && date > prescription.end)) {
+      throw new Rejected("prescription_inactive", "The prescription is not active on that date.", "date");
+    }
+    if (status === "skipped" && takenAt !== undefined) throw new Rejected("validation_error", "A skipped dose has no time taken.", "taken_at");
+    this.doses.set(m.id, {
+      id: m.id, prescription: prescription.id, date, status,
+      taken_at: status === "taken" ? (takenAt ?? `${date}T12:00:00+00:00`) : null,
+      server_version: ctx.version,
+    });
+    this.effect(ctx);
+    return { status: "applied", server_version: ctx.version };
+  }
+
+  // patient_settings ----------------------------------------------------------------------------------
+
+  private applySettings(ctx: Ctx): Answer {
+    const m = ctx.mutation;
+    if (m.op === "delete" || m.id !== this.patientId) throw new Rejected("not_allowed", "Only your own settings can be changed, not deleted.");
+    const fields = m.fields;
+    unknownField(fields, SETTINGS_FIELDS);
+    if ("timezone" in fields) {
+      try {
+        new Intl.DateTimeFormat("en", { timeZone: String(fields["timezone"]) });
+      } catch {
+        throw new Rejected("validation_error", "timezone: not a known time zone.", "timezone");
+      }
+    }
+    if ("locale" in fields && !["en", "de"].includes(String(fields["locale"]))) throw new Rejected("validation_error", "locale: not a valid choice.", "locale");
+    if ("diary_mode" in fields && !["once", "twice"].includes(String(fields["diary_mode"]))) throw new Rejected("validation_error", "diary_mode: not a valid choice.", "diary_mode");
+    for (const name of ["quiet_hours_start", "quiet_hours_end"]) {
+      const v = fields[name];
+      if (v !== undefined && v !== null && !HHMM.test(String(v))) throw new Rejected("validation_error", `${name}: HH:MM.`, name);
+    }
+    const s = this.settings;
+    const base = m.base_version ?? 0;
+    const serverChanged = Object.keys(fields).filter((f) => {
+      const v = s.field_versions[f] ?? 0;
+      return v > base && !this.own(ctx, v);
+    }).sort();
+    const conflicting = serverChanged.filter((f) => !same(s[f as keyof PatientSettings], fields[f]));
+    if (conflicting.length) {
+      this.recordConflict(
+        ctx, "patient_settings", s.id, conflicting,
+        Object.fromEntries(conflicting.map((f) => [f, fields[f]])),
+        Object.fromEntries(conflicting.map((f) => [f, s[f as keyof PatientSettings]])),
+      );
+    }
+    Object.assign(s, fields, { server_version: ctx.version });
+    for (const name of Object.keys(fields)) s.field_versions[name] = ctx.version;
+    this.effect(ctx);
+    return { status: serverChanged.length ? "merged" : "applied", server_version: ctx.version };
+  }
+
+  // reminder ------------------------------------------------------------------------------------------
+
+  private reminderRecord(r: Reminder): Record<string, unknown> {
+    return {
+      id: r.id, kind: r.kind, local_time: r.local_time, days_of_week: [...r.days_of_week], prescription: r.prescription,
+      enabled: r.enabled, server_version: r.server_version, deleted: r.deleted,
+    };
+  }
+
+  private applyReminder(ctx: Ctx): Answer {
+    const m = ctx.mutation;
+    const existing = this.reminders.get(m.id);
+    if (m.op === "delete") {
+      if (!existing) throw new Rejected("not_found", "No such reminder.");
+      if (!existing.deleted) {
+        existing.deleted = true;
+        existing.server_version = ctx.version;
+        this.effect(ctx);
+      }
+      return { status: "applied", server_version: existing.server_version };
+    }
+    const fields = { ...m.fields };
+    unknownField(fields, REMINDER_FIELDS);
+    if (existing?.deleted) {
+      return { status: "conflict", reason: { code: "deleted" }, server_version: existing.server_version, record: this.reminderRecord(existing) };
+    }
+    if (!existing) {
+      for (const name of ["kind", "local_time"]) if (!(name in fields)) throw new Rejected("validation_error", `${name} is required.`, name);
+    }
+    if ("kind" in fields && !["diary", "medication", "questionnaire"].includes(String(fields["kind"]))) {
+      throw new Rejected("validation_error", "Unknown reminder kind.", "kind");
+    }
+    if ("local_time" in fields && !HHMM.test(String(fields["local_time"]))) throw new Rejected("validation_error", "local_time is HH:MM.", "local_time");
+    if ("enabled" in fields && typeof fields["enabled"] !== "boolean") throw new Rejected("validation_error", "enabled is true or false.", "enabled");
+    if ("days_of_week" in fields) {
+      const days = fields["days_of_week"];
+      if (!Array.isArray(days) || days.length === 0 || days.some((d) => !Number.isInteger(d) || d < 1 || d > 7)) {
+        throw new Rejected("validation_error", "days_of_week are ISO weekdays 1–7.", "days_of_week");
+      }
+      fields["days_of_week"] = [...new Set(days as number[])].sort((a, b) => a - b);
+    }
+    if (!existing) {
+      const r: Reminder = {
+        id: m.id, kind: String(fields["kind"]), local_time: String(fields["local_time"]),
+        days_of_week: (fields["days_of_week"] as number[] | undefined) ?? [1, 2, 3, 4, 5, 6, 7],
+        prescription: (fields["prescription"] as string | null | undefined) ?? null,
+        enabled: (fields["enabled"] as boolean | undefined) ?? true,
+        server_version: ctx.version, deleted: false, field_versions: {},
+      };
+      for (const name of REMINDER_FIELDS) r.field_versions[name] = ctx.version;
+      this.reminders.set(m.id, r);
+      this.effect(ctx);
+      return { status: "applied", server_version: ctx.version };
+    }
+    const base = m.base_version ?? 0;
+    const othersChanged = existing.server_version > base && !this.own(ctx, existing.server_version);
+    const conflicting = Object.keys(fields).filter((f) => {
+      const v = existing.field_versions[f] ?? 0;
+      return v > base && !this.own(ctx, v) && !same(fields[f], existing[f as keyof Reminder]);
+    }).sort();
+    if (conflicting.length) {
+      this.recordConflict(
+        ctx, "reminder", existing.id, conflicting,
+        Object.fromEntries(conflicting.map((f) => [f, fields[f]])),
+        Object.fromEntries(conflicting.map((f) => [f, existing[f as keyof Reminder]])),
+      );
+    }
+    Object.assign(existing, fields, { server_version: ctx.version });
+    for (const name of Object.keys(fields)) existing.field_versions[name] = ctx.version;
+    this.effect(ctx);
+    return othersChanged
+      ? { status: "merged", server_version: ctx.version, record: this.reminderRecord(existing), conflict_fields: conflicting }
+      : { status: "applied", server_version: ctx.version };
+  }
+
+  // --- Pull -----------------------------------------------------------------------------------
+
+  private rows(): { v: number; table: string; id: string; deleted: boolean; data: Record<string, unknown> }[] {
+    const rows: { v: number; table: string; id: string; deleted: boolean; data: Record<string, unknown> }[] = [];
+    const add = (table: string, id: string, v: number, deleted: boolean, data: Record<string, unknown>) =>
+      rows.push({ v, table, id, deleted, data });
+    for (const e of this.entries.values()) {
+      const data = this.diaryRecord(e);
+      delete data["deleted"];
+      add("diary_entry", e.id, e.server_version, e.deleted, data);
+    }
+    for (const q of this.questionnaires.values()) {
+      add("questionnaire_response", q.id, q.server_version, q.deleted, {
+        id: q.id, instrument: q.instrument, answers: q.answers, score: q.score, period_end: q.period_end, server_version: q.server_version,
+      });
+    }
+    for (const d of this.doses.values()) add("dose_log", d.id, d.server_version, false, { ...d });
+    for (const p of this.prescriptions.values()) add("prescription", p.id, p.server_version, false, { ...p });
+    for (const r of this.reminders.values()) {
+      const data = this.reminderRecord(r);
+      delete data["deleted"];
+      add("reminder", r.id, r.server_version, r.deleted, data);
+    }
+    const settings: Record<string, unknown> = { ...this.settings };
+    delete settings["field_versions"];
+    add("patient_settings", this.settings.id, this.settings.server_version, false, settings);
+    for (const c of this.conflicts.values()) add("sync_conflict", c.id, c.server_version, false, { ...c });
+    return rows;
   }
 
   private pull(params: URLSearchParams): Response {
-    const cursor = params.get("cursor");
-    const since = cursor ? Number(cursor.replace("v", "")) : 0;
-    if (cursor && since < this.minCursor) return this.problem(409, "reset_required");
+    const token = params.get("cursor");
+    const clientId = params.get("client_id");
+    let payload: CursorPayload | undefined;
+    if (token) {
+      try {
+        payload = JSON.parse(atob(token)) as CursorPayload;
+      } catch {
+        return this.problem(400, "invalid_cursor");
+      }
+      const position = payload.after?.[0] ?? payload.since;
+      if (payload.epoch !== this.epoch || (payload.since > 0 && position < this.minCursor)) {
+        return this.problem(409, "reset_required");
+      }
+    }
+    const since = payload?.since ?? 0;
+    const upto = payload?.upto ?? this.version;
+    const after: [number, string, string] = payload?.after ?? [since, "", ""];
+    let lm: number;
+    if (payload?.upto) lm = payload.client === clientId ? (payload.lm ?? 0) : 0;
+    else lm = this.clients.get(clientId ?? "")?.last ?? 0;
     const limit = Number(params.get("limit") ?? 500);
-    type Row = { v: number; table: string; e?: Entry; c?: Conflict };
-    const rows: Row[] = [
-      ...[...this.entries.values()].map((e): Row => ({ v: e.server_version, table: "diary_entry", e })),
-      ...[...this.conflicts.values()].map((c): Row => ({ v: c.server_version, table: "sync_conflict", c })),
-    ]
-      .filter((r) => r.v > since && (since > 0 || r.table !== "diary_entry" || !r.e?.deleted))
-      .sort((a, b) => a.v - b.v);
+    const key = (r: { v: number; table: string; id: string }): [number, string, string] => [r.v, r.table, r.id];
+    const cmp = (a: [number, string, string], b: [number, string, string]): number =>
+      a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0) || (a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : 0);
+    const rows = this.rows()
+      .filter((r) => r.v > since && r.v <= upto && cmp(key(r), after) > 0)
+      .sort((a, b) => cmp(key(a), key(b)));
     const page = rows.slice(0, limit);
-    const hasMore = rows.length > limit && page.length > 0;
+    const hasMore = rows.length > limit;
     const changes: Record<string, { upserted: unknown[]; deleted: string[] }> = {};
     for (const row of page) {
       const table = (changes[row.table] ??= { upserted: [], deleted: [] });
-      if (row.e?.deleted) table.deleted.push(row.e.id);
-      else table.upserted.push(row.e ? this.record(row.e) : row.c);
+      if (row.deleted) table.deleted.push(row.id);
+      else table.upserted.push(JSON.parse(JSON.stringify(row.data)));
     }
-    // Pages end on a whole version here (the real server pages by (version, table, id)).
-    const lastV = hasMore ? (page[page.length - 1]?.v ?? since) : this.version;
-    const client = this.clients.get(params.get("client_id") ?? "");
-    return this.json(200, { changes, cursor: `v${lastV}`, has_more: hasMore, last_mutation_id: client?.last ?? 0 });
+    const lastRow = page[page.length - 1];
+    const next: CursorPayload = hasMore && lastRow
+      ? { epoch: this.epoch, since, upto, after: key(lastRow), client: clientId, lm }
+      : { epoch: this.epoch, since: upto, upto: null, after: null };
+    return this.json(200, { changes, cursor: btoa(JSON.stringify(next)), has_more: hasMore, last_mutation_id: lm });
   }
 }

@@ -2,6 +2,7 @@
 // transaction: either both are there or neither (DESIGN.md §11).
 import type { AppDB, DiaryEntry, Mutation, Slot } from "./db";
 import { takeMutationId } from "./meta";
+import { neverAccepted } from "./outbox";
 
 export { pendingIds } from "./outbox";
 
@@ -55,8 +56,11 @@ export async function diaryEntrySave(db: AppDB, input: DiaryInput): Promise<Diar
       deleted: false,
       rejected: null,
     };
+    // An entry whose creation the server refused is sent whole again (a partial change of a
+    // record the server does not have would be refused for the missing fields).
+    const isNew = existing === undefined || (await neverAccepted(db, "diary_entry", existing));
     let fields: Record<string, unknown>;
-    if (existing === undefined) {
+    if (isNew) {
       fields = { day: entry.day, slot: entry.slot };
       for (const name of EDITABLE) fields[name] = entry[name];
     } else {
@@ -69,7 +73,7 @@ export async function diaryEntrySave(db: AppDB, input: DiaryInput): Promise<Diar
       table: "diary_entry",
       id: entry.id,
       op: "upsert",
-      base_version: existing === undefined ? null : existing.server_version,
+      base_version: isNew ? null : (existing?.server_version ?? null),
       fields,
     };
     await db.diary.put(entry);

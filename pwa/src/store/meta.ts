@@ -14,8 +14,11 @@ export type MetaKey =
   | "quiet_hours_start"
   | "quiet_hours_end"
   | "settings_version"
+  | "settings_server"
+  | "settings_rejected"
   | "patient_id"
-  | "display_name";
+  | "display_name"
+  | "late_entry_days";
 
 export async function metaGet<T>(db: AppDB, key: MetaKey): Promise<T | undefined> {
   const row = await db.meta.get(key);

@@ -23,6 +23,20 @@ export async function pendingIds(db: AppDB): Promise<Set<string>> {
   return new Set(rows.map((m) => m.id));
 }
 
+/** Whether a change of this record is still waiting for the server. Call inside the caller's
+ * transaction (it must include db.outbox). */
+export async function isQueued(db: AppDB, table: Table, id: string): Promise<boolean> {
+  return (await db.outbox.where("id").equals(id).filter((m) => m.table === table).count()) > 0;
+}
+
+/**
+ * A record the server never took: it has no server version and nothing of it is queued (its
+ * creation was refused). A later save sends it whole again, as a new record.
+ */
+export async function neverAccepted(db: AppDB, table: Table, row: { id: string; server_version: number }): Promise<boolean> {
+  return row.server_version === 0 && !(await isQueued(db, table, row.id));
+}
+
 export function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -1,7 +1,7 @@
 // Questionnaire responses (UCT; AAS comes with the diary's angioedema answer). Editable:
 // a re-save sends the new answers with the version it was based on; the server scores.
 import type { AppDB, QuestionnaireRow } from "./db";
-import { enqueue, same } from "./outbox";
+import { enqueue, neverAccepted, same } from "./outbox";
 
 export interface QuestionnaireInput {
   /** Set to change an existing response; omitted for a new one. */
@@ -13,10 +13,13 @@ export interface QuestionnaireInput {
 
 export async function questionnaireSave(db: AppDB, input: QuestionnaireInput): Promise<QuestionnaireRow> {
   return db.transaction("rw", db.questionnaires, db.outbox, db.meta, async () => {
-    const existing = input.id ? await db.questionnaires.get(input.id) : undefined;
+    // A deleted response is not brought back (the server's delete wins): saving records a new one.
+    const found = input.id ? await db.questionnaires.get(input.id) : undefined;
+    const existing = found?.deleted ? undefined : found;
     const row: QuestionnaireRow = {
       id: existing?.id ?? crypto.randomUUID(),
-      instrument: input.instrument,
+      // The instrument of a recorded response never changes (the server refuses it).
+      instrument: existing?.instrument ?? input.instrument,
       answers: input.answers,
       score: existing && same(existing.answers, input.answers) ? existing.score : null,
       period_end: input.period_end,
@@ -24,7 +27,8 @@ export async function questionnaireSave(db: AppDB, input: QuestionnaireInput): P
       deleted: false,
       rejected: null,
     };
-    if (existing === undefined) {
+    // A response whose recording the server refused is sent whole again, as a new one.
+    if (existing === undefined || (await neverAccepted(db, "questionnaire_response", existing))) {
       await enqueue(db, "questionnaire_response", row.id, "upsert", null, {
         instrument: row.instrument,
         answers: row.answers,

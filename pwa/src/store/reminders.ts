@@ -1,7 +1,7 @@
 // Reminders: add, change (only the changed fields, with the base version, so the server merges
 // per field) and delete (a tombstone until the server confirms; deletes win).
 import type { AppDB, ReminderRow } from "./db";
-import { enqueue, same } from "./outbox";
+import { enqueue, neverAccepted, same } from "./outbox";
 
 export interface ReminderInput {
   kind: ReminderRow["kind"];
@@ -15,7 +15,9 @@ const FIELDS = ["kind", "local_time", "days_of_week", "prescription", "enabled"]
 
 export async function reminderSave(db: AppDB, input: ReminderInput, id?: string): Promise<ReminderRow> {
   return db.transaction("rw", db.reminders, db.outbox, db.meta, async () => {
-    const existing = id ? await db.reminders.get(id) : undefined;
+    // A deleted reminder is not brought back (the server's delete wins): saving makes a new one.
+    const found = id ? await db.reminders.get(id) : undefined;
+    const existing = found?.deleted ? undefined : found;
     const row: ReminderRow = {
       id: existing?.id ?? crypto.randomUUID(),
       ...input,
@@ -24,11 +26,13 @@ export async function reminderSave(db: AppDB, input: ReminderInput, id?: string)
       deleted: false,
       rejected: null,
     };
+    // A reminder whose creation the server refused is sent whole again, as a new one.
+    const isNew = existing === undefined || (await neverAccepted(db, "reminder", existing));
     const fields: Record<string, unknown> = {};
-    for (const name of FIELDS) if (existing === undefined || !same(existing[name], row[name])) fields[name] = row[name];
-    if (existing !== undefined && Object.keys(fields).length === 0) return existing;
+    for (const name of FIELDS) if (isNew || !same(existing?.[name], row[name])) fields[name] = row[name];
+    if (existing !== undefined && !isNew && Object.keys(fields).length === 0) return existing;
     await db.reminders.put(row);
-    await enqueue(db, "reminder", row.id, "upsert", existing === undefined ? null : existing.server_version, fields);
+    await enqueue(db, "reminder", row.id, "upsert", isNew ? null : (existing?.server_version ?? null), fields);
     return row;
   });
 }

@@ -185,9 +185,12 @@ export class FakeServer {
   refreshGrantsAccess = true;
   refreshTokens = new Set<string>(["refresh-1"]);
   private tokenSerial = 1;
-  /** Next requests to fail: "drop_request" never reaches the server, "drop_response" is applied then lost. */
-  faults: ("drop_request" | "drop_response")[] = [];
-  requests: { method: string; path: string; body: unknown }[] = [];
+  /** What happens to the next requests, in turn: "drop_request" never reaches the server,
+   * "drop_response" is applied then lost, "ok" goes through. */
+  faults: ("ok" | "drop_request" | "drop_response")[] = [];
+  requests: { method: string; path: string; query: URLSearchParams; body: unknown }[] = [];
+  /** Runs when a request arrives, before it is handled (a local write while it is in flight). */
+  onRequest: ((path: string) => Promise<void> | void) | undefined;
 
   constructor() {
     this.settings = {
@@ -206,7 +209,8 @@ export class FakeServer {
     const url = new URL(input, "http://clinic.test");
     const method = init?.method ?? "GET";
     const body = init?.body ? JSON.parse(String(init.body)) : undefined;
-    this.requests.push({ method, path: url.pathname, body });
+    this.requests.push({ method, path: url.pathname, query: url.searchParams, body });
+    await this.onRequest?.(url.pathname);
     const fault = this.faults.shift();
     if (fault === "drop_request") throw new TypeError("Failed to fetch");
     const response = this.handle(method, url, body, new Headers(init?.headers));
@@ -215,7 +219,7 @@ export class FakeServer {
   };
 
   /** The requests made to a path (e.g. "/api/v1/sync/push/"). */
-  requestsTo(path: string): { method: string; path: string; body: unknown }[] {
+  requestsTo(path: string): { method: string; path: string; query: URLSearchParams; body: unknown }[] {
     return this.requests.filter((r) => r.path === path);
   }
 

@@ -1,13 +1,13 @@
 import { ApiClient } from "../src/api/client";
 import { AppDB } from "../src/store/db";
 import { metaGet, metaSet } from "../src/store/meta";
-import { SyncEngine } from "../src/sync/engine";
+import { SyncEngine, type SyncOptions } from "../src/sync/engine";
 import { FakeServer } from "./fakeServer";
 
 let serial = 0;
 
 /** A device: its own IndexedDB, API client and sync engine, talking to `server`. */
-export async function device(server: FakeServer) {
+export async function device(server: FakeServer, options: SyncOptions = {}) {
   const db = new AppDB(`test-${++serial}-${Math.random()}`);
   await db.open();
   await metaSet(db, "refresh_token", "refresh-1");
@@ -16,7 +16,7 @@ export async function device(server: FakeServer) {
     saveRefreshToken: (token) => metaSet(db, "refresh_token", token),
   });
   api.setAccessToken("access-1");
-  return { db, api, engine: new SyncEngine(db, api) };
+  return { db, api, engine: new SyncEngine(db, api, options) };
 }
 
 export const ENTRY = { slot: "day" as const, angioedema: false, aas_items: null, note: "" };
@@ -33,7 +33,7 @@ export async function visible(db: AppDB) {
     diary: byId(diary.map(({ id, day, slot, wheals, itch, angioedema, aas_items, note }) => ({ id, day, slot, wheals, itch, angioedema, aas_items, note }))),
     questionnaires: byId(questionnaires.map(({ id, instrument, answers, score, period_end }) => ({ id, instrument, answers, score, period_end }))),
     doses: byId((await db.doses.toArray()).map(({ id, prescription, date, status, taken_at }) => ({ id, prescription, date, status, taken_at }))),
-    prescriptions: byId((await db.prescriptions.toArray()).map(({ server_version: _v, ...p }) => p)),
+    prescriptions: byId((await db.prescriptions.toArray()).map((p) => ({ ...p, server_version: undefined }))),
     reminders: byId(reminders.map(({ id, kind, local_time, days_of_week, prescription, enabled }) => ({ id, kind, local_time, days_of_week, prescription, enabled }))),
     settings: {
       timezone: await metaGet(db, "timezone"),
@@ -54,7 +54,7 @@ export function serverVisible(server: FakeServer) {
     diary: byId(server.liveEntries().map(({ id, day, slot, wheals, itch, angioedema, aas_items, note }) => ({ id, day, slot, wheals, itch, angioedema, aas_items, note }))),
     questionnaires: byId(server.liveQuestionnaires().map(({ id, instrument, answers, score, period_end }) => ({ id, instrument, answers, score, period_end }))),
     doses: byId([...server.doses.values()].map(({ id, prescription, date, status, taken_at }) => ({ id, prescription, date, status, taken_at }))),
-    prescriptions: byId([...server.prescriptions.values()].map(({ server_version: _v, ...p }) => p)),
+    prescriptions: byId([...server.prescriptions.values()].map((p) => ({ ...p, server_version: undefined }))),
     reminders: byId(server.liveReminders().map(({ id, kind, local_time, days_of_week, prescription, enabled }) => ({ id, kind, local_time, days_of_week, prescription, enabled }))),
     settings: {
       timezone: s.timezone,

@@ -88,9 +88,11 @@ export class ApiClient {
   }
 
   private async request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+    const sentWith = this.access;
     let response = await this.send(method, path, body, auth);
     if (response.status === 401 && auth) {
-      await this.refresh();
+      // Another request may have refreshed meanwhile: then its new token is tried first.
+      if (this.access === undefined || this.access === sentWith) await this.refresh();
       response = await this.send(method, path, body, auth);
     }
     if (!response.ok) throw new ApiError(response.status, await ApiClient.problem(response));
@@ -98,8 +100,26 @@ export class ApiClient {
     return (await response.json()) as T;
   }
 
-  /** Trade the refresh token for a new pair (rotation: the new refresh token replaces it). */
-  async refresh(): Promise<void> {
+  private refreshing: Promise<void> | undefined;
+
+  /**
+   * Trade the refresh token for a new pair (rotation: the new refresh token replaces it). One
+   * refresh at a time: the server takes a rotated token presented again for a stolen copy and
+   * ends the sign-in, so requests that meet a 401 together share one refresh (and tabs take
+   * turns through a Web Lock, each reading the token the previous one kept).
+   */
+  refresh(): Promise<void> {
+    this.refreshing ??= (
+      typeof navigator !== "undefined" && navigator.locks
+        ? navigator.locks.request("csu-token-refresh", () => this.refreshOnce())
+        : this.refreshOnce()
+    ).finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async refreshOnce(): Promise<void> {
     const refresh = await this.tokens.refreshToken();
     if (!refresh) throw new SignInRequired("No refresh token.");
     const response = await this.send("POST", "/api/v1/auth/token/refresh/", { refresh }, false);

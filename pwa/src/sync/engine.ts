@@ -31,13 +31,26 @@ export type SyncOutcome =
   | { status: "upgrade_required"; minSchemaVersion: number | undefined }
   | { status: "error"; detail: string };
 
+export interface SyncOptions {
+  /** Mutations per push (the server takes at most 500). */
+  pushBatch?: number;
+  /** Changes per pull page (the server sends at most 1000). */
+  pullLimit?: number;
+}
+
 export class SyncEngine {
   private running: Promise<SyncOutcome> | undefined;
+  private readonly pushBatch: number;
+  private readonly pullLimit: number;
 
   constructor(
     private readonly db: AppDB,
     private readonly api: ApiClient,
-  ) {}
+    options: SyncOptions = {},
+  ) {
+    this.pushBatch = options.pushBatch ?? PUSH_BATCH;
+    this.pullLimit = options.pullLimit ?? PULL_LIMIT;
+  }
 
   /** One sync round; concurrent calls share the round already running. */
   sync(): Promise<SyncOutcome> {
@@ -71,7 +84,7 @@ export class SyncEngine {
     let pushed = 0;
     let gaps = 0;
     for (;;) {
-      const batch = await this.db.outbox.orderBy("mutation_id").limit(PUSH_BATCH).toArray();
+      const batch = await this.db.outbox.orderBy("mutation_id").limit(this.pushBatch).toArray();
       const first = batch[0];
       if (first === undefined) return pushed;
       let response;
@@ -155,7 +168,7 @@ export class SyncEngine {
     const seen = new Map<string, Set<string>>();
     let count = 0;
     for (;;) {
-      const page = await this.api.pull({ cursor, limit: PULL_LIMIT, client_id: client });
+      const page = await this.api.pull({ cursor, limit: this.pullLimit, client_id: client });
       const last = !page.has_more;
       count += await this.applyPage(page, seen, full && !last ? undefined : page.cursor, full && last);
       cursor = page.cursor;

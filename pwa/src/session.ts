@@ -2,6 +2,7 @@
 // and out, and when to sync (start, online, visibility, a timer, after a save). One tab syncs
 // at a time (Web Locks); the others are told to re-read through a BroadcastChannel.
 import { ApiClient, ApiError, NetworkError } from "./api/client";
+import { pushDisable } from "./push";
 import { AppDB } from "./store/db";
 import { metaGet, metaSet } from "./store/meta";
 import { settingsFromServer } from "./store/settings";
@@ -27,7 +28,13 @@ export class Session {
       saveRefreshToken: (token) => metaSet(this.db, "refresh_token", token),
     });
     this.engine = new SyncEngine(this.db, this.api);
-    if (this.channel) this.channel.onmessage = () => this.emit(this.lastOutcome);
+    if (this.channel) {
+      this.channel.onmessage = (event: MessageEvent<string>) => {
+        // Signed out in another tab: this one forgets its in-memory sign-in too.
+        if (event.data === "signed-out") location.reload();
+        else this.emit(this.lastOutcome);
+      };
+    }
   }
 
   onChange(listener: Listener): () => void {
@@ -112,9 +119,28 @@ export class Session {
     await this.adopt(pair.access, pair.refresh);
   }
 
-  /** Revoke the refresh token, then remove everything this app keeps on the device. */
+  /**
+   * Sign out: first this browser's push subscription leaves the server (so the next person
+   * using this browser gets no reminders of this patient, and can subscribe themselves) and
+   * the browser; then the refresh token is revoked; then everything this app keeps on the
+   * device is removed (IndexedDB, caches). The server's answer also asks the browser to clear
+   * the origin's storage and cache (Clear-Site-Data).
+   */
   async signOut(): Promise<void> {
     const refresh = await metaGet<string>(this.db, "refresh_token");
+    try {
+      if (refresh) await pushDisable(this.db, this.api);
+    } catch {
+      // Offline or refused: the local subscription is still removed below.
+    }
+    try {
+      const registration = await navigator.serviceWorker?.getRegistration("/app/");
+      await (await registration?.pushManager?.getSubscription())?.unsubscribe();
+    } catch {
+      // No push here.
+    }
+    // The server's Clear-Site-Data also empties localStorage: the language chosen stays.
+    const locale = localStorage.getItem("csu-locale");
     if (refresh) {
       try {
         await this.api.logout(refresh);
@@ -123,11 +149,9 @@ export class Session {
       }
     }
     this.api.setAccessToken(undefined);
+    if (locale) localStorage.setItem("csu-locale", locale);
     await this.wipe();
     if ("caches" in window) for (const key of await caches.keys()) await caches.delete(key);
-    const registration = await navigator.serviceWorker?.getRegistration();
-    const subscription = await registration?.pushManager?.getSubscription();
-    await subscription?.unsubscribe();
     this.channel?.postMessage("signed-out");
   }
 

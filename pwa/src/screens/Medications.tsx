@@ -164,7 +164,7 @@ export function Medications({ revision }: { revision: number }) {
           {today
             .filter((rx) => !doseCards.some((c) => c.rx.id === rx.id))
             .map((rx) => (
-              <article class="card rx quiet" key={rx.id} aria-labelledby={`rx-${rx.id}`}>
+              <article class="card rx rx-quiet" key={rx.id} aria-labelledby={`rx-${rx.id}`}>
                 <h3 id={`rx-${rx.id}`}>{rx.name}</h3>
                 <p class="plan">{rx.dose} · {schedule(t, rx)}</p>
                 <p>{t("medications.noneToday")}</p>
@@ -329,7 +329,7 @@ function Upcoming({ rx, next }: { rx: Rx; next: NextInjection }) {
       cls = "overdue";
     } else if (next.days === 0) {
       when = t("medications.dueToday");
-      cls = "today";
+      cls = "due-today";
     } else if (next.days === 1) when = t("medications.tomorrow");
     else when = t("medications.inDays", { days: next.days });
   }

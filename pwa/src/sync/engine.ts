@@ -1,14 +1,19 @@
 // The sync engine (DESIGN.md §6): push the outbox in mutation_id order, then pull from the
 // cursor. Plain TypeScript with no DOM: the app, the service worker and the unit tests drive it.
+// What a result or a pulled change does to each table is in tables.ts (one adapter per table);
+// this file routes by table name and handles the answers that concern the whole exchange:
 //
-// Every server answer has one handling here:
-//   200 push     per-mutation status: applied | merged | conflict | rejected | duplicate
-//   409 mutation_gap     the server lost mutations (or never got them): renumber the outbox
-//                        from the id it expects and resend
-//   409 reset_required   the cursor is too old: download everything again, keeping unsynced
-//                        local writes
+//   200 push     per-mutation status: applied | merged | conflict | rejected | duplicate (the
+//                original answer is used); ids up to last_mutation_id leave the outbox
+//   409 mutation_gap     the server lost mutations (or never got them): the queued mutations
+//                        it has not processed get consecutive ids from the one it expects
+//                        (those below it keep theirs: it answers them as duplicates)
+//   409 reset_required   the cursor is too old: download everything again; the last page
+//                        removes what the server no longer has, except rows with unsynced
+//                        changes, and only then is the new cursor kept
 //   426                  this build is too old: stop and offer the new version
-//   401                  refresh once; if refused, ask to sign in again, outbox kept
+//   401                  refresh once (ApiClient); if refused, or refused again after the
+//                        refresh, ask to sign in again; the outbox is kept
 //   network error        nothing is known: keep the outbox, resend the same ids later (the
 //                        server answers `duplicate` for what it already applied)
 import { ApiError, type ApiClient, NetworkError, SCHEMA_VERSION, SignInRequired } from "../api/client";

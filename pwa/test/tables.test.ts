@@ -2,7 +2,7 @@
 // duplicate) and pulls (upserts, deletes, pending fields kept, deletes win).
 import "fake-indexeddb/auto";
 import { describe, expect, it } from "vitest";
-import { diaryEntrySave } from "../src/store/diary";
+import { diaryEntryDelete, diaryEntryFor, diaryEntrySave } from "../src/store/diary";
 import { doseLog } from "../src/store/doses";
 import { metaGet } from "../src/store/meta";
 import { questionnaireDelete, questionnaireSave, questionnairesOf } from "../src/store/questionnaires";
@@ -13,6 +13,40 @@ import { device, ENTRY, serverVisible, settle, visible } from "./helpers";
 
 const UCT = { instrument: "uct" as const, answers: { items: [1, 2, 3, 4] }, period_end: "2026-11-28" };
 const REMINDER = { kind: "diary" as const, local_time: "20:00", days_of_week: [1, 2, 3, 4, 5], prescription: null, enabled: true };
+
+describe("diary entries (beyond sync.test.ts)", () => {
+  it("a day created on two devices, changed again before the push: the second change reaches the winner through the alias", async () => {
+    const server = new FakeServer();
+    const phone = await device(server);
+    const tablet = await device(server);
+    const first = await diaryEntrySave(phone.db, { ...ENTRY, day: "2026-11-28", wheals: 1, itch: 1 });
+    await phone.engine.sync();
+    const loser = await diaryEntrySave(tablet.db, { ...ENTRY, day: "2026-11-28", wheals: 2, itch: 2 });
+    await diaryEntrySave(tablet.db, { ...ENTRY, day: "2026-11-28", wheals: 2, itch: 2, note: "after lunch" });
+    expect(await tablet.engine.sync()).toMatchObject({ status: "ok", pushed: 2 });
+    expect(await tablet.db.diary.get(loser.id)).toBeUndefined();
+    expect(await diaryEntryFor(tablet.db, "2026-11-28", "day")).toMatchObject({ id: first.id, wheals: 2, itch: 2, note: "after lunch" });
+    await phone.engine.sync();
+    expect(await visible(phone.db)).toEqual(serverVisible(server));
+    expect(await visible(tablet.db)).toEqual(serverVisible(server));
+    expect(server.aliases.get(loser.id)).toBe(first.id);
+  });
+
+  it("a pulled change of an entry this device is deleting keeps the tombstone; the delete then wins", async () => {
+    const server = new FakeServer();
+    const phone = await device(server);
+    const saved = await diaryEntrySave(phone.db, { ...ENTRY, day: "2026-11-28", wheals: 1, itch: 1 });
+    await phone.engine.sync();
+    await diaryEntryDelete(phone.db, saved.id);
+    server.serverEdit(saved.id, { itch: 3 });
+    await phone.engine["pullAll"]();
+    expect(await phone.db.diary.get(saved.id)).toMatchObject({ deleted: true, itch: 3 });
+    expect(await diaryEntryFor(phone.db, "2026-11-28", "day")).toBeUndefined();
+    await phone.engine.sync();
+    expect(await phone.db.diary.get(saved.id)).toBeUndefined();
+    expect(server.liveEntries()).toEqual([]);
+  });
+});
 
 describe("questionnaire responses", () => {
   it("round-trip: recorded, scored by the server, edited, deleted", async () => {

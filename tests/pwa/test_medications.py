@@ -212,3 +212,76 @@ def test_an_empty_list_says_the_clinic_has_not_prescribed_anything(
     page.get_by_text("Your clinic has not prescribed any medication yet.").wait_for(timeout=10000)
     assert axe_violations(page) == []
     screenshot(page, "h3-medications-empty")
+
+
+def test_an_as_needed_dose_and_a_log_the_clinic_refuses(page: Any, live_clinic: LiveClinic) -> None:
+    email = enroll(page, live_clinic)
+
+    def prescribe_two() -> str:
+        with tenant_context(live_clinic.clinic):
+            patient = _patient(live_clinic, email)
+            today = patient.local_today()
+            daily = Prescription.objects.create(
+                patient=patient,
+                medication_id="cetirizine-10",
+                dose="10 mg",
+                frequency_kind="n_per_day",
+                frequency_value=1,
+                guideline_step=1,
+                start=today - timedelta(days=10),
+            )
+            Prescription.objects.create(
+                patient=patient,
+                medication_id="prednisolone-rescue",
+                dose="20 mg",
+                frequency_kind="prn",
+                frequency_value=None,
+                guideline_step=1,
+                start=today - timedelta(days=10),
+            )
+            rx_id = str(daily.pk)
+        connection.set_schema_to_public()
+        return rx_id
+
+    daily_id = orm(prescribe_two)
+    assert wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 15)
+    page.reload()
+    page.get_by_role("heading", name="Today").wait_for()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Medications").click()
+    daily = card(page, "Cetirizine 10 mg once daily (standard dose)")
+    daily.get_by_text("10 mg · Once a day").wait_for(timeout=10000)
+    rescue = card(page, "Prednisolone short course (≤10 days) for exacerbations")
+    rescue.get_by_text("20 mg · As needed").wait_for()
+    rescue.get_by_text("No doses logged today.").wait_for()
+
+    page.context.set_offline(True)
+    daily.get_by_role("button", name="Taken").click()
+    rescue.get_by_role("button", name="Took a dose").click()
+    rescue.get_by_text("Logged today:").wait_for(timeout=2000)
+    rescue.get_by_text("not sent yet").wait_for()
+
+    # Meanwhile the clinic ends the daily prescription as of yesterday: today's log is refused.
+    def end_yesterday() -> None:
+        with tenant_context(live_clinic.clinic):
+            rx = Prescription.objects.get(pk=daily_id)
+            rx.end = rx.patient.local_today() - timedelta(days=1)
+            rx.save(update_fields=["end"])
+        connection.set_schema_to_public()
+
+    orm(end_yesterday)
+    page.context.set_offline(False)
+    refused = page.get_by_role("region", name="Logs your clinic could not accept")
+    refused.get_by_text("The prescription is not active on that date.").wait_for(timeout=20000)
+    assert refused.get_by_text("Cetirizine 10 mg once daily (standard dose)").count() == 1
+    assert doses_of(live_clinic, email) == [
+        ("prednisolone-rescue", berlin_today().isoformat(), "taken", True)
+    ]
+    page.wait_for_function("() => !document.body.innerText.includes('not sent yet')", timeout=15000)
+    assert axe_violations(page) == []
+    screenshot(page, "h3-medications-prn-refused")
+
+    # 200 % text: still one column, nothing cut off.
+    page.evaluate("document.documentElement.style.fontSize = '200%'")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways at 200 % text ({width}px)"
+    screenshot(page, "h3-medications-text200")

@@ -32,6 +32,8 @@ interface Loaded {
   /** ISO time of the kept view when the server could not be asked (offline); null when fresh. */
   keptAt: string | null;
   failed: boolean;
+  /** Every prescription's name, also of those no longer current (for refused logs). */
+  names: Map<string, string>;
 }
 
 function schedule(t: T, rx: Rx): string {
@@ -61,6 +63,7 @@ export function Medications({ revision }: { revision: number }) {
   const [message, setMessage] = useState("");
   const [busy, setBusy] = useState(false);
   const loads = useRef(0);
+  const seenNames = useRef(new Map<string, string>());
 
   async function readLocal(view: MedicationToday[], viewDay: string | null, keptAt: string | null, failed: boolean) {
     const db = session.db;
@@ -71,7 +74,15 @@ export function Medications({ revision }: { revision: number }) {
     const pending = new Map((await db.outbox.toArray()).filter((m) => m.table === "dose_log").map((m) => [m.id, m.mutation_id]));
     const rxs = currentPrescriptions(pulled, view, today, viewDay === today);
     const logs = mergeLogs(device, viewDay === today ? view : [], pending);
-    return { today, zone, rxs, logs, keptAt, failed };
+    // Names: the catalogue's, from the medications view (current prescriptions only) and from the
+    // views this screen saw before (a prescription since ended); else the medication's code.
+    for (const m of view) seenNames.current.set(m.id, m.name);
+    const byCode = new Map(view.map((m) => [m.medication, m.name]));
+    const names = new Map<string, string>(
+      pulled.map((p) => [p.id, seenNames.current.get(p.id) ?? byCode.get(p.medication) ?? p.medication]),
+    );
+    for (const [id, name] of seenNames.current) names.set(id, name);
+    return { today, zone, rxs, logs, keptAt, failed, names };
   }
 
   async function load() {
@@ -145,6 +156,10 @@ export function Medications({ revision }: { revision: number }) {
     .map((rx) => ({ rx, due: dueToday(rx, data.logs, data.today) }))
     .filter(({ rx, due }) => due > 0 || rx.kind === "prn" || data.logs.some((l) => l.prescription === rx.id && l.date === data.today));
 
+  // Refused logs not shown on one of today's cards (another day, or a prescription since ended).
+  const onCards = new Set(doseCards.map((c) => c.rx.id));
+  const refused = data.logs.filter((l) => l.rejected && !(l.date === data.today && onCards.has(l.prescription)));
+
   return (
     <main id="main" class="meds">
       <h1>{t("medications.title")}</h1>
@@ -153,6 +168,24 @@ export function Medications({ revision }: { revision: number }) {
       {data.failed && data.rxs.length === 0 && <p class="notice">{t("medications.loadFailed")}</p>}
       {!data.failed && data.rxs.length === 0 && <p class="card empty">{t("medications.empty")}</p>}
       <div class="visually-hidden" role="status" aria-live="polite">{message}</div>
+
+      {refused.length > 0 && (
+        <section aria-labelledby="meds-refused" class="refused">
+          <h2 id="meds-refused">{t("medications.refused")}</h2>
+          <ul>
+            {refused.map((log) => (
+              <li class="error" key={log.id}>
+                <strong>{data.names.get(log.prescription) ?? log.prescription}</strong>:{" "}
+                {t("medications.rejected", {
+                  status: statusWord(t, log.status),
+                  date: formatDay(locale, log.date, "short"),
+                  detail: log.rejected?.detail || log.rejected?.code || "",
+                })}
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
 
       {data.rxs.length > 0 && (
         <section aria-labelledby="meds-today">

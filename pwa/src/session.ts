@@ -103,6 +103,7 @@ export class Session {
       const profile = await this.api.profile();
       await settingsFromServer(this.db, profile);
       await metaSet(this.db, "display_name", profile.display_name);
+      if (typeof profile.late_entry_days === "number") await metaSet(this.db, "late_entry_days", profile.late_entry_days);
     } catch (error) {
       if (!(error instanceof NetworkError || error instanceof ApiError)) throw error;
     }

@@ -123,6 +123,8 @@ export interface Profile {
   quiet_hours_start: string | null;
   quiet_hours_end: string | null;
   today: string;
+  /** The clinic's late-entry window in days (read-only; absent from an older server). */
+  late_entry_days?: number;
 }
 
 export interface ServerQuestionnaireRecord {

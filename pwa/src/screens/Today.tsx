@@ -1,21 +1,36 @@
 import { useEffect, useRef, useState } from "preact/hooks";
+import { addDays, DEFAULT_LATE_DAYS, inWindow, lateDaysOf, lateWindow, takeRequestedDay } from "../components/days";
 import { localHour, localToday } from "../dates";
 import { formatDay, type Key } from "../i18n";
+import { dayScore } from "../scores";
 import type { DiaryEntry, Slot } from "../store/db";
-import { diaryEntryFor, diaryEntrySave, pendingIds } from "../store/diary";
-import { metaGet } from "../store/meta";
+import { diaryEntriesBetween, diaryEntryFor, diaryEntrySave, pendingIds } from "../store/diary";
+import { metaGet, metaSet } from "../store/meta";
 import { useApp } from "./context";
+import "./Today.css";
 
 const LEVELS = [0, 1, 2, 3] as const;
+/** The five AAS items (Weller et al. 2013; clinical-scores.md §4.1), each scored 0–3. */
+const AAS_ITEMS = [1, 2, 3, 4, 5] as const;
+const NO_AAS: (number | null)[] = [null, null, null, null, null];
 
 interface Form {
   wheals: number | null;
   itch: number | null;
   angioedema: boolean;
+  aas: (number | null)[];
   note: string;
 }
 
-const EMPTY: Form = { wheals: null, itch: null, angioedema: false, note: "" };
+const EMPTY: Form = { wheals: null, itch: null, angioedema: false, aas: NO_AAS, note: "" };
+
+function formOf(entry: DiaryEntry): Form {
+  const aas = entry.angioedema && entry.aas_items?.length === 5 ? [...entry.aas_items] : NO_AAS;
+  return { wheals: entry.wheals, itch: entry.itch, angioedema: entry.angioedema, aas, note: entry.note };
+}
+
+// The clinic's window can change: the profile is asked once per page load (sign-in asks too).
+let windowAsked = false;
 
 function Scale(props: { name: string; legend: string; prefix: string; value: number | null; onChange: (v: number) => void }) {
   const { t } = useApp();
@@ -33,43 +48,72 @@ function Scale(props: { name: string; legend: string; prefix: string; value: num
   );
 }
 
-/** Today's entry: reads from IndexedDB, saves there (with its outbox mutation) and shows at once. */
+/** A day's entry (today, or an earlier day within the clinic's window): reads from IndexedDB,
+ * saves there (with its outbox mutation) and shows at once. */
 export function Today({ revision }: { revision: number }) {
   const { session, t, locale } = useApp();
   const [mode, setMode] = useState<"once" | "twice">("once");
-  const [day, setDay] = useState(() => localToday(undefined));
+  const [today, setToday] = useState(() => localToday(undefined));
+  const [lateDays, setLateDays] = useState(DEFAULT_LATE_DAYS);
+  // The day shown: one another screen asked for (History), else today.
+  const [picked, setPicked] = useState<string | null>(takeRequestedDay);
   const [slot, setSlot] = useState<Slot>("day");
   const [form, setForm] = useState<Form>(EMPTY);
   const [saved, setSaved] = useState<DiaryEntry | undefined>();
+  const [dayEntries, setDayEntries] = useState<DiaryEntry[]>([]);
   const [pending, setPending] = useState(false);
   const [message, setMessage] = useState("");
+  const [dateError, setDateError] = useState("");
   // Unsaved input is never replaced by a re-read (a sync finishing mid-entry, another tab).
   const dirty = useRef(false);
   const edit = (next: Form) => {
     dirty.current = true;
     setForm(next);
+    setMessage("");
   };
 
-  // Settings (diary mode, time zone) come from the device's copy.
+  const span = lateWindow(today, lateDays);
+  const choices = Array.from({ length: Math.max(0, lateDays) + 1 }, (_, back) => addDays(today, -back));
+  const day = picked !== null && inWindow(span, picked) ? picked : today;
+
+  // Settings (diary mode, time zone, the clinic's window) come from the device's copy.
   useEffect(() => {
     void (async () => {
       const zone = await metaGet<string>(session.db, "timezone");
       const diaryMode = (await metaGet<"once" | "twice">(session.db, "diary_mode")) ?? "once";
       setMode(diaryMode);
-      setDay(localToday(zone));
+      setToday(localToday(zone));
+      setLateDays(await lateDaysOf(session.db));
       setSlot((current) => (diaryMode === "once" ? "day" : current === "day" ? (localHour(zone) < 12 ? "am" : "pm") : current));
     })();
   }, [session, revision]);
 
-  // The stored entry for this day and slot (again after every sync or save).
+  useEffect(() => {
+    if (windowAsked || !navigator.onLine) return;
+    windowAsked = true;
+    void (async () => {
+      try {
+        const profile = await session.api.profile();
+        if (typeof profile.late_entry_days === "number") {
+          await metaSet(session.db, "late_entry_days", profile.late_entry_days);
+          setLateDays(profile.late_entry_days);
+        }
+      } catch {
+        windowAsked = false; // offline or signed out: the kept window stands, asked again later
+      }
+    })();
+  }, [session]);
+
+  // The stored entry for this day and slot, and the day's other half (again after every sync or save).
   useEffect(() => {
     void (async () => {
+      const entries = await diaryEntriesBetween(session.db, day, day);
       const entry = await diaryEntryFor(session.db, day, slot);
+      setDayEntries(entries);
       setSaved(entry);
       setPending(entry ? (await pendingIds(session.db)).has(entry.id) : false);
       if (dirty.current) return;
-      if (entry) setForm({ wheals: entry.wheals, itch: entry.itch, angioedema: entry.angioedema, note: entry.note });
-      else setForm(EMPTY);
+      setForm(entry ? formOf(entry) : EMPTY);
     })();
   }, [session, day, slot, revision]);
 
@@ -78,10 +122,39 @@ export function Today({ revision }: { revision: number }) {
     dirty.current = false;
   }, [day, slot]);
 
+  function pickDay(value: string) {
+    if (value === "") return;
+    if (value > span.max) {
+      setDateError(t("today.dateFuture"));
+      return;
+    }
+    if (!inWindow(span, value)) {
+      setDateError(t("today.dateTooOld", { days: lateDays }));
+      return;
+    }
+    setDateError("");
+    setMessage("");
+    setPicked(value === today ? null : value);
+  }
+
+  function setAngioedema(yes: boolean) {
+    // "No" clears the swelling answers; "yes" asks for them.
+    edit({ ...form, angioedema: yes, aas: yes ? form.aas : NO_AAS });
+  }
+
   async function save(event: Event) {
     event.preventDefault();
     if (form.wheals === null || form.itch === null) {
       setMessage(t("today.required"));
+      return;
+    }
+    const aas = form.angioedema ? form.aas : null;
+    if (aas !== null && aas.some((v) => v === null)) {
+      setMessage(t("aas.required"));
+      return;
+    }
+    if (!inWindow(span, day)) {
+      setMessage(t("today.dateTooOld", { days: lateDays }));
       return;
     }
     const entry = await diaryEntrySave(session.db, {
@@ -90,11 +163,12 @@ export function Today({ revision }: { revision: number }) {
       wheals: form.wheals,
       itch: form.itch,
       angioedema: form.angioedema,
-      aas_items: null,
+      aas_items: aas === null ? null : aas.map((v) => v ?? 0),
       note: form.note,
     });
     dirty.current = false;
     setSaved(entry);
+    setDayEntries((entries) => [...entries.filter((e) => e.slot !== entry.slot), entry]);
     setPending(true);
     setMessage("");
     session.changed();
@@ -108,11 +182,49 @@ export function Today({ revision }: { revision: number }) {
         ? t("today.pending")
         : t("today.savedSynced")
       : "";
+  const score = dayScore(dayEntries);
+  const number = new Intl.NumberFormat(locale, { maximumFractionDigits: 1 });
+  const am = dayEntries.find((e) => e.slot === "am");
+  const pm = dayEntries.find((e) => e.slot === "pm");
+  const halves =
+    twice && score !== null
+      ? am && pm
+        ? t("today.score.both", { am: am.wheals + am.itch, pm: pm.wheals + pm.itch })
+        : am
+          ? t("today.score.amOnly")
+          : pm
+            ? t("today.score.pmOnly")
+            : ""
+      : "";
 
   return (
-    <main id="main">
-      <h1>{t("today.title")}</h1>
+    <main id="main" class="today">
+      <h1>{day === today ? t("today.title") : t("today.titleEarlier")}</h1>
       <p class="date">{t("today.date", { date: formatDay(locale, day) })}</p>
+      <div class="day-pick">
+        <label for="entry-day">{t("today.pickDate")}</label>
+        <p class="hint" id="entry-day-hint">{t("today.pickDateHint", { days: lateDays })}</p>
+        <div class="day-pick-row">
+          {/* Only the days the clinic accepts are offered: today back to the window's first day. */}
+          <select id="entry-day" value={day} aria-describedby="entry-day-hint" onChange={(e) => pickDay(e.currentTarget.value)}>
+            {choices.map((choice, back) => (
+              <option key={choice} value={choice}>
+                {back === 0
+                  ? t("today.pick.today", { date: formatDay(locale, choice) })
+                  : back === 1
+                    ? t("today.pick.yesterday", { date: formatDay(locale, choice) })
+                    : formatDay(locale, choice)}
+              </option>
+            ))}
+          </select>
+          {day !== today && (
+            <button type="button" class="secondary" onClick={() => pickDay(today)}>
+              {t("today.backToToday")}
+            </button>
+          )}
+        </div>
+        {dateError && <p class="error" role="alert">{dateError}</p>}
+      </div>
       <form onSubmit={save} class="card">
         {twice && (
           <fieldset class="slots">
@@ -142,20 +254,37 @@ export function Today({ revision }: { revision: number }) {
         <fieldset class="slots">
           <legend>{t("today.angioedema")}</legend>
           <label class="option inline">
-            <input type="radio" name="angioedema" value="no" checked={!form.angioedema} onChange={() => edit({ ...form, angioedema: false })} />
+            <input type="radio" name="angioedema" value="no" checked={!form.angioedema} onChange={() => setAngioedema(false)} />
             <span>{t("today.angioedema.no")}</span>
           </label>
           <label class="option inline">
-            <input type="radio" name="angioedema" value="yes" checked={form.angioedema} onChange={() => edit({ ...form, angioedema: true })} />
+            <input type="radio" name="angioedema" value="yes" checked={form.angioedema} onChange={() => setAngioedema(true)} />
             <span>{t("today.angioedema.yes")}</span>
           </label>
         </fieldset>
+        {form.angioedema && (
+          <section class="aas" aria-labelledby="aas-title">
+            <h2 id="aas-title">{t("aas.title")}</h2>
+            <p class="hint">{t("aas.intro")}</p>
+            {AAS_ITEMS.map((item, index) => (
+              <Scale
+                key={item}
+                name={`aas${item}`}
+                legend={t(`aas.${item}` as Key)}
+                prefix={`aas.${item}`}
+                value={form.aas[index] ?? null}
+                onChange={(value) => edit({ ...form, aas: form.aas.map((v, i) => (i === index ? value : v)) })}
+              />
+            ))}
+          </section>
+        )}
         <label for="note">{t("today.note")}</label>
         <textarea id="note" name="note" rows={3} maxLength={2000} value={form.note} onInput={(e) => edit({ ...form, note: e.currentTarget.value })} />
         <button type="submit">{t("today.save")}</button>
         <div class="status" role="status" aria-live="polite">
           {message && <p class="error">{message}</p>}
-          {saved && <p class="score">{t("today.score", { score: saved.wheals + saved.itch })}</p>}
+          {saved && score !== null && <p class="score">{t("today.score", { score: number.format(score) })}</p>}
+          {saved && halves && <p>{halves}</p>}
           {status && <p>{status}</p>}
         </div>
       </form>

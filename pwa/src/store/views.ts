@@ -3,7 +3,7 @@
 // with its age, when not. The device never recomputes a clinical score the server owns.
 import type { AppDB, CachedView } from "./db";
 
-export type ViewKey = "summary" | "medications" | "questionnaires" | "push";
+export type ViewKey = "summary" | "uas7" | "medications" | "questionnaires" | "push";
 
 export async function viewGet<T>(db: AppDB, key: ViewKey): Promise<{ value: T; fetched_at: string } | undefined> {
   const row = await db.views.get(key);

@@ -320,3 +320,39 @@ def test_reminders_in_german_and_at_desktop_width(
         screenshot(page, "reminders-de")
     finally:
         context.close()
+
+
+def test_a_refused_reminder_shows_the_servers_reason(
+    context: Any, live_clinic: LiveClinic, patient_page: Callable[..., SignedIn]
+) -> None:
+    from datetime import timedelta
+
+    from patients.models import Prescription
+
+    signed = patient_page(context, path="/app/reminders", demo="steady")
+    page, email = signed.page, signed.email
+    page.get_by_text("You have no reminders yet.").wait_for()
+    controlled(page)
+    context.set_offline(True)
+    page.get_by_role("button", name="Add a reminder").click()
+    form = page.get_by_role("form", name="New reminder")
+    form.get_by_label("Time").fill("12:00")
+    form.get_by_role("group", name="What to remind you of").get_by_label("Medicine").check()
+    form.get_by_role("combobox", name="Medicine").select_option(index=1)
+    chosen = form.get_by_role("combobox", name="Medicine").input_value()
+    form.get_by_role("button", name="Save reminder").click()
+    page.get_by_text("Not sent yet").wait_for()
+
+    # Meanwhile the clinic ended that prescription: the server refuses the reminder.
+    def end_it() -> None:
+        patient = _patient(live_clinic, email)
+        Prescription.objects.filter(pk=chosen).update(end=patient.local_today() - timedelta(days=1))
+
+    in_clinic(live_clinic, end_it)
+    context.set_offline(False)
+    page.get_by_text("Your clinic could not accept this change: This prescription has ended.").wait_for(
+        timeout=20000
+    )
+    assert reminders_of(live_clinic, email) == []
+    assert "Medicine: " in page.get_by_role("listitem").first.inner_text()  # the ended one still named
+    screenshot(page, "reminders-refused-en")

@@ -22,6 +22,8 @@ export function Reminders({ revision }: { revision: number }) {
   const [rows, setRows] = useState<ReminderRow[]>([]);
   const [pending, setPending] = useState<Set<string>>(new Set());
   const [prescriptions, setPrescriptions] = useState<PrescriptionOption[]>([]);
+  // Every prescription's name, ended ones too (a reminder may still name one).
+  const [names, setNames] = useState<PrescriptionOption[]>([]);
   const [editing, setEditing] = useState<string | "new" | null>(null);
   const [confirming, setConfirming] = useState<string | null>(null);
   const [message, setMessage] = useState("");
@@ -32,7 +34,9 @@ export function Reminders({ revision }: { revision: number }) {
       setPending(await pendingIds(session.db));
       const zone = await metaGet<string>(session.db, "timezone");
       const view = await viewGet<MedicationToday[]>(session.db, "medications");
-      setPrescriptions(prescriptionOptions(await session.db.prescriptions.toArray(), view?.value, localToday(zone)));
+      const rows = await session.db.prescriptions.toArray();
+      setPrescriptions(prescriptionOptions(rows, view?.value, localToday(zone)));
+      setNames(prescriptionOptions(rows, view?.value, ""));
     })();
   }, [session, revision]);
 
@@ -41,13 +45,14 @@ export function Reminders({ revision }: { revision: number }) {
     void (async () => {
       const zone = await metaGet<string>(session.db, "timezone");
       const rows = await session.db.prescriptions.toArray();
-      await viewRefresh<MedicationToday[]>(session.db, "medications", () => session.api.medications(), (value) =>
-        setPrescriptions(prescriptionOptions(rows, value, localToday(zone))),
-      ).catch(() => undefined); // offline with nothing kept: the medicines' codes are shown
+      await viewRefresh<MedicationToday[]>(session.db, "medications", () => session.api.medications(), (value) => {
+        setPrescriptions(prescriptionOptions(rows, value, localToday(zone)));
+        setNames(prescriptionOptions(rows, value, ""));
+      }).catch(() => undefined); // offline with nothing kept: the medicines' codes are shown
     })();
   }, [session]);
 
-  const nameOf = (id: string | null) => prescriptions.find((p) => p.id === id)?.label;
+  const nameOf = (id: string | null) => names.find((p) => p.id === id)?.label;
 
   function kindText(row: ReminderRow): string {
     if (row.kind !== "medication") return t(`reminders.kind.${row.kind}`);

@@ -19,8 +19,14 @@ export function ReminderForm(props: {
   onCancel: () => void;
 }) {
   const { t, locale } = useApp();
-  const [draft, setDraft] = useState<ReminderDraft>(props.initial);
+  const [draft, setDraftState] = useState<ReminderDraft>(props.initial);
   const [problem, setProblem] = useState<ReminderField | null>(null);
+  const ids = props.prescriptions.map((p) => p.id);
+  // A message goes as soon as its field is put right (the next one shows on saving).
+  const setDraft = (next: ReminderDraft) => {
+    setDraftState(next);
+    if (problem && reminderProblem(next, ids) !== problem) setProblem(null);
+  };
   const id = props.editing ? "edit" : "new";
 
   function toggleDay(day: number, on: boolean) {
@@ -30,7 +36,7 @@ export function ReminderForm(props: {
 
   async function submit(event: Event) {
     event.preventDefault();
-    const found = reminderProblem(draft, props.prescriptions.map((p) => p.id));
+    const found = reminderProblem(draft, ids);
     setProblem(found);
     if (found) {
       document.getElementById(`${id}-${found}`)?.focus();

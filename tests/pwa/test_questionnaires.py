@@ -125,7 +125,7 @@ def test_the_uct_is_due_answered_offline_and_scored_by_the_server(page: Any, liv
     page.get_by_text("Your last UCT was on").wait_for()
     assert earlier in page.locator(".due-notice").inner_text()
     # The earlier result, from the server: its score and category.
-    history = page.locator("table.uct-history")
+    history = page.locator("ul.uct-history")
     history.get_by_text("5 / 16").wait_for()
     history.get_by_text("Poorly controlled (below 12)").wait_for()
     for question in (Q1, Q2, Q3, Q4):
@@ -150,7 +150,7 @@ def test_the_uct_is_due_answered_offline_and_scored_by_the_server(page: Any, liv
     status = page.locator("form .status")
     status.get_by_text("Provisional total: 12 of 16").wait_for(timeout=3000)
     status.get_by_text("Not sent yet: it will be sent to your clinic when you are online.").wait_for()
-    row = history.get_by_role("row").nth(1)
+    row = history.get_by_role("listitem").first
     assert "score after sync" in row.inner_text()
     assert "control category after sync" in row.inner_text()
     assert "Well controlled" not in page.locator("main").inner_text()

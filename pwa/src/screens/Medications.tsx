@@ -167,7 +167,9 @@ export function Medications({ revision }: { revision: number }) {
       {data.keptAt && <p class="notice">{t("medications.kept", { age: ageText(locale, data.keptAt) })}</p>}
       {data.failed && data.rxs.length === 0 && <p class="notice">{t("medications.loadFailed")}</p>}
       {!data.failed && data.rxs.length === 0 && <p class="card empty">{t("medications.empty")}</p>}
-      <div class="visually-hidden" role="status" aria-live="polite">{message}</div>
+      <p class="status live" role="status" aria-live="polite">
+        {message}
+      </p>
 
       {refused.length > 0 && (
         <section aria-labelledby="meds-refused" class="refused">
@@ -252,9 +254,8 @@ function RxCard(props: {
       </p>
       {prn ? (
         <>
-          <button type="button" disabled={props.busy} onClick={() => void props.onLog(rx, "taken")}>
+          <button type="button" aria-describedby={heading} disabled={props.busy} onClick={() => void props.onLog(rx, "taken")}>
             {t("medications.tookDose")}
-            <span class="visually-hidden">: {rx.name}</span>
           </button>
           {day.extra.length === 0 ? (
             <p class="muted">{t("medications.prnNone")}</p>
@@ -280,6 +281,7 @@ function RxCard(props: {
           <ol class="doses">
             {day.slots.map((slot, index) => {
               const label = due > 1 ? t("medications.dose", { k: index + 1, n: due }) : t("medications.doseOne");
+              const describe = `${heading} ${heading}-${index}`;
               const firstOpen = slot.log === null && day.slots.findIndex((s) => s.log === null) === index;
               const changeTo: "taken" | "skipped" | null =
                 day.open === 0 && slot.log
@@ -291,7 +293,9 @@ function RxCard(props: {
                   : null;
               return (
                 <li key={index} class={slot.log ? `dose ${slot.log.status}` : "dose open"}>
-                  <span class="dose-label">{label}</span>
+                  <span class="dose-label" id={`${heading}-${index}`}>
+                    {label}
+                  </span>
                   {slot.log ? (
                     <>
                       <LogLine log={slot.log} time={time} />
@@ -301,23 +305,20 @@ function RxCard(props: {
                         </span>
                       )}
                       {changeTo && (
-                        <button type="button" class="secondary" disabled={props.busy} onClick={() => void props.onLog(rx, changeTo)}>
+                        <button type="button" class="secondary" aria-describedby={describe} disabled={props.busy} onClick={() => void props.onLog(rx, changeTo)}>
                           {t(changeTo === "taken" ? "medications.changeToTaken" : "medications.changeToSkipped")}
-                          <span class="visually-hidden">: {rx.name}, {label}</span>
                         </button>
                       )}
                     </>
                   ) : firstOpen ? (
                     <span class="actions">
-                      <button type="button" disabled={props.busy} onClick={() => void props.onLog(rx, "taken")}>
+                      <button type="button" aria-describedby={describe} disabled={props.busy} onClick={() => void props.onLog(rx, "taken")}>
                         <span aria-hidden="true">✓ </span>
                         {t("medications.taken")}
-                        <span class="visually-hidden">: {rx.name}, {label}</span>
                       </button>
-                      <button type="button" class="secondary" disabled={props.busy} onClick={() => void props.onLog(rx, "skipped")}>
+                      <button type="button" class="secondary" aria-describedby={describe} disabled={props.busy} onClick={() => void props.onLog(rx, "skipped")}>
                         <span aria-hidden="true">✕ </span>
                         {t("medications.skipped")}
-                        <span class="visually-hidden">: {rx.name}, {label}</span>
                       </button>
                     </span>
                   ) : null}

@@ -190,35 +190,29 @@ export function Questionnaires({ revision }: { revision: number }) {
         {data.history.length === 0 ? (
           <p>{t("uct.historyNone")}</p>
         ) : (
-          <table class="uct-history">
-            <thead>
-              <tr>
-                <th scope="col">{t("uct.col.date")}</th>
-                <th scope="col">{t("uct.col.score")}</th>
-                <th scope="col">{t("uct.col.category")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.history.map((row) => (
-                <tr key={row.id}>
-                  <td>{formatDay(locale, row.date, "short")}</td>
-                  <td>
-                    {row.score !== null ? (
-                      `${row.score} / 16`
-                    ) : (
-                      <>
-                        {row.provisional !== null && <span>{row.provisional} / 16 · </span>}
-                        <em>{t("uct.scoreAfterSync")}</em>
-                      </>
-                    )}
-                    {row.pending && <span class="pending"> ({t("uct.notSent")})</span>}
-                    {row.rejected && <span class="error"> {t("uct.rejected", { detail: row.rejected.detail || row.rejected.code })}</span>}
-                  </td>
-                  <td>{row.category ? t(`uct.category.${row.category}`) : <em>{t("uct.categoryAfterSync")}</em>}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <ul class="uct-history">
+            {data.history.map((row) => (
+              <li key={row.id}>
+                <strong class="when">{formatDay(locale, row.date)}</strong>
+                <span>
+                  {t("uct.col.score")}:{" "}
+                  {row.score !== null ? (
+                    `${row.score} / 16`
+                  ) : (
+                    <>
+                      {row.provisional !== null && <span>{t("uct.provisionalShort", { total: row.provisional })} · </span>}
+                      <em>{t("uct.scoreAfterSync")}</em>
+                    </>
+                  )}
+                  {row.pending && <span class="pending"> ({t("uct.notSent")})</span>}
+                </span>
+                <span>
+                  {t("uct.col.category")}: {row.category ? t(`uct.category.${row.category}`) : <em>{t("uct.categoryAfterSync")}</em>}
+                </span>
+                {row.rejected && <span class="error">{t("uct.rejected", { detail: row.rejected.detail || row.rejected.code })}</span>}
+              </li>
+            ))}
+          </ul>
         )}
       </section>
     </main>

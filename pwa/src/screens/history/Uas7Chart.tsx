@@ -84,8 +84,8 @@ export function Uas7Chart({ weeks }: { weeks: Uas7Week[] }) {
             </g>
           ))}
           {weeks.map((week, i) =>
-            (weeks.length - 1 - i) % 3 === 0 ? (
-              <text key={week.end} class="tick" x={x(i)} y={H - BOTTOM + 16} text-anchor={i === weeks.length - 1 ? "end" : "middle"}>
+            (weeks.length - 1 - i) % 4 === 0 ? (
+              <text key={week.end} class="tick" x={x(i)} y={H - BOTTOM + 16} text-anchor="middle">
                 {short(week.end)}
               </text>
             ) : null,

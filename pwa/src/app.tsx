@@ -1,7 +1,10 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { type Locale, pickLocale, translator } from "./i18n";
 import type { Session } from "./session";
+import { metaGet } from "./store/meta";
 import type { SyncOutcome } from "./sync/engine";
+import { localToday } from "./dates";
+import { uctDue } from "./questionnaireDue";
 import { Conflicts } from "./screens/Conflicts";
 import { Ctx, MAIN_ROUTES, PATHS, type Route, routeFromPath } from "./screens/context";
 import { Enroll } from "./screens/Enroll";
@@ -54,6 +57,16 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
   useEffect(() => {
     void session.isSignedIn().then(setSignedIn);
   }, [session, revision]);
+
+  // The UCT is asked every 4 weeks: a prompt on Today and a mark in the navigation when due.
+  const [uctIsDue, setUctIsDue] = useState(false);
+  useEffect(() => {
+    void (async () => {
+      if (!(await session.isSignedIn())) return;
+      const zone = await metaGet<string>(session.db, "timezone");
+      setUctIsDue((await uctDue(session.db, localToday(zone))).due);
+    })();
+  }, [session, revision, route]);
 
   function go(next: Route) {
     history.pushState(null, "", PATHS[next]);
@@ -122,9 +135,24 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
               }}
             >
               {t(`nav.${r}`)}
+              {r === "questionnaires" && uctIsDue && <span class="due"> {t("nav.due")}</span>}
             </a>
           ))}
         </nav>
+      )}
+      {screen === "today" && uctIsDue && (
+        <p class="banner prompt" role="status">
+          {t("uctPrompt.text")}{" "}
+          <a
+            href={PATHS.questionnaires}
+            onClick={(e) => {
+              e.preventDefault();
+              go("questionnaires");
+            }}
+          >
+            {t("uctPrompt.open")}
+          </a>
+        </p>
       )}
       {screen === "today" && <Today revision={revision} />}
       {screen === "history" && <History revision={revision} />}

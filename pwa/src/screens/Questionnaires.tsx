@@ -149,6 +149,7 @@ export function Questionnaires({ revision }: { revision: number }) {
         {UCT_QUESTIONS.map((q) => (
           <fieldset key={q} class={`question${error && answers[q - 1] === null ? " missing" : ""}`} aria-invalid={error && answers[q - 1] === null ? "true" : undefined}>
             <legend>{t(`uct.q${q}` as Key)}</legend>
+            {error && answers[q - 1] === null && <p class="error missing-note">{t("uct.answerThis")}</p>}
             {UCT_OPTIONS.map((value) => (
               <label class="option" key={value}>
                 <input

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pwa pwa-check bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders install clean-data prod-check fuzz
+.PHONY: run test lint pwa pwa-check bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders bench-pwa install clean-data prod-check fuzz
 
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -50,7 +50,7 @@ lint: $(STAMP)
 test: $(STAMP) lint pwa-check $(PWA_BUILT)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders
+bench: bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders bench-pwa
 
 bench-onboarding: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/onboarding.py $(BENCH_ARGS)
@@ -66,6 +66,10 @@ bench-sync: $(STAMP)
 
 bench-reminders: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/reminders.py $(BENCH_ARGS)
+
+# The patient PWA in Chromium against a production-like server (bench/pwa.py); builds the app first.
+bench-pwa: $(STAMP) $(PWA_BUILT)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/pwa.py $(BENCH_ARGS)
 
 bench-deploy: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/deploy_migrations.py $(BENCH_ARGS)

@@ -1,5 +1,11 @@
 """Browser tests of the patient PWA: Debian's Chromium driven by Playwright against a live server
-on loopback (gunicorn with the test settings on the test database), one fresh clinic per module.
+on loopback (gunicorn with the test settings on the test database) and a real Celery worker
+consuming the clinic's queue, one fresh clinic per module. The server sends its tasks to the
+worker (not in-process, as the test settings otherwise do); the test process's own setup calls
+(`orm(...)`) still run theirs in-process.
+
+`patient_page(context)` gives a page of a freshly enrolled patient, signed in and synced, in a
+fraction of the time of going through the join screen (`SignedIn.page`, `SignedIn.email`).
 
 The browser comes from CHROMIUM_PATH (default /usr/bin/chromium; `.ci/run` installs Debian's
 `chromium`). A missing browser or an unbuilt app fails with what to do; it never skips.
@@ -24,6 +30,7 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, connections
+from django.utils.timezone import now as django_now
 from django_tenants.utils import tenant_context
 
 from accounts.models import Membership, Role, User
@@ -37,6 +44,13 @@ PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 900}
 PASSWORD = "pwa correct horse battery staple"
 T = TypeVar("T")
+# gunicorn's workers send the app's tasks to the broker (the worker below runs them).
+GUNICORN_HOOKS = """
+def post_worker_init(worker):
+    from config.celery import app
+
+    app.conf.task_always_eager = False
+"""
 # Chromium as the machine's probe runs it: no sandbox as root, no calls home.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -54,6 +68,11 @@ class LiveClinic:
     clinic: Clinic
     base: str  # http://<slug>.localhost:<port>
     emails: list[str] = field(default_factory=list)
+    worker_log: Path | None = None
+
+    def worker_log_tail(self, chars: int = 3000) -> str:
+        """What the Celery worker logged (task received/succeeded lines at INFO)."""
+        return self.worker_log.read_text()[-chars:] if self.worker_log else ""
 
     def enrollment_code(self) -> str:
         """A fresh code, as a clinician issues it (the QR link carries it in the fragment)."""
@@ -118,12 +137,19 @@ def live_clinic(django_db_setup: None, django_db_blocker: Any, built_app: Path) 
             "PWA_DIST_DIR": str(built_app),
         }
         log = tempfile.NamedTemporaryFile("w+", prefix="csu-pwa-server-", suffix=".log", delete=False)  # noqa: SIM115
+        hooks = tempfile.NamedTemporaryFile("w", prefix="csu-pwa-gunicorn-", suffix=".py", delete=False)  # noqa: SIM115
+        hooks.write(GUNICORN_HOOKS)
+        hooks.close()
+        # The worker reads the clinic list as it starts, so it consumes this clinic's queue.
+        worker, worker_log = _start_worker(env)
         server = subprocess.Popen(  # noqa: S603
             [
                 sys.executable,
                 "-m",
                 "gunicorn",
                 "config.wsgi:application",
+                "-c",
+                hooks.name,
                 "-b",
                 f"127.0.0.1:{port}",
                 "-w",
@@ -139,7 +165,7 @@ def live_clinic(django_db_setup: None, django_db_blocker: Any, built_app: Path) 
             stderr=subprocess.STDOUT,
             text=True,
         )
-        live = LiveClinic(clinic=clinic, base=f"http://{slug}.localhost:{port}")
+        live = LiveClinic(clinic=clinic, base=f"http://{slug}.localhost:{port}", worker_log=worker_log)
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -151,11 +177,75 @@ def live_clinic(django_db_setup: None, django_db_blocker: Any, built_app: Path) 
                 if time.monotonic() > deadline or server.poll() is not None:
                     pytest.fail("The live server did not start:\n" + Path(log.name).read_text()[-3000:])
                 time.sleep(0.3)
+            _wait_for_worker(live, worker)
             yield live
         finally:
             server.terminate()
+            worker.terminate()
             server.wait(timeout=30)
+            worker.wait(timeout=30)
+            Path(hooks.name).unlink(missing_ok=True)
             orm(_remove, clinic.pk, live.emails, clinic_delete)
+
+
+def _start_worker(env: dict[str, str]) -> tuple[subprocess.Popen[str], Path]:
+    """A Celery worker on the test database and Redis: `platform` and every clinic's queue."""
+    log = tempfile.NamedTemporaryFile("w+", prefix="csu-pwa-worker-", suffix=".log", delete=False)  # noqa: SIM115
+    worker = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-I",
+            "tests.celery_probe",
+            "-P",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return worker, Path(log.name)
+
+
+def _wait_for_worker(live: LiveClinic, worker: subprocess.Popen[str]) -> None:
+    """A probe task sent through the clinic's queue runs in the worker, in the clinic's schema."""
+    from config.celery import app as celery_app
+    from tests.celery_probe import record_schema
+
+    key = f"pwa-probe-{uuid.uuid4().hex}"
+
+    def send() -> None:
+        celery_app.conf.task_always_eager = False
+        try:
+            with tenant_context(live.clinic):
+                record_schema.delay(key)
+        finally:
+            celery_app.conf.task_always_eager = True
+            connection.set_schema_to_public()
+
+    def ran() -> Any:
+        with tenant_context(live.clinic):
+            found = cache.get(key)
+        connection.set_schema_to_public()
+        return found
+
+    orm(send)
+    deadline = time.monotonic() + 60
+    while (found := orm(ran)) is None:
+        if time.monotonic() > deadline or worker.poll() is not None:
+            pytest.fail("The Celery worker did not run the clinic's probe task:\n" + live.worker_log_tail())
+        time.sleep(0.3)
+    assert found["schema"] == live.clinic.schema_name, found
 
 
 def _remove(clinic_id: Any, emails: list[str], clinic_delete: Callable[..., None]) -> None:
@@ -204,3 +294,98 @@ def screenshot(page: Any, name: str) -> None:
         page.set_viewport_size(viewport)
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
     page.set_viewport_size(size)
+
+
+@dataclass
+class SignedIn:
+    page: Any
+    email: str
+
+
+# Join through the API from the app's own origin (CSP allows `connect-src 'self'`), then keep
+# the tokens where session.ts keeps them: the refresh token and the user in IndexedDB `meta`.
+# The app's next start refreshes the access token, pulls, and finds the settings and diary.
+_ENROLL_AND_KEEP = """async ({code, email, password}) => {
+  const response = await fetch('/api/v1/auth/enroll/', {
+    method: 'POST', credentials: 'omit',
+    headers: {'Content-Type': 'application/json', Accept: 'application/json', 'X-Schema-Version': '1'},
+    body: JSON.stringify({code, email, password}),
+  });
+  const body = await response.json();
+  if (!response.ok) return {error: `${response.status} ${JSON.stringify(body)}`};
+  const claims = JSON.parse(atob(body.access.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+  await new Promise((ok, fail) => {
+    const open = indexedDB.open('csu-tracker');
+    open.onerror = () => fail(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction('meta', 'readwrite');
+      tx.objectStore('meta').put({key: 'refresh_token', value: body.refresh});
+      tx.objectStore('meta').put({key: 'user_id', value: claims.user_id});
+      tx.oncomplete = () => { db.close(); ok(); };
+      tx.onerror = () => fail(tx.error);
+    };
+  });
+  return {};
+}"""
+
+# The device has pulled at least once (the sync engine keeps the pull cursor in `meta`).
+SYNCED = """async () => new Promise((ok) => {
+  const open = indexedDB.open('csu-tracker');
+  open.onerror = () => ok(false);
+  open.onsuccess = () => {
+    const db = open.result;
+    if (!db.objectStoreNames.contains('meta')) { db.close(); ok(false); return; }
+    const get = db.transaction('meta').objectStore('meta').get('cursor');
+    get.onsuccess = () => { db.close(); ok(Boolean(get.result && get.result.value)); };
+    get.onerror = () => { db.close(); ok(false); };
+  };
+})"""
+
+
+@pytest.fixture
+def patient_page(live_clinic: LiveClinic) -> Callable[..., SignedIn]:
+    """`patient_page(context, path="/app/", verified=True, demo=None)`: a new patient of the
+    clinic, signed in on a new page of `context` (whose locale and viewport the caller chose),
+    first sync done. `verified` confirms the email address (as the emailed link would), so the
+    same patient can also sign in on another context. `demo` ("improving", "flare", "steady")
+    seeds the last 8 weeks as `make run`'s demo patients have them (diary, prescriptions, doses,
+    UCTs) before the first sync."""
+
+    def open_page(
+        context: Any, *, path: str = "/app/", verified: bool = True, demo: str | None = None
+    ) -> SignedIn:
+        page = context.new_page()
+        email = live_clinic.new_email()
+        page.goto(f"{live_clinic.base}/app/signin")
+        page.locator("#main h1").wait_for()  # the app is up: its IndexedDB is open
+        done = page.evaluate(
+            _ENROLL_AND_KEEP,
+            {"code": live_clinic.enrollment_code(), "email": email, "password": PASSWORD},
+        )
+        assert done == {}, f"enrollment through the API failed: {done}"
+        if verified:
+            orm(lambda: User.objects.filter(email=email).update(email_verified_at=django_now()))
+        if demo:
+            orm(_seed_demo, live_clinic.clinic, email, demo)
+        page.goto(f"{live_clinic.base}{path}")
+        page.locator("nav").first.wait_for()  # the signed-in layout
+        deadline = time.monotonic() + 20
+        while not page.evaluate(SYNCED):
+            if time.monotonic() > deadline:
+                pytest.fail("The app did not finish its first sync after signing in.")
+            page.wait_for_timeout(100)
+        return SignedIn(page=page, email=email)
+
+    return open_page
+
+
+def _seed_demo(clinic: Clinic, email: str, profile: str) -> None:
+    from patients.demo import demo_records_seed
+    from patients.models import Patient
+
+    user = User.objects.get(email=email)
+    with tenant_context(clinic):
+        patient = Patient.objects.get(user_id=user.pk)
+        demo_records_seed(patient=patient, profile=profile, today=patient.local_today(), prescriber_id=None)
+    connection.set_schema_to_public()

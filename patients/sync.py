@@ -805,7 +805,9 @@ SELECT * FROM (
     FROM patients_reminder WHERE patient_id = %(pid)s
     UNION ALL
     SELECT server_version, 'prescription', id::text, false,
-           jsonb_build_object('id', id, 'medication', medication_id, 'dose', dose, 'frequency_kind', frequency_kind,
+           jsonb_build_object('id', id, 'medication', medication_id,
+                              'medication_name', (SELECT name FROM patients_medication m WHERE m.code = medication_id),
+                              'dose', dose, 'frequency_kind', frequency_kind,
                               'frequency_value', frequency_value, 'guideline_step', guideline_step, 'start', start,
                               'end', "end", 'server_version', server_version), ''
     FROM patients_prescription WHERE patient_id = %(pid)s

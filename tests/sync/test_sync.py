@@ -336,3 +336,27 @@ def test_every_write_path_is_versioned_even_raw_sql(alice_patient: Patient, clin
         version, field_versions = cursor.fetchone()
     assert version == before + 1
     assert json.loads(field_versions)["wheals"] == before + 1
+
+
+def test_a_pulled_prescription_names_its_medication(
+    alice_client: APIClient, alice_patient: Patient, clinic_a: Clinic
+) -> None:
+    """The app shows a prescription's name offline, also after it ended (no other view has it)."""
+    from patients.models import Medication, Prescription
+
+    with tenant_context(clinic_a):
+        rx = Prescription.objects.create(
+            patient=alice_patient,
+            medication_id="cetirizine-10",
+            dose="10 mg",
+            frequency_kind="n_per_day",
+            frequency_value=1,
+            guideline_step=1,
+            start=alice_patient.local_today() - timedelta(days=30),
+            end=alice_patient.local_today() - timedelta(days=1),
+        )
+        name = Medication.objects.get(code="cetirizine-10").name
+    changes, _, _ = pull_all(alice_client)
+    (record,) = [r for r in changes["prescription"]["upserted"] if r["id"] == str(rx.pk)]
+    assert record["medication"] == "cetirizine-10"
+    assert record["medication_name"] == name

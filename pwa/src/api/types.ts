@@ -148,6 +148,7 @@ export interface ServerDoseRecord {
 export interface ServerPrescriptionRecord {
   id: string;
   medication: string;
+  medication_name?: string;
   dose: string;
   frequency_kind: string;
   frequency_value: number | null;

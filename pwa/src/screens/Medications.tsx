@@ -79,7 +79,7 @@ export function Medications({ revision }: { revision: number }) {
     for (const m of view) seenNames.current.set(m.id, m.name);
     const byCode = new Map(view.map((m) => [m.medication, m.name]));
     const names = new Map<string, string>(
-      pulled.map((p) => [p.id, seenNames.current.get(p.id) ?? byCode.get(p.medication) ?? p.medication]),
+      pulled.map((p) => [p.id, seenNames.current.get(p.id) ?? byCode.get(p.medication) ?? (p.medication_name || p.medication)]),
     );
     for (const [id, name] of seenNames.current) names.set(id, name);
     return { today, zone, rxs, logs, keptAt, failed, names };

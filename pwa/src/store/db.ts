@@ -49,6 +49,8 @@ export interface DoseRow {
 export interface PrescriptionRow {
   id: string;
   medication: string;
+  /** The catalogue's name (pulled with the prescription); empty from an older server. */
+  medication_name?: string;
   dose: string;
   frequency_kind: string;
   frequency_value: number | null;

@@ -282,6 +282,7 @@ const prescriptions = recordTable<PrescriptionRow>({
   fromServer: (r) => ({
     id: r.id,
     medication: str(r["medication"]),
+    medication_name: str(r["medication_name"]),
     dose: str(r["dose"]),
     frequency_kind: str(r["frequency_kind"]),
     frequency_value: numOrNull(r["frequency_value"]),

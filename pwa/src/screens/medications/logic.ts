@@ -79,7 +79,7 @@ export function currentPrescriptions(
     byId.set(p.id, {
       id: p.id,
       medication: p.medication,
-      name: known?.name ?? names.get(p.medication) ?? p.medication,
+      name: known?.name ?? names.get(p.medication) ?? (p.medication_name || p.medication),
       dose: p.dose,
       kind: kindOf(p.frequency_kind),
       value: p.frequency_value,

@@ -57,6 +57,7 @@ interface Dose {
 interface Prescription {
   id: string;
   medication: string;
+  medication_name: string;
   dose: string;
   frequency_kind: string;
   frequency_value: number | null;
@@ -314,6 +315,7 @@ export class FakeServer {
     const id = fields.id ?? crypto.randomUUID();
     const p: Prescription = {
       medication: crypto.randomUUID(),
+      medication_name: "Cetirizine 10 mg",
       dose: "10 mg",
       frequency_kind: "daily",
       frequency_value: null,

@@ -39,6 +39,15 @@ export function translator(locale: Locale) {
     catalog[key].replace(/\{(\w+)\}/g, (_, name: string) => String(params[name] ?? `{${name}}`));
 }
 
+/**
+ * The tag for formatting dates and numbers: the browser's own regional variant of the app's
+ * language (en-GB writes "30 November 2026", en-US "November 30, 2026"), else the language.
+ */
+export function dateLocale(locale: Locale): string {
+  const preferred = typeof navigator === "undefined" ? [] : (navigator.languages ?? [navigator.language]);
+  return preferred.find((tag) => tag.toLowerCase().split("-")[0] === locale) ?? locale;
+}
+
 export function formatDay(locale: Locale, day: string, style: "long" | "short" = "long"): string {
   const [y, m, d] = day.split("-").map(Number);
   const date = new Date(Date.UTC(y ?? 2000, (m ?? 1) - 1, d ?? 1));
@@ -46,5 +55,5 @@ export function formatDay(locale: Locale, day: string, style: "long" | "short" =
     style === "long"
       ? { weekday: "long", day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }
       : { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" };
-  return new Intl.DateTimeFormat(locale, options).format(date);
+  return new Intl.DateTimeFormat(dateLocale(locale), options).format(date);
 }

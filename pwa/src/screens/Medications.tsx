@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { MedicationToday } from "../api/types";
 import { localToday } from "../dates";
-import { formatDay } from "../i18n";
+import { dateLocale, formatDay } from "../i18n";
 import { doseLog } from "../store/doses";
 import { metaGet } from "../store/meta";
 import { viewRefresh } from "../store/views";
@@ -244,7 +244,7 @@ function RxCard(props: {
   const prn = rx.kind === "prn";
   const day: DoseDay = doseDay(logs, prn ? 0 : due);
   const time = (iso: string) =>
-    new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit", timeZone: props.zone || undefined }).format(new Date(iso));
+    new Intl.DateTimeFormat(dateLocale(locale), { hour: "2-digit", minute: "2-digit", timeZone: props.zone || undefined }).format(new Date(iso));
 
   return (
     <article class="card rx" aria-labelledby={heading}>

@@ -1,7 +1,7 @@
 // Four weeks of daily UAS from the device's diary: weeks as rows (Monday to Sunday), each day's
 // score written in its cell (colour only repeats it), days without an entry marked as such.
 import { addDays, inWindow, isoWeekday, lateWindow } from "../../components/days";
-import { formatDay } from "../../i18n";
+import { dateLocale, formatDay } from "../../i18n";
 import { useApp } from "../context";
 
 export const CALENDAR_DAYS = 28;
@@ -34,7 +34,7 @@ export function Calendar(props: {
   }
   const number = new Intl.NumberFormat(locale, { maximumFractionDigits: 1 });
   const weekday = (day: string, style: "short" | "long") =>
-    new Intl.DateTimeFormat(locale, { weekday: style, timeZone: "UTC" }).format(new Date(`${day}T12:00:00Z`));
+    new Intl.DateTimeFormat(dateLocale(locale), { weekday: style, timeZone: "UTC" }).format(new Date(`${day}T12:00:00Z`));
   const dayOfMonth = (day: string) => String(Number(day.slice(8, 10)));
 
   return (

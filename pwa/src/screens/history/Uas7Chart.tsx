@@ -2,7 +2,7 @@
 // prorated weeks hollow, weeks without a score left as gaps (no line across them), and a
 // table with the same numbers for screen readers.
 import type { Uas7Week } from "../../api/types";
-import { formatDay, type Key } from "../../i18n";
+import { dateLocale, formatDay, type Key } from "../../i18n";
 import { useApp } from "../context";
 
 /** The activity bands (clinical-scores.md §2.3, Stull et al. 2017), as drawn: the zone of each
@@ -35,7 +35,7 @@ export function Uas7Chart({ weeks }: { weeks: Uas7Week[] }) {
   const { t, locale } = useApp();
   const number = new Intl.NumberFormat(locale, { maximumFractionDigits: 1 });
   const short = (day: string) =>
-    new Intl.DateTimeFormat(locale, { day: "numeric", month: "short", timeZone: "UTC" }).format(new Date(`${day}T12:00:00Z`));
+    new Intl.DateTimeFormat(dateLocale(locale), { day: "numeric", month: "short", timeZone: "UTC" }).format(new Date(`${day}T12:00:00Z`));
   const x = (i: number) => (weeks.length > 1 ? LEFT + 10 + i * ((W - LEFT - RIGHT - 20) / (weeks.length - 1)) : W / 2);
 
   // Line segments only between consecutive weeks that both have a score.

@@ -98,7 +98,7 @@ TODAY_FORM = "main form input[name=wheals]"
 
 SAVE_TO_VISIBLE = """async ({wheals, itch, expect}) => {
   const frame = () => new Promise((ok) => requestAnimationFrame(() => ok()));
-  const form = document.querySelector('main form');
+  const form = document.querySelector('main form input[name=wheals]').form;
   // One choice per frame, as a hand makes them (Today's handlers read the last rendered form).
   form.querySelector(`input[name=wheals][value="${wheals}"]`).click();
   await frame();
@@ -139,7 +139,7 @@ SIGN_IN_AND_SYNC = """async ({email, password, expect}) => {
     Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(el, value);
     el.dispatchEvent(new Event('input', {bubbles: true}));
   };
-  const form = document.querySelector('main form');
+  const form = document.querySelector('main form input[type=email]').form;
   set(form.querySelector('input[type=email]'), email);
   set(form.querySelector('input[type=password]'), password);
   await new Promise((ok) => setTimeout(ok, 50));

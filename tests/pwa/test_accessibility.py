@@ -43,6 +43,7 @@ MAIN = {
 }
 SIGNED_OUT = {"enroll": "/app/enroll", "signin": "/app/signin"}
 BLOCKING = ("serious", "critical")
+TODAY_FORM = "main form:has(input[name=wheals])"
 VIEWPORTS = (("360", PHONE), ("desktop", DESKTOP))
 BROWSER_LOCALE = {"en": "en-GB", "de": "de-DE"}
 
@@ -72,7 +73,7 @@ FOCUSED = """() => {
     focusVisible: el.matches(':focus-visible'), indicator: outline || Boolean(ring),
     onScreen: box.width > 0 && box.height > 0 && box.bottom > 0 && box.right > 0
       && box.top < innerHeight && box.left < innerWidth,
-    inNav: Boolean(el.closest('nav')), inForm: Boolean(el.closest('main form')),
+    inNav: Boolean(el.closest('nav')), inToday: Boolean(el.closest('main form')?.querySelector('input[name=wheals]')),
   };
 }"""
 
@@ -225,10 +226,11 @@ def scan_and_shoot(page: Any, axe_source: str, screen: str, locale: str, found: 
 
 def record_today(page: Any) -> None:
     """Wheals 2 and itch 1 (locale-independent: the radios' names and values), then Save."""
-    page.locator("main form input[name=wheals][value='2']").check()
-    page.locator("main form input[name=itch][value='1']").check()
-    page.locator("main form button[type=submit]").click()
-    page.locator("main form [role=status] p").first.wait_for(timeout=5000)
+    form = page.locator(TODAY_FORM)
+    form.locator("input[name=wheals][value='2']").check()
+    form.locator("input[name=itch][value='1']").check()
+    form.locator("button[type=submit]").click()
+    form.locator("[role=status] p").first.wait_for(timeout=5000)
 
 
 @pytest.mark.parametrize("locale", ["en", "de"])
@@ -315,15 +317,15 @@ def test_today_and_the_navigation_work_from_the_keyboard_alone(
     page.keyboard.press("Space")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
-    assert page.locator("main form input[name=wheals][value='2']").is_checked(), wheals
+    assert page.locator(f"{TODAY_FORM} input[name=wheals][value='2']").is_checked(), wheals
     tab_until(page, lambda f: f["name"] == "itch", seen)
     page.keyboard.press("Space")
     page.keyboard.press("ArrowRight")
-    assert page.locator("main form input[name=itch][value='1']").is_checked()
+    assert page.locator(f"{TODAY_FORM} input[name=itch][value='1']").is_checked()
     tab_until(page, lambda f: f["name"] == "angioedema", seen)
     tab_until(page, lambda f: f["tag"] == "textarea", seen)
     page.keyboard.type("Typed from the keyboard")
-    tab_until(page, lambda f: f["tag"] == "button" and f["inForm"] and f["type"] == "submit", seen)
+    tab_until(page, lambda f: f["tag"] == "button" and f["inToday"] and f["type"] == "submit", seen)
     page.keyboard.press("Enter")
     page.get_by_text("Daily score (UAS): 3 of 6").wait_for(timeout=5000)
 
@@ -337,7 +339,7 @@ def test_today_and_the_navigation_work_from_the_keyboard_alone(
     tab_until(page, lambda f: f["href"] == MAIN["today"], seen, back=True)
     page.keyboard.press("Enter")
     page.get_by_text("Daily score (UAS): 3 of 6").wait_for(timeout=5000)
-    assert page.locator("main form textarea").input_value() == "Typed from the keyboard"
+    assert page.locator(f"{TODAY_FORM} textarea").input_value() == "Typed from the keyboard"
 
     hidden = [f for f in seen if not (f["focusVisible"] and f["indicator"] and f["onScreen"])]
     assert hidden == [], "focus not visibly shown on:\n" + "\n".join(map(str, hidden))

@@ -377,7 +377,7 @@ def main() -> int:  # noqa: PLR0915
         process, log = start_server(port, dist)
         base = f"http://{host}:{port}"
         ip_base = f"http://127.0.0.1:{port}"
-        floor_ms(ip_base, host, 3)  # warm the server's processes
+        floor_ms(ip_base, host, 10)  # warm the server's processes (each worker imports lazily)
         floor = floor_ms(ip_base, host, args.floor)
 
         with sync_playwright() as playwright:

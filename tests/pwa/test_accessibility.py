@@ -1,9 +1,9 @@
 """Accessibility of the patient PWA in a real browser (issue 18's quality bar).
 
 - axe-core (pwa/node_modules/axe-core, pinned by pwa/package-lock.json) on every screen, signed
-  out (join, sign in) and signed in (today empty and saved, history, medications,
-  questionnaires, reminders, my data), at 360 px and desktop, in English and German: no
-  serious or critical violation.
+  out (join, sign in) and signed in with 8 weeks of demo history (today, history, medications,
+  questionnaires, reminders, my data; Today also saved, and with the swelling questions), at
+  360 px and desktop, in English and German: no serious or critical violation.
 - Keyboard only: Tab and Shift+Tab reach the navigation and every control of Today's form,
   Space and the arrow keys choose, Enter saves and follows a navigation link, and the focused
   element is always visibly outlined.
@@ -261,10 +261,13 @@ def test_axe_finds_nothing_serious_on_any_screen(
         page.goto(f"{live_clinic.base}{path}")
         settle(page)
         scan_and_shoot(page, axe_source, screen, locale, found)
-        if screen == "today":  # and once saved: the score and the sync state are shown
-            record_today(page)
+        if screen == "today":  # once saved (the score and the sync state shown), and with
+            record_today(page)  # swelling, which brings up the AAS questions
             settle(page)
             scan_and_shoot(page, axe_source, "today-saved", locale, found)
+            page.locator(f"{TODAY_FORM} input[name=angioedema][value=yes]").check()
+            page.wait_for_timeout(150)
+            scan_and_shoot(page, axe_source, "today-swelling", locale, found)
 
     if found:
         pytest.fail(f"axe: {len(found)} serious or critical violation(s)\n" + "\n".join(found), pytrace=False)

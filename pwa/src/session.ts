@@ -1,7 +1,7 @@
 // The app's one session: the device database, the API client and the sync engine, signing in
 // and out, and when to sync (start, online, visibility, a timer, after a save). One tab syncs
 // at a time (Web Locks); the others are told to re-read through a BroadcastChannel.
-import { ApiClient, ApiError, NetworkError } from "./api/client";
+import { ApiClient, ApiError, NetworkError, SCHEMA_VERSION } from "./api/client";
 import { pushDisable } from "./push";
 import { AppDB } from "./store/db";
 import { metaGet, metaSet } from "./store/meta";
@@ -91,8 +91,23 @@ export class Session {
     });
   }
 
+  /**
+   * The previous sign-out's Clear-Site-Data also removed the service worker: a sign-in in the
+   * same page installs it again (offline start, reminders by push) without waiting for a reload.
+   */
+  private async ensureWorker(): Promise<void> {
+    try {
+      if (navigator.serviceWorker && !(await navigator.serviceWorker.getRegistration("/app/"))) {
+        await navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" });
+      }
+    } catch {
+      // Not available here: the app works online all the same.
+    }
+  }
+
   /** Keep the tokens of a sign-in; another account's data never stays on the device. */
   private async adopt(access: string, refresh: string): Promise<void> {
+    void this.ensureWorker();
     const userId = jwtUserId(access);
     const previous = await metaGet<string>(this.db, "user_id");
     if (previous !== undefined && previous !== userId) await this.wipe();
@@ -144,14 +159,24 @@ export class Session {
     const locale = localStorage.getItem("csu-locale");
     if (refresh) {
       try {
-        await this.api.logout(refresh);
+        await revoke(refresh);
       } catch {
         // Offline or already revoked: the device is wiped all the same.
       }
     }
     this.api.setAccessToken(undefined);
     if (locale) localStorage.setItem("csu-locale", locale);
-    await this.wipe();
+    // The browser may still be clearing the origin's storage (Clear-Site-Data) as the app
+    // wipes and reopens its database: a transaction it aborts is tried again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.wipe();
+        break;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
     if ("caches" in window) for (const key of await caches.keys()) await caches.delete(key);
     this.channel?.postMessage("signed-out");
   }
@@ -164,6 +189,25 @@ export class Session {
     this.engine = new SyncEngine(this.db, this.api);
     this.lastOutcome = null;
   }
+}
+
+/**
+ * Revoke the refresh token (POST /auth/logout/). Sent with the origin's credentials, unlike the
+ * API client's requests: Chromium applies the answer's `Clear-Site-Data` only to a request
+ * that may carry cookies. A clinic session cookie in this browser without its CSRF token is
+ * refused (403): then the token is revoked without it (the app still wipes its own data).
+ */
+async function revoke(refresh: string): Promise<void> {
+  const send = (credentials: RequestCredentials) =>
+    fetch("/api/v1/auth/logout/", {
+      method: "POST",
+      credentials,
+      cache: "no-store",
+      headers: { Accept: "application/json", "Content-Type": "application/json", "X-Schema-Version": String(SCHEMA_VERSION) },
+      body: JSON.stringify({ refresh }),
+    });
+  const response = await send("same-origin");
+  if (response.status === 403) await send("omit");
 }
 
 function jwtUserId(token: string): string {

@@ -275,9 +275,13 @@ def test_notifications_opt_in_off_and_sign_out_leave_no_subscription_behind(
     page.get_by_role("button", name="Save reminder").click()
     assert wait_until(lambda: reminders_of(live_clinic, email), 20)
     page.on("dialog", lambda dialog: dialog.accept())
+    page.evaluate("localStorage.setItem('left-by-the-app', 'x'); localStorage.setItem('csu-locale', 'en')")
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("heading", name="Sign in").wait_for()
     assert subscriptions_of(live_clinic, email) == []
+    # The browser honoured the logout's Clear-Site-Data (the app itself never clears
+    # localStorage); the language chosen is put back.
+    assert page.evaluate("Object.keys(localStorage)") == ["csu-locale"]
     assert page.evaluate("self.__pushStub.unsubscribed") == 2
     assert page.evaluate("caches.keys()") == []
 

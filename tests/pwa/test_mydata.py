@@ -57,7 +57,7 @@ def patient_row(live: LiveClinic, email: str) -> dict[str, Any]:
                     DeletionRequest.objects.filter(patient=patient).values("id", "reason", "created_at")
                 ),
             }
-        connection.set_schema_to_public()
+        connection.set_schema_to_public()  # type: ignore[attr-defined]  # django-tenants adds it
         return row
 
     return orm(read)

@@ -93,7 +93,7 @@ def in_clinic(live: LiveClinic, work: Callable[[], Any]) -> Any:
     def run() -> Any:
         with tenant_context(live.clinic):
             result = work()
-        connection.set_schema_to_public()
+        connection.set_schema_to_public()  # type: ignore[attr-defined]  # django-tenants adds it
         return result
 
     return orm(run)

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { type Locale, pickLocale, translator } from "./i18n";
 import type { Session } from "./session";
 import { metaGet } from "./store/meta";
+import { settingsSave } from "./store/settings";
 import type { SyncOutcome } from "./sync/engine";
 import { localToday } from "./dates";
 import { uctDue } from "./questionnaireDue";
@@ -80,9 +81,20 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
     return () => window.removeEventListener("popstate", onPop);
   }, []);
 
+  /** The app's language at once; when signed in, the server's too (its emails and the
+   * reminders' notifications follow it). My data saves it itself and reports a refusal there. */
   function changeLocale(next: Locale) {
     localStorage.setItem(LOCALE_KEY, next);
     setLocale(next);
+    void (async () => {
+      if (!(await session.isSignedIn()) || !(await metaGet<string>(session.db, "patient_id"))) return;
+      try {
+        await settingsSave(session.db, { locale: next });
+        session.changed();
+      } catch {
+        // Unknown patient yet (first sync pending): the next sign-in sends the profile's locale.
+      }
+    })();
   }
 
   async function signOut() {

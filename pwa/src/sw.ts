@@ -41,7 +41,9 @@ self.addEventListener("push", (event: PushEvent) => {
     // Not JSON: still remind.
   }
   event.waitUntil(
-    self.registration.showNotification(t("app.title"), {
+    // Neither the title nor the body names the condition or the kind of reminder: a lock screen
+    // is seen by others (the app's own name, "CSU diary", would say what the patient has).
+    self.registration.showNotification(t("push.title"), {
       body: t("push.body"),
       tag: delivery ? `reminder-${delivery}` : "reminder",
       icon: "/app/icons/icon-192.png",

@@ -260,8 +260,8 @@ def test_a_reminder_push_shows_a_notification_without_health_data(
         )
         assert shown == [
             {
-                "title": "CSU diary",
-                "body": "A reminder from your clinic: time for your diary.",
+                "title": "Reminder",
+                "body": "You have a reminder from your clinic. Tap to open the app.",
                 "tag": "reminder-d-1",
             }
         ]

@@ -2,6 +2,7 @@
 // quiet hours before they are saved (each message names its field), weekday names, and which
 // prescriptions a medication reminder can name.
 import type { MedicationToday } from "../../api/types";
+import { dateLocale, type Locale } from "../../i18n";
 import type { PrescriptionRow, ReminderRow } from "../../store/db";
 import type { ReminderInput } from "../../store/reminders";
 
@@ -55,7 +56,7 @@ export function quietProblem(start: string, end: string): QuietProblem {
 /** ISO weekday names in the patient's language (2024-01-01 was a Monday). */
 export function weekdayName(locale: string, day: number, style: "long" | "short" = "long"): string {
   const date = new Date(Date.UTC(2024, 0, day));
-  return new Intl.DateTimeFormat(locale, { weekday: style, timeZone: "UTC" }).format(date);
+  return new Intl.DateTimeFormat(dateLocale(locale as Locale), { weekday: style, timeZone: "UTC" }).format(date);
 }
 
 /** "Mon, Wed, Fri"; null for every day (the caller says "Every day"). */

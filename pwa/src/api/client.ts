@@ -88,6 +88,9 @@ export class ApiClient {
   }
 
   private async request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+    // No access token yet (it lives in memory: every page load starts without one): refresh
+    // first rather than send a request bound to answer 401.
+    if (auth && this.access === undefined) await this.refresh();
     const sentWith = this.access;
     let response = await this.send(method, path, body, auth);
     if (response.status === 401 && auth) {

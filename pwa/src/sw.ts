@@ -43,7 +43,7 @@ self.addEventListener("push", (event: PushEvent) => {
   event.waitUntil(
     // Neither the title nor the body names the condition or the kind of reminder: a lock screen
     // is seen by others (the app's own name, "CSU diary", would say what the patient has).
-    self.registration.showNotification(t("push.title"), {
+    self.registration.showNotification(t("notification.title"), {
       body: t("push.body"),
       tag: delivery ? `reminder-${delivery}` : "reminder",
       icon: "/app/icons/icon-192.png",
@@ -56,9 +56,13 @@ self.addEventListener("notificationclick", (event: NotificationEvent) => {
   event.notification.close();
   const url = (event.notification.data as { url?: string } | null)?.url ?? "/app/";
   event.waitUntil(
-    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((clients) => {
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(async (clients) => {
       const open = clients.find((c) => new URL(c.url).pathname.startsWith("/app/"));
-      return open ? open.focus().then((c) => c.navigate(url)) : self.clients.openWindow(url);
+      if (!open) return self.clients.openWindow(url);
+      // An open app goes to today's entry, then comes to the front (focus needs the tap's
+      // permission, which the browser gives this handler; the navigation happens regardless).
+      const shown = (await open.navigate(url).catch(() => null)) ?? open;
+      return shown.focus().catch(() => shown);
     }),
   );
 });

@@ -102,33 +102,109 @@ def test_a_patient_joins_from_the_link_and_records_today(page: Any, live_clinic:
     assert manifest["name"] == "Sonnenberg Skin Clinic"
 
 
-def test_an_entry_made_offline_survives_a_reload_and_reaches_the_server(
+def _seed_entry(live: LiveClinic, email: str, day: str, wheals: int, itch: int) -> None:
+    from datetime import date
+
+    with tenant_context(live.clinic):
+        patient = Patient.objects.get(user_id=User.objects.get(email=email).pk)
+        DiaryEntry.objects.create(
+            patient=patient, day=date.fromisoformat(day), slot="day", wheals=wheals, itch=itch
+        )
+    connection.set_schema_to_public()
+
+
+def portal_uas7(live: LiveClinic, email: str) -> tuple[float | None, str | None]:
+    """The patient's UAS7 and method as a clinic admin's portal list shows them (over HTTP)."""
+    import requests
+
+    from accounts.models import Role
+    from tests.conftest import PASSWORD as STAFF_PASSWORD
+    from tests.conftest import make_member
+
+    admin = f"admin-{email}"
+    if not orm(User.objects.filter(email=admin).exists):
+        orm(make_member, admin, live.clinic, Role.CLINIC_ADMIN, "Clinic Admin")
+        live.emails.append(admin)
+    host = live.base.removeprefix("http://")  # *.localhost resolves in Chromium, not here
+    port = host.rsplit(":", 1)[1]
+    origin, headers = f"http://127.0.0.1:{port}", {"Host": host}
+    token = requests.post(
+        f"{origin}/api/v1/auth/token/",
+        headers=headers,
+        json={"email": admin, "password": STAFF_PASSWORD},
+        timeout=10,
+    ).json()["access"]
+    body = requests.get(
+        f"{origin}/api/v1/portal/patients/?limit=200",
+        headers={**headers, "Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()
+    patient_id = orm(_patient_id, live, email)
+    (row,) = [r for r in body["results"] if r["id"] == patient_id]
+    return row["uas7"], row["uas7_method"]
+
+
+def _patient_id(live: LiveClinic, email: str) -> str:
+    with tenant_context(live.clinic):
+        patient_id = str(Patient.objects.get(user_id=User.objects.get(email=email).pk).pk)
+    connection.set_schema_to_public()
+    return patient_id
+
+
+def test_three_days_recorded_offline_survive_a_reload_and_reach_the_portal(
     page: Any, live_clinic: LiveClinic
 ) -> None:
+    from datetime import date, timedelta
+
     email = enroll(page, live_clinic)
     # The service worker controls the page before the network goes.
     assert wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 15)
+    today = date.fromisoformat(local_today(live_clinic))
+    days = [(today - timedelta(days=n)).isoformat() for n in (2, 1, 0)]
+    # A fourth day already on the server, so the week has enough days for a UAS7 (4 of 7).
+    orm(_seed_entry, live_clinic, email, (today - timedelta(days=3)).isoformat(), 1, 1)
 
     page.context.set_offline(True)
-    record(page, "Intense (>50 wheals/24 h or large confluent areas of wheals)", "None")
-    page.get_by_text("Daily score (UAS): 3 of 6").wait_for(timeout=2000)
-    page.get_by_text("Waiting to be sent to your clinic.").wait_for(timeout=5000)
+    values = [
+        (
+            "Intense (>50 wheals/24 h or large confluent areas of wheals)",
+            "Intense (severe itch, sufficiently troublesome to interfere with normal daily activity or sleep)",
+            6,
+        ),
+        ("Moderate (20–50 wheals/24 h)", "Mild (present but not annoying or troublesome)", 3),
+        ("Mild (<20 wheals/24 h)", "None", 1),
+    ]
+    for day, (wheals, itch, score) in zip(days, values, strict=True):
+        page.locator("#entry-day").select_option(day)
+        record(page, wheals, itch)
+        page.get_by_text(f"Daily score (UAS): {score} of 6").wait_for(timeout=2000)
+        page.get_by_text("Waiting to be sent to your clinic.").wait_for(timeout=5000)
 
-    page.reload()  # offline: the shell comes from the service worker, the entry from IndexedDB
+    page.reload()  # offline: the shell comes from the service worker, the entries from IndexedDB
     page.get_by_role("heading", name="Today").wait_for()
-    page.get_by_text("Daily score (UAS): 3 of 6").wait_for(timeout=5000)
+    page.get_by_text("Daily score (UAS): 1 of 6").wait_for(timeout=5000)
+    page.locator("#entry-day").select_option(days[0])
+    page.get_by_text("Daily score (UAS): 6 of 6").wait_for(timeout=5000)
     assert (
         page.get_by_role("group", name="Wheals (hives) in the past 24 hours")
         .get_by_label("Intense (>50 wheals/24 h or large confluent areas of wheals)")
         .is_checked()
     )
     screenshot(page, "04-today-offline")
-    assert diary_of(live_clinic, email) == []
+    assert [row[0] for row in diary_of(live_clinic, email)] == [(today - timedelta(days=3)).isoformat()]
 
     page.context.set_offline(False)  # `online`: sync refreshes the token and pushes the outbox
-    assert wait_until(lambda: diary_of(live_clinic, email), 20), "the entry never reached the server"
-    assert diary_of(live_clinic, email) == [(local_today(live_clinic), 3, 0, "day")]
+    assert wait_until(lambda: len(diary_of(live_clinic, email)) == 4, 20), (
+        "the entries never reached the server"
+    )
+    assert sorted(diary_of(live_clinic, email))[1:] == [
+        (days[0], 3, 3, "day"),
+        (days[1], 2, 1, "day"),
+        (days[2], 1, 0, "day"),
+    ]
     page.get_by_text("Saved and sent to your clinic.").wait_for(timeout=15000)
+    # The clinic sees the week: 2 + 6 + 3 + 1 over 4 of 7 days, prorated to 7 days = 21.0.
+    assert portal_uas7(live_clinic, email) == (21.0, "prorated")
 
 
 STORED = """async () => {
@@ -213,8 +289,12 @@ def test_the_app_speaks_german_to_a_german_browser(browser: Any, live_clinic: Li
         page.get_by_label("Passwort", exact=True).fill("pwa correct horse battery staple")
         page.get_by_role("button", name="Konto anlegen").click()
         page.get_by_role("heading", name="Heute").wait_for()
-        page.get_by_role("group", name="Quaddeln in den letzten 24 Stunden").get_by_role("radio").nth(1).check()
-        page.get_by_role("group", name="Juckreiz in den letzten 24 Stunden").get_by_role("radio").nth(2).check()
+        page.get_by_role("group", name="Quaddeln in den letzten 24 Stunden").get_by_role("radio").nth(
+            1
+        ).check()
+        page.get_by_role("group", name="Juckreiz in den letzten 24 Stunden").get_by_role("radio").nth(
+            2
+        ).check()
         page.get_by_role("button", name="Speichern").click()
         page.get_by_text("Tageswert (UAS): 3 von 6").wait_for(timeout=2000)
         screenshot(page, "09-today-de")
@@ -265,6 +345,31 @@ def test_a_reminder_push_shows_a_notification_without_health_data(
                 "tag": "reminder-d-1",
             }
         ]
+
+        # Tapping it opens today's entry. Headless Chromium cannot tap a system notification,
+        # so the worker gets the click event the browser would send (its focus() permission is
+        # the browser's to give; the handler navigates whether or not it is granted).
+        page.goto(f"{live_clinic.base}/app/history")
+        page.get_by_role("heading", name="History").wait_for()
+        (worker,) = [w for w in context.service_workers if w.url.endswith("/app/sw.js")]
+        worker.evaluate(
+            """async () => {
+                const [notification] = await self.registration.getNotifications();
+                const event = new NotificationEvent("notificationclick", { notification });
+                const waits = [];
+                Object.defineProperty(event, "waitUntil", { value: (p) => waits.push(p) });
+                self.dispatchEvent(event);
+                await Promise.all(waits);
+            }"""
+        )
+        page.wait_for_url(f"{live_clinic.base}/app/", timeout=10000)
+        page.get_by_role("heading", name="Today").wait_for()
+        assert (
+            page.evaluate(
+                "async () => (await (await navigator.serviceWorker.ready).getNotifications()).length"
+            )
+            == 0
+        )
     finally:
         context.close()
 

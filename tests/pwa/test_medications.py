@@ -188,7 +188,7 @@ def test_the_clinics_prescriptions_are_logged_with_one_tap_offline_too(
 
     # The injection, online: logged, and the next one is 28 days on.
     injection.get_by_role("button", name="Taken").click()
-    next_date = (berlin_today() + timedelta(days=28)).strftime("%B %-d, %Y")
+    next_date = (berlin_today() + timedelta(days=28)).strftime("%-d %B %Y")
     upcoming.get_by_text("in 28 days").wait_for(timeout=5000)
     upcoming.get_by_text(next_date).wait_for()
     assert wait_until(

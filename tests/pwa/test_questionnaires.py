@@ -121,7 +121,7 @@ def test_the_uct_is_due_answered_offline_and_scored_by_the_server(page: Any, liv
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Questionnaires").click()
     page.get_by_role("heading", name="Questionnaires", level=1).wait_for()
     page.get_by_text("Your UCT is due: please answer it every 4 weeks.").wait_for(timeout=10000)
-    earlier = (berlin_today() - timedelta(days=35)).strftime("%B %-d, %Y")
+    earlier = (berlin_today() - timedelta(days=35)).strftime("%-d %B %Y")
     page.get_by_text("Your last UCT was on").wait_for()
     assert earlier in page.locator(".due-notice").inner_text()
     # The earlier result, from the server: its score and category.
@@ -166,7 +166,7 @@ def test_the_uct_is_due_answered_offline_and_scored_by_the_server(page: Any, liv
     # Back from the server: its score and category, and the UCT is current again.
     page.get_by_text("Score: 12 of 16 · Well controlled (12 or more)").wait_for(timeout=20000)
     history.get_by_text("Well controlled (12 or more)").wait_for()
-    next_due = (berlin_today() + timedelta(days=28)).strftime("%B %-d, %Y")
+    next_due = (berlin_today() + timedelta(days=28)).strftime("%-d %B %Y")
     assert next_due in page.locator(".up-to-date").inner_text()
     assert axe_violations(page) == []
     screenshot(page, "h3-uct-scored")

@@ -105,16 +105,24 @@ export function Today({ revision }: { revision: number }) {
   }, [session]);
 
   // The stored entry for this day and slot, and the day's other half (again after every sync or save).
+  // A read still running when the day or half-day changes is dropped: its answer is for the
+  // other one (a sync finishing just after the patient switched to the evening, say).
   useEffect(() => {
+    let current = true;
     void (async () => {
       const entries = await diaryEntriesBetween(session.db, day, day);
       const entry = await diaryEntryFor(session.db, day, slot);
+      const isPending = entry ? (await pendingIds(session.db)).has(entry.id) : false;
+      if (!current) return;
       setDayEntries(entries);
       setSaved(entry);
-      setPending(entry ? (await pendingIds(session.db)).has(entry.id) : false);
+      setPending(isPending);
       if (dirty.current) return;
       setForm(entry ? formOf(entry) : EMPTY);
     })();
+    return () => {
+      current = false;
+    };
   }, [session, day, slot, revision]);
 
   // Another day or half-day: its own stored values.

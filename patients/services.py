@@ -160,7 +160,27 @@ def _check_day(
         )
 
 
-def _check_slot(*, patient: Patient, slot: str) -> None:
+def _check_slot(*, patient: Patient, day: date, slot: str) -> None:
+    """One kind of entry per day: a whole day (`day`) or its halves (`am`/`pm`), never both, so a
+    day's score is never ambiguous. A new day follows the patient's diary mode; a day recorded
+    in the other mode (before the clinic switched it) stays that kind and can still be changed
+    or deleted. Call with the patient's write lock held."""
+    kinds = set(
+        DiaryEntry.objects.filter(patient=patient, day=day, deleted_at__isnull=True).values_list(
+            "slot", flat=True
+        )
+    )
+    whole = slot == Slot.DAY
+    if kinds:
+        if whole == (Slot.DAY in kinds):
+            return
+        recorded = "as a whole day" if Slot.DAY in kinds else "as morning and evening"
+        raise ApplicationError(
+            code="diary_day_kind",
+            status_code=409,
+            field="slot",
+            detail=f"This day is already recorded {recorded}: change that entry instead.",
+        )
     expected = (Slot.DAY,) if patient.diary_mode == DiaryMode.ONCE else (Slot.AM, Slot.PM)
     if slot not in expected:
         raise ApplicationError(
@@ -191,9 +211,9 @@ def diary_entry_record(
     Returns (entry, created). The entry keeps its id when replaced. A client id that belongs to
     another patient's record is answered as not found (ids are never a way in).
     """
-    _check_slot(patient=patient, slot=slot)
     _check_day(patient=patient, day=day, late_days=late_days, now=now)
     patient_write_lock(patient)
+    _check_slot(patient=patient, day=day, slot=slot)
     if angioedema:
         if aas_items is None:
             raise ApplicationError(
@@ -246,9 +266,9 @@ def diary_entry_record(
 @transaction.atomic
 def diary_entry_delete(*, patient: Patient, day: date, slot: str, late_days: int = 7) -> DiaryEntry:
     """Tombstone the live entry (offline devices learn of the deletion through sync)."""
-    _check_slot(patient=patient, slot=slot)
     _check_day(patient=patient, day=day, late_days=late_days)
     patient_write_lock(patient)
+    _check_slot(patient=patient, day=day, slot=slot)
     entry = (
         DiaryEntry.objects.select_for_update()
         .filter(patient=patient, day=day, slot=slot, deleted_at__isnull=True)

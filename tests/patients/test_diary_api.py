@@ -146,6 +146,45 @@ def test_slot_must_match_the_diary_mode(
     assert put(dave_client, dave_today, {"wheals": 3, "itch": 1}, slot="pm").status_code == 201
 
 
+def test_a_day_recorded_before_a_mode_switch_keeps_its_kind(
+    alice_client: APIClient, alice_patient: Patient, clinic_a: Clinic
+) -> None:
+    """One kind of entry per day: after the switch to twice daily, a day recorded whole stays
+    whole (correctable, deletable) and takes no halves, so its score is never ambiguous; new
+    days follow the new mode. Switching back is the mirror image."""
+    from patients.models import DiaryEntry
+
+    today = today_for(alice_patient)
+    yesterday = today - timedelta(days=1)
+    assert put(alice_client, yesterday, {"wheals": 1, "itch": 1}).status_code == 201
+    with tenant_context(clinic_a):
+        Patient.objects.filter(pk=alice_patient.pk).update(diary_mode="twice")
+
+    half = put(alice_client, yesterday, {"wheals": 3, "itch": 3}, slot="am")
+    assert (half.status_code, half.json()["code"], list(half.json()["errors"])) == (
+        409,
+        "diary_day_kind",
+        ["slot"],
+    )
+    assert put(alice_client, yesterday, {"wheals": 2, "itch": 1}).status_code == 200  # corrected
+    assert put(alice_client, today, {"wheals": 1, "itch": 1}).json()["code"] == "diary_slot_mismatch"
+    assert put(alice_client, today, {"wheals": 3, "itch": 3}, slot="am").status_code == 201
+
+    with tenant_context(clinic_a):
+        Patient.objects.filter(pk=alice_patient.pk).update(diary_mode="once")
+    whole = put(alice_client, today, {"wheals": 1, "itch": 1})
+    assert (whole.status_code, whole.json()["code"]) == (409, "diary_day_kind")
+    assert put(alice_client, today, {"wheals": 2, "itch": 2}, slot="pm").status_code == 201
+    with tenant_context(clinic_a):
+        slots = sorted(
+            DiaryEntry.objects.filter(patient=alice_patient, deleted_at__isnull=True).values_list(
+                "day", "slot"
+            )
+        )
+    assert slots == [(yesterday, "day"), (today, "am"), (today, "pm")]
+    assert alice_client.delete(f"/api/v1/me/diary/{yesterday.isoformat()}/").status_code == 204
+
+
 def test_delete_leaves_a_tombstone_and_the_day_can_be_recorded_again(
     alice_client: APIClient, alice_patient: Patient, clinic_a: Clinic
 ) -> None:

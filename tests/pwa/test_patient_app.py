@@ -407,7 +407,9 @@ def test_two_devices_record_the_same_day_offline_and_converge_with_the_conflict_
         assert wait_until(lambda: diary_of(live_clinic, email), 20)
         tablet.set_offline(False)  # the tablet's arrives second: merged, the conflict recorded
         on_tablet.get_by_text("was also changed on another device").wait_for(timeout=20000)
-        on_tablet.get_by_text("The value that counts now: wheals 3.").wait_for()
+        on_tablet.get_by_text(
+            "The value that counts now: wheals 3 (Intense (>50 wheals/24 h or large confluent areas of wheals))."
+        ).wait_for()
         screenshot(on_tablet, "08-conflict")
         assert diary_of(live_clinic, email) == [(local_today(live_clinic), 3, 0, "day")]
 

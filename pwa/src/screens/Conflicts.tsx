@@ -11,14 +11,19 @@ const DIARY_FIELDS = ["wheals", "itch", "angioedema", "note", "aas_items"];
 
 function diaryValue(t: Translate, field: string, value: unknown): string {
   if (!DIARY_FIELDS.includes(field)) return field;
-  const shown = typeof value === "boolean" ? t(value ? "today.angioedema.yes" : "today.angioedema.no") : String(value);
+  let shown: string;
+  if (typeof value === "boolean") shown = t(value ? "today.angioedema.yes" : "today.angioedema.no");
+  else if ((field === "wheals" || field === "itch") && typeof value === "number" && value >= 0 && value <= 3)
+    shown = `${value} (${t(`${field}.${value}` as Key)})`; // the scale's own words
+  else shown = String(value);
   return t(`conflict.${field}` as Key, { value: shown });
 }
 
 function otherValue(t: Translate, field: string, value: unknown): string {
   const key = `conflictField.${field}`;
   if (field === "enabled") return t(value ? "conflictField.enabled.on" : "conflictField.enabled.off");
-  const shown = value === null || value === undefined || value === "" ? t("conflictField.none") : String(value);
+  let shown = value === null || value === undefined || value === "" ? t("conflictField.none") : String(value);
+  if ((field === "local_time" || field.startsWith("quiet_hours")) && /^\d\d:\d\d:\d\d$/.test(shown)) shown = shown.slice(0, 5);
   return key in KNOWN ? t(key as Key, { value: shown }) : field;
 }
 
@@ -58,7 +63,7 @@ export function Conflicts({ revision }: { revision: number }) {
             text:
               !reminder || reminder.deleted
                 ? t("conflictReminder.gone")
-                : t("conflictReminder.text", { time: reminder.local_time, value }),
+                : t("conflictReminder.text", { time: reminder.local_time.slice(0, 5), value }),
           });
         } else if (conflict.table === "patient_settings") {
           const value = winning.map(([f, v]) => otherValue(t, f, v)).join(", ");

@@ -48,6 +48,11 @@ function Scale(props: { name: string; legend: string; prefix: string; value: num
   );
 }
 
+/** Move the keyboard focus to the first option of an unanswered question. */
+function focusFirst(name: string): void {
+  document.querySelector<HTMLInputElement>(`input[name="${name}"]`)?.focus();
+}
+
 /** A day's entry (today, or an earlier day within the clinic's window): reads from IndexedDB,
  * saves there (with its outbox mutation) and shows at once. */
 export function Today({ revision }: { revision: number }) {
@@ -71,6 +76,15 @@ export function Today({ revision }: { revision: number }) {
     setForm(next);
     setMessage("");
   };
+
+  // The day's kind: as recorded (a day recorded before the clinic switched the diary mode keeps
+  // its kind, as the server does), else the patient's mode.
+  const dayKind: "once" | "twice" = dayEntries.some((e) => e.slot === "day")
+    ? "once"
+    : dayEntries.some((e) => e.slot === "am" || e.slot === "pm")
+      ? "twice"
+      : mode;
+  const entrySlot: Slot = dayKind === "once" ? "day" : slot === "day" ? "am" : slot;
 
   const span = lateWindow(today, lateDays);
   const choices = Array.from({ length: Math.max(0, lateDays) + 1 }, (_, back) => addDays(today, -back));
@@ -111,7 +125,7 @@ export function Today({ revision }: { revision: number }) {
     let current = true;
     void (async () => {
       const entries = await diaryEntriesBetween(session.db, day, day);
-      const entry = await diaryEntryFor(session.db, day, slot);
+      const entry = await diaryEntryFor(session.db, day, entrySlot);
       const isPending = entry ? (await pendingIds(session.db)).has(entry.id) : false;
       if (!current) return;
       setDayEntries(entries);
@@ -123,12 +137,12 @@ export function Today({ revision }: { revision: number }) {
     return () => {
       current = false;
     };
-  }, [session, day, slot, revision]);
+  }, [session, day, entrySlot, revision]);
 
   // Another day or half-day: its own stored values.
   useEffect(() => {
     dirty.current = false;
-  }, [day, slot]);
+  }, [day, entrySlot]);
 
   function pickDay(value: string) {
     if (value === "") return;
@@ -154,11 +168,13 @@ export function Today({ revision }: { revision: number }) {
     event.preventDefault();
     if (form.wheals === null || form.itch === null) {
       setMessage(t("today.required"));
+      focusFirst(form.wheals === null ? "wheals" : "itch");
       return;
     }
     const aas = form.angioedema ? form.aas : null;
     if (aas !== null && aas.some((v) => v === null)) {
       setMessage(t("aas.required"));
+      focusFirst(`aas${aas.findIndex((v) => v === null) + 1}`);
       return;
     }
     if (!inWindow(span, day)) {
@@ -167,7 +183,7 @@ export function Today({ revision }: { revision: number }) {
     }
     const entry = await diaryEntrySave(session.db, {
       day,
-      slot,
+      slot: entrySlot,
       wheals: form.wheals,
       itch: form.itch,
       angioedema: form.angioedema,
@@ -182,7 +198,7 @@ export function Today({ revision }: { revision: number }) {
     session.changed();
   }
 
-  const twice = mode === "twice";
+  const twice = dayKind === "twice";
   const status = saved?.rejected
     ? t("today.rejected", { detail: saved.rejected.detail })
     : saved
@@ -234,12 +250,13 @@ export function Today({ revision }: { revision: number }) {
         {dateError && <p class="error" role="alert">{dateError}</p>}
       </div>
       <form onSubmit={save} class="card">
+        {dayKind !== mode && <p class="notice kind-note">{t(dayKind === "once" ? "today.kindWhole" : "today.kindHalves")}</p>}
         {twice && (
           <fieldset class="slots">
             <legend>{t("today.slot")}</legend>
             {(["am", "pm"] as const).map((s) => (
               <label class="option inline" key={s}>
-                <input type="radio" name="slot" value={s} checked={slot === s} onChange={() => setSlot(s)} />
+                <input type="radio" name="slot" value={s} checked={entrySlot === s} onChange={() => setSlot(s)} />
                 <span>{t(`today.slot.${s}`)}</span>
               </label>
             ))}
@@ -291,9 +308,18 @@ export function Today({ revision }: { revision: number }) {
         <button type="submit">{t("today.save")}</button>
         <div class="status" role="status" aria-live="polite">
           {message && <p class="error">{message}</p>}
-          {saved && score !== null && <p class="score">{t("today.score", { score: number.format(score) })}</p>}
-          {saved && halves && <p>{halves}</p>}
-          {status && <p>{status}</p>}
+          {dirty.current ? (
+            <>
+              <p>{t("today.unsaved")}</p>
+              {saved && score !== null && <p>{t("today.lastSaved", { score: number.format(score) })}</p>}
+            </>
+          ) : (
+            <>
+              {saved && score !== null && <p class="score">{t("today.score", { score: number.format(score) })}</p>}
+              {saved && halves && <p>{halves}</p>}
+              {status && <p>{status}</p>}
+            </>
+          )}
         </div>
       </form>
     </main>

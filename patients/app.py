@@ -109,8 +109,9 @@ class ManifestView(View):
         manifest = {
             "id": APP_PREFIX,
             "name": name,
-            "short_name": name if len(name) <= 12 else "CSU diary",
-            "description": f"Symptom diary for {name}",
+            # The home screen is seen by others: the name says whose app, never the condition.
+            "short_name": name if len(name) <= 12 else "Diary",
+            "description": f"Diary for {name}",
             "start_url": APP_PREFIX,
             "scope": APP_PREFIX,
             "display": "standalone",

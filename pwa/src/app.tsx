@@ -107,6 +107,9 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
   if (signedIn === null) return null;
   const needsSignIn = !signedIn || outcome?.status === "sign_in_required";
   const screen = needsSignIn ? (route === "enroll" ? "enroll" : "signin") : route === "enroll" || route === "signin" ? "today" : route;
+  // The tab's title names the screen (read first by a screen reader, shown in the task switcher).
+  const heading = screen === "enroll" ? t("enroll.title") : screen === "signin" ? t("signIn.title") : t(`nav.${screen}`);
+  document.title = `${heading} · ${t("app.title")}`;
 
   return (
     <Ctx.Provider value={{ session, locale, t, go, setLocale: changeLocale }}>

@@ -4,7 +4,9 @@
 import { clientsClaim } from "workbox-core";
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from "workbox-precaching";
 import { NavigationRoute, registerRoute } from "workbox-routing";
-import { pickLocale, translator } from "./i18n";
+import { type Locale, pickLocale, translator } from "./i18n";
+import { AppDB } from "./store/db";
+import { metaGet } from "./store/meta";
 
 declare const self: ServiceWorkerGlobalScope;
 
@@ -32,25 +34,38 @@ self.addEventListener("sync", (event: Event) => {
 
 // Reminders: the payload is `{type, delivery}` (patients/reminders.py) and the notification
 // names no health data; tapping it opens today's entry.
+/** The language the patient chose (kept with their settings), else the browser's. */
+async function chosenLocale(): Promise<Locale> {
+  const db = new AppDB();
+  try {
+    return pickLocale([(await metaGet<string>(db, "locale")) ?? "", self.navigator.language]);
+  } catch {
+    return pickLocale([self.navigator.language]);
+  } finally {
+    db.close(); // never hold the database open: signing out deletes it
+  }
+}
+
 self.addEventListener("push", (event: PushEvent) => {
-  const t = translator(pickLocale([self.navigator.language]));
   let delivery = "";
   try {
     delivery = String((event.data?.json() as { delivery?: string } | undefined)?.delivery ?? "");
   } catch {
     // Not JSON: still remind.
   }
-  event.waitUntil(
-    // Neither the title nor the body names the condition or the kind of reminder: a lock screen
-    // is seen by others (the app's own name, "CSU diary", would say what the patient has).
-    self.registration.showNotification(t("notification.title"), {
-      body: t("push.body"),
-      tag: delivery ? `reminder-${delivery}` : "reminder",
-      icon: "/app/icons/icon-192.png",
-      data: { url: "/app/" },
-    }),
-  );
+  event.waitUntil(chosenLocale().then((locale) => show(translator(locale), delivery)));
 });
+
+function show(t: ReturnType<typeof translator>, delivery: string): Promise<void> {
+  // Neither the title nor the body names the condition or the kind of reminder: a lock screen
+  // is seen by others (the app's own name would say what the patient has).
+  return self.registration.showNotification(t("notification.title"), {
+    body: t("push.body"),
+    tag: delivery ? `reminder-${delivery}` : "reminder",
+    icon: "/app/icons/icon-192.png",
+    data: { url: "/app/" },
+  });
+}
 
 self.addEventListener("notificationclick", (event: NotificationEvent) => {
   event.notification.close();

@@ -271,7 +271,7 @@ def test_history_shows_the_calendar_the_chart_and_the_servers_current_uas7(
         assert cell["tag"] == ("button" if back <= LATE_DAYS else "span"), cell
     # Monday to Sunday rows.
     headers = page.locator(".cal thead th").all_inner_texts()
-    assert headers == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    assert headers == ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
     first_row = page.locator(".cal tbody tr").first.locator("td")
     column = date.fromisoformat(cells[0]["day"]).weekday()
     assert first_row.nth(column).locator(".day").get_attribute("data-day") == cells[0]["day"]

@@ -271,7 +271,7 @@ def test_an_as_needed_dose_and_a_log_the_clinic_refuses(page: Any, live_clinic: 
     orm(end_yesterday)
     page.context.set_offline(False)
     refused = page.get_by_role("region", name="Logs your clinic could not accept")
-    refused.get_by_text("The prescription is not active on that date.").wait_for(timeout=20000)
+    refused.get_by_text("This prescription is not active (it has ended or not yet started).").wait_for(timeout=20000)
     assert refused.get_by_text("Cetirizine 10 mg once daily (standard dose)").count() == 1
     assert doses_of(live_clinic, email) == [
         ("prednisolone-rescue", berlin_today().isoformat(), "taken", True)

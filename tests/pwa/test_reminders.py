@@ -354,7 +354,7 @@ def test_a_refused_reminder_shows_the_servers_reason(
 
     in_clinic(live_clinic, end_it)
     context.set_offline(False)
-    page.get_by_text("Your clinic could not accept this change: This prescription has ended.").wait_for(
+    page.get_by_text("Your clinic could not accept this change: This prescription is not active (it has ended or not yet started).").wait_for(
         timeout=20000
     )
     assert reminders_of(live_clinic, email) == []

@@ -4,6 +4,8 @@
 import conflictsDe from "./conflicts.de.json";
 import conflictsEn from "./conflicts.en.json";
 import de from "./de.json";
+import errorsDe from "./errors.de.json";
+import errorsEn from "./errors.en.json";
 import en from "./en.json";
 import historyDe from "./history.de.json";
 import historyEn from "./history.en.json";
@@ -16,13 +18,13 @@ import questionnairesEn from "./questionnaires.en.json";
 import remindersDe from "./reminders.de.json";
 import remindersEn from "./reminders.en.json";
 
-const EN = { ...en, ...conflictsEn, ...historyEn, ...medicationsEn, ...questionnairesEn, ...remindersEn, ...mydataEn };
+const EN = { ...en, ...errorsEn, ...conflictsEn, ...historyEn, ...medicationsEn, ...questionnairesEn, ...remindersEn, ...mydataEn };
 
 export type Key = keyof typeof EN;
 export type Locale = "en" | "de";
 export const LOCALES: readonly Locale[] = ["en", "de"];
 
-const DE: Record<Key, string> = { ...de, ...conflictsDe, ...historyDe, ...medicationsDe, ...questionnairesDe, ...remindersDe, ...mydataDe };
+const DE: Record<Key, string> = { ...de, ...errorsDe, ...conflictsDe, ...historyDe, ...medicationsDe, ...questionnairesDe, ...remindersDe, ...mydataDe };
 const CATALOGS: Record<Locale, Record<Key, string>> = { en: EN, de: DE };
 
 export function pickLocale(preferred: readonly string[]): Locale {
@@ -31,6 +33,11 @@ export function pickLocale(preferred: readonly string[]): Locale {
     if (lang === "de" || lang === "en") return lang;
   }
   return "en";
+}
+
+/** Whether the catalogues have this key (for keys built from a server's code). */
+export function isKey(key: string): key is Key {
+  return Object.prototype.hasOwnProperty.call(EN, key);
 }
 
 export function translator(locale: Locale) {

@@ -30,7 +30,6 @@ export function History({ revision }: { revision: number }) {
   const [summary, setSummary] = useState<Kept<Summary> | null>(null);
   const [weeks, setWeeks] = useState<Kept<Uas7Week[]> | null>(null);
   const [loading, setLoading] = useState(true);
-  const [failed, setFailed] = useState(false);
 
   // The device's diary (every revision: a save here or in another tab, a sync).
   useEffect(() => {
@@ -63,9 +62,8 @@ export function History({ revision }: { revision: number }) {
             if (live) setWeeks({ value, fetchedAt, fresh });
           },
         );
-        if (live) setFailed(false);
       } catch {
-        if (live) setFailed(true);
+        // Offline and nothing kept: the sections say the figures need a connection.
       } finally {
         if (live) setLoading(false);
       }
@@ -93,7 +91,6 @@ export function History({ revision }: { revision: number }) {
         {summary ? <Current summary={summary.value} number={number} /> : <p>{loading ? t("history.loading") : t("history.needsConnection")}</p>}
         <div role="status" aria-live="polite" class="notes">
           {stale && summary && <p class="kept">{t("history.kept", { time: time(summary.fetchedAt) })}</p>}
-          {failed && !summary && !loading && <p class="kept">{t("history.needsConnection")}</p>}
           {unsent > 0 && <p class="kept">{t(new Intl.PluralRules(locale).select(unsent) === "one" ? "history.unsent.one" : "history.unsent.other", { count: unsent })}</p>}
         </div>
       </section>

@@ -1,3 +1,4 @@
+import { reasonText } from "./errors";
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { MedicationToday } from "../api/types";
 import { localToday } from "../dates";
@@ -181,7 +182,7 @@ export function Medications({ revision }: { revision: number }) {
                 {t("medications.rejected", {
                   status: statusWord(t, log.status),
                   date: formatDay(locale, log.date, "short"),
-                  detail: log.rejected?.detail || log.rejected?.code || "",
+                  detail: reasonText(log.rejected, t),
                 })}
               </li>
             ))}
@@ -334,7 +335,7 @@ function RxCard(props: {
           {t("medications.rejected", {
             status: statusWord(t, log.status),
             date: formatDay(locale, log.date, "short"),
-            detail: log.rejected?.detail || log.rejected?.code || "",
+            detail: reasonText(log.rejected, t),
           })}
         </p>
       ))}

@@ -1,3 +1,4 @@
+import { reasonText } from "./errors";
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { QuestionnaireResult } from "../api/types";
 import { localToday } from "../dates";
@@ -132,7 +133,7 @@ export function Questionnaires({ revision }: { revision: number }) {
   const total = provisionalTotal(shownRow?.answers.items ?? null);
   const historyRow = shownRow ? data.history.find((h) => h.id === shownRow.id) : undefined;
   let status = "";
-  if (shownRow?.rejected) status = t("uct.rejected", { detail: shownRow.rejected.detail || shownRow.rejected.code });
+  if (shownRow?.rejected) status = t("uct.rejected", { detail: reasonText(shownRow.rejected, t) });
   else if (shownRow && data.todaysPending) status = t("uct.pending");
   else if (shownRow) status = t("uct.synced");
 
@@ -210,7 +211,7 @@ export function Questionnaires({ revision }: { revision: number }) {
                 <span>
                   {t("uct.col.category")}: {row.category ? t(`uct.category.${row.category}`) : <em>{t("uct.categoryAfterSync")}</em>}
                 </span>
-                {row.rejected && <span class="error">{t("uct.rejected", { detail: row.rejected.detail || row.rejected.code })}</span>}
+                {row.rejected && <span class="error">{t("uct.rejected", { detail: reasonText(row.rejected, t) })}</span>}
               </li>
             ))}
           </ul>

@@ -1,3 +1,4 @@
+import { reasonText } from "./errors";
 import { useEffect, useState } from "preact/hooks";
 import { localToday } from "../dates";
 import type { MedicationToday } from "../api/types";
@@ -117,7 +118,7 @@ export function Reminders({ revision }: { revision: number }) {
                       {kindText(row)} · <span class={row.enabled ? "on" : "off"}>{t(row.enabled ? "reminders.on" : "reminders.off")}</span>
                     </p>
                     {row.rejected ? (
-                      <p class="error">{t("reminders.rejected", { detail: row.rejected.detail || row.rejected.code })}</p>
+                      <p class="error">{t("reminders.rejected", { detail: reasonText(row.rejected, t) })}</p>
                     ) : pending.has(row.id) ? (
                       <p class="pending">{t("reminders.pending")}</p>
                     ) : null}

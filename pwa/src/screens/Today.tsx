@@ -1,3 +1,4 @@
+import { reasonText } from "./errors";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { addDays, DEFAULT_LATE_DAYS, inWindow, lateDaysOf, lateWindow, takeRequestedDay } from "../components/days";
 import { localHour, localToday } from "../dates";
@@ -200,7 +201,7 @@ export function Today({ revision }: { revision: number }) {
 
   const twice = dayKind === "twice";
   const status = saved?.rejected
-    ? t("today.rejected", { detail: saved.rejected.detail })
+    ? t("today.rejected", { detail: reasonText(saved.rejected, t) })
     : saved
       ? pending
         ? t("today.pending")

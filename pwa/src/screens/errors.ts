@@ -1,12 +1,33 @@
 import { ApiError, NetworkError } from "../api/client";
-import type { Key } from "../i18n";
+import { isKey, type Key } from "../i18n";
 
-/** What to tell the patient about a failed request: the server's own detail, or ours. */
-export function errorText(error: unknown, t: (key: Key) => string): string {
+type Translate = (key: Key, params?: Record<string, string | number>) => string;
+
+/** Codes the patient can meet, said in the app's language (src/i18n/errors.*.json). */
+function knownCode(code: string | undefined): Key | undefined {
+  const key = `error.code.${code ?? ""}`;
+  return code && isKey(key) ? key : undefined;
+}
+
+/**
+ * What to tell the patient about a failed request: our own words for the codes we know (the
+ * server speaks English), else ours with the server's detail beside it, never the server's alone.
+ */
+export function errorText(error: unknown, t: Translate): string {
   if (error instanceof NetworkError) return t("error.network");
   if (error instanceof ApiError) {
-    const fields = Object.values(error.problem.errors ?? {}).flat();
-    return [error.problem.detail, ...fields].filter(Boolean).join(" ") || t("error.generic");
+    const known = knownCode(error.code) ?? (error.status === 429 ? "error.code.throttled" : undefined);
+    if (known) return t(known);
+    const detail = [error.problem.detail, ...Object.values(error.problem.errors ?? {}).flat()].filter(Boolean).join(" ");
+    return detail ? t("error.serverSays", { message: t("error.generic"), detail }) : t("error.generic");
   }
+  if (error instanceof Error && error.message) return t("error.browser", { detail: error.message });
   return t("error.generic");
+}
+
+/** A refusal the sync engine kept on a record ({code, detail}): our words for a known code. */
+export function reasonText(reason: { code: string; detail?: string } | null | undefined, t: Translate): string {
+  if (!reason) return "";
+  const known = knownCode(reason.code);
+  return known ? t(known) : reason.detail || reason.code;
 }

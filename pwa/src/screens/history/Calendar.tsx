@@ -49,7 +49,7 @@ export function Calendar(props: {
           <tr>
             {(rows[0] ?? []).map((day) => (
               <th scope="col" key={day}>
-                <abbr title={weekday(day, "long")}>{weekday(day, "short")}</abbr>
+                <abbr title={weekday(day, "long")}>{weekday(day, "short").slice(0, 2)}</abbr>
               </th>
             ))}
           </tr>

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import type { Locale } from "../../i18n";
 import { type SettingsRejection, settingsGet, settingsPendingFields, settingsRejected, settingsSave } from "../../store/settings";
-import { errorText } from "../errors";
+import { errorText, reasonText } from "../errors";
 import { useApp } from "../context";
 import { deviceTimeZone, supportedTimeZones, timeZones } from "./logic";
 
@@ -92,7 +92,7 @@ export function Preferences({ revision }: { revision: number }) {
         {device && device !== saved && <p>{t("prefs.timezoneDevice", { zone: device.replace(/_/g, " ") })}</p>}
         {message && message.text && <p class={message.error ? "error" : ""}>{message.text}</p>}
         {pending && <p class="pending">{t("prefs.pending")}</p>}
-        {rejected && <p class="error">{t("prefs.rejected", { detail: rejected.detail || rejected.code })}</p>}
+        {rejected && <p class="error">{t("prefs.rejected", { detail: reasonText(rejected, t) })}</p>}
       </div>
     </section>
   );

@@ -55,7 +55,7 @@ export function PushOptIn() {
       } else if (error instanceof ApiError) {
         setMessage(t("push.failed", { detail: errorText(error, t) }));
       } else {
-        setMessage(t("push.failed", { detail: error instanceof Error ? error.message : String(error) }));
+        setMessage(t("push.failed", { detail: errorText(error, t) }));
       }
     } finally {
       await refresh(false);

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { type SettingsRejection, settingsGet, settingsPendingFields, settingsRejected, settingsSave } from "../../store/settings";
-import { errorText } from "../errors";
+import { errorText, reasonText } from "../errors";
 import { useApp } from "../context";
 import { type QuietProblem, quietProblem, timeText } from "./logic";
 
@@ -91,7 +91,7 @@ export function QuietHours({ revision }: { revision: number }) {
             : t("quiet.currentNone")}
         </p>
         {pending && <p class="pending">{t("quiet.pending")}</p>}
-        {rejected && <p class="error">{t("quiet.rejected", { detail: rejected.detail || rejected.code })}</p>}
+        {rejected && <p class="error">{t("quiet.rejected", { detail: reasonText(rejected, t) })}</p>}
       </div>
     </section>
   );

@@ -81,7 +81,11 @@ export class Session {
   }
 
   startTriggers(): void {
-    window.addEventListener("online", () => void this.sync());
+    void this.revokeLeftover();
+    window.addEventListener("online", () => {
+      void this.revokeLeftover();
+      void this.sync();
+    });
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") void this.sync();
     });
@@ -157,11 +161,12 @@ export class Session {
     }
     // The server's Clear-Site-Data also empties localStorage: the language chosen stays.
     const locale = localStorage.getItem("csu-locale");
+    let unrevoked: string | undefined;
     if (refresh) {
       try {
         await revoke(refresh);
       } catch {
-        // Offline or already revoked: the device is wiped all the same.
+        unrevoked = refresh; // offline: the device is wiped all the same, revoked when back online
       }
     }
     this.api.setAccessToken(undefined);
@@ -178,7 +183,21 @@ export class Session {
       }
     }
     if ("caches" in window) for (const key of await caches.keys()) await caches.delete(key);
+    if (unrevoked) localStorage.setItem(UNREVOKED_KEY, unrevoked);
     this.channel?.postMessage("signed-out");
+  }
+
+  /** A sign-out made offline revokes its refresh token once the network is back (until then
+   * the token is the only thing left of the session, and no page holds it). */
+  async revokeLeftover(): Promise<void> {
+    const token = localStorage.getItem(UNREVOKED_KEY);
+    if (!token || !navigator.onLine) return;
+    try {
+      await revoke(token);
+      localStorage.removeItem(UNREVOKED_KEY);
+    } catch {
+      // Still unreachable: tried again on the next `online` or start.
+    }
   }
 
   private async wipe(): Promise<void> {
@@ -197,6 +216,8 @@ export class Session {
  * that may carry cookies. A clinic session cookie in this browser without its CSRF token is
  * refused (403): then the token is revoked without it (the app still wipes its own data).
  */
+const UNREVOKED_KEY = "csu-unrevoked-refresh";
+
 async function revoke(refresh: string): Promise<void> {
   const send = (credentials: RequestCredentials) =>
     fetch("/api/v1/auth/logout/", {

@@ -272,6 +272,31 @@ def test_signing_out_revokes_the_sign_in_and_leaves_nothing_on_the_device(
     page.get_by_text("Saved and sent to your clinic.").wait_for()
 
 
+def test_signing_out_offline_wipes_the_device_and_revokes_the_sign_in_once_back_online(
+    page: Any, live_clinic: LiveClinic
+) -> None:
+    enroll(page, live_clinic)
+    assert wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 15)
+    refresh = page.evaluate(REFRESH_TOKEN)
+    assert refresh
+
+    page.context.set_offline(True)
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("heading", name="Sign in").wait_for()
+    assert set(page.evaluate(STORED).values()) <= {0}, page.evaluate(STORED)
+    # Nothing of the session is left but the token still to revoke.
+    assert page.evaluate("localStorage.getItem('csu-unrevoked-refresh')") == refresh
+
+    page.context.set_offline(False)  # `online`: the app revokes it
+    assert wait_until(lambda: page.evaluate("localStorage.getItem('csu-unrevoked-refresh')") is None, 15)
+    answer = page.evaluate(
+        """async (refresh) => (await fetch('/api/v1/auth/token/refresh/', {method: 'POST',
+           headers: {'Content-Type': 'application/json'}, body: JSON.stringify({refresh})})).status""",
+        refresh,
+    )
+    assert answer == 401
+
+
 def test_the_app_speaks_german_to_a_german_browser(browser: Any, live_clinic: LiveClinic) -> None:
     context = browser.new_context(viewport=PHONE, locale="de-DE", timezone_id="Europe/Berlin")
     page = context.new_page()

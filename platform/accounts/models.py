@@ -169,6 +169,12 @@ class TokenFamily(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="token_families")
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The last rotation: the token it replaced, when, and the token it issued. The replaced
+    # token presented again within REFRESH_REUSE_GRACE_SECONDS is the same device whose answer
+    # was lost (a reload, a dropped connection), not a copy: see services.token_refresh.
+    rotated_jti = models.CharField(max_length=255, blank=True, default="")
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    current_jti = models.CharField(max_length=255, blank=True, default="")
 
     def __str__(self) -> str:
         return f"token family {self.id}"

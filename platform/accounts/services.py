@@ -283,18 +283,33 @@ def token_refresh(*, raw: str, clinic: Clinic) -> dict[str, str]:
     succeed. A token that was already rotated (or logged out) is a copy in someone else's
     hands: its whole family is revoked (committed, although the answer is a 401). The role
     claim is re-read from the membership, never copied from the old token; `amr` is carried.
+
+    One exception (a reuse interval, as Okta's and Auth0's rotation have): the token the
+    family's last rotation replaced, presented again within REFRESH_REUSE_GRACE_SECONDS, is
+    the device whose answer never arrived (the page reloaded mid-request, the train entered a
+    tunnel). It gets a new pair, and the pair it never received is blacklisted, so the family
+    still has one live token. After the interval, the rule above applies.
     """
     token = _refresh_token_for_clinic(raw, clinic)
     family_id = token.get("fam")
+    grace = False
     with transaction.atomic():
         outstanding = OutstandingToken.objects.select_for_update().filter(jti=token["jti"]).first()
         family = TokenFamily.objects.select_for_update().filter(pk=family_id).first() if family_id else None
         reused = outstanding is not None and BlacklistedToken.objects.filter(token=outstanding).exists()
-        if reused and family is not None and family.revoked_at is None:
+        grace = (
+            reused
+            and family is not None
+            and family.revoked_at is None
+            and family.rotated_jti == token["jti"]
+            and family.rotated_at is not None
+            and timezone.now() - family.rotated_at <= timedelta(seconds=settings.REFRESH_REUSE_GRACE_SECONDS)
+        )
+        if reused and not grace and family is not None and family.revoked_at is None:
             family.revoked_at = timezone.now()
             family.save(update_fields=["revoked_at"])
             logger.warning("refresh token reused: family revoked user=%s", family.user_id)
-    if outstanding is None or reused or family is None or family.revoked_at is not None:
+    if outstanding is None or (reused and not grace) or family is None or family.revoked_at is not None:
         raise _unauthorized("token_not_valid", TOKEN_INVALID)
     with transaction.atomic():
         user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
@@ -305,16 +320,29 @@ def token_refresh(*, raw: str, clinic: Clinic) -> dict[str, str]:
             or not token_issued_after_revocation(user=user, issued_at_ms=token_issued_at_ms(token))
         ):
             raise _unauthorized("token_not_valid", TOKEN_INVALID)
-        _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
-        if not created:  # rotated concurrently by another request with the same token
-            raise _unauthorized("token_not_valid", TOKEN_INVALID)
-        return tokens_issue(
+        family = TokenFamily.objects.select_for_update().get(pk=family.pk)
+        if grace:
+            if family.rotated_jti != token["jti"] or family.revoked_at is not None:
+                raise _unauthorized("token_not_valid", TOKEN_INVALID)  # raced another retry
+            lost = OutstandingToken.objects.filter(jti=family.current_jti).first()
+            if lost is not None:
+                BlacklistedToken.objects.get_or_create(token=lost)
+            logger.info("refresh answer lost: reissued within the reuse interval user=%s", user.pk)
+        else:
+            _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
+            if not created:  # rotated concurrently by another request with the same token
+                raise _unauthorized("token_not_valid", TOKEN_INVALID)
+            family.rotated_jti, family.rotated_at = token["jti"], timezone.now()
+        pair = tokens_issue(
             user=user,
             clinic=clinic,
             role=membership.role,
             amr=str(token.get("amr", AMR_PASSWORD)),
             family=family.pk,
         )
+        family.current_jti = RefreshToken(pair["refresh"], verify=False)["jti"]
+        family.save(update_fields=["rotated_jti", "rotated_at", "current_jti"])
+        return pair
 
 
 def token_issued_after_revocation(*, user: User, issued_at_ms: Any) -> bool:

@@ -94,8 +94,9 @@ def test_anonymous_me_is_401(client_a: APIClient) -> None:
 
 
 def test_refresh_rotates_and_reusing_an_old_refresh_token_revokes_its_family(
-    client_a: APIClient, alice: User, clinic_a
+    client_a: APIClient, alice: User, clinic_a, settings
 ) -> None:  # noqa: ANN001
+    settings.REFRESH_REUSE_GRACE_SECONDS = 0  # the replay comes after the reuse interval
     first = tokens_for(alice, clinic_a)
     rotated = client_a.post("/api/v1/auth/token/refresh/", {"refresh": first["refresh"]}, format="json")
     assert rotated.status_code == 200
@@ -111,7 +112,49 @@ def test_refresh_rotates_and_reusing_an_old_refresh_token_revokes_its_family(
     )
     assert (again.status_code, again.json()["code"]) == (401, "token_not_valid")
     other_sign_in = tokens_for(alice, clinic_a)["refresh"]  # another family (device) is untouched
-    assert client_a.post("/api/v1/auth/token/refresh/", {"refresh": other_sign_in}, format="json").status_code == 200
+    assert (
+        client_a.post("/api/v1/auth/token/refresh/", {"refresh": other_sign_in}, format="json").status_code
+        == 200
+    )
+
+
+def test_a_device_whose_refresh_answer_was_lost_gets_a_new_pair_within_the_reuse_interval(
+    client_a: APIClient, alice: User, clinic_a
+) -> None:  # noqa: ANN001
+    """A page reloading mid-refresh (or a dropped connection) presents the token it still has,
+    which the server has just rotated: within REFRESH_REUSE_GRACE_SECONDS that is the same
+    device, not a thief. It gets a new pair; the pair it never received is dead; the family
+    lives on. Only the token the last rotation replaced gets this, and only once the family has
+    moved on does an old token count as a copy again."""
+
+    def refresh(token: str):  # noqa: ANN202
+        return client_a.post("/api/v1/auth/token/refresh/", {"refresh": token}, format="json")
+
+    first = tokens_for(alice, clinic_a)["refresh"]
+    lost = refresh(first)
+    assert lost.status_code == 200
+    retried = refresh(first)  # the answer above never reached the device
+    assert retried.status_code == 200
+    assert retried.json()["refresh"] not in (first, lost.json()["refresh"])
+    following = refresh(retried.json()["refresh"])
+    assert following.status_code == 200  # the family is alive
+
+    # The pair the device never received cannot be used (it only exists for whoever copied it),
+    # and presenting it is a copy: the family is revoked.
+    assert refresh(lost.json()["refresh"]).status_code == 401
+    assert refresh(following.json()["refresh"]).status_code == 401
+
+
+def test_the_reuse_interval_does_not_revive_a_logged_out_token(
+    client_a: APIClient, alice: User, clinic_a
+) -> None:  # noqa: ANN001
+    first = tokens_for(alice, clinic_a)["refresh"]
+    rotated = client_a.post("/api/v1/auth/token/refresh/", {"refresh": first}, format="json").json()[
+        "refresh"
+    ]
+    assert client_a.post("/api/v1/auth/logout/", {"refresh": rotated}, format="json").status_code == 204
+    replay = client_a.post("/api/v1/auth/token/refresh/", {"refresh": first}, format="json")
+    assert (replay.status_code, replay.json()["code"]) == (401, "token_not_valid")
 
 
 def test_logout_blacklists_the_refresh_token(client_a: APIClient, alice: User, clinic_a) -> None:  # noqa: ANN001
@@ -125,7 +168,9 @@ def test_logout_blacklists_the_refresh_token(client_a: APIClient, alice: User, c
     assert garbage.status_code == 401
 
 
-def test_logout_asks_the_browser_to_clear_the_clinic_origin(client_a: APIClient, alice: User, clinic_a) -> None:  # noqa: ANN001
+def test_logout_asks_the_browser_to_clear_the_clinic_origin(
+    client_a: APIClient, alice: User, clinic_a
+) -> None:  # noqa: ANN001
     """A device that changes hands keeps nothing of the patient who signed out: the answer asks
     the browser to drop the origin's storage (IndexedDB, Cache Storage, service worker) and its
     HTTP cache. Refusals stay plain problem+json and clear nothing."""

@@ -288,6 +288,9 @@ SIMPLE_JWT = {
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
 }
+# The refresh token a rotation replaced is accepted once more for this long, from the device
+# whose answer was lost (accounts.services.token_refresh); later it revokes its family.
+REFRESH_REUSE_GRACE_SECONDS = env.int("REFRESH_REUSE_GRACE_SECONDS", default=30)
 
 # --- Celery ------------------------------------------------------------------------------------
 # kombu spells a Unix-socket Redis (the embedded one) `redis+socket://`.

@@ -70,14 +70,22 @@ export class Session {
     return (await metaGet<string>(this.db, "refresh_token")) !== undefined;
   }
 
+  /** One sync round (never rejects: triggers fire it and forget it). The round reports its
+   * own failures as an outcome; what is left is the database closing under it while the
+   * device is wiped at sign-out, when there is nothing to sync. */
   async sync(): Promise<SyncOutcome | null> {
-    if (!(await this.isSignedIn())) return null;
-    const run = () => this.engine.sync();
-    const outcome = navigator.locks ? await navigator.locks.request(CHANNEL, run) : await run();
-    this.lastOutcome = outcome;
-    this.emit(outcome);
-    this.channel?.postMessage("synced");
-    return outcome;
+    try {
+      if (!(await this.isSignedIn())) return null;
+      const run = () => this.engine.sync();
+      const outcome = navigator.locks ? await navigator.locks.request(CHANNEL, run) : await run();
+      this.lastOutcome = outcome;
+      this.emit(outcome);
+      this.channel?.postMessage("synced");
+      return outcome;
+    } catch (error) {
+      if (error instanceof Error && (error.name === "DatabaseClosedError" || error.name === "AbortError")) return null;
+      throw error;
+    }
   }
 
   startTriggers(): void {

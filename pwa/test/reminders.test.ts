@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { ApiClient } from "../src/api/client";
 import { keyBytes, pushDisable, pushEnable, pushRefreshConfig, PushRefused, pushState, type PushEnv } from "../src/push";
-import { daysText, prescriptionOptions, quietProblem, reminderInput, reminderProblem, timeText, weekdayName } from "../src/screens/reminders/logic";
+import { daysText, inQuietHours, prescriptionOptions, quietProblem, reminderInput, reminderProblem, timeText, weekdayName } from "../src/screens/reminders/logic";
 import { AppDB, type PrescriptionRow } from "../src/store/db";
 import { metaSet } from "../src/store/meta";
 import { reminderDelete, reminderSave, remindersList } from "../src/store/reminders";
@@ -264,5 +264,18 @@ describe("web push opt-in", () => {
     await db.views.clear();
     expect(await pushDisable(db, server.api, env)).toBe(true);
     expect(server.subs.size).toBe(0);
+  });
+});
+
+describe("quiet hours", () => {
+  it("follow patients/schedule.py: [start, end), wrapping midnight, none when unset or equal", () => {
+    expect(inQuietHours("23:00", "22:00", "07:00")).toBe(true);
+    expect(inQuietHours("06:59", "22:00", "07:00")).toBe(true);
+    expect(inQuietHours("07:00", "22:00", "07:00")).toBe(false);
+    expect(inQuietHours("21:59", "22:00", "07:00")).toBe(false);
+    expect(inQuietHours("12:30", "12:00", "14:00")).toBe(true);
+    expect(inQuietHours("14:00:00", "12:00:00", "14:00:00")).toBe(false);
+    expect(inQuietHours("12:30", null, null)).toBe(false);
+    expect(inQuietHours("12:30", "12:00", "12:00")).toBe(false);
   });
 });

@@ -8,7 +8,8 @@ import { pendingIds } from "../store/outbox";
 import { reminderDelete, reminderSave, remindersList } from "../store/reminders";
 import { viewGet, viewRefresh } from "../store/views";
 import { useApp } from "./context";
-import { daysText, type PrescriptionOption, prescriptionOptions, type ReminderDraft, reminderInput, timeText } from "./reminders/logic";
+import { settingsGet } from "../store/settings";
+import { daysText, inQuietHours, type PrescriptionOption, prescriptionOptions, type ReminderDraft, reminderInput, timeText } from "./reminders/logic";
 import { PushOptIn } from "./reminders/PushOptIn";
 import { QuietHours } from "./reminders/QuietHours";
 import { ReminderForm } from "./reminders/ReminderForm";
@@ -28,11 +29,14 @@ export function Reminders({ revision }: { revision: number }) {
   const [editing, setEditing] = useState<string | "new" | null>(null);
   const [confirming, setConfirming] = useState<string | null>(null);
   const [message, setMessage] = useState("");
+  const [quiet, setQuiet] = useState<{ start: string | null; end: string | null }>({ start: null, end: null });
 
   useEffect(() => {
     void (async () => {
       setRows(await remindersList(session.db));
       setPending(await pendingIds(session.db));
+      const settings = await settingsGet(session.db);
+      setQuiet({ start: settings.quiet_hours_start, end: settings.quiet_hours_end });
       const zone = await metaGet<string>(session.db, "timezone");
       const view = await viewGet<MedicationToday[]>(session.db, "medications");
       const rows = await session.db.prescriptions.toArray();
@@ -117,6 +121,9 @@ export function Reminders({ revision }: { revision: number }) {
                     <p class="what">
                       {kindText(row)} · <span class={row.enabled ? "on" : "off"}>{t(row.enabled ? "reminders.on" : "reminders.off")}</span>
                     </p>
+                    {row.enabled && inQuietHours(row.local_time, quiet.start, quiet.end) && (
+                      <p class="pending">{t("reminders.inQuietHours")}</p>
+                    )}
                     {row.rejected ? (
                       <p class="error">{t("reminders.rejected", { detail: reasonText(row.rejected, t) })}</p>
                     ) : pending.has(row.id) ? (

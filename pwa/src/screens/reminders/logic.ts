@@ -98,3 +98,12 @@ export function prescriptionOptions(
     .map((rx) => ({ id: rx.id, label: [names.get(rx.id) ?? rx.medication, rx.dose].filter(Boolean).join(" – ") }))
     .sort((a, b) => a.label.localeCompare(b.label));
 }
+
+/** Whether a local HH:MM falls in quiet hours [start, end), which may wrap midnight (22:00–07:00);
+ * the same rule as patients/schedule.py `in_quiet_hours` (a reminder then is not sent). */
+export function inQuietHours(time: string, start: string | null, end: string | null): boolean {
+  const at = time.slice(0, 5);
+  if (!start || !end || start.slice(0, 5) === end.slice(0, 5)) return false;
+  const [from, until] = [start.slice(0, 5), end.slice(0, 5)];
+  return from < until ? from <= at && at < until : at >= from || at < until;
+}

@@ -23,9 +23,10 @@ export interface Problem {
   min_schema_version?: number; // 426 upgrade_required
 }
 
+/** One queued change, sent in mutation_id order (gap-free per client_id). */
 export interface PushMutation {
   mutation_id: number;
-  table: string;
+  table: "diary_entry" | "questionnaire_response" | "dose_log" | "reminder" | "patient_settings";
   id: string;
   op: "upsert" | "delete";
   base_version: number | null;

@@ -2,76 +2,47 @@
 // Versioned upgrades go below the last `.version(n)`, never by editing an old one.
 import Dexie, { type EntityTable } from "dexie";
 
-export type Slot = "day" | "am" | "pm";
+import type {
+  PushMutation,
+  ServerConflict,
+  ServerDiaryRecord,
+  ServerDoseRecord,
+  ServerPrescriptionRecord,
+  ServerQuestionnaireRecord,
+  ServerReminderRecord,
+} from "../api/types";
 
-/** A diary entry as the device holds it: the server's fields plus sync bookkeeping. */
-export interface DiaryEntry {
-  id: string;
-  day: string; // local date, YYYY-MM-DD
-  slot: Slot;
-  wheals: number; // 0–3
-  itch: number; // 0–3
-  angioedema: boolean;
-  aas_items: number[] | null;
-  note: string;
-  /** The server's version of this record as last seen (0: never on the server). */
-  server_version: number;
-  deleted: boolean;
-  /** Set when the server refused the latest change (the entry is kept, the reason shown). */
-  rejected?: { code: string; detail: string } | null;
+// The rows are the server's records (api/types.ts) plus the device's bookkeeping:
+// `server_version` 0 for a record never on the server, a tombstone (`deleted`) until the
+// server confirms a delete, and the server's refusal of the latest change (the row is kept and
+// the reason shown).
+
+export type Slot = ServerDiaryRecord["slot"];
+
+/** Why the server refused a record's latest change. */
+export interface Refusal {
+  code: string;
+  detail: string;
 }
 
-/** A UCT/AAS response as the device holds it (editable; deletes are tombstones until synced). */
-export interface QuestionnaireRow {
-  id: string;
-  instrument: "uct" | "uct7" | "aas";
-  answers: { items?: number[] | null; angioedema?: boolean };
-  /** The server's score; null until the server has scored it (the app never re-scores). */
-  score: number | null;
-  period_end: string | null;
-  server_version: number;
-  deleted: boolean;
-  rejected?: { code: string; detail: string } | null;
+interface Bookkeeping {
+  rejected?: Refusal | null;
 }
+
+/** A diary entry: day is a local date (YYYY-MM-DD), wheals and itch 0–3. */
+export type DiaryEntry = Omit<ServerDiaryRecord, "deleted"> & Bookkeeping & { deleted: boolean };
+
+/** A UCT/AAS response (editable); `score` stays null until the server has scored it. */
+export type QuestionnaireRow = ServerQuestionnaireRecord & Bookkeeping & { deleted: boolean };
 
 /** A dose log: insert-only (a correction is a new log). */
-export interface DoseRow {
-  id: string;
-  prescription: string;
-  date: string; // the scheduled local date, YYYY-MM-DD
-  status: "taken" | "skipped";
-  taken_at: string | null;
-  server_version: number;
-  rejected?: { code: string; detail: string } | null;
-}
+export type DoseRow = ServerDoseRecord & Bookkeeping;
 
 /** A prescription, owned by the clinic (pulled, never pushed). */
-export interface PrescriptionRow {
-  id: string;
-  medication: string;
-  /** The catalogue's name (pulled with the prescription); empty from an older server. */
-  medication_name?: string;
-  dose: string;
-  frequency_kind: string;
-  frequency_value: number | null;
-  guideline_step: number;
-  start: string;
-  end: string | null;
-  server_version: number;
-}
+export type PrescriptionRow = ServerPrescriptionRecord;
 
-/** A reminder at a local wall-clock time on some ISO weekdays. */
-export interface ReminderRow {
-  id: string;
-  kind: "diary" | "medication" | "questionnaire";
-  local_time: string; // HH:MM
-  days_of_week: number[]; // ISO weekdays: 1 = Monday … 7 = Sunday
-  prescription: string | null;
-  enabled: boolean;
-  server_version: number;
-  deleted: boolean;
-  rejected?: { code: string; detail: string } | null;
-}
+/** A reminder at a local wall-clock time (HH:MM) on some ISO weekdays (1 = Monday … 7 = Sunday). */
+export type ReminderRow = Omit<ServerReminderRecord, "deleted"> & Bookkeeping & { deleted: boolean };
 
 /** A server view kept for offline reading (GET /me/summary/, /me/medications/, …). */
 export interface CachedView {
@@ -80,29 +51,13 @@ export interface CachedView {
   fetched_at: string; // ISO time of the fetch
 }
 
-export type Table = "diary_entry" | "questionnaire_response" | "dose_log" | "reminder" | "patient_settings";
+export type Table = PushMutation["table"];
 
-/** One queued change, sent in mutation_id order (gap-free per client_id). */
-export interface Mutation {
-  mutation_id: number;
-  table: Table;
-  id: string;
-  op: "upsert" | "delete";
-  base_version: number | null;
-  fields: Record<string, unknown>;
-}
+/** One queued change (the outbox's rows are sent as they are). */
+export type Mutation = PushMutation;
 
-/** A conflict the server recorded (another device changed the same entry). */
-export interface Conflict {
-  id: string;
-  table: string;
-  record_id: string;
-  fields: string[];
-  client_value: Record<string, unknown>;
-  server_value: Record<string, unknown>;
-  resolution: string;
-  seen: boolean;
-}
+/** A conflict the server recorded (another device changed the same record), until seen. */
+export type Conflict = Omit<ServerConflict, "mutation_id" | "client_id" | "server_version"> & { seen: boolean };
 
 export interface MetaRow {
   key: string;

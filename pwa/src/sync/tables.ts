@@ -17,6 +17,7 @@ import type {
   Mutation,
   PrescriptionRow,
   QuestionnaireRow,
+  Refusal,
   ReminderRow,
   Table as Pushable,
 } from "../store/db";
@@ -72,7 +73,7 @@ async function pendingIdsOf(db: AppDB, table: string): Promise<Set<string>> {
   return new Set(queued.map((m) => m.id));
 }
 
-function reasonOf(outcome: Outcome): { code: string; detail: string } {
+function reasonOf(outcome: Outcome): Refusal {
   return { code: outcome.reason?.code ?? "rejected", detail: outcome.reason?.detail ?? "" };
 }
 
@@ -87,7 +88,7 @@ interface RecordRow {
   id: string;
   server_version: number;
   deleted?: boolean;
-  rejected?: { code: string; detail: string } | null;
+  rejected?: Refusal | null;
 }
 
 interface RecordSpec<Row extends RecordRow> {

@@ -3,7 +3,7 @@
 // the next date of an injection given every n days. Nothing here is a clinical score: adherence
 // (PDC) is the server's.
 import type { MedicationToday } from "../../api/types";
-import type { DoseRow, PrescriptionRow } from "../../store/db";
+import type { DoseRow, PrescriptionRow, Refusal } from "../../store/db";
 
 export type Kind = "n_per_day" | "every_n_days" | "prn" | "other";
 
@@ -31,7 +31,7 @@ export interface Log {
   taken_at: string | null;
   /** Not yet acknowledged by the server (still in the outbox). */
   pending: boolean;
-  rejected: { code: string; detail: string } | null;
+  rejected: Refusal | null;
   /** Sort key: the order the logs were made in (see `orderLogs`). */
   order: [number, number, number, string];
 }

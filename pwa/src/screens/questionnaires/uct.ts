@@ -3,7 +3,7 @@
 // 4 (best), 4-week recall. The total is a plain sum (shown only as provisional until the server
 // has scored it); the control category is always the server's.
 import type { QuestionnaireResult } from "../../api/types";
-import type { QuestionnaireRow } from "../../store/db";
+import type { QuestionnaireRow, Refusal } from "../../store/db";
 
 export const UCT_QUESTIONS = [1, 2, 3, 4] as const;
 /** Option values in the order shown: 0 is the worst control, 4 the best. */
@@ -37,7 +37,7 @@ export interface UctHistoryRow {
   /** The sum of the answers, while the server's score is not known. */
   provisional: number | null;
   pending: boolean;
-  rejected: { code: string; detail: string } | null;
+  rejected: Refusal | null;
 }
 
 function sameItems(a: QuestionnaireRow["answers"] | undefined, b: QuestionnaireResult["answers"] | undefined): boolean {

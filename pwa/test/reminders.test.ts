@@ -6,6 +6,7 @@ import { ApiClient } from "../src/api/client";
 import { keyBytes, pushDisable, pushEnable, pushRefreshConfig, PushRefused, pushState, type PushEnv } from "../src/push";
 import { daysText, inQuietHours, prescriptionOptions, quietProblem, reminderInput, reminderProblem, timeText, weekdayName } from "../src/screens/reminders/logic";
 import { AppDB, type PrescriptionRow } from "../src/store/db";
+import quietCases from "./fixtures/quiet-hours.json";
 import { metaSet } from "../src/store/meta";
 import { reminderDelete, reminderSave, remindersList } from "../src/store/reminders";
 import { settingsGet, settingsSave } from "../src/store/settings";
@@ -268,14 +269,8 @@ describe("web push opt-in", () => {
 });
 
 describe("quiet hours", () => {
-  it("follow patients/schedule.py: [start, end), wrapping midnight, none when unset or equal", () => {
-    expect(inQuietHours("23:00", "22:00", "07:00")).toBe(true);
-    expect(inQuietHours("06:59", "22:00", "07:00")).toBe(true);
-    expect(inQuietHours("07:00", "22:00", "07:00")).toBe(false);
-    expect(inQuietHours("21:59", "22:00", "07:00")).toBe(false);
-    expect(inQuietHours("12:30", "12:00", "14:00")).toBe(true);
-    expect(inQuietHours("14:00:00", "12:00:00", "14:00:00")).toBe(false);
-    expect(inQuietHours("12:30", null, null)).toBe(false);
-    expect(inQuietHours("12:30", "12:00", "12:00")).toBe(false);
+  // The same cases as tests/patients/test_app_rule_vectors.py checks against patients/schedule.py.
+  it.each(quietCases)("%s in [%s, %s) → %s (patients/schedule.py in_quiet_hours)", (time, start, end, quiet) => {
+    expect(inQuietHours(time as string, start as string | null, end as string | null)).toBe(quiet);
   });
 });

@@ -1,28 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { dayScore, dayScores } from "../src/scores";
 
-// Vectors from shared/reference/clinical-scores.md §2.1–§2.2 and DESIGN.md §5, the same ones
-// tests/patients/test_scores.py checks against patients/scores.py `daily_uas`.
+import vectors from "./fixtures/daily-uas.json";
+
+// One set of vectors (clinical-scores.md §2.1–§2.2, DESIGN.md §5) for both rules:
+// tests/patients/test_app_rule_vectors.py checks the same file against patients/scores.py
+// `daily_uas`, so the device's display and the server's score cannot drift apart.
 describe("dayScore (daily UAS, display only)", () => {
-  it("once daily: wheals + itch of the day's record (§2.1: 0–6)", () => {
-    expect(dayScore([{ slot: "day", wheals: 2, itch: 3 }])).toBe(5);
-    expect(dayScore([{ slot: "day", wheals: 0, itch: 0 }])).toBe(0);
-    expect(dayScore([{ slot: "day", wheals: 3, itch: 3 }])).toBe(6);
-  });
-
-  it("twice daily: the mean of morning and evening (§2.2, ASSURE-CSU), not one half's sum", () => {
-    expect(dayScore([{ slot: "am", wheals: 3, itch: 3 }, { slot: "pm", wheals: 1, itch: 0 }])).toBe(3.5);
-    expect(dayScore([{ slot: "pm", wheals: 1, itch: 1 }, { slot: "am", wheals: 2, itch: 1 }])).toBe(2.5);
-    expect(dayScore([{ slot: "am", wheals: 0, itch: 0 }, { slot: "pm", wheals: 0, itch: 1 }])).toBe(0.5);
-  });
-
-  it("twice daily with one half-day only: that half is the day's score (§2.2 design choice)", () => {
-    expect(dayScore([{ slot: "pm", wheals: 1, itch: 2 }])).toBe(3);
-    expect(dayScore([{ slot: "am", wheals: 3, itch: 2 }])).toBe(5);
-  });
-
-  it("nothing recorded is no score, not 0", () => {
-    expect(dayScore([])).toBeNull();
+  it.each(vectors)("$why", ({ records, uas }) => {
+    const halves = records.map(([slot, wheals, itch]) => ({ slot: slot as "day" | "am" | "pm", wheals: Number(wheals), itch: Number(itch) }));
+    expect(dayScore(halves)).toBe(uas);
   });
 
   it("groups a diary by local date", () => {

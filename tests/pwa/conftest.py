@@ -22,8 +22,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -389,3 +391,66 @@ def _seed_demo(clinic: Clinic, email: str, profile: str) -> None:
         patient = Patient.objects.get(user_id=user.pk)
         demo_records_seed(patient=patient, profile=profile, today=patient.local_today(), prescriber_id=None)
     connection.set_schema_to_public()
+
+
+# --- Shared by the browser tests --------------------------------------------------------------
+
+AXE = ROOT / "pwa" / "node_modules" / "axe-core" / "axe.min.js"
+SERIOUS_AXE = """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+  .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  .map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)"""
+
+
+def watch(page: Any, problems: list[str]) -> None:
+    """Accept confirmations; collect uncaught errors and CSP violations into `problems`."""
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+    page.on(
+        "console",
+        lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+
+
+def watch_context(context: Any, problems: list[str]) -> None:
+    """The same for every page of a context (service-worker errors included)."""
+    context.on("weberror", lambda error: problems.append(f"uncaught: {error.error}"))
+    context.on(
+        "console",
+        lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A phone-sized page (en-GB, Berlin) that fails its test if the app throws or breaks its CSP."""
+    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
+    page = context.new_page()
+    problems: list[str] = []
+    watch(page, problems)
+    yield page
+    context.close()
+    assert problems == [], "the app broke its CSP or threw"
+
+
+def axe_violations(page: Any) -> list[str]:
+    """axe-core (from the app's node_modules) on the page: serious and critical findings. Injected
+    through DevTools, which the page's CSP does not cover, so the app is scanned under its own."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    return list(page.evaluate(SERIOUS_AXE))
+
+
+def berlin_today() -> date:
+    """Today in the test clinics' time zone (Europe/Berlin)."""
+    return datetime.now(ZoneInfo("Europe/Berlin")).date()
+
+
+def enroll_from_link(page: Any, live: LiveClinic) -> str:
+    """Join from the clinic's link, as a patient does; the new account's email."""
+    email = live.new_email()
+    page.goto(f"{live.base}/enroll#code={live.enrollment_code()}")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Create my account").click()
+    page.get_by_role("heading", name="Today").wait_for()
+    return email

@@ -27,11 +27,10 @@ from typing import Any
 
 import pytest
 
-from tests.pwa.conftest import DESKTOP, PHONE, ROOT, SCREENSHOTS, LiveClinic, SignedIn
+from tests.pwa.conftest import AXE, DESKTOP, PHONE, SCREENSHOTS, LiveClinic, SignedIn
 
 pytestmark = pytest.mark.slow
 
-AXE = ROOT / "pwa" / "node_modules" / "axe-core" / "axe.min.js"
 # The screens a signed-in patient reaches (pwa/src/screens/context.ts PATHS, MAIN_ROUTES).
 MAIN = {
     "today": "/app/",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,18 +18,12 @@ from django_tenants.utils import tenant_context
 from accounts.models import User
 from patients.models import DiaryEntry, Patient
 from tenants.models import Clinic
-from tests.pwa.conftest import DESKTOP, PASSWORD, PHONE, LiveClinic, orm, screenshot
-from tests.workers import ROOT, wait_until
+from tests.pwa.conftest import DESKTOP, PASSWORD, PHONE, LiveClinic, axe_violations, orm, screenshot
+from tests.workers import wait_until
 
 pytestmark = pytest.mark.slow
 
 LATE_DAYS = 5  # the clinic's window, set for this module (the server's default is 7)
-AXE = ROOT / "pwa" / "node_modules" / "axe-core" / "axe.min.js"
-RUN_AXE = """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
-  .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-  .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)"""
-
-
 DIARY_COUNT = """async () => new Promise((ok, fail) => {
   const open = indexedDB.open("csu-tracker");
   open.onerror = () => fail(open.error);
@@ -57,22 +50,6 @@ def _set_window(clinic: Clinic, days: int) -> None:
 
     Clinic.objects.filter(pk=clinic.pk).update(diary_late_entry_days=days)
     clinic_host_cache_clear(clinic=clinic)
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-    page.on(
-        "console",
-        lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
-    )
-    yield page
-    context.close()
-    assert problems == [], "the app broke its CSP or threw"
 
 
 def enroll(page: Any, live: LiveClinic) -> str:
@@ -196,9 +173,7 @@ def shown(value: float | None) -> str:
 
 
 def axe(page: Any, where: str) -> list[str]:
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(Path(AXE).read_text())  # through DevTools: the page's CSP does not apply
-    return [f"{where}: {v}" for v in page.evaluate(RUN_AXE)]
+    return [f"{where}: {v}" for v in axe_violations(page)]
 
 
 def both_widths(page: Any, check: Any) -> list[str]:

@@ -4,58 +4,31 @@ with a change of mind), sees the next injection, and the logs reach the server."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from patients.models import DoseLog, Patient, Prescription
-from tests.pwa.conftest import PASSWORD, PHONE, LiveClinic, orm, screenshot
+from tests.pwa.conftest import (
+    PHONE,
+    LiveClinic,
+    axe_violations,
+    berlin_today,
+    enroll_from_link,
+    orm,
+    screenshot,
+)
 from tests.workers import wait_until
 
 pytestmark = pytest.mark.slow
 
-AXE = Path(settings.BASE_DIR) / "pwa" / "node_modules" / "axe-core" / "axe.min.js"
 ANTIHISTAMINE = "Cetirizine 10 mg twice daily (up-dosed ×2)"
 INJECTION = "Omalizumab 300 mg SC every 4 weeks"
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-    page.on(
-        "console",
-        lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
-    )
-    yield page
-    context.close()
-    assert problems == [], "the app broke its CSP or threw"
-
-
-def berlin_today() -> date:
-    return datetime.now(ZoneInfo("Europe/Berlin")).date()
-
-
-def enroll(page: Any, live: LiveClinic) -> str:
-    email = live.new_email()
-    page.goto(f"{live.base}/enroll#code={live.enrollment_code()}")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Create my account").click()
-    page.get_by_role("heading", name="Today").wait_for()
-    return email
 
 
 def _patient(live: LiveClinic, email: str) -> Patient:
@@ -126,19 +99,10 @@ def card(page: Any, name: str) -> Any:
     return page.get_by_role("article", name=name)
 
 
-def axe_violations(page: Any) -> list[str]:
-    """axe-core (from the app's node_modules) in the page; serious and critical findings."""
-    page.evaluate(AXE.read_text())
-    result = page.evaluate(
-        "async () => (await axe.run(document)).violations.map(v => [v.impact, v.id, v.help])"
-    )
-    return [f"{impact} {rule}: {text}" for impact, rule, text in result if impact in ("serious", "critical")]
-
-
 def test_the_clinics_prescriptions_are_logged_with_one_tap_offline_too(
     page: Any, live_clinic: LiveClinic
 ) -> None:
-    email = enroll(page, live_clinic)
+    email = enroll_from_link(page, live_clinic)
     prescribe(live_clinic, email, last_injection_days_ago=30)
     today = berlin_today().isoformat()
     assert wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 15)
@@ -207,7 +171,7 @@ def test_the_clinics_prescriptions_are_logged_with_one_tap_offline_too(
 def test_an_empty_list_says_the_clinic_has_not_prescribed_anything(
     page: Any, live_clinic: LiveClinic
 ) -> None:
-    enroll(page, live_clinic)
+    enroll_from_link(page, live_clinic)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Medications").click()
     page.get_by_text("Your clinic has not prescribed any medication yet.").wait_for(timeout=10000)
     assert axe_violations(page) == []
@@ -215,7 +179,7 @@ def test_an_empty_list_says_the_clinic_has_not_prescribed_anything(
 
 
 def test_an_as_needed_dose_and_a_log_the_clinic_refuses(page: Any, live_clinic: LiveClinic) -> None:
-    email = enroll(page, live_clinic)
+    email = enroll_from_link(page, live_clinic)
 
     def prescribe_two() -> str:
         with tenant_context(live_clinic.clinic):
@@ -271,7 +235,9 @@ def test_an_as_needed_dose_and_a_log_the_clinic_refuses(page: Any, live_clinic: 
     orm(end_yesterday)
     page.context.set_offline(False)
     refused = page.get_by_role("region", name="Logs your clinic could not accept")
-    refused.get_by_text("This prescription is not active (it has ended or not yet started).").wait_for(timeout=20000)
+    refused.get_by_text("This prescription is not active (it has ended or not yet started).").wait_for(
+        timeout=20000
+    )
     assert refused.get_by_text("Cetirizine 10 mg once daily (standard dose)").count() == 1
     assert doses_of(live_clinic, email) == [
         ("prednisolone-rescue", berlin_today().isoformat(), "taken", True)

@@ -16,7 +16,7 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from patients.models import DeletionRequest, DiaryEntry, Patient
-from tests.pwa.conftest import DESKTOP, PHONE, LiveClinic, SignedIn, orm, screenshot
+from tests.pwa.conftest import DESKTOP, PHONE, LiveClinic, SignedIn, orm, screenshot, watch_context
 from tests.workers import wait_until
 
 pytestmark = pytest.mark.slow
@@ -28,11 +28,7 @@ def context(browser: Any) -> Iterator[Any]:
         viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin", accept_downloads=True
     )
     problems: list[str] = []
-    context.on("weberror", lambda error: problems.append(f"uncaught: {error.error}"))
-    context.on(
-        "console",
-        lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
-    )
+    watch_context(context, problems)
     yield context
     context.close()
     assert problems == [], "the app broke its CSP or threw"

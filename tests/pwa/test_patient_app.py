@@ -4,7 +4,6 @@ entry on the server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,22 +17,6 @@ from tests.pwa.conftest import PHONE, LiveClinic, orm, screenshot
 from tests.workers import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-    page.on(
-        "console",
-        lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
-    )
-    yield page
-    context.close()
-    assert problems == [], "the app broke its CSP or threw"
 
 
 def diary_of(live: LiveClinic, email: str) -> list[tuple[str, int, int, str]]:

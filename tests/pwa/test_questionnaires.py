@@ -4,60 +4,32 @@ in the history with the server's category; the German wording at 360 px and desk
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from patients.models import Patient, QuestionnaireResponse
-from tests.pwa.conftest import PASSWORD, PHONE, LiveClinic, orm, screenshot
+from tests.pwa.conftest import (
+    LiveClinic,
+    axe_violations,
+    berlin_today,
+    enroll_from_link,
+    orm,
+    screenshot,
+)
 from tests.workers import wait_until
 
 pytestmark = pytest.mark.slow
 
-AXE = Path(settings.BASE_DIR) / "pwa" / "node_modules" / "axe-core" / "axe.min.js"
 Q1 = "1. How much have you suffered from the physical symptoms of urticaria (itch, hives and/or swelling) in the last 4 weeks?"
 Q2 = "2. How much was your quality of life affected by urticaria in the last 4 weeks?"
 Q3 = "3. How often was the treatment for your urticaria in the last 4 weeks not enough to control your urticaria symptoms?"
 Q4 = "4. Overall, how well have you had your urticaria under control in the last 4 weeks?"
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
-    page.on(
-        "console",
-        lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
-    )
-    yield page
-    context.close()
-    assert problems == [], "the app broke its CSP or threw"
-
-
-def berlin_today() -> date:
-    return datetime.now(ZoneInfo("Europe/Berlin")).date()
-
-
-def enroll(page: Any, live: LiveClinic) -> str:
-    email = live.new_email()
-    page.goto(f"{live.base}/enroll#code={live.enrollment_code()}")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Create my account").click()
-    page.get_by_role("heading", name="Today").wait_for()
-    return email
 
 
 def _patient(email: str) -> Patient:
@@ -99,20 +71,12 @@ def answered_before(live: LiveClinic, email: str, days_ago: int, items: list[int
     orm(work)
 
 
-def axe_violations(page: Any) -> list[str]:
-    page.evaluate(AXE.read_text())
-    result = page.evaluate(
-        "async () => (await axe.run(document)).violations.map(v => [v.impact, v.id, v.help])"
-    )
-    return [f"{impact} {rule}: {text}" for impact, rule, text in result if impact in ("serious", "critical")]
-
-
 def answer(page: Any, question: str, option: str) -> None:
     page.get_by_role("group", name=question).get_by_label(option, exact=True).check()
 
 
 def test_the_uct_is_due_answered_offline_and_scored_by_the_server(page: Any, live_clinic: LiveClinic) -> None:
-    email = enroll(page, live_clinic)
+    email = enroll_from_link(page, live_clinic)
     answered_before(live_clinic, email, 35, [1, 1, 2, 1])  # more than 4 weeks ago: due again
     assert wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 15)
     page.reload()
@@ -189,7 +153,7 @@ def test_the_uct_is_due_answered_offline_and_scored_by_the_server(page: Any, liv
 
 
 def test_a_new_patient_is_prompted_for_a_first_uct(page: Any, live_clinic: LiveClinic) -> None:
-    enroll(page, live_clinic)
+    enroll_from_link(page, live_clinic)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Questionnaires").click()
     page.get_by_text("You have not answered the UCT yet.").wait_for(timeout=10000)
     page.get_by_text("No results yet.").wait_for()

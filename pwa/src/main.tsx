@@ -32,6 +32,9 @@ if ("serviceWorker" in navigator) {
   });
 }
 
+window.addEventListener("unhandledrejection", (event) => {
+  if (session.isWipeCasualty(event.reason)) event.preventDefault();
+});
 session.startTriggers();
 void session.sync();
 const root = document.getElementById("app");

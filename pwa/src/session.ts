@@ -18,6 +18,7 @@ export class Session {
   readonly api: ApiClient;
   engine: SyncEngine;
   private listeners = new Set<Listener>();
+  private wiping = false;
   private channel: BroadcastChannel | undefined =
     typeof BroadcastChannel === "undefined" ? undefined : new BroadcastChannel(CHANNEL);
   lastOutcome: SyncOutcome | null = null;
@@ -209,12 +210,28 @@ export class Session {
   }
 
   private async wipe(): Promise<void> {
-    this.db.close();
-    await this.db.delete();
-    this.db = new AppDB();
-    await this.db.open();
-    this.engine = new SyncEngine(this.db, this.api);
-    this.lastOutcome = null;
+    this.wiping = true;
+    try {
+      this.db.close();
+      await this.db.delete();
+      this.db = new AppDB();
+      await this.db.open();
+      this.engine = new SyncEngine(this.db, this.api);
+      this.lastOutcome = null;
+    } finally {
+      this.wiping = false;
+    }
+  }
+
+  /**
+   * A read that a screen started on the database being wiped fails with Dexie's
+   * DatabaseClosedError (the old database object stays closed), or with an AbortError while the
+   * deletion runs: nothing is lost, the screen re-renders from the new, empty database. Only
+   * these are left unreported; any other failure still surfaces.
+   */
+  isWipeCasualty(reason: unknown): boolean {
+    const name = (reason as { name?: unknown } | null)?.name;
+    return name === "DatabaseClosedError" || (this.wiping && name === "AbortError");
   }
 }
 

@@ -401,10 +401,17 @@ SERIOUS_AXE = """async () => (await axe.run(document, {resultTypes: ['violations
   .map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)"""
 
 
+def _uncaught(error: Any) -> str:
+    """An uncaught error as a line that says what it was (a minified bundle's non-Error rejection
+    reads only as its constructor's one-letter name, e.g. a Dexie error as `r`)."""
+    stack = (getattr(error, "stack", "") or "").splitlines()[:4]
+    return f"uncaught: {getattr(error, 'name', '')}: {error} | {' / '.join(stack)}"
+
+
 def watch(page: Any, problems: list[str]) -> None:
     """Accept confirmations; collect uncaught errors and CSP violations into `problems`."""
     page.on("dialog", lambda dialog: dialog.accept())
-    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+    page.on("pageerror", lambda error: problems.append(_uncaught(error)))
     page.on(
         "console",
         lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
@@ -413,7 +420,7 @@ def watch(page: Any, problems: list[str]) -> None:
 
 def watch_context(context: Any, problems: list[str]) -> None:
     """The same for every page of a context (service-worker errors included)."""
-    context.on("weberror", lambda error: problems.append(f"uncaught: {error.error}"))
+    context.on("weberror", lambda error: problems.append(_uncaught(error.error)))
     context.on(
         "console",
         lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,

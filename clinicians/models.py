@@ -88,6 +88,11 @@ class AlertKind(models.TextChoices):
     LOW_ADHERENCE = "low_adherence", "PDC below 80 % over 28 days"
 
 
+class ResolvedReason(models.TextChoices):
+    CLINICIAN = "clinician", "Resolved by a clinician"
+    CONDITION_CLEARED = "condition_cleared", "The condition no longer holds"
+
+
 class Alert(BaseModel):
     """A flag for clinicians; at most one open alert per patient and kind."""
 
@@ -99,6 +104,7 @@ class Alert(BaseModel):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.UUIDField(null=True, blank=True)
+    resolved_reason = models.CharField(max_length=20, choices=ResolvedReason.choices, blank=True, default="")
 
     class Meta:
         constraints = [

@@ -1,10 +1,9 @@
-"""Portal reads, computed in SQL so their query count does not grow with the clinic.
+"""Portal reads.
 
-The patient list computes, per visible patient and in that patient's own time zone, the
-current and previous UAS7 (same rules as `patients.scores`: complete / prorated ≥4 of 7 /
-missing), the last UCT, diary completion and the lowest 28-day PDC among scheduled regimens
-(injection windows shifted forward, never double counted), and open alerts — one statement
-with keyset pagination on any summary column.
+The patient list reads each patient's summary row (`patients.summary`): the scores, flags and
+adherence there are computed by `patients.scores` alone, so the list, the patient's page, the
+alerts and the reports show the same numbers. Filters and sorts are plain column predicates on
+indexed columns, with keyset pagination: one statement whatever the clinic's size.
 """
 
 from __future__ import annotations
@@ -28,122 +27,25 @@ from core import crypto
 from core.errors import ApplicationError
 from patients.audit import access_log_for_patient, access_log_write_many
 from patients.models import AccessLog, Patient
-from patients.scores import UAS7_MID
+from patients.summary import summaries_refresh_stale
 
 SORTS = {
-    "name": "display_name",
-    "uas7": "uas7",
-    "uas7_change": "uas7_change",
-    "last_uct": "last_uct",
-    "diary_completion": "diary_completion",
-    "pdc": "pdc_28d",
-    "last_entry": "last_entry",
-    "open_alerts": "open_alerts",
+    "name": "p.display_name",
+    "uas7": "s.uas7",
+    "uas7_change": "s.uas7_change",
+    "uct": "s.uct",
+    "last_uct": "s.uct",  # the current UCT (older results drive nothing); kept for old clients
+    "diary_completion": "s.diary_completion",
+    "pdc": "s.lowest_pdc",
+    "last_entry": "s.last_entry",
+    "open_alerts": "s.open_alerts",
 }
 BANDS = ("urticaria_free", "well_controlled", "mild", "moderate", "severe")
 
 _LIST_SQL = """
-WITH p AS (
-    SELECT p.id, p.display_name, p.status, p.timezone, (now() AT TIME ZONE p.timezone)::date AS today
-    FROM patients_patient p
-    WHERE {visibility} {search}
-),
-days AS (
-    SELECT d.patient_id, d.day, p.today,
-           COALESCE(MAX(CASE WHEN d.slot = 'day' THEN d.wheals + d.itch END), AVG(d.wheals + d.itch))::numeric AS uas
-    FROM patients_diaryentry d JOIN p ON p.id = d.patient_id
-    WHERE d.deleted_at IS NULL AND d.day BETWEEN p.today - 27 AND p.today
-    GROUP BY d.patient_id, d.day, p.today
-),
-weeks AS (
-    SELECT patient_id AS id,
-           COUNT(*) FILTER (WHERE day > today - 7) AS days_cur,
-           SUM(uas) FILTER (WHERE day > today - 7) AS sum_cur,
-           COUNT(*) FILTER (WHERE day BETWEEN today - 13 AND today - 7) AS days_prev,
-           SUM(uas) FILTER (WHERE day BETWEEN today - 13 AND today - 7) AS sum_prev,
-           COUNT(*) AS days_28
-    FROM days
-    GROUP BY patient_id
-),
-rx AS (
-    SELECT r.id, r.patient_id, r.frequency_kind, r.frequency_value AS k, r.start AS rstart,
-           GREATEST(r.start, p.today - 27) AS s, LEAST(COALESCE(r."end", p.today), p.today) AS e
-    FROM patients_prescription r JOIN p ON p.id = r.patient_id
-    WHERE r.frequency_kind <> 'prn' AND r.frequency_value >= 1
-      AND r.start <= p.today AND (r."end" IS NULL OR r."end" >= p.today - 27)
-),
-daily_cov AS (
-    SELECT covered_days.id, COUNT(*) AS covered
-    FROM (
-        SELECT rx.id
-        FROM rx JOIN patients_doselog dl
-          ON dl.prescription_id = rx.id AND dl.status = 'taken' AND dl.scheduled_date BETWEEN rx.s AND rx.e
-        WHERE rx.frequency_kind = 'n_per_day'
-          -- every patient's window lies within 29 days of the server's date: lets PostgreSQL
-          -- read that slice of the dose table once instead of probing it per prescription
-          AND dl.scheduled_date >= CURRENT_DATE - 29
-        GROUP BY rx.id, rx.k, dl.scheduled_date
-        HAVING COUNT(*) >= rx.k
-    ) covered_days
-    GROUP BY covered_days.id
-),
-inj AS (
-    -- Windows of N days shifted forward: end(i) = (i+1)N - 1 + max over j <= i of (d(j) - jN).
-    SELECT rx.id, rx.s, rx.e, rx.k,
-           (MAX((dl.scheduled_date - DATE '2000-01-01') - (rn - 1) * rx.k)
-                OVER (PARTITION BY rx.id ORDER BY rn ROWS UNBOUNDED PRECEDING)
-            + rn * rx.k - 1) AS end_day
-    FROM rx JOIN LATERAL (
-        SELECT scheduled_date, row_number() OVER (ORDER BY scheduled_date, id) AS rn
-        FROM patients_doselog
-        WHERE prescription_id = rx.id AND status = 'taken' AND scheduled_date >= rx.rstart AND scheduled_date <= rx.e
-    ) dl ON TRUE
-    WHERE rx.frequency_kind = 'every_n_days'
-),
-inj_cov AS (
-    SELECT id, SUM(GREATEST(0, LEAST(DATE '2000-01-01' + end_day::int, e)
-                            - GREATEST(DATE '2000-01-01' + (end_day - k + 1)::int, s) + 1)) AS covered
-    FROM inj GROUP BY id
-),
-pdc AS (
-    SELECT rx.patient_id,
-           MIN(COALESCE(dc.covered, ic.covered, 0)::numeric / (rx.e - rx.s + 1)) AS pdc_28d
-    FROM rx LEFT JOIN daily_cov dc ON dc.id = rx.id LEFT JOIN inj_cov ic ON ic.id = rx.id
-    WHERE rx.e >= rx.s
-    GROUP BY rx.patient_id
-),
-scored AS (
-    SELECT p.id, p.display_name, p.status, p.today, COALESCE(w.days_cur, 0) AS days_cur, COALESCE(w.days_28, 0) AS days_28,
-           CASE WHEN w.days_cur = 7 THEN round(w.sum_cur, 1)
-                WHEN w.days_cur >= 4 THEN round(w.sum_cur / w.days_cur * 7, 1) END AS uas7,
-           CASE WHEN w.days_cur = 7 THEN 'complete' WHEN w.days_cur >= 4 THEN 'prorated' ELSE 'missing' END AS method,
-           CASE WHEN w.days_prev = 7 THEN round(w.sum_prev, 1)
-                WHEN w.days_prev >= 4 THEN round(w.sum_prev / w.days_prev * 7, 1) END AS prev_uas7,
-           round(COALESCE(w.days_28, 0)::numeric / 28, 4) AS diary_completion,
-           pdc.pdc_28d,
-           uct.score AS last_uct, uct.period_end AS last_uct_date,
-           (SELECT MAX(d.day) FROM patients_diaryentry d WHERE d.patient_id = p.id AND d.deleted_at IS NULL) AS last_entry,
-           (SELECT COUNT(*) FROM clinicians_alert a WHERE a.patient_id = p.id AND a.resolved_at IS NULL) AS open_alerts
-    FROM p
-    LEFT JOIN weeks w ON w.id = p.id
-    LEFT JOIN pdc ON pdc.patient_id = p.id
-    LEFT JOIN LATERAL (
-        SELECT q.score, q.period_end FROM patients_questionnaireresponse q
-        WHERE q.patient_id = p.id AND q.instrument = 'uct' AND q.deleted_at IS NULL
-        ORDER BY q.period_end DESC, q.recorded_at DESC LIMIT 1
-    ) uct ON TRUE
-),
-listed AS (
-    SELECT scored.*,
-           CASE WHEN uas7 IS NULL THEN NULL WHEN uas7 = 0 THEN 'urticaria_free' WHEN uas7 <= 6 THEN 'well_controlled'
-                WHEN uas7 <= 15 THEN 'mild' WHEN uas7 <= 27 THEN 'moderate' ELSE 'severe' END AS band,
-           round(uas7 - prev_uas7, 1) AS uas7_change
-    FROM scored
-)
-SELECT id, display_name, status, today, uas7, method, days_cur, band, prev_uas7, uas7_change, last_uct, last_uct_date,
-       diary_completion, pdc_28d, last_entry, open_alerts
-FROM listed
-WHERE TRUE {filters} {keyset}
+SELECT p.id, p.display_name, p.status, s.*
+FROM patients_patient p JOIN patients_patientsummary s ON s.patient_id = p.id
+WHERE s.stale_after > now() AND {visibility} {search} {filters} {keyset}
 ORDER BY {order}
 LIMIT %(limit)s
 """
@@ -154,18 +56,30 @@ class PatientRow:
     id: uuid.UUID
     display_name: str
     status: str
+    valid_for: date | None
+    week_end: date | None
     uas7: float | None
     method: str
     days_observed: int
     band: str | None
     previous_uas7: float | None
+    previous_method: str
+    previous_days_observed: int
     uas7_change: float | None
     uas7_change_exceeds_mid: bool
+    uct: int | None
+    uct_instrument: str
+    uct_date: date | None
     last_uct: int | None
+    last_uct_instrument: str
     last_uct_date: date | None
-    diary_completion_28d: float
+    diary_completion_28d: float | None
+    days_recorded: int
+    days_eligible: int
     pdc_28d: float | None
+    adherence: list[dict[str, Any]]
     last_entry: date | None
+    diary_gap_days: int
     open_alerts: int
 
 
@@ -215,9 +129,10 @@ def portal_patient_list(
     search: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
-) -> tuple[list[PatientRow], str | None]:
-    """One page of the patients this staff member may see, with their summaries, and the
-    cursor of the next page. One SQL statement, whatever the number of patients."""
+) -> tuple[list[PatientRow], str | None, int]:
+    """One page of the patients this staff member may see, with their summaries, the cursor of
+    the next page, and how many summaries are left out as not yet recomputed for their new local
+    date (`summaries_refresh_stale`). One SQL statement for the page, whatever the clinic's size."""
     descending = sort.startswith("-")
     key = sort.lstrip("-")
     if key not in SORTS:
@@ -238,7 +153,8 @@ def portal_patient_list(
         )
         params["user_id"] = membership.user_id
     else:
-        return [], None
+        return [], None, 0
+    stale = summaries_refresh_stale()
     search_sql = ""
     if search:
         params["search"] = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -246,15 +162,15 @@ def portal_patient_list(
 
     filters = []
     if band is not None:
-        filters.append("band = %(band)s")
+        filters.append("s.band = %(band)s")
         params["band"] = band
     if has_open_alerts is not None:
-        filters.append("open_alerts > 0" if has_open_alerts else "open_alerts = 0")
+        filters.append("s.open_alerts > 0" if has_open_alerts else "s.open_alerts = 0")
     if pdc_below is not None:
-        filters.append("pdc_28d < %(pdc_below)s")
+        filters.append("s.lowest_pdc < %(pdc_below)s")
         params["pdc_below"] = Decimal(str(pdc_below))
     if diary_gap_gte is not None:
-        filters.append("(last_entry IS NULL OR today - last_entry >= %(gap)s)")
+        filters.append("s.diary_gap >= %(gap)s")
         params["gap"] = diary_gap_gte
 
     keyset = ""
@@ -274,13 +190,13 @@ def portal_patient_list(
         comparison = "<" if descending else ">"
         cast = _cast_for(column)
         if payload.get("value") is None:
-            keyset = f"AND {column} IS NULL AND id > %(cursor_id)s"
+            keyset = f"AND {column} IS NULL AND p.id > %(cursor_id)s"
         else:
             keyset = (
                 f"AND ({column} {comparison} %(cursor_value)s{cast} "
-                f"OR ({column} = %(cursor_value)s{cast} AND id > %(cursor_id)s) OR {column} IS NULL)"
+                f"OR ({column} = %(cursor_value)s{cast} AND p.id > %(cursor_id)s) OR {column} IS NULL)"
             )
-    order = f"{column} {'DESC' if descending else 'ASC'} NULLS LAST, id ASC"
+    order = f"{column} {'DESC' if descending else 'ASC'} NULLS LAST, p.id ASC"
     sql = _LIST_SQL.format(
         visibility=visibility,
         search=search_sql,
@@ -293,33 +209,12 @@ def portal_patient_list(
         columns = [c.name for c in db.description]
         records = [dict(zip(columns, row, strict=True)) for row in db.fetchall()]
 
-    rows = [
-        PatientRow(
-            id=r["id"],
-            display_name=r["display_name"],
-            status=r["status"],
-            uas7=_num(r["uas7"]),
-            method=r["method"],
-            days_observed=r["days_cur"],
-            band=r["band"],
-            previous_uas7=_num(r["prev_uas7"]),
-            uas7_change=_num(r["uas7_change"]),
-            uas7_change_exceeds_mid=r["uas7_change"] is not None and abs(r["uas7_change"]) >= UAS7_MID,
-            last_uct=r["last_uct"],
-            last_uct_date=r["last_uct_date"],
-            diary_completion_28d=float(r["diary_completion"]),
-            pdc_28d=None if r["pdc_28d"] is None else round(float(r["pdc_28d"]), 4),
-            last_entry=r["last_entry"],
-            open_alerts=r["open_alerts"],
-        )
-        for r in records[:limit]
-    ]
+    rows = [_row(r) for r in records[:limit]]
     next_cursor = None
     if len(records) > limit:
         last = records[limit - 1]
-        next_cursor = encode_cursor(
-            {"sort": sort, "value": _cursor_value(last[column]), "id": str(last["id"])}
-        )
+        value = last["display_name"] if key == "name" else last[column.split(".")[1]]
+        next_cursor = encode_cursor({"sort": sort, "value": _cursor_value(value), "id": str(last["id"])})
     access_log_write_many(
         actor_id=membership.user_id,
         actor_role=membership.role,
@@ -327,19 +222,52 @@ def portal_patient_list(
         patient_ids=[row.id for row in rows],
         object_type="Patient",
     )
-    return rows, next_cursor
+    return rows, next_cursor, stale
+
+
+def _row(r: dict[str, Any]) -> PatientRow:
+    return PatientRow(
+        id=r["id"],
+        display_name=r["display_name"],
+        status=r["status"],
+        valid_for=r["valid_for"],
+        week_end=r["week_end"],
+        uas7=_num(r["uas7"]),
+        method=r["uas7_method"],
+        days_observed=r["uas7_days"],
+        band=r["band"],
+        previous_uas7=_num(r["previous_uas7"]),
+        previous_method=r["previous_method"],
+        previous_days_observed=r["previous_days"],
+        uas7_change=_num(r["uas7_change"]),
+        uas7_change_exceeds_mid=r["exceeds_mid"],
+        uct=r["uct"],
+        uct_instrument=r["uct_instrument"],
+        uct_date=r["uct_date"],
+        last_uct=r["last_uct"],
+        last_uct_instrument=r["last_uct_instrument"],
+        last_uct_date=r["last_uct_date"],
+        diary_completion_28d=_num(r["diary_completion"]),
+        days_recorded=r["days_recorded"],
+        days_eligible=r["days_eligible"],
+        pdc_28d=_num(r["lowest_pdc"]),
+        adherence=json.loads(r["adherence"]) if isinstance(r["adherence"], str) else r["adherence"],
+        last_entry=r["last_entry"],
+        diary_gap_days=r["diary_gap"],
+        open_alerts=r["open_alerts"],
+    )
 
 
 def _cast_for(column: str) -> str:
     return {
-        "display_name": "::text",
-        "uas7": "::numeric",
-        "uas7_change": "::numeric",
-        "last_uct": "::int",
-        "diary_completion": "::numeric",
-        "pdc_28d": "::numeric",
-        "last_entry": "::date",
-        "open_alerts": "::bigint",
+        "p.display_name": "::text",
+        "s.uas7": "::numeric",
+        "s.uas7_change": "::numeric",
+        "s.uct": "::int",
+        "s.diary_completion": "::numeric",
+        "s.lowest_pdc": "::numeric",
+        "s.last_entry": "::date",
+        "s.open_alerts": "::bigint",
     }[column]
 
 
@@ -452,7 +380,7 @@ def alerts_visible_to(
         patient_get_for_staff(membership=membership, patient_id=patient_id, action="portal.alerts")
         alerts = alerts.filter(patient_id=patient_id)
     alerts = {
-        "open": alerts.filter(resolved_at__isnull=True, acknowledged_at__isnull=True),
+        "open": alerts.filter(resolved_at__isnull=True, acknowledged_at__isnull=True),  # DESIGN §5
         "acknowledged": alerts.filter(resolved_at__isnull=True, acknowledged_at__isnull=False),
         "resolved": alerts.filter(resolved_at__isnull=False),
         "all": alerts,

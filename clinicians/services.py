@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -12,14 +11,15 @@ from django.utils import timezone
 from accounts.models import Membership, Role, User
 from accounts.selectors import ActiveMembership
 from accounts.services import clinic_refuse_new_members
-from clinicians.models import Alert, AlertKind, CareRole, CareTeam, ClinicalNote, Clinician
+from clinicians.models import Alert, CareRole, CareTeam, ClinicalNote, Clinician, ResolvedReason
 from core.errors import ApplicationError
 from core.text import single_line_validate
-from patients import selectors as patient_selectors
+from patients import scores
 from patients.audit import access_log_write
 from patients.enrollment import enrollment_issue
-from patients.models import DiaryEntry, Enrollment, FrequencyKind, Medication, Patient, Prescription
-from patients.services import alerts_evaluate_later
+from patients.models import Enrollment, FrequencyKind, Medication, Patient, Prescription
+from patients.services import patient_changed
+from patients.summary import summaries_refresh, summary_open_alerts_set, thresholds_of
 from tenants.models import Clinic, validate_timezone
 
 
@@ -69,6 +69,7 @@ def patient_enroll(
             role=CareRole.PRIMARY,
             since=patient.local_today(),
         )
+    patient_changed(patient)  # its summary row exists from the start (no account: nothing judged)
     enrollment, code = enrollment_issue(
         clinic=clinic, patient=patient, created_by=actor, created_by_role=membership.role
     )
@@ -205,7 +206,7 @@ def prescription_create(
         patient_id=patient.pk,
         obj=prescription,
     )
-    alerts_evaluate_later(patient)
+    patient_changed(patient)
     return prescription
 
 
@@ -222,6 +223,7 @@ def prescription_stop(
         raise ApplicationError(code="validation_error", field="end", detail="The end is before the start.")
     prescription.end = end
     prescription.save(update_fields=["end", "updated_at"])
+    patient_changed(prescription.patient)
     access_log_write(
         actor_id=actor.pk,
         actor_role=membership.role,
@@ -235,63 +237,45 @@ def prescription_stop(
 # --- Alerts -------------------------------------------------------------------------------------
 
 
-def alerts_evaluate(*, patient: Patient, clinic: Clinic, today: date | None = None) -> list[Alert]:
-    """Open the alerts the patient's current data calls for (idempotent: at most one open alert
-    per kind; an open alert is not reopened or duplicated). Thresholds are clinic settings."""
-    summary = patient_selectors.patient_summary(patient=patient, today=today)
-    today = summary.today
-    findings: dict[str, dict[str, Any]] = {}
-    uas7 = summary.current.uas7
-    if uas7 is not None and uas7 >= clinic.alert_severe_uas7:
-        findings[AlertKind.SEVERE_UAS7] = {
-            "uas7": uas7,
-            "week_end": today.isoformat(),
-            "method": summary.current.method,
+def alerts_evaluate(*, patient: Patient, clinic: Clinic) -> list[Alert]:
+    """Bring the patient's alerts in line with their summary: the row that the portal shows is
+    recomputed and stored, and `scores.alert_findings` decides on the same values. At most one
+    unresolved alert per kind: a finding already alerted is left as it is; an unresolved alert
+    whose finding has gone resolves itself (`condition_cleared`) and stays in the history.
+    Returns the alerts opened. Thresholds are the clinic's settings."""
+    thresholds = thresholds_of(clinic)
+    with transaction.atomic():
+        summary = summaries_refresh([patient.pk])[patient.pk]
+        findings = scores.alert_findings(summary, thresholds)
+        now = timezone.now()
+        unresolved = {
+            a.kind: a for a in Alert.objects.select_for_update().filter(patient=patient, resolved_at=None)
         }
-    if summary.change.delta is not None and summary.change.delta >= clinic.alert_uas7_rise:
-        findings[AlertKind.UAS7_RISE] = {
-            "uas7": uas7,
-            "previous": summary.previous.uas7,
-            "change": summary.change.delta,
-        }
-    if summary.last_uct is not None and summary.last_uct.score < clinic.alert_uct_below:
-        findings[AlertKind.UCT_UNCONTROLLED] = {
-            "uct": summary.last_uct.score,
-            "period_end": summary.last_uct.period_end.isoformat(),
-        }
-    last_entry = (
-        DiaryEntry.objects.filter(patient=patient, deleted_at__isnull=True, day__lte=today)
-        .order_by("-day")
-        .values_list("day", flat=True)
-        .first()
-    )
-    gap_days = (
-        (today - last_entry).days if last_entry else (today - patient.local_today(patient.enrolled_at)).days
-    )
-    if gap_days >= clinic.alert_diary_gap_days:
-        findings[AlertKind.DIARY_GAP] = {
-            "days_without_entry": gap_days,
-            "last_entry": last_entry.isoformat() if last_entry else None,
-        }
-    low = [
-        {"prescription": str(rx.pk), "medication": rx.medication_id, "pdc": result.pdc}
-        for rx, result in summary.adherence
-        if result.pdc is not None and result.pdc < float(clinic.alert_pdc_below) and result.eligible_days >= 7
-    ]
-    if low:
-        findings[AlertKind.LOW_ADHERENCE] = {"prescriptions": low, "window_days": 28}
-    opened = []
-    for kind, evidence in findings.items():
-        try:
-            with transaction.atomic():
-                alert, created = Alert.objects.get_or_create(
-                    patient=patient, kind=kind, resolved_at=None, defaults={"evidence": evidence}
-                )
-        except IntegrityError:  # opened concurrently by another evaluation
-            continue
-        if created:
-            opened.append(alert)
+        for kind, alert in unresolved.items():
+            if kind not in findings:
+                alert.resolved_at, alert.resolved_reason = now, ResolvedReason.CONDITION_CLEARED
+                alert.save(update_fields=["resolved_at", "resolved_reason", "updated_at"])
+        opened = []
+        for kind, evidence in findings.items():
+            if kind in unresolved:
+                continue
+            try:
+                with transaction.atomic():
+                    opened.append(Alert.objects.create(patient=patient, kind=kind, evidence=evidence))
+            except IntegrityError:  # opened concurrently by another evaluation
+                continue
+        _open_alerts_count(patient.pk)
     return opened
+
+
+def _open_alerts_count(patient_id: uuid.UUID) -> None:
+    """The summary row's count of open alerts: not yet acknowledged (DESIGN §5)."""
+    summary_open_alerts_set(
+        patient_id=patient_id,
+        open_alerts=Alert.objects.filter(
+            patient_id=patient_id, resolved_at__isnull=True, acknowledged_at__isnull=True
+        ).count(),
+    )
 
 
 def alert_acknowledge(*, alert: Alert, actor: User) -> Alert:
@@ -301,6 +285,7 @@ def alert_acknowledge(*, alert: Alert, actor: User) -> Alert:
         alert.acknowledged_at = timezone.now()
         alert.acknowledged_by = actor.pk
         alert.save(update_fields=["acknowledged_at", "acknowledged_by", "updated_at"])
+        _open_alerts_count(alert.patient_id)
     return alert
 
 
@@ -311,9 +296,18 @@ def alert_resolve(*, alert: Alert, actor: User) -> Alert:
         )
     alert.resolved_at = timezone.now()
     alert.resolved_by = actor.pk
+    alert.resolved_reason = ResolvedReason.CLINICIAN
     if alert.acknowledged_at is None:
         alert.acknowledged_at, alert.acknowledged_by = alert.resolved_at, actor.pk
     alert.save(
-        update_fields=["resolved_at", "resolved_by", "acknowledged_at", "acknowledged_by", "updated_at"]
+        update_fields=[
+            "resolved_at",
+            "resolved_by",
+            "resolved_reason",
+            "acknowledged_at",
+            "acknowledged_by",
+            "updated_at",
+        ]
     )
+    _open_alerts_count(alert.patient_id)
     return alert

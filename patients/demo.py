@@ -10,6 +10,7 @@ from django.db import connection, transaction
 
 from patients.models import DiaryEntry, DoseLog, Patient, Prescription, QuestionnaireResponse
 from patients.scores import uct_total
+from patients.services import patient_changed
 
 WEEKS = 8
 
@@ -131,4 +132,5 @@ def demo_records_seed(
             score=uct_total(items),
             period_end=start + timedelta(days=7 * week + 6),
         )
+    patient_changed(patient)
     return True

@@ -30,6 +30,7 @@ from core import crypto
 from core.errors import ApplicationError
 from patients.audit import access_log_write
 from patients.models import Enrollment, EnrollmentFailure, Patient
+from patients.services import patient_changed
 from tenants.models import Clinic
 from tenants.selectors import clinic_url
 
@@ -191,8 +192,14 @@ def _patient_link(*, enrollment: Enrollment, user: User, clinic: Clinic) -> Pati
             timezone=clinic.timezone,
             diary_mode=clinic.default_diary_mode,
         )
+    if patient.user_id is None:
+        # Enrolled is when the patient joins: no diary or adherence window starts earlier, so the
+        # days between the clinic creating the record and the patient redeeming the code are
+        # never counted as missed.
+        patient.enrolled_at = timezone.now()
     patient.user_id = user.pk
     patient.save()
+    patient_changed(patient)
     return patient
 
 

@@ -9,7 +9,7 @@ import zoneinfo
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone as dj_timezone
 
 from core import crypto
@@ -560,3 +560,68 @@ class EnrollmentFailure(models.Model):
 
     def __str__(self) -> str:
         return f"enrollment failure at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# The portal list sorts on these (both directions, nulls last, then the patient id).
+SUMMARY_SORT_COLUMNS = (
+    "uas7",
+    "uas7_change",
+    "uct",
+    "diary_completion",
+    "lowest_pdc",
+    "last_entry",
+    "open_alerts",
+)
+
+
+class PatientSummary(models.Model):
+    """What the portal, the alerts and the reports show of a patient, computed by
+    `patients.scores.patient_summary` only (`patients.summary.summaries_refresh`): in the
+    transaction of every write that changes it, and when the patient's local date rolls over.
+
+    A row is valid for one local date; `stale_after` is the instant that date ends (the
+    patient's next local midnight), so stale rows are found through an index. A new patient's
+    row is inserted by a trigger, stale from the start (migration 0013)."""
+
+    patient = models.OneToOneField(
+        Patient, on_delete=models.CASCADE, primary_key=True, related_name="summary"
+    )
+    valid_for = models.DateField(null=True)
+    stale_after = models.DateTimeField(db_index=True)
+    computed_at = models.DateTimeField(null=True)
+    week_end = models.DateField(null=True)
+    uas7 = models.DecimalField(max_digits=4, decimal_places=1, null=True)
+    uas7_method = models.CharField(max_length=10, default="missing")
+    uas7_days = models.PositiveSmallIntegerField(default=0)
+    band = models.CharField(max_length=20, null=True)
+    previous_uas7 = models.DecimalField(max_digits=4, decimal_places=1, null=True)
+    previous_method = models.CharField(max_length=10, default="missing")
+    previous_days = models.PositiveSmallIntegerField(default=0)
+    uas7_change = models.DecimalField(max_digits=4, decimal_places=1, null=True)
+    exceeds_mid = models.BooleanField(default=False)
+    uct = models.PositiveSmallIntegerField(null=True, help_text="Current UCT (within its recall period)")
+    uct_instrument = models.CharField(max_length=8, blank=True, default="")
+    uct_date = models.DateField(null=True)
+    last_uct = models.PositiveSmallIntegerField(null=True, help_text="Latest UCT of any age")
+    last_uct_instrument = models.CharField(max_length=8, blank=True, default="")
+    last_uct_date = models.DateField(null=True)
+    days_recorded = models.PositiveSmallIntegerField(default=0)
+    days_eligible = models.PositiveSmallIntegerField(default=0)
+    diary_completion = models.DecimalField(max_digits=5, decimal_places=4, null=True)
+    adherence = models.JSONField(default=list)
+    lowest_pdc = models.DecimalField(max_digits=5, decimal_places=4, null=True)
+    last_entry = models.DateField(null=True)
+    diary_gap = models.PositiveIntegerField(default=0)
+    open_alerts = models.PositiveIntegerField(default=0, help_text="Alerts not yet acknowledged")
+
+    class Meta:
+        indexes = [
+            models.Index(F(column).asc(nulls_last=True), "patient", name=f"summary_{column}_asc")
+            for column in SUMMARY_SORT_COLUMNS
+        ] + [
+            models.Index(F(column).desc(nulls_last=True), "patient", name=f"summary_{column}_desc")
+            for column in SUMMARY_SORT_COLUMNS
+        ]
+
+    def __str__(self) -> str:
+        return f"summary of {self.patient_id} for {self.valid_for}"

@@ -6,12 +6,11 @@ Used by the patient API, the clinician portal, reports and alerts alike.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 Method = Literal["complete", "prorated", "missing"]
 Band = Literal["urticaria_free", "well_controlled", "mild", "moderate", "severe"]
@@ -105,21 +104,43 @@ def weekly_sum(
     return Weekly(start, end, None, "missing", observed)
 
 
-def uas7_band(value: float | None) -> Band | None:
-    """Activity bands on the reported (rounded) UAS7 — Stull et al., Br J Dermatol 2017:
-    0 urticaria-free, 1–6 well controlled, 7–15 mild, 16–27 moderate, 28–42 severe.
-    A prorated value between bands (e.g. 6.5) falls in the higher band (it exceeds 6)."""
+SEVERE_UAS7 = 28  # lower bound of the severe band (Stull et al. 2017)
+BAND_FLOORS: tuple[tuple[int, Band], ...] = (
+    (SEVERE_UAS7, "severe"),
+    (16, "moderate"),
+    (7, "mild"),
+    (1, "well_controlled"),
+)
+
+
+def uas7_whole(value: float) -> int:
+    """The UAS7 as the whole number the bands are published for, rounded half-up (27.4 → 27,
+    27.5 → 28). Bands, the severe alert and the chart's zones all decide on this number."""
+    return int(Decimal(str(value)).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+
+
+def uas7_band(value: float | None, method: Method = "complete") -> Band | None:
+    """Activity band — Stull et al., Br J Dermatol 2017: 0 urticaria-free, 1–6 well controlled,
+    7–15 mild, 16–27 moderate, 28–42 severe.
+
+    The published bands are whole numbers, so a value between them (prorated, or a twice-daily
+    half point) is banded on the value rounded half-up to an integer (`uas7_whole`): 27.4 is
+    moderate, 27.5 severe. "Urticaria-free" means seven documented symptom-free days, so it
+    needs a complete week: a prorated 0 (say 0 over 4 days) is well controlled, its method shown
+    beside it."""
     if value is None:
         return None
-    if value == 0:
-        return "urticaria_free"
-    if value <= 6:
-        return "well_controlled"
-    if value <= 15:
-        return "mild"
-    if value <= 27:
-        return "moderate"
-    return "severe"
+    whole = uas7_whole(value)
+    for floor, band in BAND_FLOORS:
+        if whole >= floor:
+            return band
+    return "urticaria_free" if method == "complete" else "well_controlled"
+
+
+def uas7_is_severe(value: float | None, *, threshold: int = SEVERE_UAS7) -> bool:
+    """The severe-activity alert's rule: the whole-number UAS7 reaches the clinic's threshold.
+    With the default threshold (28) it fires exactly when the band is severe."""
+    return value is not None and uas7_whole(value) >= threshold
 
 
 @dataclass(frozen=True)
@@ -148,7 +169,7 @@ def uas7_for_week(day_scores: Mapping[date, DayScore], end: date) -> Uas7:
         days_observed=total.days_observed,
         itch7=itch.value,
         hives7=hives.value,
-        band=uas7_band(total.value),
+        band=uas7_band(total.value, total.method),
     )
 
 
@@ -234,30 +255,45 @@ def aas28(per_day: Mapping[date, int], end: date) -> Weekly:
 # --- Adherence ---------------------------------------------------------------------------------
 
 FrequencyKind = Literal["n_per_day", "every_n_days", "prn"]
+AdherenceStatus = Literal["scored", "new", "as_needed"]
+
+ADHERENT_PDC = 0.8  # PQA / CMS threshold
+MIN_ELIGIBLE_DAYS = 7  # fewer eligible days: too new to score (null, shown as "new", never 0)
+INJECTION_GRACE_DAYS = 7  # on time: given at most this many days after the scheduled date (§6.2)
 
 
 @dataclass(frozen=True)
 class Regimen:
-    """One prescription as the adherence rules see it."""
+    """One prescription as the adherence rules see it. A step up or down is a new prescription
+    of the same `medication`."""
 
     key: str
     frequency_kind: FrequencyKind
     frequency_value: int | None
     start: date
     end: date | None
+    medication: str = ""
 
 
 @dataclass(frozen=True)
-class Adherence:
-    key: str
+class MedicationAdherence:
+    """Adherence to one medication over a period, across all its prescriptions.
+
+    `pdc` is None when the medication is taken as needed (`as_needed`) or has fewer than
+    `MIN_ELIGIBLE_DAYS` eligible days (`new`). Daily drugs carry a dose ratio, injections an
+    on-time rate (`doses_on_time` of `doses_due` scheduled doses)."""
+
+    medication: str
+    frequency_kind: FrequencyKind
+    status: AdherenceStatus
     eligible_days: int
     covered_days: int
     pdc: float | None
-    dose_ratio: float | None
     adherent: bool | None
-
-
-ADHERENT_PDC = 0.8  # PQA / CMS threshold
+    dose_ratio: float | None
+    doses_due: int
+    doses_on_time: int
+    on_time_rate: float | None
 
 
 def _days(start: date, end: date) -> Iterable[date]:
@@ -265,69 +301,339 @@ def _days(start: date, end: date) -> Iterable[date]:
         yield start + timedelta(days=offset)
 
 
-def adherence(
-    regimen: Regimen, taken_dates: Sequence[date], period_start: date, period_end: date
-) -> Adherence:
-    """Proportion of days covered (PDC) for one prescription over a period, plus a dose ratio.
-
-    The period is clipped to the prescription's own dates, which is how the period is split at
-    regimen changes (a step up or down is a new prescription). PQA definition: covered days ÷
-    eligible days; adherent when PDC ≥ 80 %.
-    - `n_per_day` k: a day is covered when logged doses ≥ k; dose ratio
-      Σ min(logged, k) ÷ (k × days) (partial credit, no credit for extra doses).
-    - `every_n_days` N (injections): a dose covers N days from its date; an early dose shifts
-      its window to start after the previous one ends (never double counted). Dose ratio:
-      min(doses, expected) ÷ expected with expected = ceil(days ÷ N).
-    - `prn`: no schedule, no PDC.
-    """
-    start = max(period_start, regimen.start)
-    end = min(period_end, regimen.end) if regimen.end else period_end
-    if end < start:
-        return Adherence(regimen.key, 0, 0, None, None, None)
-    eligible = (end - start).days + 1
-    if regimen.frequency_kind == "prn" or not regimen.frequency_value:
-        return Adherence(regimen.key, eligible, 0, None, None, None)
-    k = regimen.frequency_value
-    if regimen.frequency_kind == "n_per_day":
-        counts: dict[date, int] = {}
-        for day in taken_dates:
-            counts[day] = counts.get(day, 0) + 1
-        covered = sum(1 for day in _days(start, end) if counts.get(day, 0) >= k)
-        ratio = sum(min(counts.get(day, 0), k) for day in _days(start, end)) / (k * eligible)
-    else:
-        covered_until: date | None = None
-        covered = 0
-        # Doses before the period still cover days inside it; sort so shifting is in order.
-        for day in sorted(d for d in taken_dates if d >= regimen.start and d <= end):
-            window_start = (
-                day if covered_until is None or day > covered_until else covered_until + timedelta(days=1)
-            )
-            window_end = window_start + timedelta(days=k - 1)
-            covered_until = window_end
-            overlap_start, overlap_end = max(window_start, start), min(window_end, end)
-            if overlap_end >= overlap_start:
-                covered += (overlap_end - overlap_start).days + 1
-        expected = math.ceil(eligible / k)
-        doses_in_period = sum(1 for d in taken_dates if start <= d <= end)
-        ratio = min(doses_in_period, expected) / expected
-    pdc = covered / eligible
-    return Adherence(regimen.key, eligible, covered, round(pdc, 4), round(ratio, 4), pdc >= ADHERENT_PDC)
+def _active(segments: Sequence[Regimen], day: date) -> Regimen | None:
+    """The prescription in force on `day` (the latest started, when two overlap)."""
+    active = [r for r in segments if r.start <= day and (r.end is None or day <= r.end)]
+    return max(active, key=lambda r: r.start) if active else None
 
 
-def adherence_combined(parts: Sequence[Adherence]) -> Adherence | None:
-    """PDC of a medication across its regimen segments: covered ÷ eligible over all segments."""
-    scored = [p for p in parts if p.pdc is not None]
-    if not scored:
-        return None
-    eligible = sum(p.eligible_days for p in scored)
-    covered = sum(p.covered_days for p in scored)
-    pdc = covered / eligible if eligible else None
-    ratio = sum((p.dose_ratio or 0) * p.eligible_days for p in scored) / eligible if eligible else None
-    return Adherence(
-        scored[0].key,
-        eligible,
-        covered,
-        None if pdc is None else round(pdc, 4),
-        None if ratio is None else round(ratio, 4),
-        None if pdc is None else pdc >= ADHERENT_PDC,
+def _injection_cover(
+    segments: Sequence[Regimen], taken: Mapping[str, Sequence[date]], until: date
+) -> set[date]:
+    """Days covered by injections: a dose covers N days from its date (N of the prescription it
+    was logged against); a dose given while the previous one still covers shifts its window to
+    start after it (PDC semantics: never double counted). Every dose since the first
+    prescription's start counts (DESIGN §5), not only those in the period."""
+    doses = sorted(
+        (day, segment.frequency_value or 1)
+        for segment in segments
+        if segment.frequency_kind == "every_n_days"
+        for day in taken.get(segment.key, ())
+        if segment.start <= day <= until
     )
+    covered: set[date] = set()
+    covered_until: date | None = None
+    for day, n in doses:
+        first = day if covered_until is None or day > covered_until else covered_until + timedelta(days=1)
+        covered_until = first + timedelta(days=n - 1)
+        covered.update(_days(first, covered_until))
+    return covered
+
+
+def _injection_on_time(
+    segments: Sequence[Regimen], taken: Mapping[str, Sequence[date]], period_start: date, today: date
+) -> tuple[int, int]:
+    """(due, on time) for the injection dates scheduled in [period_start, today].
+
+    The first dose is due on the first prescription's start; each next one N days after the
+    dose before. A dose is on time when given at most `INJECTION_GRACE_DAYS` after its date (the
+    reference's "interval ≤ N + grace", §6.2; an early dose is on time); a later one answers its
+    date late. A whole interval with no dose is a missed date. A date whose grace has not run
+    out by today, with no dose yet, is not counted yet. Doses count from the prescription's
+    start, so a dose given before the period still sets the dates inside it."""
+    injections = [s for s in segments if s.frequency_kind == "every_n_days" and s.frequency_value]
+    if not injections:
+        return 0, 0
+    doses = sorted(day for s in injections for day in taken.get(s.key, ()) if s.start <= day <= today)
+    grace = timedelta(days=INJECTION_GRACE_DAYS)
+    scheduled = min(s.start for s in injections)
+    due = on_time = 0
+
+    def interval(day: date) -> timedelta:
+        segment = _active(injections, day) or injections[-1]
+        return timedelta(days=segment.frequency_value or 1)
+
+    for dose in doses:
+        while dose > scheduled + grace and dose >= scheduled + interval(scheduled):
+            due += scheduled >= period_start  # a whole interval passed without a dose
+            scheduled += interval(scheduled)
+        if scheduled >= period_start:
+            due += 1
+            on_time += dose <= scheduled + grace
+        scheduled = dose + interval(dose)
+    while scheduled + grace < today:  # overdue, nothing given
+        due += scheduled >= period_start
+        scheduled += interval(scheduled)
+    return due, on_time
+
+
+def medication_adherence(
+    regimens: Sequence[Regimen],
+    taken: Mapping[str, Sequence[date]],
+    period_start: date,
+    today: date,
+    *,
+    today_over: bool = False,
+) -> list[MedicationAdherence]:
+    """Adherence per medication over [period_start, today] (DESIGN §5; reference §6.1–6.2).
+
+    - The period is split at regimen changes (each prescription in force on a day decides that
+      day) and reported as covered ÷ eligible days for the medication over the whole period:
+      PDC (PQA); adherent when ≥ 80 %.
+    - Eligible days are the days some scheduled prescription of the medication is in force,
+      from `period_start` (the caller starts it no earlier than the patient's enrollment).
+      Today is not over (unless `today_over`): it counts only once it is covered.
+    - `n_per_day` k: a day is covered when its logged doses ≥ k. Dose ratio
+      Σ min(logged, k) ÷ Σ k (partial credit, none for extra doses).
+    - `every_n_days` N: see `_injection_cover`; on-time rate from `_injection_on_time`.
+    - `prn`: no schedule, no PDC (`as_needed`).
+    - Fewer than `MIN_ELIGIBLE_DAYS` eligible days: `new`, PDC null (never 0).
+
+    `taken` maps a prescription's key to the dates of its taken doses.
+    """
+    by_medication: dict[str, list[Regimen]] = {}
+    for regimen in sorted(regimens, key=lambda r: (r.start, r.key)):
+        by_medication.setdefault(regimen.medication or regimen.key, []).append(regimen)
+    results = []
+    for medication, segments in by_medication.items():
+        scheduled = [s for s in segments if s.frequency_kind != "prn" and s.frequency_value]
+        latest = segments[-1]
+        if not scheduled:
+            results.append(
+                MedicationAdherence(
+                    medication, latest.frequency_kind, "as_needed", 0, 0, None, None, None, 0, 0, None
+                )
+            )
+            continue
+        cover = _injection_cover(scheduled, taken, today)
+        per_day: dict[date, int] = {}
+        for segment in scheduled:
+            if segment.frequency_kind == "n_per_day":
+                for day in taken.get(segment.key, ()):
+                    per_day[day] = per_day.get(day, 0) + 1
+        eligible = covered = owed = given = 0
+        first = min(s.start for s in scheduled)
+        for day in _days(max(period_start, first), today):
+            segment = _active(scheduled, day)
+            if segment is None:
+                continue
+            if segment.frequency_kind == "n_per_day":
+                k = segment.frequency_value or 1
+                is_covered = per_day.get(day, 0) >= k
+                if day == today and not today_over and not is_covered:
+                    continue
+                owed += k
+                given += min(per_day.get(day, 0), k)
+            else:
+                is_covered = day in cover
+                if day == today and not today_over and not is_covered:
+                    continue
+            eligible += 1
+            covered += is_covered
+        due, on_time = _injection_on_time(scheduled, taken, max(period_start, first), today)
+        kind = scheduled[-1].frequency_kind
+        if eligible < MIN_ELIGIBLE_DAYS:
+            results.append(
+                MedicationAdherence(
+                    medication, kind, "new", eligible, covered, None, None, None, due, on_time, None
+                )
+            )
+            continue
+        pdc = covered / eligible
+        results.append(
+            MedicationAdherence(
+                medication,
+                kind,
+                "scored",
+                eligible,
+                covered,
+                round(pdc, 4),
+                pdc >= ADHERENT_PDC,
+                round(given / owed, 4) if owed else None,
+                due,
+                on_time,
+                round(on_time / due, 4) if due else None,
+            )
+        )
+    return results
+
+
+def lowest_pdc(results: Sequence[MedicationAdherence]) -> float | None:
+    scored = [r.pdc for r in results if r.pdc is not None]
+    return min(scored) if scored else None
+
+
+# --- The patient summary ------------------------------------------------------------------------
+#
+# One computation of what the portal list, the patient's detail, the alerts and the reports show.
+# `patients.summary` loads a `History` from the database and stores the result as one row per
+# patient; nothing else computes these numbers.
+
+UCT_RECALL_DAYS = {"uct": 28, "uct7": 7}  # Weller 2014 (4 weeks); Buttgereit 2023 (UCT7, 7 days)
+WINDOW_DAYS = 28  # diary completion and adherence
+
+
+@dataclass(frozen=True)
+class UctResult:
+    instrument: str  # "uct" or "uct7": same items, same cut-off 12 (reference §3)
+    score: int
+    period_end: date
+
+
+def uct_current(results: Sequence[UctResult], today: date) -> UctResult | None:
+    """The current UCT: the latest result still within its own recall period on `today` (UCT
+    28 days, UCT7 7 days). Older results are history: shown with their date, they drive no
+    alert. `results` are oldest first."""
+    current = None
+    for result in results:
+        if (
+            result.period_end <= today
+            and (today - result.period_end).days < UCT_RECALL_DAYS[result.instrument]
+        ):
+            current = result
+    return current
+
+
+def current_week_end(today: date, recorded: Iterable[date]) -> date:
+    """The current week ends today when today is recorded, otherwise yesterday: a day that is not
+    over is not a missing day (DESIGN §5)."""
+    return today if today in set(recorded) else today - timedelta(days=1)
+
+
+def diary_gap(today: date, last_entry: date | None, first_day: date) -> int:
+    """Whole local days missed before today: the days after the last entry (or from the first
+    day, with no entry) up to yesterday. Today is not over, so it is never missed: an entry
+    yesterday gives 0, the last one three days ago gives 2."""
+    start = first_day if last_entry is None else max(last_entry + timedelta(days=1), first_day)
+    return max(0, (today - start).days)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """A clinic's alert settings (tenants.Clinic); every reader uses the same ones."""
+
+    severe_uas7: int = SEVERE_UAS7
+    mid: float = UAS7_MID
+    uct_below: int = 12
+    diary_gap_days: int = 3
+    pdc_below: float = ADHERENT_PDC
+
+
+@dataclass(frozen=True)
+class History:
+    """What the summary is computed from, for one patient."""
+
+    first_day: date  # local date of enrollment: no window starts before it
+    day_scores: Mapping[date, DayScore]  # at least the 35 days up to today
+    last_entry: date | None
+    uct: Sequence[UctResult]  # oldest first
+    regimens: Sequence[Regimen]
+    taken: Mapping[str, Sequence[date]]  # prescription key → dates of taken doses
+    has_account: bool = True
+
+
+@dataclass(frozen=True)
+class PatientSummary:
+    valid_for: date
+    week_end: date
+    current: Uas7
+    previous: Uas7
+    change: Change
+    uct: UctResult | None  # current (drives the alert)
+    last_uct: UctResult | None  # latest of any age (shown with its date)
+    days_recorded: int
+    days_eligible: int
+    diary_completion: float | None  # None before the first eligible day
+    adherence: tuple[MedicationAdherence, ...]
+    lowest_pdc: float | None
+    last_entry: date | None
+    diary_gap: int
+    streak: int  # consecutive recorded days up to the week's end (within the history loaded)
+    judged: bool  # the patient has an account: there is something to judge
+
+
+def patient_summary(
+    history: History, today: date, thresholds: Thresholds = Thresholds(), *, today_over: bool = False
+) -> PatientSummary:
+    """The summary for `today` (the patient's local date). `today_over` is for a report of a
+    past date: that day is over, so the week ends on it whether or not it was recorded."""
+    week_end = today if today_over else current_week_end(today, history.day_scores)
+    current = uas7_for_week(history.day_scores, week_end)
+    previous = uas7_for_week(history.day_scores, week_end - timedelta(days=7))
+    window_start = max(week_end - timedelta(days=WINDOW_DAYS - 1), history.first_day)
+    eligible = max(0, (week_end - window_start).days + 1)
+    recorded = sum(1 for day in history.day_scores if window_start <= day <= week_end)
+    adherence = medication_adherence(
+        history.regimens,
+        history.taken,
+        max(today - timedelta(days=WINDOW_DAYS - 1), history.first_day),
+        today,
+        today_over=today_over,
+    )
+    gap_today = today + timedelta(days=1) if today_over else today
+    streak, cursor = 0, week_end
+    while cursor in history.day_scores:
+        streak, cursor = streak + 1, cursor - timedelta(days=1)
+    return PatientSummary(
+        valid_for=today,
+        week_end=week_end,
+        current=current,
+        previous=previous,
+        change=uas7_change(current.uas7, previous.uas7, mid=thresholds.mid),
+        uct=uct_current(history.uct, today),
+        last_uct=history.uct[-1] if history.uct else None,
+        days_recorded=recorded,
+        days_eligible=eligible,
+        diary_completion=round(recorded / eligible, 4) if eligible else None,
+        adherence=tuple(adherence),
+        lowest_pdc=lowest_pdc(adherence),
+        last_entry=history.last_entry,
+        diary_gap=diary_gap(gap_today, history.last_entry, history.first_day),
+        streak=streak,
+        judged=history.has_account,
+    )
+
+
+def alert_findings(
+    summary: PatientSummary, thresholds: Thresholds = Thresholds()
+) -> dict[str, dict[str, Any]]:
+    """The alerts a summary calls for, by kind, with their evidence (DESIGN §5). A patient
+    without an account yet has nothing to judge. An alert whose kind is absent here has
+    cleared."""
+    if not summary.judged:
+        return {}
+    findings: dict[str, dict[str, Any]] = {}
+    current = summary.current
+    if uas7_is_severe(current.uas7, threshold=thresholds.severe_uas7):
+        findings["severe_uas7"] = {
+            "uas7": current.uas7,
+            "week_end": current.end.isoformat(),
+            "method": current.method,
+            "days_observed": current.days_observed,
+        }
+    if summary.change.delta is not None and summary.change.delta >= thresholds.mid:
+        findings["uas7_rise"] = {
+            "uas7": current.uas7,
+            "previous": summary.previous.uas7,
+            "change": summary.change.delta,
+            "week_end": current.end.isoformat(),
+        }
+    if summary.uct is not None and summary.uct.score < thresholds.uct_below:
+        findings["uct_uncontrolled"] = {
+            "uct": summary.uct.score,
+            "instrument": summary.uct.instrument,
+            "period_end": summary.uct.period_end.isoformat(),
+        }
+    if summary.diary_gap >= thresholds.diary_gap_days:
+        findings["diary_gap"] = {
+            "days_without_entry": summary.diary_gap,
+            "last_entry": summary.last_entry.isoformat() if summary.last_entry else None,
+        }
+    low = [
+        {"medication": a.medication, "pdc": a.pdc, "eligible_days": a.eligible_days}
+        for a in summary.adherence
+        if a.pdc is not None and a.pdc < thresholds.pdc_below
+    ]
+    if low:
+        findings["low_adherence"] = {"medications": low, "window_days": WINDOW_DAYS}
+    return findings

@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
+from core.outbox import outbox_enqueue_many
 from patients import scores
 from patients.audit import access_log_write
 from patients.models import (
@@ -26,34 +27,13 @@ from patients.models import (
     QuestionnaireResponse,
     Slot,
 )
-from tenants.models import Clinic, DiaryMode, validate_timezone
+from tenants.models import DiaryMode, validate_timezone
 
 NOT_FOUND = "No such record."
 
 
 def _not_found() -> ApplicationError:
     return ApplicationError(code="not_found", status_code=404, detail=NOT_FOUND)
-
-
-def patient_attach_user(
-    *, user_id: uuid.UUID, patient_id: uuid.UUID | None, clinic: Clinic, display_name: str
-) -> Patient:
-    """Link an enrolled account to its patient record (or create the record if the enrollment
-    named none). Runs in the clinic's schema, inside the enrollment's transaction."""
-    patient = None
-    if patient_id is not None:
-        patient = Patient.objects.select_for_update().filter(pk=patient_id).first()
-        if patient is None or (patient.user_id and patient.user_id != user_id):
-            raise ApplicationError(
-                code="enrollment_invalid", field="code", detail="This enrollment code is not valid."
-            )
-    if patient is None:
-        patient = Patient(
-            display_name=display_name, timezone=clinic.timezone, diary_mode=clinic.default_diary_mode
-        )
-    patient.user_id = user_id
-    patient.save()
-    return patient
 
 
 def patient_write_lock(patient: Patient) -> None:
@@ -99,39 +79,50 @@ def patient_profile_update(*, patient: Patient, **changes: Any) -> Patient:
         from patients.reminders import reminders_reschedule
 
         reminders_reschedule(patient=patient)
+        patient_changed(patient)  # a new local date: the summary follows the new zone
     return patient
 
 
-_deferred_alerts: contextvars.ContextVar[set[uuid.UUID] | None] = contextvars.ContextVar(
-    "deferred_alerts", default=None
+_deferred_changes: contextvars.ContextVar[set[uuid.UUID] | None] = contextvars.ContextVar(
+    "deferred_changes", default=None
 )
 
+ALERTS_EVALUATE_TASK = "clinicians.alerts_evaluate"
 
-def alerts_evaluate_later(patient: Patient) -> None:
-    """Clinician alerts are re-evaluated after every diary, questionnaire or dose write, by a
-    task on the clinic's queue once the write has committed (once per patient for a batch)."""
-    deferred = _deferred_alerts.get()
+
+def patient_changed(patient: Patient) -> None:
+    """A write changed what the patient's summary shows (diary, questionnaire, dose,
+    prescription, time zone): the summary row is recomputed in the write's transaction, so a
+    clinician reading right after sees it, and the clinician alerts are re-evaluated from it by
+    a task on the clinic's queue once the write has committed. In a batch (a sync push) both
+    happen once per patient at the batch's end."""
+    deferred = _deferred_changes.get()
     if deferred is not None:
         deferred.add(patient.pk)
         return
-    from clinicians.tasks import alerts_evaluate as alerts_evaluate_task
+    _summaries_changed({patient.pk})
 
-    alerts_evaluate_task.delay_on_commit(patient_id=str(patient.pk))
+
+def _summaries_changed(patient_ids: set[uuid.UUID]) -> None:
+    from patients.summary import summaries_refresh
+
+    summaries_refresh(patient_ids)
+    # By name, through the outbox: patients does not import clinicians.
+    outbox_enqueue_many(ALERTS_EVALUATE_TASK, [{"patient_id": str(pid)} for pid in sorted(patient_ids)])
 
 
 @contextlib.contextmanager
-def alerts_batched() -> Iterator[None]:
-    """Collect alert evaluations during a batch (a sync push) and enqueue one per patient."""
-    token = _deferred_alerts.set(set())
+def changes_batched() -> Iterator[None]:
+    """Collect `patient_changed` calls during a batch and apply them once per patient at its end
+    (still inside the batch's transaction)."""
+    token = _deferred_changes.set(set())
     try:
         yield
-        patient_ids = _deferred_alerts.get() or set()
+        patient_ids = _deferred_changes.get() or set()
     finally:
-        _deferred_alerts.reset(token)
-    from clinicians.tasks import alerts_evaluate as alerts_evaluate_task
-
-    for patient_id in patient_ids:
-        alerts_evaluate_task.delay_on_commit(patient_id=str(patient_id))
+        _deferred_changes.reset(token)
+    if patient_ids:
+        _summaries_changed(patient_ids)
 
 
 def _check_day(
@@ -259,7 +250,7 @@ def diary_entry_record(
             status_code=409,
             detail="This day was just recorded elsewhere; reload and retry.",
         ) from exc
-    alerts_evaluate_later(patient)
+    patient_changed(patient)
     return entry, created
 
 
@@ -278,6 +269,7 @@ def diary_entry_delete(*, patient: Patient, day: date, slot: str, late_days: int
         raise _not_found()
     entry.deleted_at = timezone.now()
     entry.save(update_fields=["deleted_at", "updated_at"])
+    patient_changed(patient)
     return entry
 
 
@@ -343,7 +335,7 @@ def questionnaire_record(
         period_end=period_end,
     )
     if created:
-        alerts_evaluate_later(patient)
+        patient_changed(patient)
     return response, created
 
 
@@ -371,7 +363,7 @@ def questionnaire_update(
         response.period_end = period_end
     response.answers, response.score = _validate_answers(response.instrument, answers)
     response.save()
-    alerts_evaluate_later(patient)
+    patient_changed(patient)
     return response
 
 
@@ -447,7 +439,7 @@ def dose_log_record(
         taken_at=taken_at,
     )
     if created:
-        alerts_evaluate_later(patient)
+        patient_changed(patient)
     return dose, created
 
 

@@ -674,8 +674,10 @@ def sync_push(
         raise ApplicationError(
             code="batch_too_large", status_code=413, detail=f"At most {MAX_BATCH} mutations per push."
         )
-    with transaction.atomic(), services.alerts_batched():
+    with transaction.atomic(), services.changes_batched():
         _patient_sync_lock(patient)
+        # Deletes and merges change the summary too: it is recomputed once, as the batch ends.
+        services.patient_changed(patient)
         client, created = SyncClient.objects.select_for_update().get_or_create(
             client_id=client_id, defaults={"user_id": user_id, "patient": patient}
         )

@@ -21,8 +21,9 @@ from core.api.fields import BoundedDateField, BoundedDateTimeField, SingleLineCh
 from core.api.throttling import ScopedRateThrottle, UserRateThrottle
 from core.errors import ApplicationError
 from patients import selectors as patient_selectors
-from patients.api.views import SummarySerializer, Uas7Serializer, summary_body
+from patients.api.views import SummaryAdherenceSerializer, SummarySerializer, Uas7Serializer, summary_body
 from patients.models import FrequencyKind, Patient, PatientStatus, Prescription
+from patients.summary import summary_get
 from tenants.models import DiaryMode
 
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
@@ -51,24 +52,52 @@ class PatientRowSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     display_name = serializers.CharField()
     status = serializers.CharField()
+    valid_for = serializers.DateField(
+        allow_null=True, help_text="The patient's local date these values are for"
+    )
+    week_end = serializers.DateField(
+        allow_null=True, help_text="The current week ends today when today is recorded, else yesterday"
+    )
     uas7 = serializers.FloatField(allow_null=True)
     uas7_method = serializers.CharField(source="method")
     uas7_days_observed = serializers.IntegerField(source="days_observed")
     band = serializers.CharField(allow_null=True)
     previous_uas7 = serializers.FloatField(allow_null=True)
+    previous_uas7_method = serializers.CharField(source="previous_method")
+    previous_uas7_days_observed = serializers.IntegerField(source="previous_days_observed")
     uas7_change = serializers.FloatField(allow_null=True)
-    uas7_change_exceeds_mid = serializers.BooleanField()
-    last_uct = serializers.IntegerField(allow_null=True)
+    uas7_change_exceeds_mid = serializers.BooleanField(help_text="|change| ≥ the clinic's MID")
+    uct = serializers.IntegerField(
+        allow_null=True, help_text="Current UCT (UCT within 28 days, UCT7 within 7)"
+    )
+    uct_instrument = serializers.CharField(allow_blank=True)
+    uct_date = serializers.DateField(allow_null=True)
+    last_uct = serializers.IntegerField(
+        allow_null=True, help_text="Latest UCT of any age, shown with its date"
+    )
+    last_uct_instrument = serializers.CharField(allow_blank=True)
     last_uct_date = serializers.DateField(allow_null=True)
-    diary_completion_28d = serializers.FloatField()
-    pdc_28d = serializers.FloatField(allow_null=True, help_text="Lowest 28-day PDC among scheduled regimens")
+    diary_completion_28d = serializers.FloatField(
+        allow_null=True, help_text="Days recorded ÷ eligible days (from enrollment at the earliest)"
+    )
+    days_recorded = serializers.IntegerField()
+    days_eligible = serializers.IntegerField()
+    pdc_28d = serializers.FloatField(
+        allow_null=True, help_text="Lowest 28-day PDC among scored medications (null: none, or all new)"
+    )
+    adherence = SummaryAdherenceSerializer(many=True)
     last_entry = serializers.DateField(allow_null=True)
-    open_alerts = serializers.IntegerField()
+    diary_gap_days = serializers.IntegerField(help_text="Whole local days missed before today")
+    open_alerts = serializers.IntegerField(help_text="Alerts not yet acknowledged")
 
 
 class PatientListPageSerializer(serializers.Serializer):
     results = PatientRowSerializer(many=True)
     next = serializers.CharField(allow_null=True, help_text="Cursor of the next page")
+    pending = serializers.IntegerField(
+        help_text="Patients left out of this page because their day has just rolled over and their "
+        "values are being recomputed (a few minutes at most)"
+    )
 
 
 class PatientEnrolledSerializer(serializers.Serializer):
@@ -118,11 +147,11 @@ class PatientListCreateApi(PortalApi):
         operation_id="v1_portal_patients_list",
     )
     def get(self, request: Request) -> Response:
-        """Every visible patient with this week's scores and flags, computed in SQL."""
+        """Every visible patient with this week's scores and flags, from their summary rows."""
         filters = self.query(self.FilterSerializer, request)
         membership = self.membership(request)
-        rows, next_cursor = selectors.portal_patient_list(membership=membership, **filters)
-        body = {"results": rows, "next": next_cursor}
+        rows, next_cursor, pending = selectors.portal_patient_list(membership=membership, **filters)
+        body = {"results": rows, "next": next_cursor, "pending": pending}
         return self.no_store(Response(PatientListPageSerializer(body).data))
 
     @extend_schema(request=InputSerializer, responses={201: PatientEnrolledSerializer})
@@ -166,7 +195,7 @@ class PatientDetailApi(PortalApi):
     @extend_schema(responses={200: PatientDetailSerializer})
     def get(self, request: Request, patient_id: str) -> Response:
         patient = self.patient_for(request, patient_id, "portal.patient_detail")
-        summary = patient_selectors.patient_summary(patient=patient)
+        summary, row = summary_get(patient)
         body = {
             **{
                 f: getattr(patient, f)
@@ -181,7 +210,7 @@ class PatientDetailApi(PortalApi):
                 )
             },
             "has_account": patient.user_id is not None,
-            "summary": summary_body(summary),
+            "summary": summary_body(summary, row.open_alerts),
         }
         return self.no_store(Response(PatientDetailSerializer(body).data))
 
@@ -374,6 +403,10 @@ class AlertSerializer(serializers.Serializer):
     acknowledged_by = serializers.UUIDField(allow_null=True)
     acknowledged_at = serializers.DateTimeField(allow_null=True)
     resolved_at = serializers.DateTimeField(allow_null=True)
+    resolved_reason = serializers.ChoiceField(
+        choices=["", "clinician", "condition_cleared"],
+        help_text="`condition_cleared`: the summary no longer shows the finding (resolved by itself)",
+    )
 
 
 class AlertListApi(PortalApi):
@@ -440,7 +473,9 @@ class CareTeamListCreateApi(ClinicAdminApi):
     def get(self, request: Request) -> Response:
         filters = self.query(self.FilterSerializer, request)
         assignments = selectors.care_teams_list(
-            membership=self.membership(request), patient_id=filters.get("patient"), active=filters.get("active")
+            membership=self.membership(request),
+            patient_id=filters.get("patient"),
+            active=filters.get("active"),
         )
         return Response(CareTeamSerializer(assignments, many=True).data)
 

@@ -37,6 +37,7 @@ from patients.models import (
     ReminderKind,
     Slot,
 )
+from patients.summary import adherence_json, summary_get
 from tenants.models import DiaryMode
 
 
@@ -455,55 +456,93 @@ class DoseCreateApi(MeApi):
 
 
 class SummaryAdherenceSerializer(serializers.Serializer):
-    prescription = serializers.UUIDField()
     medication = serializers.CharField()
-    pdc = serializers.FloatField(allow_null=True)
-    dose_ratio = serializers.FloatField(allow_null=True)
-    adherent = serializers.BooleanField(allow_null=True)
+    frequency_kind = serializers.ChoiceField(choices=["n_per_day", "every_n_days", "prn"])
+    status = serializers.ChoiceField(
+        choices=["scored", "new", "as_needed"],
+        help_text="`new`: fewer than 7 eligible days, not scored yet (PDC null, never 0).",
+    )
     eligible_days = serializers.IntegerField()
+    covered_days = serializers.IntegerField()
+    pdc = serializers.FloatField(allow_null=True, help_text="Proportion of days covered, over 28 days")
+    adherent = serializers.BooleanField(allow_null=True, help_text="PDC ≥ 80 %")
+    dose_ratio = serializers.FloatField(allow_null=True, help_text="Daily drugs: doses taken ÷ prescribed")
+    doses_due = serializers.IntegerField()
+    doses_on_time = serializers.IntegerField()
+    on_time_rate = serializers.FloatField(
+        allow_null=True, help_text="Injections: doses given within 7 days of their scheduled date"
+    )
+
+
+class SummaryUctSerializer(serializers.Serializer):
+    score = serializers.IntegerField()
+    instrument = serializers.ChoiceField(choices=["uct", "uct7"])
+    category = serializers.CharField()
+    period_end = serializers.DateField()
+    current = serializers.BooleanField(help_text="Within its recall period (UCT 28 days, UCT7 7 days)")
 
 
 class SummarySerializer(serializers.Serializer):
     today = serializers.DateField()
-    uas7 = Uas7Serializer()
+    uas7 = Uas7Serializer(help_text="The current week: ends today when today is recorded, else yesterday")
     previous_uas7 = Uas7Serializer()
     change = serializers.FloatField(allow_null=True)
-    change_exceeds_mid = serializers.BooleanField()
-    last_uct = QuestionnaireSerializer(allow_null=True)
-    adherence_28d = SummaryAdherenceSerializer(many=True)
+    change_exceeds_mid = serializers.BooleanField(help_text="|change| ≥ the clinic's MID")
+    uct = SummaryUctSerializer(allow_null=True, help_text="The current UCT; drives the alert")
+    last_uct = SummaryUctSerializer(allow_null=True, help_text="The latest UCT of any age")
+    diary_completion_28d = serializers.FloatField(allow_null=True)
+    days_recorded_28d = serializers.IntegerField()
+    days_eligible_28d = serializers.IntegerField(help_text="From enrollment at the earliest")
+    adherence_28d = SummaryAdherenceSerializer(many=True, help_text="Per medication")
+    lowest_pdc = serializers.FloatField(allow_null=True)
+    last_entry = serializers.DateField(allow_null=True)
+    diary_gap_days = serializers.IntegerField(help_text="Whole local days missed before today")
     diary_streak = serializers.IntegerField()
-    days_missing_last_7 = serializers.IntegerField()
+    days_missing_last_7 = serializers.IntegerField(help_text="Days of the current week not recorded")
+    open_alerts = serializers.IntegerField()
 
 
-def summary_body(summary: selectors.Summary) -> dict[str, Any]:
+def _uct_body(result: scores.UctResult | None, current: scores.UctResult | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
     return {
-        "today": summary.today,
+        "score": result.score,
+        "instrument": result.instrument,
+        "category": scores.uct_category(result.score),
+        "period_end": result.period_end,
+        "current": result == current,
+    }
+
+
+def summary_body(summary: scores.PatientSummary, open_alerts: int) -> dict[str, Any]:
+    """The summary as the patient's page and the portal's patient page show it: the values of
+    `scores.patient_summary`, as the portal list's row holds them."""
+    return {
+        "today": summary.valid_for,
         "uas7": summary.current,
         "previous_uas7": summary.previous,
         "change": summary.change.delta,
         "change_exceeds_mid": summary.change.exceeds_mid,
-        "last_uct": summary.last_uct,
-        "adherence_28d": [
-            {
-                "prescription": rx.pk,
-                "medication": rx.medication_id,
-                "pdc": result.pdc,
-                "dose_ratio": result.dose_ratio,
-                "adherent": result.adherent,
-                "eligible_days": result.eligible_days,
-            }
-            for rx, result in summary.adherence
-        ],
+        "uct": _uct_body(summary.uct, summary.uct),
+        "last_uct": _uct_body(summary.last_uct, summary.uct),
+        "diary_completion_28d": summary.diary_completion,
+        "days_recorded_28d": summary.days_recorded,
+        "days_eligible_28d": summary.days_eligible,
+        "adherence_28d": [adherence_json(a) for a in summary.adherence],
+        "lowest_pdc": summary.lowest_pdc,
+        "last_entry": summary.last_entry,
+        "diary_gap_days": summary.diary_gap,
         "diary_streak": summary.streak,
-        "days_missing_last_7": summary.missing_last_7,
+        "days_missing_last_7": 7 - summary.current.days_observed,
+        "open_alerts": open_alerts,
     }
 
 
 class SummaryApi(MeApi):
     @extend_schema(responses={200: SummarySerializer})
     def get(self, request: Request) -> Response:
-        summary = selectors.patient_summary(patient=self.patient(request))
-        return self.no_store(Response(SummarySerializer(summary_body(summary)).data))
+        summary, row = summary_get(self.patient(request))
+        return self.no_store(Response(SummarySerializer(summary_body(summary, row.open_alerts)).data))
 
 
 class ExportApi(MeApi):

@@ -147,10 +147,20 @@ def test_aas_day_and_weeks_with_angioedema_days() -> None:
 
 
 def daily(key: str, k: int, start: date, end: date | None = None) -> Regimen:
-    return Regimen(key, "n_per_day", k, start, end)
+    return Regimen(key, "n_per_day", k, start, end, medication="cetirizine")
 
 
-def test_pdc_daily_drug_with_a_regimen_change_mid_period() -> None:
+def adherence(
+    regimens: list[Regimen], taken: dict[str, list[date]], start: date, end: date
+) -> scores.MedicationAdherence:
+    """The one medication's adherence over [start, end], the last day over."""
+    (result,) = scores.medication_adherence(regimens, taken, start, end, today_over=True)
+    return result
+
+
+def test_pdc_of_a_medication_across_a_regimen_change_mid_period() -> None:
+    """Reference §6.2: split at the step-up, reported as covered ÷ eligible days for the
+    medication over the whole period (not one PDC per prescription)."""
     period_start, period_end = date(2026, 3, 1), date(2026, 3, 28)
     standard = daily("std", 1, date(2026, 2, 1), date(2026, 3, 14))
     updosed = daily("x2", 2, date(2026, 3, 15))
@@ -160,50 +170,41 @@ def test_pdc_daily_drug_with_a_regimen_change_mid_period() -> None:
     for i in range(14):
         day = date(2026, 3, 15) + timedelta(days=i)
         up_taken += [day, day] if i < 10 else [day]
-    a = scores.adherence(standard, std_taken, period_start, period_end)
-    b = scores.adherence(updosed, up_taken, period_start, period_end)
-    assert (a.eligible_days, a.covered_days, a.pdc, a.adherent) == (14, 10, round(10 / 14, 4), False)
-    assert (b.eligible_days, b.covered_days, b.pdc, b.dose_ratio) == (
-        14,
-        10,
-        round(10 / 14, 4),
-        round(24 / 28, 4),
-    )
-    combined = scores.adherence_combined([a, b])
-    assert (combined.eligible_days, combined.covered_days, combined.pdc) == (28, 20, round(20 / 28, 4))
+    result = adherence([standard, updosed], {"std": std_taken, "x2": up_taken}, period_start, period_end)
+    assert (result.medication, result.eligible_days, result.covered_days) == ("cetirizine", 28, 20)
+    assert (result.pdc, result.adherent) == (round(20 / 28, 4), False)
+    assert result.dose_ratio == round((10 + 24) / (14 + 28), 4)  # Σ min(logged, k) ÷ Σ k
 
 
 def test_extra_doses_earn_no_credit() -> None:
-    result = scores.adherence(
-        daily("x", 1, date(2026, 3, 1)), [date(2026, 3, 1)] * 5, date(2026, 3, 1), date(2026, 3, 2)
-    )
-    assert (result.covered_days, result.pdc, result.dose_ratio) == (1, 0.5, 0.5)
+    start = date(2026, 3, 1)
+    result = adherence([daily("x", 1, start)], {"x": [start] * 5}, start, start + timedelta(days=6))
+    assert (result.covered_days, result.pdc, result.dose_ratio) == (1, round(1 / 7, 4), round(1 / 7, 4))
 
 
 def test_injection_covers_28_days_and_an_early_dose_is_not_double_counted() -> None:
-    omalizumab = Regimen("oma", "every_n_days", 28, date(2026, 1, 1), None)
+    omalizumab = Regimen("oma", "every_n_days", 28, date(2026, 1, 1), None, medication="omalizumab")
     period_start, period_end = date(2026, 1, 1), date(2026, 3, 31)  # 90 days
     # Doses on Jan 1 and (early, day 20) Jan 21: the second window starts after the first ends
     # (Jan 29 → Feb 25), then nothing: covered 56 of 90.
-    result = scores.adherence(omalizumab, [date(2026, 1, 1), date(2026, 1, 21)], period_start, period_end)
+    result = adherence([omalizumab], {"oma": [date(2026, 1, 1), date(2026, 1, 21)]}, period_start, period_end)
     assert (result.eligible_days, result.covered_days) == (90, 56)
     assert result.pdc == round(56 / 90, 4)
     # On-time doses every 28 days cover the whole period.
     on_time = [date(2026, 1, 1) + timedelta(days=28 * i) for i in range(4)]
-    assert scores.adherence(omalizumab, on_time, period_start, period_end).pdc == 1.0
+    assert adherence([omalizumab], {"oma": on_time}, period_start, period_end).pdc == 1.0
 
 
 def test_injection_taken_before_the_period_still_covers_its_start() -> None:
-    dupilumab = Regimen("dupi", "every_n_days", 14, date(2026, 1, 1), None)
-    result = scores.adherence(dupilumab, [date(2026, 2, 24)], date(2026, 3, 1), date(2026, 3, 14))
+    dupilumab = Regimen("dupi", "every_n_days", 14, date(2026, 1, 1), None, medication="dupilumab")
+    result = adherence([dupilumab], {"dupi": [date(2026, 2, 24)]}, date(2026, 3, 1), date(2026, 3, 14))
     assert result.covered_days == 9  # Feb 24 + 13 days = Mar 9
 
 
 def test_prn_has_no_pdc() -> None:
-    result = scores.adherence(
-        Regimen("rescue", "prn", None, date(2026, 1, 1), None), [], date(2026, 1, 1), date(2026, 1, 7)
-    )
-    assert (result.pdc, result.adherent) == (None, None)
+    rescue = Regimen("rescue", "prn", None, date(2026, 1, 1), None, medication="rescue")
+    result = adherence([rescue], {}, date(2026, 1, 1), date(2026, 1, 7))
+    assert (result.status, result.pdc, result.adherent) == ("as_needed", None, None)
 
 
 # --- Properties ---------------------------------------------------------------------------------
@@ -250,9 +251,14 @@ def test_pdc_is_always_within_0_and_1(
     base = date(2026, 1, 1)
     value = k if kind == "n_per_day" else k * 7
     regimen = Regimen("r", kind, value, base + timedelta(days=start_offset), None)  # type: ignore[arg-type]
-    taken = [base + timedelta(days=o) for o in offsets]
-    result = scores.adherence(regimen, taken, base, base + timedelta(days=length + start_offset))
+    taken = {"r": [base + timedelta(days=o) for o in offsets]}
+    (result,) = scores.medication_adherence(
+        [regimen], taken, base, base + timedelta(days=length + start_offset)
+    )
+    assert result.covered_days <= result.eligible_days
+    assert (result.pdc is None) == (result.eligible_days < scores.MIN_ELIGIBLE_DAYS)
     if result.pdc is not None:
         assert 0 <= result.pdc <= 1
-        assert 0 <= result.dose_ratio <= 1
-        assert result.covered_days <= result.eligible_days
+        assert result.dose_ratio is None or 0 <= result.dose_ratio <= 1
+        assert result.on_time_rate is None or 0 <= result.on_time_rate <= 1
+        assert result.doses_on_time <= result.doses_due

@@ -328,6 +328,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=5),
         "options": {"queue": "platform", "expires": 3000},
     },
+    "dispatch-summaries-roll": {
+        # A patient's summary row is valid for their local date (patients.summary).
+        "task": "patients.dispatch_summaries_roll",
+        "schedule": crontab(minute="*/15"),
+        "options": {"queue": "platform", "expires": 600},
+    },
     "dispatch-daily-alerts": {
         "task": "clinicians.dispatch_daily_alerts",
         "schedule": crontab(hour=5, minute=0),

@@ -396,6 +396,8 @@ def medication_adherence(
         by_medication.setdefault(regimen.medication or regimen.key, []).append(regimen)
     results = []
     for medication, segments in by_medication.items():
+        if not any(s.start <= today and (s.end is None or s.end >= period_start) for s in segments):
+            continue  # not prescribed in the period
         scheduled = [s for s in segments if s.frequency_kind != "prn" and s.frequency_value]
         latest = segments[-1]
         if not scheduled:
@@ -414,11 +416,11 @@ def medication_adherence(
         eligible = covered = owed = given = 0
         first = min(s.start for s in scheduled)
         for day in _days(max(period_start, first), today):
-            segment = _active(scheduled, day)
-            if segment is None:
+            in_force = _active(scheduled, day)
+            if in_force is None:
                 continue
-            if segment.frequency_kind == "n_per_day":
-                k = segment.frequency_value or 1
+            if in_force.frequency_kind == "n_per_day":
+                k = in_force.frequency_value or 1
                 is_covered = per_day.get(day, 0) >= k
                 if day == today and not today_over and not is_covered:
                     continue
@@ -455,7 +457,7 @@ def medication_adherence(
                 round(on_time / due, 4) if due else None,
             )
         )
-    return results
+    return sorted(results, key=lambda r: r.medication)
 
 
 def lowest_pdc(results: Sequence[MedicationAdherence]) -> float | None:

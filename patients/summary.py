@@ -102,7 +102,7 @@ def histories_load(
         patient_id__in=ids, deleted_at__isnull=True, day__gte=diary_from, day__lte=latest
     ).values_list("patient_id", "day", "slot", "wheals", "itch"):
         if day <= today[pid]:
-            by_day[pid][day].append(scores.HalfDay(slot, wheals, itch))
+            by_day[pid][day].append(scores.HalfDay(slot, wheals, itch))  # type: ignore[arg-type]
     last_entry = dict(
         DiaryEntry.objects.filter(patient_id__in=ids, deleted_at__isnull=True)
         .values("patient_id")
@@ -129,7 +129,9 @@ def histories_load(
                 scores.UctResult(response.instrument, response.score, response.period_end),
             )
     prescriptions: dict[uuid.UUID, list[Prescription]] = defaultdict(list)
-    for rx in Prescription.objects.select_related("medication").filter(patient_id__in=ids, start__lte=latest).exclude(end__lt=earliest):
+    # Every prescription: few per patient, and an earlier one of the same drug may still carry
+    # injection supply into the window.
+    for rx in Prescription.objects.select_related("medication").filter(patient_id__in=ids, start__lte=latest):
         prescriptions[rx.patient_id].append(rx)
     rx_ids = [rx.pk for group in prescriptions.values() for rx in group]
     taken: dict[str, list[date]] = defaultdict(list)

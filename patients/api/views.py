@@ -30,6 +30,7 @@ from patients import reminders, scores, selectors, services, sync
 from patients.models import (
     DoseLog,
     DoseStatus,
+    FrequencyKind,
     Instrument,
     Patient,
     Prescription,
@@ -457,7 +458,7 @@ class DoseCreateApi(MeApi):
 
 class SummaryAdherenceSerializer(serializers.Serializer):
     medication = serializers.CharField()
-    frequency_kind = serializers.ChoiceField(choices=["n_per_day", "every_n_days", "prn"])
+    frequency_kind = serializers.ChoiceField(choices=FrequencyKind.choices)
     status = serializers.ChoiceField(
         choices=["scored", "new", "as_needed"],
         help_text="`new`: fewer than 7 eligible days, not scored yet (PDC null, never 0).",

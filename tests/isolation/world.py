@@ -32,6 +32,7 @@ from rest_framework.test import APIClient
 from accounts.authentication import SESSION_CLINIC_KEY, SESSION_STARTED_KEY
 from accounts.models import Membership, Role, User
 from patients.models import AccessLog, Patient
+from patients.summary import summaries_roll
 from patients.sync import sync_stamp_now
 from tenants.models import Clinic
 from tests.conftest import PASSWORD, authed_client, host_client, make_member, tokens_for
@@ -438,6 +439,9 @@ class World:
             # The test's writes so far stamped as their commit would (patients.sync): a request
             # can then change a sync version only by writing the row.
             sync_stamp_now(fresh=True)
+            # Summary rows of patients the world made through the ORM start stale; a read that
+            # recomputes a stale row changes derived values only, so they are made fresh first.
+            summaries_roll()
             for model in apps.get_models():
                 if model is AccessLog:
                     continue

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
@@ -193,6 +194,7 @@ def test_summary_values_match_the_score_functions(
 ) -> None:
     today = alice_patient.local_today()
     with tenant_context(clinic_a):
+        Patient.objects.filter(pk=alice_patient.pk).update(enrolled_at=timezone.now() - timedelta(days=60))
         seed_week(alice_patient, today, [4, 4, 4, None, 4, 4, 4])  # 24/6×7 = 28
         seed_week(alice_patient, today - timedelta(days=7), [2, 2, 2, 2, 2, 2, 2])  # 14
         for i in range(28):
@@ -213,15 +215,21 @@ def test_summary_values_match_the_score_functions(
         "severe",
     )
     assert (body["previous_uas7"]["uas7"], body["change"], body["change_exceeds_mid"]) == (14.0, 14.0, True)
-    assert body["last_uct"]["score"] == 8
+    assert body["last_uct"]["score"] == body["uct"]["score"] == 8
+    # Today (one of two doses so far) is not over: it is not counted until covered.
     assert body["adherence_28d"] == [
         {
-            "prescription": str(cetirizine.pk),
-            "medication": "cetirizine-10-x2",
-            "pdc": 0.75,
-            "dose_ratio": round(49 / 56, 4),
+            "medication": "cetirizine",
+            "frequency_kind": "n_per_day",
+            "status": "scored",
+            "eligible_days": 27,
+            "covered_days": 21,
+            "pdc": round(21 / 27, 4),
             "adherent": False,
-            "eligible_days": 28,
+            "dose_ratio": round(48 / 54, 4),
+            "doses_due": 0,
+            "doses_on_time": 0,
+            "on_time_rate": None,
         }
     ]
     assert (body["diary_streak"], body["days_missing_last_7"]) == (3, 1)

@@ -195,23 +195,47 @@ export interface QuestionnaireResult {
   recorded_at: string;
 }
 
+/** GET /me/summary/: the values the clinic sees (patients.scores.patient_summary). */
 export interface Summary {
   today: string;
+  /** The current week: ends today when today is recorded, else yesterday. */
   uas7: Uas7Week;
   previous_uas7: Uas7Week;
   change: number | null;
   change_exceeds_mid: boolean;
-  last_uct: QuestionnaireResult | null;
+  uct: SummaryUct | null;
+  last_uct: SummaryUct | null;
+  diary_completion_28d: number | null;
+  days_recorded_28d: number;
+  days_eligible_28d: number;
   adherence_28d: {
-    prescription: string;
     medication: string;
-    pdc: number | null;
-    dose_ratio: number | null;
-    adherent: boolean | null;
+    frequency_kind: "n_per_day" | "every_n_days" | "prn";
+    status: "scored" | "new" | "as_needed";
     eligible_days: number;
+    covered_days: number;
+    pdc: number | null;
+    adherent: boolean | null;
+    dose_ratio: number | null;
+    doses_due: number;
+    doses_on_time: number;
+    on_time_rate: number | null;
   }[];
+  lowest_pdc: number | null;
+  last_entry: string | null;
+  diary_gap_days: number;
   diary_streak: number;
   days_missing_last_7: number;
+  open_alerts: number;
+}
+
+export interface SummaryUct {
+  score: number;
+  instrument: "uct" | "uct7";
+  category: string;
+  period_end: string;
+  /** Within its recall period (UCT 28 days, UCT7 7 days). */
+  current: boolean;
 }
 
 export interface MedicationToday {

@@ -38,7 +38,10 @@ def history(**changes: object) -> History:
     return History(**base)  # type: ignore[arg-type]
 
 
-def summary(h: History, thresholds: Thresholds = Thresholds()) -> scores.PatientSummary:
+DEFAULTS = Thresholds()
+
+
+def summary(h: History, thresholds: Thresholds = DEFAULTS) -> scores.PatientSummary:
     return scores.patient_summary(h, TODAY, thresholds)
 
 

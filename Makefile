@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint pwa pwa-check bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders bench-pwa install clean-data prod-check fuzz
+.PHONY: run services test lint pwa pwa-check bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders bench-pwa install clean-data prod-check fuzz
 
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -40,11 +40,18 @@ pwa: $(PWA_BUILT)
 pwa-check: $(PWA_DEPS)
 	cd pwa && $(NPM) run --silent typecheck && $(NPM) run --silent lint && $(NPM) run --silent test
 
+# DATABASE_URL/REDIS_URL set (environment or .env): those servers; otherwise the embedded ones.
 run: $(STAMP) $(PWA_BUILT)
 	$(PY) -m config.launcher
 
+# The embedded PostgreSQL and Redis alone, for your own commands: prints their URLs as export
+# lines and holds them until Ctrl-C (`$(PY) -m config.embedded <command>` runs one command on them).
+services: $(STAMP)
+	$(PY) -m config.embedded
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	PYTHONPATH=platform:. $(VENV)/bin/lint-imports
 
 # pytest includes the browser tests (tests/pwa, Chromium via Playwright) against the built app.
 test: $(STAMP) lint pwa-check $(PWA_BUILT)

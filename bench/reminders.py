@@ -26,10 +26,10 @@ from django.test.utils import setup_databases, teardown_databases
 from django_tenants.utils import tenant_context
 
 from config.celery import app as celery_app
-from config.celery import tenant_queue
 from patients.models import Reminder
 from patients.reminders import reminders_dispatch_due
 from patients.schedule import next_occurrence
+from tenants.queues import tenant_queue
 from tenants.services import clinic_create
 
 BERLIN = ZoneInfo("Europe/Berlin")

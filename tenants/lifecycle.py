@@ -19,8 +19,6 @@ from django.core.files.storage import Storage, storages
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import Membership, Role, User
-from accounts.services import AMR_MFA, clinic_staff_credentials_revoke
 from core.crypto import ArchiveCorrupt, ArchiveDecryptor, ArchiveEncryptor
 from core.errors import ApplicationError
 from core.text import single_line_validate
@@ -53,12 +51,9 @@ CLINIC_SETTINGS_FIELDS = (
 )
 
 
-def clinic_settings_update(
-    *, clinic: Clinic, actor: User | None = None, actor_amr: str | None = None, **changes: Any
-) -> Clinic:
-    """Clinic settings. Switching `mfa_required` on revokes the staff's earlier tokens and
-    sessions (issued without a second factor); the acting admin keeps theirs when they signed
-    in with one."""
+def clinic_settings_apply(*, clinic: Clinic, **changes: Any) -> bool:
+    """Validate and store clinic settings; returns whether `mfa_required` was just switched on
+    (then the caller revokes the staff's earlier credentials: `onboarding.services`)."""
     unknown = set(changes) - set(CLINIC_SETTINGS_FIELDS)
     if unknown:
         raise ApplicationError(code="validation_error", field=sorted(unknown)[0], detail="Unknown field.")
@@ -70,10 +65,7 @@ def clinic_settings_update(
     clinic.full_clean(validate_unique=False, exclude=["schema_name"])
     clinic.save(update_fields=list(changes))
     _host_cache_clear_now_and_on_commit(clinic)
-    if mfa_switched_on:
-        keep = actor if actor is not None and actor_amr == AMR_MFA else None
-        clinic_staff_credentials_revoke(clinic=clinic, keep_user=keep)
-    return clinic
+    return mfa_switched_on
 
 
 def _host_cache_clear_now_and_on_commit(clinic: Clinic) -> None:
@@ -315,7 +307,7 @@ def archive_decrypt(*, name: str, destination: IO[bytes]) -> None:
             destination.write(chunk)
 
 
-def clinic_archive_open(*, clinic: Clinic, actor: User) -> tuple[str, Iterator[bytes]]:
+def clinic_archive_open(*, clinic: Clinic, actor_id: Any) -> tuple[str, Iterator[bytes]]:
     """The clinic's export for an operator: a file name and the decrypted zip, chunk by chunk.
 
     The archive is verified first (`clinic_archive_problem`), so a download never ends in a
@@ -343,27 +335,6 @@ def clinic_archive_open(*, clinic: Clinic, actor: User) -> tuple[str, Iterator[b
         with stored:
             yield from decryptor
 
-    logger.info("operator %s downloads the archive of clinic %s", actor.pk, clinic.slug)
+    logger.info("operator %s downloads the archive of clinic %s", actor_id, clinic.slug)
     filename = posixpath.basename(clinic.offboarding_archive).removesuffix(".enc")
     return filename, chunks()
-
-
-def clinic_member_set_active(
-    *, clinic: Clinic, membership_id: str, is_active: bool, actor: User
-) -> Membership:
-    from accounts.services import membership_set_active
-
-    membership = Membership.objects.filter(clinic=clinic, pk=membership_id).select_related("clinic").first()
-    if membership is None:
-        raise ApplicationError(code="not_found", status_code=404, detail="No such member.")
-    if membership.user_id == actor.pk and not is_active:
-        raise ApplicationError(
-            code="cannot_deactivate_self", status_code=409, detail="You cannot deactivate yourself."
-        )
-    with transaction.atomic():
-        if is_active and not membership.is_active and membership.role == Role.CLINICIAN:
-            from billing.services import seat_check
-
-            # A reactivated clinician takes a seat again, like an invited one.
-            seat_check(clinic=clinic, adding="clinician")
-        return membership_set_active(membership=membership, is_active=is_active)

@@ -9,10 +9,11 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django_tenants.utils import schema_exists
 
-from config.celery import clinic_queue_subscribe, clinic_queue_unsubscribe
 from core.errors import ApplicationError
 from core.text import single_line_validate
+from tenants.hooks import clinic_schema_created
 from tenants.models import Clinic, ClinicStatus, Domain, validate_timezone
+from tenants.queues import clinic_queue_subscribe, clinic_queue_unsubscribe
 from tenants.selectors import clinic_host_cache_clear
 from tenants.snapshot import (
     SCHEMA_LOCK_KEY,
@@ -137,10 +138,7 @@ def clinic_create(
                 snapshot_replay(snapshot=snapshot, schema_name=schema_name)
             else:
                 schema_migrate(schema_name)
-            with connection.cursor() as cursor:
-                # The snapshot carries the template's sync epoch: each clinic gets its own, so a
-                # pull cursor can never be taken for another clinic's history.
-                cursor.execute(f'UPDATE "{schema_name}".patients_syncstate SET epoch = gen_random_uuid()')  # noqa: S608
+            clinic_schema_created(schema_name)  # e.g. the clinic's own sync epoch (patients)
             clinic.status = status
             clinic.save(update_fields=["status"])
     except IntegrityError as exc:

@@ -71,11 +71,9 @@ def schema_migrate(schema_name: str) -> None:
 def _pg_dump_candidates() -> Iterator[str]:
     if settings.PG_DUMP_PATH:
         yield settings.PG_DUMP_PATH
-    from config.embedded import pg_bin_dir
-
-    bundled = pg_bin_dir()
-    if bundled is not None and (bundled / "pg_dump").exists():
-        yield str(bundled / "pg_dump")
+    bundled = Path(settings.PG_BUNDLED_BIN_DIR) / "pg_dump" if settings.PG_BUNDLED_BIN_DIR else None
+    if bundled is not None and bundled.exists():
+        yield str(bundled)
     on_path = shutil.which("pg_dump")
     if on_path:
         yield on_path

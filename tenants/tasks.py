@@ -18,10 +18,3 @@ def clinics_purge_offboarded() -> None:
     from tenants.lifecycle import clinics_purge_offboarded as purge
 
     purge()
-
-
-@shared_task(base=TenantTask, acks_late=True, name="tenants.pending_signups_purge")
-def pending_signups_purge() -> None:
-    from tenants.signup import pending_signups_purge as purge
-
-    purge()

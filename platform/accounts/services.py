@@ -29,6 +29,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token
 
+from accounts.hooks import seat_check
 from accounts.models import Invitation, Membership, RecoveryCode, Role, TokenFamily, TotpDevice, User
 from accounts.selectors import ActiveMembership, membership_active_for, membership_cache_clear
 from core import crypto
@@ -546,8 +547,6 @@ def invitation_create(*, clinic: Clinic, email: str, role: str, invited_by: User
             code="already_member", status_code=409, field="email", detail="This person is already a member."
         )
     if role == Role.CLINICIAN:
-        from billing.services import seat_check
-
         seat_check(clinic=clinic, adding="clinician")
     token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
@@ -645,8 +644,6 @@ def invitation_accept(
     with transaction.atomic():
         invitation = _invitation_open(clinic=clinic, token=token, lock=True)
         if invitation.role == Role.CLINICIAN:
-            from billing.services import seat_check
-
             seat_check(clinic=clinic, adding="clinician")
         # The invitation link reached this mailbox: the address is proven.
         user = existing.user if existing else None
@@ -939,3 +936,20 @@ def clinic_admins_alert_send(*, clinic_id: str, kind: str, count: int) -> None:
         recipient_list=recipients,
     )
     logger.info("security alert sent clinic=%s kind=%s", clinic.slug, kind)
+
+
+def clinic_member_set_active(
+    *, clinic: Clinic, membership_id: str, is_active: bool, actor: User
+) -> Membership:
+    membership = Membership.objects.filter(clinic=clinic, pk=membership_id).select_related("clinic").first()
+    if membership is None:
+        raise ApplicationError(code="not_found", status_code=404, detail="No such member.")
+    if membership.user_id == actor.pk and not is_active:
+        raise ApplicationError(
+            code="cannot_deactivate_self", status_code=409, detail="You cannot deactivate yourself."
+        )
+    with transaction.atomic():
+        if is_active and not membership.is_active and membership.role == Role.CLINICIAN:
+            # A reactivated clinician takes a seat again, like an invited one.
+            seat_check(clinic=clinic, adding="clinician")
+        return membership_set_active(membership=membership, is_active=is_active)

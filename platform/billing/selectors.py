@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from billing import services
+from billing import services, usage
 from billing.models import Invoice, Subscription, UsageMetric
 from core.errors import ApplicationError
 from tenants.models import Clinic
@@ -36,12 +36,12 @@ def billing_overview(*, clinic: Clinic) -> dict[str, Any]:
         "trial_ends_at": subscription.trial_ends_at,
         "period": period,
         "usage": {
-            UsageMetric.ACTIVE_PATIENTS: services.active_patients_between(clinic, start, end),
+            UsageMetric.ACTIVE_PATIENTS: usage.active_patients_between(clinic, start, end),
             UsageMetric.ACTIVE_CLINICIANS: clinicians,
         },
         "seats": {
             "clinicians": {"used": clinicians, "limit": plan.max_clinicians},
-            "patients": {"used": services.active_patient_records(clinic), "limit": plan.max_patients},
+            "patients": {"used": usage.patient_seats(clinic), "limit": plan.max_patients},
         },
     }
 

@@ -25,9 +25,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing import usage
 from billing.models import (
     Invoice,
     InvoiceCounter,
@@ -118,16 +119,6 @@ def active_clinicians(clinic: Clinic) -> int:
     return Membership.objects.filter(clinic=clinic, role=Role.CLINICIAN, is_active=True).count()
 
 
-def active_patient_records(clinic: Clinic) -> int:
-    """Patients with status active in the clinic's schema (the seat count for `max_patients`)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT count(*) FROM "{clinic.schema_name}".patients_patient WHERE status = %s',  # noqa: S608 (schema name is ours)
-            ["active"],
-        )
-        return int(cursor.fetchone()[0])
-
-
 def _limit_error(limit: str, value: int) -> ApplicationError:
     return ApplicationError(
         code="plan_limit",
@@ -156,7 +147,7 @@ def seat_check(*, clinic: Clinic, adding: str) -> None:
         if active_clinicians(clinic) >= plan.max_clinicians:
             raise _limit_error("max_clinicians", plan.max_clinicians)
     if adding == "patient" and plan.max_patients is not None:
-        if active_patient_records(clinic) >= plan.max_patients:
+        if usage.patient_seats(clinic) >= plan.max_patients:
             raise _limit_error("max_patients", plan.max_patients)
 
 
@@ -185,7 +176,7 @@ def plan_change(*, clinic: Clinic, plan_code: str, now: datetime | None = None) 
         return subscription
     for limit, current in (
         ("max_clinicians", active_clinicians(clinic)),
-        ("max_patients", active_patient_records(clinic)),
+        ("max_patients", usage.patient_seats(clinic)),
     ):
         allowed = getattr(target, limit)
         if allowed is not None and current > allowed:
@@ -262,33 +253,18 @@ def subscriptions_advance(*, now: datetime | None = None) -> dict[str, int]:
 # --- Usage ---------------------------------------------------------------------------------------
 
 
-_ACTIVE_PATIENTS_SQL = """
-SELECT count(*) FROM (
-    SELECT patient_id FROM "{schema}".patients_diaryentry WHERE recorded_at >= %(start)s AND recorded_at < %(end)s
-    UNION
-    SELECT patient_id FROM "{schema}".patients_doselog WHERE created_at >= %(start)s AND created_at < %(end)s
-) active
-"""
-
-
-def active_patients_between(clinic: Clinic, start: datetime, end: datetime) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(_ACTIVE_PATIENTS_SQL.format(schema=clinic.schema_name), {"start": start, "end": end})
-        return int(cursor.fetchone()[0])
-
-
 def usage_record(*, clinic: Clinic, period: date) -> dict[str, int]:
     """Count the month's usage and store it (idempotent: a late re-run updates the rows).
     A patient is active in a month when they recorded a diary entry or a dose in it, the month
     running from midnight to midnight in the clinic's timezone."""
     start, end = clinic_month_bounds(clinic, period)
-    patients = active_patients_between(clinic, start, end)
-    usage = {UsageMetric.ACTIVE_PATIENTS: patients, UsageMetric.ACTIVE_CLINICIANS: active_clinicians(clinic)}
-    for metric, quantity in usage.items():
+    patients = usage.active_patients_between(clinic, start, end)
+    counts = {UsageMetric.ACTIVE_PATIENTS: patients, UsageMetric.ACTIVE_CLINICIANS: active_clinicians(clinic)}
+    for metric, quantity in counts.items():
         UsageRecord.objects.update_or_create(
             clinic=clinic, period=period, metric=metric, defaults={"quantity": quantity}
         )
-    return {str(k): v for k, v in usage.items()}
+    return {str(k): v for k, v in counts.items()}
 
 
 # --- Invoices ------------------------------------------------------------------------------------

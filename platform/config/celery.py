@@ -14,6 +14,8 @@ from celery import bootsteps
 from celery.signals import celeryd_after_setup
 from tenant_schemas_celery.app import CeleryApp
 
+from tenants.queues import tenant_queue
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 logger = logging.getLogger(__name__)
@@ -24,10 +26,6 @@ app.conf.task_routes = ("config.celery.route_by_tenant",)
 app.autodiscover_tasks()
 
 PLATFORM_QUEUE = "platform"
-
-
-def tenant_queue(schema_name: str) -> str:
-    return f"tenant.{schema_name}"
 
 
 # Work that must never delay a reminder. kombu's Redis transport keeps one list per priority
@@ -107,19 +105,3 @@ class ClinicQueueReconciler(bootsteps.StartStopStep):
 
 
 app.steps["consumer"].add(ClinicQueueReconciler)
-
-
-def clinic_queue_subscribe(schema_name: str) -> None:
-    """Ask every running worker to consume a new clinic's queue now (workers also subscribe to
-    every clinic at start, since runtime subscriptions are not persisted)."""
-    try:
-        app.control.add_consumer(tenant_queue(schema_name), reply=False)
-    except Exception:  # the broker being down must not fail clinic creation; workers catch up at start
-        logger.warning("Could not broadcast add_consumer for a new clinic queue", exc_info=True)
-
-
-def clinic_queue_unsubscribe(schema_name: str) -> None:
-    try:
-        app.control.cancel_consumer(tenant_queue(schema_name), reply=False)
-    except Exception:
-        logger.warning("Could not broadcast cancel_consumer for a clinic queue", exc_info=True)

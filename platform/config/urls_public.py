@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.urls import include, path
+from onboarding.api.urls import public_patterns
 
 from accounts.api.urls import public_auth_patterns
 from billing.api.urls import public_patterns as billing_public_patterns
 from config.urls_common import common_patterns
-from tenants.api.urls import public_patterns
 
 urlpatterns = [
     *common_patterns,

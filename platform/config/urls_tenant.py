@@ -4,6 +4,7 @@ clinic-admin APIs."""
 from __future__ import annotations
 
 from django.urls import include, path, re_path
+from onboarding.api.urls import tenant_patterns
 
 from accounts.api.urls import auth_patterns
 from billing.api.urls import admin_patterns as billing_admin_patterns
@@ -11,7 +12,6 @@ from clinicians.api.urls import portal_patterns
 from config.urls_common import common_patterns
 from patients import app
 from patients.api.urls import me_patterns
-from tenants.api.urls import tenant_patterns
 
 urlpatterns = [
     *common_patterns,

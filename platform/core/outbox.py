@@ -12,6 +12,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,8 +26,7 @@ RELAY_BATCH = 500
 
 def _task(name: str) -> Any:
     """The registered task, so its routing and options (and eager mode) apply."""
-    from config.celery import app
-
+    app = current_app
     if name not in app.tasks:
         app.loader.import_default_modules()  # autodiscovery is lazy outside a worker
     return app.tasks[name]
@@ -59,8 +59,7 @@ def outbox_enqueue_many(task_name: str, kwargs_list: list[dict[str, Any]]) -> li
     )
 
     def publish_all() -> None:
-        from config.celery import app
-
+        app = current_app
         sent: list[Any] = []
         try:
             task = _task(task_name)

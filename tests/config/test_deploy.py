@@ -13,7 +13,7 @@ import pytest
 import yaml
 from rest_framework.test import APIClient
 
-from core.middleware import TlsAskMiddleware
+from tenants.middleware import TlsAskMiddleware
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

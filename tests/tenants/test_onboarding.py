@@ -13,12 +13,12 @@ from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
 from django_tenants.utils import schema_exists
+from onboarding import signup as signup_module
 from rest_framework.test import APIClient
 
 from accounts.models import Membership, User
 from billing.models import Subscription
 from core.errors import ApplicationError
-from tenants import signup as signup_module
 from tenants.models import Clinic, Domain
 from tenants.services import clinic_delete
 from tests.conftest import PASSWORD, host_client

@@ -11,8 +11,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import RequestFactory
 from django_tenants.utils import tenant_context
 
-from core.middleware import ClinicHostMiddleware
 from patients.models import AccessLog
+from tenants.middleware import ClinicHostMiddleware
 from tenants.models import Clinic, ClinicStatus
 from tenants.selectors import clinic_host_cache_clear
 

@@ -24,7 +24,9 @@ from core.api.base import BaseApi, StrictSerializer
 from core.api.fields import LocalTimeField, SingleLineCharField
 from core.api.throttling import ScopedRateThrottle
 from core.errors import ApplicationError
-from tenants import lifecycle, signup
+from onboarding import services as onboarding_services
+from onboarding import signup
+from tenants import lifecycle
 from tenants.models import Clinic, ClinicStatus, DiaryMode, validate_timezone
 
 
@@ -172,7 +174,7 @@ class ClinicSettingsApi(ClinicAdminApi):
     def patch(self, request: Request) -> Response:
         data = self.validated(self.InputSerializer, request.data, partial=True)
         clinic = Clinic.objects.get(pk=self.clinic(request).pk)
-        clinic = lifecycle.clinic_settings_update(
+        clinic = onboarding_services.clinic_settings_update(
             clinic=clinic, actor=request.user, actor_amr=request_amr(request), **data
         )
         return Response(ClinicSettingsSerializer(clinic).data)
@@ -223,7 +225,7 @@ class MemberDeactivateApi(ClinicAdminApi):
 
     @extend_schema(request=None, responses={200: MemberOutputSerializer})
     def post(self, request: Request, membership_id: str) -> Response:
-        membership = lifecycle.clinic_member_set_active(
+        membership = account_services.clinic_member_set_active(
             clinic=self.clinic(request),
             membership_id=membership_id,
             is_active=self.is_active,
@@ -339,7 +341,7 @@ class OperatorClinicArchiveApi(_OperatorClinicActionApi):
     def get(self, request: Request, slug: str) -> StreamingHttpResponse:
         """The clinic's offboarding export, verified and decrypted: a zip of JSON Lines per table
         with a manifest of row counts and SHA-256 checksums."""
-        filename, chunks = lifecycle.clinic_archive_open(clinic=self.clinic_or_404(slug), actor=request.user)
+        filename, chunks = lifecycle.clinic_archive_open(clinic=self.clinic_or_404(slug), actor_id=request.user.pk)
         response = StreamingHttpResponse(chunks, content_type="application/zip")
         response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
         response["Cache-Control"] = "no-store"

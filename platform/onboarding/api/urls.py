@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from tenants.api import views
+from onboarding.api import views
 
 # Platform host.
 public_patterns = [

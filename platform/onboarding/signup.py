@@ -35,10 +35,10 @@ from accounts.services import (
 )
 from billing.models import Plan
 from billing.services import subscription_start
-from config.celery import clinic_queue_subscribe
 from core.errors import ApplicationError
 from core.text import single_line_validate
 from tenants.models import Clinic, ClinicStatus
+from tenants.queues import clinic_queue_subscribe
 from tenants.selectors import clinic_host_cache_clear
 from tenants.services import clinic_create, clinic_delete, clinic_slug_validate
 

@@ -1,0 +1,14 @@
+"""Thin tasks: a service does the work. Platform queue (public schema)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from tenant_schemas_celery.task import TenantTask
+
+
+@shared_task(base=TenantTask, acks_late=True, name="tenants.pending_signups_purge")
+def pending_signups_purge() -> None:
+    """(Its name predates this app; beat and queued messages know it by it.)"""
+    from onboarding.signup import pending_signups_purge as purge
+
+    purge()

@@ -1,0 +1,72 @@
+"""Host → clinic schema routing (tenancy): the proxy's certificate question and the request's
+schema, both decided by `tenants.selectors.clinic_for_host`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import set_urlconf
+
+from core.errors import problem_response
+from core.net import peer_is_trusted_proxy
+from tenants.selectors import clinic_for_host
+
+Handler = Callable[[HttpRequest], HttpResponse]
+
+
+class TlsAskMiddleware:
+    """`GET /internal/tls-allowed?domain=<host>`: the proxy asks before it obtains a certificate
+    on demand (deploy/Caddyfile). 200 for the platform host and every routable clinic host, 404
+    for anything else, so nobody can make the proxy request certificates for names of their
+    choosing (ACME rate limits). Only a trusted proxy may ask; answers before host checks."""
+
+    PATH = "/internal/tls-allowed"
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path != self.PATH:
+            return self.get_response(request)
+        connection.set_schema_to_public()  # type: ignore[attr-defined]
+        host = request.GET.get("domain", "").lower().rstrip(".")
+        allowed = peer_is_trusted_proxy(request) and (
+            host in settings.PLATFORM_HOSTS or (bool(host) and clinic_for_host(host) is not None)
+        )
+        if not allowed:
+            return problem_response(status_code=404, code="unknown_host", detail="Unknown host.")
+        return JsonResponse({"domain": host})
+
+
+class ClinicHostMiddleware:
+    """Selects the schema from the host: PLATFORM_DOMAIN is the public site,
+    `<slug>.<PLATFORM_DOMAIN>` a clinic. Any other host gets a 404 problem, never a fallback
+    to another schema (replaces django-tenants' TenantMainMiddleware, whose 404 is HTML)."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        connection.set_schema_to_public()
+        try:
+            host = request.get_host().rsplit(":", 1)[0].lower().rstrip(".")
+        except DisallowedHost:
+            return problem_response(status_code=404, code="unknown_host", detail="Unknown host.")
+
+        if host in settings.PLATFORM_HOSTS:
+            request.tenant = connection.tenant  # type: ignore[attr-defined]
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+        else:
+            clinic = clinic_for_host(host)
+            if clinic is None:
+                return problem_response(status_code=404, code="unknown_host", detail="Unknown host.")
+            clinic.domain_url = host
+            request.tenant = clinic  # type: ignore[attr-defined]
+            connection.set_tenant(clinic)
+            request.urlconf = settings.ROOT_URLCONF
+        set_urlconf(request.urlconf)
+        return self.get_response(request)

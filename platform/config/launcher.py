@@ -1,7 +1,11 @@
 """`make run`: services, migrations, demo data, then web + worker + beat in the foreground.
 
-This process owns the embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are not set and
-hands their URLs to its children through the environment. Ctrl-C stops everything.
+With DATABASE_URL and REDIS_URL set (environment or .env) it uses those servers. Otherwise this
+process starts the embedded PostgreSQL/Redis (config.embedded; data in `.data/`, or CSU_DATA_DIR)
+and hands their URLs to its children through the environment: settings never start servers.
+Ctrl-C (SIGINT) or SIGTERM stops the children, then the embedded servers.
+
+Environment: PORT (8000), RUN_BIND (the address runserver listens on, 0.0.0.0), CSU_DATA_DIR.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA_DIR = ROOT / ".data"
+from config import embedded
+
+ROOT = embedded.ROOT
+DATA_DIR = embedded.DEFAULT_DATA_DIR
 VAPID_NAMES = ("WEB_PUSH_VAPID_PRIVATE_KEY", "WEB_PUSH_VAPID_PUBLIC_KEY")
 
 
@@ -55,19 +61,16 @@ def vapid_env(env: dict[str, str], data_dir: Path = DATA_DIR, dotenv: Path = ROO
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def _env() -> dict[str, str]:
+def _env(data_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    if not env.get("DATABASE_URL") or not env.get("REDIS_URL"):
-        from config import embedded
-
-        if not env.get("DATABASE_URL"):
-            print("Starting embedded PostgreSQL (data in .data/postgres)...", flush=True)
-            env["DATABASE_URL"] = embedded.database_url(DATA_DIR)
-        if not env.get("REDIS_URL"):
-            print("Starting embedded Redis (data in .data/redis.db)...", flush=True)
-            env["REDIS_URL"] = embedded.redis_url(DATA_DIR)
+    # The settings read .env themselves; URLs configured there are not replaced by embedded ones.
+    dotenv = _env_file_values(ROOT / ".env")
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        if not env.get(name) and dotenv.get(name):
+            env[name] = dotenv[name]
+    embedded.services_ensure(env, data_dir, announce=lambda message: print(message, flush=True))
     return env
 
 
@@ -76,9 +79,20 @@ def _manage(env: dict[str, str], *args: str) -> None:
 
 
 def main() -> int:
-    env = _env()
-    vapid = vapid_env(env)
+    try:
+        return _run()
+    finally:
+        embedded.stop()
+
+
+def _run() -> int:
+    data_dir = embedded.data_dir()
+    # Beat's schedule and the local VAPID keys live here, also with configured servers.
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = _env(data_dir)
+    vapid = vapid_env(env, data_dir=data_dir)
     port = env.get("PORT", "8000")
+    bind = env.get("RUN_BIND", "0.0.0.0")  # noqa: S104 (a developer's machine; RUN_BIND=127.0.0.1 keeps it local)
     _manage(env, "migrate", "--noinput", "-v", "0")
     seed = subprocess.run(  # noqa: S603
         [sys.executable, str(ROOT / "manage.py"), "seed_demo"],
@@ -92,11 +106,11 @@ def main() -> int:
     celery = [sys.executable, "-m", "celery", "-A", "config"]
     processes = {
         "web": subprocess.Popen(  # noqa: S603
-            [sys.executable, str(ROOT / "manage.py"), "runserver", f"0.0.0.0:{port}"], env=env, cwd=ROOT
+            [sys.executable, str(ROOT / "manage.py"), "runserver", f"{bind}:{port}"], env=env, cwd=ROOT
         ),
         "worker": subprocess.Popen([*celery, "worker", "-l", "INFO", "-c", "2"], env=env, cwd=ROOT),  # noqa: S603
         "beat": subprocess.Popen(  # noqa: S603
-            [*celery, "beat", "-l", "INFO", "--schedule", str(DATA_DIR / "celerybeat-schedule")],
+            [*celery, "beat", "-l", "INFO", "--schedule", str(data_dir / "celerybeat-schedule")],
             env=env,
             cwd=ROOT,
         ),

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
@@ -57,3 +59,31 @@ def test_demo_seed_is_idempotent_and_its_logins_work(capsys: pytest.CaptureFixtu
 def test_demo_seed_refuses_to_run_without_debug() -> None:
     with pytest.raises(CommandError, match="DEBUG"):
         call_command("seed_demo")
+
+
+def test_each_demo_clinician_sees_their_care_team_patients_in_the_portal() -> None:
+    """A newcomer signing in as dr.weber (or dr.okafor) finds patients in the portal, not an
+    empty list; seeding again adds no second assignment."""
+    from django.core.cache import cache
+
+    from tenants.management.commands.seed_demo import DEMO_CARE_TEAMS
+
+    cache.clear()  # host and membership entries of a demo clinic an earlier test rolled back
+    with override_settings(ALLOW_DEMO_SEED=True):
+        call_command("seed_demo", stdout=StringIO())
+        call_command("seed_demo", stdout=StringIO())
+    client = host_client("demo.localhost")
+    names = {email: name for email, name, _, _ in DEMO_PEOPLE}
+    for clinician in ("dr.weber@demo.example", "dr.okafor@demo.example"):
+        password = next(p for email, _, _, p in DEMO_PEOPLE if email == clinician)
+        token = client.post(
+            "/api/v1/auth/token/", {"email": clinician, "password": password}, format="json"
+        ).json()["access"]
+        response = client.get("/api/v1/portal/patients/", HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert response.status_code == 200, response.json()
+        listed = sorted(row["display_name"] for row in response.json()["results"])
+        expected = sorted(names[patient] for c, patient, _ in DEMO_CARE_TEAMS if c == clinician)
+        assert listed, f"{clinician} sees an empty portal"
+        assert listed == expected
+        # Seeded weeks show up in the list (the rows come from the patients' summaries).
+        assert all(row["last_entry"] is not None for row in response.json()["results"])

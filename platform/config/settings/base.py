@@ -28,14 +28,28 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[PLATFORM_DOMAIN, f".{PLATFORM
 PLATFORM_HOSTS = env.list("PLATFORM_HOSTS", default=[PLATFORM_DOMAIN])
 
 # --- Services --------------------------------------------------------------------------------
-# With no DATABASE_URL / REDIS_URL the project runs its own embedded servers (DESIGN.md §2).
+# Settings only read the URLs; they never start a server (mypy, IDEs and `manage.py check`
+# import them). The embedded PostgreSQL/Redis (DESIGN.md §2, config.embedded) are started by
+# `make run`, by the pytest plugin and by `python -m config.embedded`, which set these URLs in
+# the environment of everything they run.
+SERVICES_MISSING = """{names} not set, and settings start no servers. Either
+  - `make run`: starts the embedded PostgreSQL and Redis (data in .data/) and runs the platform
+    (migrations, demo data, web, worker, beat) with them;
+  - one command on the embedded servers:
+    `.venv/bin/python -m config.embedded .venv/bin/python manage.py <command>`;
+  - `make services`: starts them and prints `export DATABASE_URL=... REDIS_URL=...` lines for
+    your shell;
+  - or set DATABASE_URL and REDIS_URL (environment or .env) to your own PostgreSQL and Redis,
+    e.g. postgres://user:password@localhost:5432/csu and redis://localhost:6379/0."""
 DATABASE_URL = env("DATABASE_URL", default="")
 REDIS_URL = env("REDIS_URL", default="")
 if not DATABASE_URL or not REDIS_URL:
-    from config import embedded
+    from django.core.exceptions import ImproperlyConfigured
 
-    DATABASE_URL = DATABASE_URL or embedded.database_url(DATA_DIR)
-    REDIS_URL = REDIS_URL or embedded.redis_url(DATA_DIR)
+    missing = [name for name, url in (("DATABASE_URL", DATABASE_URL), ("REDIS_URL", REDIS_URL)) if not url]
+    raise ImproperlyConfigured(
+        SERVICES_MISSING.format(names=" and ".join(missing) + (" are" if len(missing) > 1 else " is"))
+    )
 
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"].update(
@@ -79,6 +93,7 @@ SHARED_APPS = [
     "core",
     "accounts",
     "billing",
+    "onboarding",  # no models: signup and the platform host's API, above tenants/accounts/billing
 ]
 TENANT_APPS = [
     "core",  # also tenant: each clinic schema has its own transactional outbox
@@ -97,14 +112,19 @@ TENANT_TEMPLATE_SCHEMA = "tenant_template"
 TENANT_MULTIPROCESSING_MAX_PROCESSES = env.int("TENANT_MIGRATION_PROCESSES", default=2)
 # pg_dump used to capture the template snapshot; empty = the first that can talk to the server.
 PG_DUMP_PATH = env("PG_DUMP_PATH", default="")
+# The embedded PostgreSQL's client programs (pg_dump), located without importing pgserver.
+from config.embedded import pg_bin_dir  # noqa: E402
+
+_BUNDLED_BIN = pg_bin_dir()
+PG_BUNDLED_BIN_DIR = str(_BUNDLED_BIN) if _BUNDLED_BIN else ""
 
 MIDDLEWARE = [
     # First: drops forwarding headers no trusted proxy sent, binds the request id and client IP.
     "core.request_context.RequestContextMiddleware",
     "core.middleware.PermissionsPolicyMiddleware",
     "core.middleware.HealthzMiddleware",
-    "core.middleware.TlsAskMiddleware",
-    "core.middleware.ClinicHostMiddleware",
+    "tenants.middleware.TlsAskMiddleware",
+    "tenants.middleware.ClinicHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "csp.middleware.CSPMiddleware",

@@ -1,4 +1,5 @@
-"""Developer machine: DEBUG on by default, console email, embedded services unless configured."""
+"""Developer machine: DEBUG on by default, console email. DATABASE_URL/REDIS_URL come from the
+environment or .env; `make run` and `python -m config.embedded` set them to the embedded servers."""
 
 from __future__ import annotations
 

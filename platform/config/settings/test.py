@@ -1,8 +1,17 @@
-"""Test settings: real PostgreSQL and Redis (DATABASE_URL/REDIS_URL or the embedded servers)."""
+"""Test settings: real PostgreSQL and Redis (DATABASE_URL/REDIS_URL, or the embedded servers
+that the pytest plugin config.pytest_embedded starts when they are unset)."""
 
 from __future__ import annotations
 
-from .base import *  # noqa: F403
+import os
+
+# A test run always has both URLs (the plugin sets them before settings load). mypy's Django
+# plugin and IDEs load these settings outside a test run: they get sockets that do not exist,
+# so nothing is started and nothing is contacted.
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@/%2Fnonexistent%2FDATABASE_URL-not-set%2Fcsu")
+os.environ.setdefault("REDIS_URL", "unix:///nonexistent/REDIS_URL-not-set.sock?db=0")
+
+from .base import *  # noqa: E402, F403
 
 DEBUG = False
 ALLOWED_HOSTS = ["localhost", ".localhost", "testserver"]

@@ -33,9 +33,21 @@ DEMO_PATIENT_PROFILES = {
     "chloe@demo.example": "steady",
 }
 
+# Each demo clinician's care-team patients (clinician, patient, role): signed in as either, the
+# portal lists patients, and Ben shows a care team of two.
+DEMO_CARE_TEAMS = [
+    ("dr.weber@demo.example", "anna@demo.example", "primary"),
+    ("dr.weber@demo.example", "ben@demo.example", "primary"),
+    ("dr.okafor@demo.example", "chloe@demo.example", "primary"),
+    ("dr.okafor@demo.example", "ben@demo.example", "secondary"),
+]
+
 
 class Command(BaseCommand):
-    help = "Create the demo clinic with an admin, two clinicians and three patients (idempotent)."
+    help = (
+        "Create the demo clinic with an admin, two clinicians and three patients on their care "
+        "teams (idempotent)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from django.conf import settings
@@ -55,6 +67,7 @@ class Command(BaseCommand):
                 users[email] = user
         with tenant_context(clinic):
             prescriber = users["dr.weber@demo.example"].pk
+            patients = {}
             for email, profile in DEMO_PATIENT_PROFILES.items():
                 user = users[email]
                 patient, _ = Patient.objects.get_or_create(
@@ -68,12 +81,41 @@ class Command(BaseCommand):
                 demo_records_seed(
                     patient=patient, profile=profile, today=patient.local_today(), prescriber_id=prescriber
                 )
+                patients[email] = patient
+            _demo_care_teams(users, patients)
         invoices = _demo_billing(clinic)
         host = clinic.domains.get(is_primary=True).domain
         lines = [f"Demo clinic: http://{host}:<port>  (sign in: POST /api/v1/auth/token/ on that host)"]
         lines += [f"  {role:<13} {email:<26} {password}" for email, _, role, password in DEMO_PEOPLE]
+        lines.append(
+            "Care teams: "
+            + "; ".join(
+                f"{clinician.split('@')[0]} → {patient.split('@')[0]} ({role})"
+                for clinician, patient, role in DEMO_CARE_TEAMS
+            )
+        )
         lines.append(f"Billing: plan clinic, invoices {', '.join(invoices)}")
         self.stdout.write("\n".join(lines))
+
+
+def _demo_care_teams(users: dict[str, User], patients: dict[str, Patient]) -> None:
+    """The demo clinicians' profiles and open care-team assignments since the demo records
+    begin (idempotent: an open assignment is kept as it is)."""
+    from datetime import timedelta
+
+    from clinicians.models import CareTeam, Clinician
+
+    for clinician_email, patient_email, role in DEMO_CARE_TEAMS:
+        clinician, _ = Clinician.objects.get_or_create(
+            user_id=users[clinician_email].pk, defaults={"title": "Dr", "specialty": "Dermatology"}
+        )
+        patient = patients[patient_email]
+        CareTeam.objects.get_or_create(
+            clinician=clinician,
+            patient=patient,
+            until=None,
+            defaults={"role": role, "since": patient.local_today() - timedelta(weeks=8)},
+        )
 
 
 def _demo_billing(clinic: Clinic) -> list[str]:

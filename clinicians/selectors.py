@@ -45,7 +45,7 @@ BANDS = ("urticaria_free", "well_controlled", "mild", "moderate", "severe")
 _LIST_SQL = """
 SELECT p.id, p.display_name, p.status, s.*
 FROM patients_patient p JOIN patients_patientsummary s ON s.patient_id = p.id
-WHERE s.stale_after > now() AND {visibility} {search} {filters} {keyset}
+WHERE {fresh} {visibility} {search} {filters} {keyset}
 ORDER BY {order}
 LIMIT %(limit)s
 """
@@ -198,6 +198,10 @@ def portal_patient_list(
             )
     order = f"{column} {'DESC' if descending else 'ASC'} NULLS LAST, p.id ASC"
     sql = _LIST_SQL.format(
+        # Rows of another day are left out; when none are stale (the usual case) the predicate is
+        # not written at all, so the plan never rests on the planner's guess about `stale_after`
+        # (right after the midnight roll its statistics still say 1970).
+        fresh="s.stale_after > now() AND" if stale else "",
         visibility=visibility,
         search=search_sql,
         filters="".join(f" AND {f}" for f in filters),

@@ -7,8 +7,11 @@ Freshness (DESIGN §5):
 - A row is valid for one local date. When the patient's date rolls over, the clinic's
   `patients.summaries_roll` task (every 15 minutes) recomputes the rows whose `stale_after` has
   passed.
-- Reads never write: the patient's own pages compute a stale row afresh in memory
-  (`summary_get`); the portal list leaves stale rows out and counts them (`stale_count`).
+- A row of another day is never shown: the patient's own pages compute their summary afresh
+  in memory (`summary_get`, no write); before the portal list is read, up to
+  `READ_REFRESH_LIMIT` stale rows are recomputed (a write, like the read's access log) and any
+  more are left out of the list and counted as `pending` while the roll task catches up
+  (`summaries_refresh_stale`).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 from celery import bootsteps
@@ -16,7 +17,12 @@ from tenant_schemas_celery.app import CeleryApp
 
 from tenants.queues import tenant_queue
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# Importing `config` loads this app. Under pytest (the plugin config.pytest_embedded is imported
+# before pytest-django reads its ini) the default must be the test settings, or pytest-django
+# would take this default from the environment and run the suite on the local settings.
+os.environ.setdefault(
+    "DJANGO_SETTINGS_MODULE", "config.settings.test" if "pytest" in sys.modules else "config.settings.local"
+)
 
 logger = logging.getLogger(__name__)
 

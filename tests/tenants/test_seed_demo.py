@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from accounts.models import Membership
-from tenants.management.commands.seed_demo import DEMO_PEOPLE
+from onboarding.management.commands.seed_demo import DEMO_PEOPLE
 from tenants.models import Clinic
 from tests.conftest import host_client
 
@@ -66,7 +66,7 @@ def test_each_demo_clinician_sees_their_care_team_patients_in_the_portal() -> No
     empty list; seeding again adds no second assignment."""
     from django.core.cache import cache
 
-    from tenants.management.commands.seed_demo import DEMO_CARE_TEAMS
+    from onboarding.management.commands.seed_demo import DEMO_CARE_TEAMS
 
     cache.clear()  # host and membership entries of a demo clinic an earlier test rolled back
     with override_settings(ALLOW_DEMO_SEED=True):

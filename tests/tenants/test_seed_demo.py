@@ -5,9 +5,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
+from onboarding.management.commands.seed_demo import DEMO_PEOPLE
 
 from accounts.models import Membership
-from onboarding.management.commands.seed_demo import DEMO_PEOPLE
 from tenants.models import Clinic
 from tests.conftest import host_client
 
@@ -65,7 +65,6 @@ def test_each_demo_clinician_sees_their_care_team_patients_in_the_portal() -> No
     """A newcomer signing in as dr.weber (or dr.okafor) finds patients in the portal, not an
     empty list; seeding again adds no second assignment."""
     from django.core.cache import cache
-
     from onboarding.management.commands.seed_demo import DEMO_CARE_TEAMS
 
     cache.clear()  # host and membership entries of a demo clinic an earlier test rolled back

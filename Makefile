@@ -60,7 +60,7 @@ test: $(STAMP) lint pwa-check $(PWA_BUILT)
 bench: bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders bench-pwa
 
 bench-onboarding: $(STAMP)
-	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/onboarding.py $(BENCH_ARGS)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/clinic_creation.py $(BENCH_ARGS)
 
 bench-signup: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/signup.py $(BENCH_ARGS)

@@ -8,7 +8,9 @@
 Floor: `CREATE SCHEMA` + one empty table, in one transaction, measured in the same run.
 
 Runs in a throwaway database (`test_<name>` on the configured server), dropped afterwards.
-Usage: `make bench-onboarding` or `python bench/onboarding.py [-n 20]`.
+(Not `onboarding.py`: run as a script, that name would shadow the `onboarding` app.)
+
+Usage: `make bench-onboarding` or `python bench/clinic_creation.py [-n 20]`.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from patients.enrollment import enrollment_issue
 from patients.models import Enrollment, FrequencyKind, Medication, Patient, Prescription
 from patients.services import patient_changed
 from patients.summary import summaries_refresh, summary_open_alerts_set, thresholds_of
-from tenants.models import Clinic, validate_timezone
+from tenants.models import Clinic, timezone_validate
 
 
 def clinician_for_user(*, user_id: uuid.UUID) -> Clinician:
@@ -43,12 +43,7 @@ def patient_enroll(
     joins the patient's care team as primary."""
     clinic_refuse_new_members(clinic)
     tz = timezone_name or clinic.timezone
-    try:
-        validate_timezone(tz)
-    except Exception as exc:
-        raise ApplicationError(
-            code="invalid_timezone", field="timezone", detail="Unknown IANA time zone."
-        ) from exc
+    timezone_validate(tz)
     from billing.services import seat_check
 
     seat_check(clinic=clinic, adding="patient")

@@ -27,7 +27,7 @@ from patients.models import (
     QuestionnaireResponse,
     Slot,
 )
-from tenants.models import DiaryMode, validate_timezone
+from tenants.models import DiaryMode, timezone_validate
 
 NOT_FOUND = "No such record."
 
@@ -56,12 +56,7 @@ def patient_profile_update(*, patient: Patient, **changes: Any) -> Patient:
     if unknown:
         raise ApplicationError(code="validation_error", field=sorted(unknown)[0], detail="Unknown field.")
     if "timezone" in changes:
-        try:
-            validate_timezone(changes["timezone"])
-        except Exception as exc:
-            raise ApplicationError(
-                code="invalid_timezone", field="timezone", detail="Unknown IANA time zone."
-            ) from exc
+        timezone_validate(changes["timezone"])
     for field in ("quiet_hours_start", "quiet_hours_end"):
         if isinstance(changes.get(field), str):
             try:
@@ -473,13 +468,13 @@ def patient_export(
     )
 
     def rows(queryset: Any, fields: list[str]) -> list[dict[str, Any]]:
-        return [{f: _jsonable(getattr(row, f)) for f in fields} for row in queryset]
+        return [{f: _export_value(getattr(row, f)) for f in fields} for row in queryset]
 
     diary = DiaryEntry.objects.filter(patient=patient).order_by("day", "slot")
     return {
         "exported_at": timezone.now().isoformat(),
         "patient": {
-            f: _jsonable(getattr(patient, f))
+            f: _export_value(getattr(patient, f))
             for f in (
                 "id",
                 "display_name",
@@ -497,7 +492,7 @@ def patient_export(
         "diary": [
             {
                 **{
-                    f: _jsonable(getattr(e, f))
+                    f: _export_value(getattr(e, f))
                     for f in (
                         "id",
                         "day",
@@ -541,7 +536,7 @@ def patient_export(
     }
 
 
-def _jsonable(value: Any) -> Any:
+def _export_value(value: Any) -> Any:
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     if isinstance(value, uuid.UUID):

@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 
+from core.errors import ApplicationError
+
 
 @functools.cache
 def _iana_timezones() -> frozenset[str]:
@@ -19,9 +21,25 @@ def _iana_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+def _is_iana_timezone(value: object) -> bool:
+    return isinstance(value, str) and value in _iana_timezones()
+
+
 def validate_timezone(value: str) -> None:
-    if value not in _iana_timezones():
+    """Model-field validator (kept under this name: migrations reference it)."""
+    if not _is_iana_timezone(value):
         raise ValidationError("Unknown IANA time zone.", code="invalid_timezone")
+
+
+def timezone_validate(name: object, *, field: str = "timezone") -> str:
+    """The one timezone check for services: `name` must be an IANA zone on this host.
+
+    Raises ApplicationError `invalid_timezone` naming `field`; returns the name.
+    """
+    if not _is_iana_timezone(name):
+        raise ApplicationError(code="invalid_timezone", field=field, detail="Unknown IANA time zone.")
+    assert isinstance(name, str)
+    return name
 
 
 class ClinicStatus(models.TextChoices):

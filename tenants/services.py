@@ -12,7 +12,7 @@ from django_tenants.utils import schema_exists
 from core.errors import ApplicationError
 from core.text import single_line_validate
 from tenants.hooks import clinic_schema_created
-from tenants.models import Clinic, ClinicStatus, Domain, validate_timezone
+from tenants.models import Clinic, ClinicStatus, Domain, timezone_validate
 from tenants.queues import clinic_queue_subscribe, clinic_queue_unsubscribe
 from tenants.selectors import clinic_host_cache_clear
 from tenants.snapshot import (
@@ -102,12 +102,7 @@ def clinic_create(
     name = single_line_validate((name or "").strip(), field="name")
     if not name or len(name) > 200:
         raise ApplicationError(code="invalid_name", field="name", detail="Give the clinic a name (1–200).")
-    try:
-        validate_timezone(timezone)
-    except Exception as exc:
-        raise ApplicationError(
-            code="invalid_timezone", field="timezone", detail="Unknown IANA time zone."
-        ) from exc
+    timezone_validate(timezone)
 
     snapshot = snapshot_current()
     if snapshot is None and not connection.in_atomic_block:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import connection
 from tenant_schemas_celery.task import TenantTask
+
+from tenants.db import tenant_connection
 
 
 @shared_task(base=TenantTask, name="clinicians.alerts_evaluate", acks_late=True)
@@ -14,7 +15,7 @@ def alerts_evaluate(*, patient_id: str) -> None:
 
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is not None:
-        evaluate(patient=patient, clinic=connection.tenant)
+        evaluate(patient=patient, clinic=tenant_connection().tenant)
 
 
 @shared_task(base=TenantTask, name="clinicians.alerts_evaluate_clinic", acks_late=True)
@@ -24,7 +25,7 @@ def alerts_evaluate_clinic() -> None:
     from patients.models import Patient
 
     for patient in Patient.objects.filter(status="active").iterator():
-        evaluate(patient=patient, clinic=connection.tenant)
+        evaluate(patient=patient, clinic=tenant_connection().tenant)
 
 
 @shared_task(base=TenantTask, name="clinicians.dispatch_daily_alerts")

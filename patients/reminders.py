@@ -330,7 +330,10 @@ def _already_recorded(due: list[Reminder]) -> set[uuid.UUID]:
             .annotate(n=Count("id"))
         }
         for r in medication:
-            needed = r.prescription.frequency_value if r.prescription.frequency_kind == "n_per_day" else 1
+            rx = r.prescription
+            if rx is None or r.prescription_id is None or r.next_local_date is None:
+                continue  # a medication reminder always names its prescription and next date
+            needed = rx.frequency_value if rx.frequency_kind == "n_per_day" else 1
             if logged.get((r.prescription_id, r.next_local_date), 0) >= (needed or 1):
                 done.add(r.pk)
     if questionnaire := by_kind.get(ReminderKind.QUESTIONNAIRE):
@@ -356,7 +359,11 @@ def _skip_reason(
         return DeliveryStatus.SKIPPED, "patient_inactive"
     if reminder.pk in done:
         return DeliveryStatus.SKIPPED, "already_recorded"
-    if reminder.prescription is not None and not reminder.prescription.active_on(reminder.next_local_date):
+    if (
+        reminder.prescription is not None
+        and reminder.next_local_date is not None
+        and not reminder.prescription.active_on(reminder.next_local_date)
+    ):
         return DeliveryStatus.SKIPPED, "prescription_inactive"
     local_now = now.astimezone(patient.tz).time()
     if in_quiet_hours(local_now, patient.quiet_hours_start, patient.quiet_hours_end):

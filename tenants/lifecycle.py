@@ -75,7 +75,7 @@ def _host_cache_clear_now_and_on_commit(clinic: Clinic) -> None:
 
 def _status_change(*, clinic: Clinic, allowed_from: tuple[str, ...], to: str) -> Clinic:
     with transaction.atomic():
-        locked = Clinic.objects.select_for_update().get(pk=clinic.pk)
+        locked: Clinic = Clinic.objects.select_for_update().get(pk=clinic.pk)
         if locked.status not in allowed_from:
             raise ApplicationError(
                 code="invalid_status",
@@ -203,7 +203,7 @@ def _sha256_of(stream: IO[bytes]) -> str:
 def clinic_offboard(*, clinic_id: str) -> Clinic:
     """Export the clinic's data, then mark it offboarding (idempotent: re-exports if re-run,
     and the new archive replaces the one recorded before)."""
-    clinic = Clinic.objects.get(pk=clinic_id)
+    clinic: Clinic = Clinic.objects.get(pk=clinic_id)
     if clinic.status not in (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING):
         return clinic
     superseded = clinic.offboarding_archive

@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import set_urlconf
 
 from core.errors import problem_response
 from core.net import peer_is_trusted_proxy
+from tenants.db import tenant_connection
 from tenants.selectors import clinic_for_host
 
 Handler = Callable[[HttpRequest], HttpResponse]
@@ -32,7 +32,7 @@ class TlsAskMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path != self.PATH:
             return self.get_response(request)
-        connection.set_schema_to_public()  # type: ignore[attr-defined]
+        tenant_connection().set_schema_to_public()
         host = request.GET.get("domain", "").lower().rstrip(".")
         allowed = peer_is_trusted_proxy(request) and (
             host in settings.PLATFORM_HOSTS or (bool(host) and clinic_for_host(host) is not None)
@@ -51,14 +51,15 @@ class ClinicHostMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        connection.set_schema_to_public()
+        db = tenant_connection()
+        db.set_schema_to_public()
         try:
             host = request.get_host().rsplit(":", 1)[0].lower().rstrip(".")
         except DisallowedHost:
             return problem_response(status_code=404, code="unknown_host", detail="Unknown host.")
 
         if host in settings.PLATFORM_HOSTS:
-            request.tenant = connection.tenant  # type: ignore[attr-defined]
+            request.tenant = db.tenant  # type: ignore[attr-defined]
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
         else:
             clinic = clinic_for_host(host)
@@ -66,7 +67,7 @@ class ClinicHostMiddleware:
                 return problem_response(status_code=404, code="unknown_host", detail="Unknown host.")
             clinic.domain_url = host
             request.tenant = clinic  # type: ignore[attr-defined]
-            connection.set_tenant(clinic)
+            db.set_tenant(clinic)
             request.urlconf = settings.ROOT_URLCONF
         set_urlconf(request.urlconf)
         return self.get_response(request)

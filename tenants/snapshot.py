@@ -27,6 +27,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import schema_exists
 
+from tenants.db import tenant_connection
 from tenants.models import SchemaSnapshot
 
 logger = logging.getLogger(__name__)
@@ -55,8 +56,9 @@ def schema_migrate(schema_name: str) -> None:
     if not schema_exists(schema_name):
         with connection.cursor() as cursor:
             cursor.execute(f'CREATE SCHEMA "{schema_name}"')  # noqa: S608 (name validated)
-    previous = connection.tenant
-    connection.set_schema(schema_name)
+    db = tenant_connection()
+    previous = db.tenant
+    db.set_schema(schema_name)
     try:
         executor = MigrationExecutor(connection)
         executor.loader.check_consistent_history(connection)
@@ -65,7 +67,7 @@ def schema_migrate(schema_name: str) -> None:
         if plan:
             executor.migrate(targets, plan=plan)
     finally:
-        connection.set_tenant(previous)
+        db.set_tenant(previous)
 
 
 def _pg_dump_candidates() -> Iterator[str]:

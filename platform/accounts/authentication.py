@@ -50,10 +50,15 @@ def request_clinic(request: Request) -> Any:
     return tenant if getattr(tenant, "schema_name", "public") != "public" else None
 
 
+def token_claim(token: Any, name: str, default: Any = None) -> Any:
+    """A claim of the request's validated token (simplejwt types `request.auth` loosely)."""
+    return token.get(name, default) if hasattr(token, "get") else default
+
+
 def request_amr(request: Request) -> str:
     """How the caller authenticated: the token's `amr`, or the session's."""
     if request.auth is not None:
-        return str(request.auth.get("amr", "pwd"))
+        return str(token_claim(request.auth, "amr", "pwd"))
     return str(request._request.session.get(SESSION_AMR_KEY, "pwd"))
 
 
@@ -84,7 +89,7 @@ class ClinicJWTAuthentication(JWTAuthentication):
             raise exceptions.AuthenticationFailed("Token is not valid for this host.", code="token_not_valid")
         user = self.get_user(token)
         if clinic is None:
-            if not user.is_staff:
+            if not getattr(user, "is_staff", False):
                 raise exceptions.AuthenticationFailed("Not a platform operator.", code="token_not_valid")
             return user, token
         membership = membership_active_for(user_id=user.pk, clinic_id=clinic.pk)

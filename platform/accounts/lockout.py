@@ -42,9 +42,10 @@ def _address_known(*, username: str, ip_address: str | None, now: datetime) -> b
     if ip_address is None:
         return False
     since = now - timedelta(days=settings.LOGIN_KNOWN_ADDRESS_DAYS)
-    return AccessLog.objects.filter(
+    known: bool = AccessLog.objects.filter(
         username=username, ip_address=ip_address, attempt_time__gte=since
     ).exists()
+    return known
 
 
 def account_locked(*, username: str | None, ip_address: str | None, since: datetime, now: datetime) -> bool:
@@ -52,7 +53,7 @@ def account_locked(*, username: str | None, ip_address: str | None, since: datet
     owner's known addresses."""
     if not username:
         return False
-    failures = (
+    failures: int = (
         AccessAttempt.objects.filter(username=username, attempt_time__gte=since).aggregate(
             total=Sum("failures_since_start")
         )["total"]
@@ -68,9 +69,9 @@ class AccountLockoutHandler(AxesDatabaseHandler):
     the account counter. axes compares `get_failures` with AXES_FAILURE_LIMIT before a password
     is checked and after a failure is recorded; an account lock reports the limit reached."""
 
-    def get_failures(self, request: Any, credentials: dict | None = None) -> int:
-        failures = super().get_failures(request, credentials)
-        limit = get_failure_limit(request, credentials)
+    def get_failures(self, request: Any, credentials: dict[str, Any] | None = None) -> int:
+        failures: int = super().get_failures(request, credentials)
+        limit: int = get_failure_limit(request, credentials)
         if failures >= limit:
             return failures
         if account_locked(
@@ -144,7 +145,7 @@ def raise_locked_out(
 
 
 def lockout_response(
-    request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict | None = None
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict[str, Any] | None = None
 ) -> HttpResponse:
     """AXES_LOCKOUT_CALLABLE, used by AxesMiddleware for a locked-out request. Our API views
     have already answered with the problem above; any other path gets the same body."""

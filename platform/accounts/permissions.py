@@ -8,7 +8,7 @@ from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from accounts.authentication import request_clinic, request_membership
+from accounts.authentication import request_clinic, request_membership, token_claim
 from accounts.models import Role
 from accounts.services import mfa_setup_pending
 from tenants.models import ClinicStatus
@@ -107,6 +107,6 @@ class IsPlatformOperator(BasePermission):
             and request.user.is_staff
             and request_clinic(request) is None
             and auth is not None
-            and auth.get("tid") == "public"
-            and auth.get("mfa") is True
+            and token_claim(auth, "tid") == "public"
+            and token_claim(auth, "mfa") is True
         )

@@ -47,7 +47,7 @@ def database_url(data_dir: Path) -> str:
         import pgserver
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
+        server = pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")  # type: ignore[attr-defined]
         if not server.psql("SELECT 1 FROM pg_database WHERE datname = 'csu';").strip().endswith("1 row)"):
             server.psql("CREATE DATABASE csu;")
         _handles["pg"] = server

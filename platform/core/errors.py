@@ -25,7 +25,7 @@ PROBLEM_TYPE_BASE = "https://docs.csu-tracker.invalid/problems/"
 class ApplicationError(Exception):
     """A business rule refused the operation. Rendered as a problem with a stable `code`."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
 
     def __init__(
         self,
@@ -187,8 +187,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         else:
             code = codes if isinstance(codes, str) else exc.default_code
         body = problem(status_code=response.status_code, code=code, detail=str(detail_value))
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            body["retry_after"] = int(exc.wait)
+        wait = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+        if wait is not None:
+            body["retry_after"] = int(wait)
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE
     return response

@@ -28,7 +28,7 @@ def reencrypt_field(model: type[Model], field: str) -> int:
     """Re-encrypt one column, batch by batch, ordered by primary key."""
     changed, last_pk = 0, None
     while True:
-        queryset = model.objects.exclude(**{field: ""}).order_by("pk")
+        queryset = model._default_manager.exclude(**{field: ""}).order_by("pk")
         if last_pk is not None:
             queryset = queryset.filter(pk__gt=last_pk)
         batch = list(queryset.values_list("pk", field)[:BATCH])
@@ -38,7 +38,7 @@ def reencrypt_field(model: type[Model], field: str) -> int:
             for pk, ciphertext in batch:
                 rotated = crypto.reencrypt(ciphertext)
                 if rotated != ciphertext:
-                    model.objects.filter(pk=pk).update(**{field: rotated})
+                    model._default_manager.filter(pk=pk).update(**{field: rotated})
                     changed += 1
         last_pk = batch[-1][0]
 

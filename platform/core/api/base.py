@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 UNKNOWN_FIELD = "Unknown field."
 
 
-class StrictSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer[Any]):
     """An input serializer that refuses fields it does not declare, or declares read-only
     (DESIGN.md §8): nothing a client sends is silently dropped."""
 
@@ -51,10 +51,10 @@ class BaseApi(APIView):
                 value.__name__ = f"{view_name}{attr}"
 
     @staticmethod
-    def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> Any:
+    def validated(serializer_class: type[serializers.Serializer[Any]], data: Any, **kwargs: Any) -> Any:
         serializer = serializer_class(data=data, **kwargs)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
-    def query(self, serializer_class: type[serializers.Serializer], request: Request) -> Any:
+    def query(self, serializer_class: type[serializers.Serializer[Any]], request: Request) -> Any:
         return self.validated(serializer_class, request.query_params)

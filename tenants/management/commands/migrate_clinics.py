@@ -19,6 +19,7 @@ from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.migration_executors import get_executor
 
+from tenants.db import tenant_connection
 from tenants.management.commands.migrate_schemas import Command as MigrateSchemasCommand
 from tenants.models import Clinic
 from tenants.snapshot import snapshot_current, snapshot_refresh
@@ -74,7 +75,7 @@ class Command(BaseCommand):
             )
             migrate_options["verbosity"] = options["verbosity"]
             get_executor(options["executor"])((), migrate_options).run_migrations(tenants=behind)
-            connection.set_schema_to_public()
+            tenant_connection().set_schema_to_public()
         if snapshot_current() is None:
             snapshot_refresh()
             self.stdout.write("Template schema snapshot refreshed.")

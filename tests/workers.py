@@ -7,14 +7,21 @@ import os
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from django.db import connection
 
 from config.celery import app as celery_app
+from tests.waiting import wait_until
+
+if TYPE_CHECKING:
+    from tenants.models import Clinic
+
+__all__ = ["database_url", "free_port", "purge_queues", "running_worker", "wait_until", "worker_caught_up"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,18 +92,23 @@ def purge_queues(*names: str) -> None:
             channel.queue_purge(name)
 
 
+def worker_caught_up(clinic: Clinic | None, timeout: float = 60) -> bool:
+    """Queue `tests.record_schema` behind whatever is queued for `clinic` (the platform queue
+    when None) and wait until it has run. The test worker is one solo process that takes each
+    queue in order, so every task queued there before the probe has then finished."""
+    from django.core.cache import cache
+    from django_tenants.utils import schema_context, tenant_context
+
+    from tests.celery_probe import record_schema
+
+    key = f"probe-{uuid.uuid4()}"
+    # The cache key carries the schema: read it in the schema the probe ran in.
+    with tenant_context(clinic) if clinic is not None else schema_context("public"):
+        record_schema.delay(key)
+        return bool(wait_until(lambda: cache.get(key), timeout, interval=0.05))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_until(check: Callable[[], object], timeout: float, interval: float = 0.25) -> object:
-    """Poll `check` until it returns something truthy (returned) or the timeout passes (None)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    return None

@@ -33,9 +33,10 @@ from billing.services import (
     usage_record,
     webhook_signature,
 )
-from patients.models import DiaryEntry, DoseLog, Patient, Prescription
+from patients.models import DoseLog, Patient
 from tenants.models import Clinic, ClinicStatus
 from tests.conftest import authed_client, host_client, make_member
+from tests.factories import DiaryEntryFactory, DoseLogFactory, PatientFactory, PrescriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -72,35 +73,25 @@ def test_active_patients_are_counted_per_month_in_the_clinics_timezone(clinic_a:
     (31 Jan 23:30 UTC) is February."""
     with tenant_context(clinic_a):
         january, february, doser, idle = (
-            Patient.objects.create(display_name=name, timezone="Europe/Berlin")
+            PatientFactory(display_name=name, timezone="Europe/Berlin")
             for name in ("Jan", "Feb", "Dose", "Idle")
         )
-        DiaryEntry.objects.create(
+        DiaryEntryFactory(
             patient=january,
             day=date(2026, 1, 31),
             wheals=1,
             itch=1,
             recorded_at=datetime(2026, 1, 31, 22, 30, tzinfo=UTC),
         )
-        DiaryEntry.objects.create(
+        DiaryEntryFactory(
             patient=february,
             day=date(2026, 2, 1),
             wheals=1,
             itch=1,
             recorded_at=datetime(2026, 1, 31, 23, 30, tzinfo=UTC),
         )
-        rx = Prescription.objects.create(
-            patient=doser,
-            medication_id="cetirizine-10",
-            dose="10 mg",
-            frequency_kind="n_per_day",
-            frequency_value=1,
-            guideline_step=1,
-            start=date(2026, 1, 1),
-        )
-        dose = DoseLog.objects.create(
-            patient=doser, prescription=rx, scheduled_date=date(2026, 1, 15), status="taken"
-        )
+        rx = PrescriptionFactory(patient=doser, medication_id="cetirizine-10", start=date(2026, 1, 1))
+        dose = DoseLogFactory(prescription=rx, scheduled_date=date(2026, 1, 15), status="taken")
         DoseLog.objects.filter(pk=dose.pk).update(created_at=datetime(2026, 1, 15, 8, 0, tzinfo=UTC))
     make_member("clin1@example.com", clinic_a, "clinician")
     assert usage_record(clinic=clinic_a, period=date(2026, 1, 1)) == {
@@ -423,7 +414,9 @@ def test_signup_starts_a_trial_on_the_chosen_plan_when_confirmed(
     )
     assert response.status_code == 202, response.json()
     assert not Subscription.objects.filter(clinic__slug="plan-pick").exists()  # nothing billed while pending
-    assert public_client.post("/api/v1/auth/verify-email/", {"token": token}, format="json").status_code == 200
+    assert (
+        public_client.post("/api/v1/auth/verify-email/", {"token": token}, format="json").status_code == 200
+    )
     subscription = Subscription.objects.get(clinic__slug="plan-pick")
     assert (subscription.plan_id, subscription.status) == ("clinic", "trialing")
     assert subscription.trial_ends_at > datetime.now(UTC) + timedelta(days=29)

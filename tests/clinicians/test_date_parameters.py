@@ -12,6 +12,7 @@ from clinicians.models import CareTeam
 from patients.models import Patient, Prescription
 from tenants.models import Clinic
 from tests.conftest import authed_client
+from tests.factories import PrescriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -19,14 +20,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def rx(alice_patient: Patient, clinic_a: Clinic) -> Prescription:
     with tenant_context(clinic_a):
-        return Prescription.objects.create(
-            patient=alice_patient,
-            medication_id="cetirizine-10",
-            dose="10 mg",
-            frequency_kind="n_per_day",
-            frequency_value=1,
-            guideline_step=1,
-            start=alice_patient.local_today(),
+        return PrescriptionFactory(
+            patient=alice_patient, medication_id="cetirizine-10", start=alice_patient.local_today()
         )
 
 

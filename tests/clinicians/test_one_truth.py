@@ -19,9 +19,16 @@ from clinicians.reports import patient_report_data
 from clinicians.services import alert_acknowledge, alerts_evaluate
 from core.models import OutboxMessage
 from patients import scores, summary
-from patients.models import DiaryEntry, DoseLog, Patient, PatientSummary, Prescription, QuestionnaireResponse
+from patients.models import Patient, PatientSummary
 from tenants.models import Clinic
 from tests.clinicians.conftest import client_for
+from tests.factories import (
+    DiaryEntryFactory,
+    DoseLogFactory,
+    PatientFactory,
+    PrescriptionFactory,
+    QuestionnaireResponseFactory,
+)
 from tests.sync.test_sync import diary, push
 
 pytestmark = pytest.mark.django_db
@@ -49,9 +56,7 @@ def test_a_clinician_sees_a_diary_entry_the_moment_it_is_saved(
         since(alice_patient, 30)
         today = alice_patient.local_today()
         for ago in range(1, 7):
-            DiaryEntry.objects.create(
-                patient=alice_patient, day=today - timedelta(days=ago), wheals=1, itch=1
-            )
+            DiaryEntryFactory(patient=alice_patient, day=today - timedelta(days=ago), wheals=1, itch=1)
     bob = client_for(request, "dr_bob")
     before = listed(bob)[str(alice_patient.pk)]  # the ORM rows: computed on this read
     assert (before["uas7"], before["uas7_method"], before["uas7_days_observed"]) == (14.0, "prorated", 6)
@@ -91,21 +96,12 @@ def test_doses_count_from_the_prescription_start_in_the_row_and_the_alert(
     with tenant_context(clinic_a):
         since(alice_patient, 300)
         today = alice_patient.local_today()
-        rx = Prescription.objects.create(
-            patient=alice_patient,
-            medication_id="omalizumab-300-q4w",
-            dose="300 mg",
-            frequency_kind="every_n_days",
-            frequency_value=28,
-            guideline_step=3,
-            start=today - timedelta(days=200),
+        rx = PrescriptionFactory(
+            patient=alice_patient, medication_id="omalizumab-300-q4w", start=today - timedelta(days=200)
         )
         for i in range(5):
-            DoseLog.objects.create(
-                patient=alice_patient,
-                prescription=rx,
-                scheduled_date=today - timedelta(days=150 - 10 * i),
-                status="taken",
+            DoseLogFactory(
+                prescription=rx, scheduled_date=today - timedelta(days=150 - 10 * i), status="taken"
             )
         alerts_evaluate(patient=alice_patient, clinic=clinic_a)
         row = PatientSummary.objects.get(patient=alice_patient)
@@ -126,7 +122,7 @@ def test_the_mid_and_the_severe_threshold_are_the_clinics(
         since(alice_patient, 60)
         today = alice_patient.local_today()
         for ago in range(1, 15):
-            DiaryEntry.objects.create(
+            DiaryEntryFactory(
                 patient=alice_patient, day=today - timedelta(days=ago), wheals=1 if ago > 7 else 2, itch=1
             )
         opened = {a.kind for a in alerts_evaluate(patient=alice_patient, clinic=clinic)}
@@ -147,7 +143,7 @@ def test_open_means_not_yet_acknowledged_in_the_count_and_the_list(
     """Defect 11."""
     with tenant_context(clinic_a):
         since(alice_patient, 30)
-        QuestionnaireResponse.objects.create(
+        QuestionnaireResponseFactory(
             patient=alice_patient,
             instrument="uct",
             answers={"items": [1, 1, 1, 1]},
@@ -177,15 +173,11 @@ def test_alerts_whose_condition_has_cleared_resolve_themselves(
         since(alice_patient, 60)
         today = alice_patient.local_today()
         for ago in range(1, 8):
-            DiaryEntry.objects.create(
-                patient=alice_patient, day=today - timedelta(days=ago + 5), wheals=3, itch=3
-            )
+            DiaryEntryFactory(patient=alice_patient, day=today - timedelta(days=ago + 5), wheals=3, itch=3)
         kinds = {a.kind for a in alerts_evaluate(patient=alice_patient, clinic=clinic_a)}
         assert "diary_gap" in kinds  # last entry 6 days ago: 5 missed days
         for ago in range(1, 6):
-            DiaryEntry.objects.create(
-                patient=alice_patient, day=today - timedelta(days=ago), wheals=0, itch=1
-            )
+            DiaryEntryFactory(patient=alice_patient, day=today - timedelta(days=ago), wheals=0, itch=1)
         alerts_evaluate(patient=alice_patient, clinic=clinic_a)
         gap = Alert.objects.get(patient=alice_patient, kind="diary_gap")
         assert (gap.resolved_reason, gap.resolved_at is not None) == ("condition_cleared", True)
@@ -198,15 +190,9 @@ def test_alerts_whose_condition_has_cleared_resolve_themselves(
 def test_a_back_dated_prescription_before_the_patient_joins_opens_nothing(clinic_a: Clinic) -> None:
     """Defect 13: no account yet, nothing to judge; defect 14: the windows start when they join."""
     with tenant_context(clinic_a):
-        patient = Patient.objects.create(display_name="Not joined yet", timezone="Europe/Berlin")
-        Prescription.objects.create(
-            patient=patient,
-            medication_id="bilastine-20",
-            dose="20 mg",
-            frequency_kind="n_per_day",
-            frequency_value=1,
-            guideline_step=1,
-            start=patient.local_today() - timedelta(days=40),
+        patient = PatientFactory(display_name="Not joined yet", timezone="Europe/Berlin")
+        PrescriptionFactory(
+            patient=patient, medication_id="bilastine-20", start=patient.local_today() - timedelta(days=40)
         )
         assert alerts_evaluate(patient=patient, clinic=clinic_a) == []
         row = PatientSummary.objects.get(patient=patient)
@@ -219,7 +205,7 @@ def test_a_patient_enrolled_today_is_not_18_percent_complete(
     """Defect 14."""
     with tenant_context(clinic_a):
         today = alice_patient.local_today()
-        DiaryEntry.objects.create(
+        DiaryEntryFactory(
             patient=alice_patient, day=today - timedelta(days=3), wheals=1, itch=1
         )  # back-filled
     alice_client.put(f"/api/v1/me/diary/{today.isoformat()}/", {"wheals": 1, "itch": 1}, format="json")
@@ -236,8 +222,8 @@ def test_the_report_shows_the_summary_of_its_last_day(alice_patient: Patient, cl
         Patient.objects.filter(pk=alice_patient.pk).update(enrolled_at=datetime(2026, 9, 1, tzinfo=UTC))
         alice_patient.refresh_from_db()
         for ago in range(10):
-            DiaryEntry.objects.create(patient=alice_patient, day=end - timedelta(days=ago), wheals=2, itch=2)
-        QuestionnaireResponse.objects.create(
+            DiaryEntryFactory(patient=alice_patient, day=end - timedelta(days=ago), wheals=2, itch=2)
+        QuestionnaireResponseFactory(
             patient=alice_patient,
             instrument="uct7",
             answers={"items": [3, 3, 3, 3]},
@@ -284,9 +270,7 @@ def test_the_list_never_shows_a_row_of_another_day(
     roll is queued."""
     carol = client_for(request, "carol")
     with tenant_context(clinic_a):
-        others = [
-            Patient.objects.create(display_name=f"P{i}", timezone="Pacific/Kiritimati") for i in range(3)
-        ]
+        others = [PatientFactory(display_name=f"P{i}", timezone="Pacific/Kiritimati") for i in range(3)]
     body = carol.get("/api/v1/portal/patients/").json()
     assert body["pending"] == 0 and len(body["results"]) == 4
     with tenant_context(clinic_a):

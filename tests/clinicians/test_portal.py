@@ -18,11 +18,18 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from clinicians.models import Alert, CareTeam, ClinicalNote
 from clinicians.services import alerts_evaluate
-from patients.models import AccessLog, DiaryEntry, DoseLog, Patient, Prescription, QuestionnaireResponse
+from patients.models import AccessLog, DiaryEntry, DoseLog, Patient, Prescription
 from patients.summary import adherence_json, summaries_roll, summary_get
 from tenants.models import Clinic
 from tests.clinicians.conftest import client_for
 from tests.conftest import host_client
+from tests.factories import (
+    DiaryEntryFactory,
+    DoseLogFactory,
+    PatientFactory,
+    PrescriptionFactory,
+    QuestionnaireResponseFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -153,7 +160,7 @@ def seed_patient(n: int, today: date, rng_seed: int) -> Patient:
     import random
 
     rng = random.Random(rng_seed)
-    patient = Patient.objects.create(
+    patient = PatientFactory(
         display_name=f"Patient {n:04d}",
         timezone="UTC",
         user_id=uuid.uuid4(),
@@ -163,7 +170,7 @@ def seed_patient(n: int, today: date, rng_seed: int) -> Patient:
     for offset in range(28):
         if rng.random() < 0.8:
             entries.append(
-                DiaryEntry(
+                DiaryEntryFactory.build(
                     patient=patient,
                     day=today - timedelta(days=offset),
                     wheals=rng.randint(0, 3),
@@ -171,38 +178,24 @@ def seed_patient(n: int, today: date, rng_seed: int) -> Patient:
                 )
             )
     DiaryEntry.objects.bulk_create(entries)
-    daily = Prescription.objects.create(
-        patient=patient,
-        medication_id="cetirizine-10-x2",
-        dose="10 mg",
-        frequency_kind="n_per_day",
-        frequency_value=2,
-        guideline_step=2,
-        start=today - timedelta(days=60),
+    daily = PrescriptionFactory(
+        patient=patient, medication_id="cetirizine-10-x2", start=today - timedelta(days=60)
     )
-    injection = Prescription.objects.create(
-        patient=patient,
-        medication_id="omalizumab-300-q4w",
-        dose="300 mg",
-        frequency_kind="every_n_days",
-        frequency_value=28,
-        guideline_step=3,
-        start=today - timedelta(days=70),
+    injection = PrescriptionFactory(
+        patient=patient, medication_id="omalizumab-300-q4w", start=today - timedelta(days=70)
     )
     doses = [
-        DoseLog(patient=patient, prescription=daily, scheduled_date=today - timedelta(days=o), status="taken")
+        DoseLogFactory.build(prescription=daily, scheduled_date=today - timedelta(days=o), status="taken")
         for o in range(28)
         for _ in range(rng.randint(0, 2))
     ]
     doses += [
-        DoseLog(
-            patient=patient, prescription=injection, scheduled_date=today - timedelta(days=d), status="taken"
-        )
+        DoseLogFactory.build(prescription=injection, scheduled_date=today - timedelta(days=d), status="taken")
         for d in rng.sample([2, 20, 30, 45, 50], k=rng.randint(0, 3))
     ]
     DoseLog.objects.bulk_create(doses)
     if rng.random() < 0.7:
-        QuestionnaireResponse.objects.create(
+        QuestionnaireResponseFactory(
             patient=patient,
             instrument="uct",
             answers={"items": [2, 2, 2, 2]},
@@ -316,7 +309,7 @@ def test_a_flare_opens_one_alert_which_is_not_reopened_while_open(
     with tenant_context(clinic_a):
         for offset in range(14):
             value = 6 if offset < 7 else 1
-            DiaryEntry.objects.create(
+            DiaryEntryFactory(
                 patient=alice_patient,
                 day=today - timedelta(days=offset),
                 wheals=value // 2,
@@ -353,22 +346,16 @@ def test_diary_gap_uct_and_adherence_alerts(alice_patient: Patient, clinic_a: Cl
     today = alice_patient.local_today()
     with tenant_context(clinic_a):
         Patient.objects.filter(pk=alice_patient.pk).update(enrolled_at=timezone.now() - timedelta(days=40))
-        DiaryEntry.objects.create(patient=alice_patient, day=today - timedelta(days=4), wheals=1, itch=1)
-        QuestionnaireResponse.objects.create(
+        DiaryEntryFactory(patient=alice_patient, day=today - timedelta(days=4), wheals=1, itch=1)
+        QuestionnaireResponseFactory(
             patient=alice_patient,
             instrument="uct",
             answers={"items": [2, 2, 2, 2]},
             score=8,
             period_end=today,
         )
-        Prescription.objects.create(
-            patient=alice_patient,
-            medication_id="cetirizine-10",
-            dose="10 mg",
-            frequency_kind="n_per_day",
-            frequency_value=1,
-            guideline_step=1,
-            start=today - timedelta(days=40),
+        PrescriptionFactory(
+            patient=alice_patient, medication_id="cetirizine-10", start=today - timedelta(days=40)
         )
         kinds = sorted(
             a.kind for a in alerts_evaluate(patient=alice_patient, clinic=Clinic.objects.get(pk=clinic_a.pk))

@@ -22,10 +22,16 @@ from clinicians.reports import (
     reports_request_weekly,
 )
 from core.models import OutboxMessage
-from patients.models import DiaryEntry, DoseLog, Patient, Prescription, QuestionnaireResponse
+from patients.models import Patient
 from tenants.models import Clinic
 from tests.clinicians.conftest import client_for
 from tests.conftest import authed_client
+from tests.factories import (
+    DiaryEntryFactory,
+    DoseLogFactory,
+    PrescriptionFactory,
+    QuestionnaireResponseFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -43,26 +49,15 @@ def alice_record(alice_patient: Patient, clinic_a: Clinic) -> Patient:
         for offset in range(14):
             day = end - timedelta(days=offset)
             score = (2, 3) if offset < 7 else (1, 2)  # this week 5/day = 35; the week before 3/day = 21
-            DiaryEntry.objects.create(patient=alice_patient, day=day, wheals=score[0], itch=score[1])
-        QuestionnaireResponse.objects.create(
+            DiaryEntryFactory(patient=alice_patient, day=day, wheals=score[0], itch=score[1])
+        QuestionnaireResponseFactory(
             patient=alice_patient, instrument="uct", answers={"items": [2, 2, 2, 2]}, score=8, period_end=end
         )
-        rx = Prescription.objects.create(
-            patient=alice_patient,
-            medication_id="cetirizine-10",
-            dose="10 mg",
-            frequency_kind="n_per_day",
-            frequency_value=1,
-            guideline_step=1,
-            start=end - timedelta(days=27),
+        rx = PrescriptionFactory(
+            patient=alice_patient, medication_id="cetirizine-10", start=end - timedelta(days=27)
         )
         for offset in range(21):
-            DoseLog.objects.create(
-                patient=alice_patient,
-                prescription=rx,
-                scheduled_date=end - timedelta(days=offset),
-                status="taken",
-            )
+            DoseLogFactory(prescription=rx, scheduled_date=end - timedelta(days=offset), status="taken")
         Alert.objects.create(patient=alice_patient, kind="severe_uas7", evidence={"uas7": 35})
     return alice_patient
 

@@ -13,6 +13,7 @@ from config.celery import app as celery_app
 from config.celery import route_by_tenant
 from tenants.models import Clinic
 from tests.celery_probe import record_schema
+from tests.waiting import wait_until
 from tests.workers import running_worker
 
 
@@ -27,13 +28,12 @@ def test_tasks_are_routed_to_their_clinic_queue_or_platform() -> None:
 
 def probe_result(clinic: Clinic, key: str, deadline: float) -> object:
     """Wait for tests.record_schema to have written `key` in the clinic's cache namespace."""
-    while time.monotonic() < deadline:
+
+    def written() -> object:
         with tenant_context(clinic):
-            value = cache.get(key)
-        if value is not None:
-            return value
-        time.sleep(0.2)
-    return None
+            return cache.get(key)
+
+    return wait_until(written, deadline - time.monotonic(), interval=0.2)
 
 
 @pytest.mark.slow
@@ -59,11 +59,10 @@ def test_a_running_worker_picks_up_a_clinic_created_after_it_started(committed_d
     clinic = None
     try:
         with running_worker():
-            deadline = time.monotonic() + 60
-            ready = False
-            while time.monotonic() < deadline and not ready:  # the worker is up before the clinic exists
-                ready = bool(celery_app.control.ping(timeout=1))
-            assert ready, "worker did not start"
+            # The worker is up before the clinic exists (ping itself waits up to a second).
+            assert wait_until(lambda: celery_app.control.ping(timeout=1), 60, interval=0), (
+                "worker did not start"
+            )
             clinic = clinic_create(
                 slug="late-joiner", name="Late Joiner"
             )  # broadcasts add_consumer on commit

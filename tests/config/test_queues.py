@@ -4,6 +4,7 @@ outbox surviving a broker outage."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -11,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 from django.db import connection
-from django_tenants.utils import tenant_context
+from django_tenants.utils import schema_context, tenant_context
 
 from accounts.models import Membership, User
 from clinicians.models import Report, ReportKind, ReportStatus
@@ -23,7 +24,20 @@ from patients.models import DeliveryStatus, Patient, Reminder, ReminderDelivery
 from patients.reminders import reminder_save
 from tenants.models import Clinic
 from tests.conftest import make_member
-from tests.workers import database_url, purge_queues, running_worker, wait_until
+from tests.workers import database_url, purge_queues, running_worker, wait_until, worker_caught_up
+
+
+def _unacked_longer_than(task_id: str, *, seconds: float) -> bool:
+    """Whether the task's message has sat delivered but unacknowledged for over `seconds`
+    (kombu's Redis transport: `unacked` maps delivery tags to messages, `unacked_index` to the
+    time each was delivered)."""
+    with celery_app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        for tag, raw in client.hgetall("unacked").items():
+            if json.loads(raw)[0]["headers"].get("id") == task_id:
+                delivered = client.zscore("unacked_index", tag)
+                return delivered is not None and time.time() - delivered > seconds
+    return False
 
 
 @pytest.fixture
@@ -122,7 +136,7 @@ def test_a_report_task_whose_worker_is_killed_runs_again_after_restart_and_the_r
                 from clinicians.tasks import report_generate
 
                 with tenant_context(alpha):
-                    report_generate.delay(report_id=str(report.pk))
+                    task_id = report_generate.delay(report_id=str(report.pk)).id
                 with psycopg.connect(database_url(), autocommit=True) as probe:
                     assert wait_until(
                         lambda: (
@@ -137,7 +151,9 @@ def test_a_report_task_whose_worker_is_killed_runs_again_after_restart_and_the_r
                 worker.kill()  # SIGKILL: no chance to ack, reject or clean up
                 worker.wait(timeout=10)
             blocker.rollback()
-        time.sleep(4)  # past the visibility timeout
+        # The killed worker never acked: the message waits in Redis's unacked set until the
+        # visibility timeout passes, after which a starting worker restores it to its queue.
+        assert wait_until(lambda: _unacked_longer_than(task_id, seconds=3), 30), "the message was acked"
         with tenant_context(alpha):
             assert Report.objects.get(pk=report.pk).status == ReportStatus.PENDING
         with running_worker(**env):
@@ -182,8 +198,10 @@ def test_a_due_reminder_goes_from_beats_dispatcher_to_a_sent_delivery(clinics: t
                     ).exists(),
                     60,
                 )
-                dispatch_due_reminders.delay()  # the next minute: nothing new
-                time.sleep(2)
+                with schema_context("public"):
+                    dispatch_due_reminders.delay()  # the next minute: nothing new
+                # Wait for that dispatcher, then for the clinic's own dispatch that it queued.
+                assert worker_caught_up(None) and worker_caught_up(alpha), "the worker did not catch up"
                 rows = list(
                     ReminderDelivery.objects.filter(reminder=reminder).values_list("status", "channel")
                 )

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
@@ -40,6 +39,7 @@ from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_tenants.utils import tenant_context  # noqa: E402
 
+from tests.waiting import wait_until  # noqa: E402
 from tests.workers import database_url, free_port  # noqa: E402
 
 PASSWORD = "fuzzing correct horse battery staple"
@@ -53,8 +53,8 @@ def _seed() -> dict[str, str]:
     from accounts.services import mfa_secret_issue, tokens_issue
     from billing.services import subscription_start
     from clinicians.models import CareTeam, Clinician
-    from patients.models import DiaryEntry, Patient, Prescription
     from tenants.services import clinic_create
+    from tests.factories import DiaryEntryFactory, PatientFactory, PrescriptionFactory
 
     clinic = clinic_create(slug="alpha", name="Fuzz Clinic", timezone="Europe/Berlin")
     subscription_start(clinic=clinic, plan_code="enterprise")
@@ -68,23 +68,15 @@ def _seed() -> dict[str, str]:
         Membership.objects.create(user=user, clinic=clinic, role=role)
         people[role] = user
     with tenant_context(clinic):
-        patient = Patient.objects.create(
+        patient = PatientFactory(
             user_id=people["patient"].pk, display_name="Fuzz Patient", timezone="Europe/Berlin"
         )
         doctor = Clinician.objects.create(user_id=people["clinician"].pk)
         CareTeam.objects.create(clinician=doctor, patient=patient, since=date(2020, 1, 1))
         today = patient.local_today()
         for offset in range(10):
-            DiaryEntry.objects.create(patient=patient, day=today - timedelta(days=offset), wheals=1, itch=2)
-        Prescription.objects.create(
-            patient=patient,
-            medication_id="cetirizine-10",
-            dose="10 mg",
-            frequency_kind="n_per_day",
-            frequency_value=1,
-            guideline_step=1,
-            start=today - timedelta(days=30),
-        )
+            DiaryEntryFactory(patient=patient, day=today - timedelta(days=offset), wheals=1, itch=2)
+        PrescriptionFactory(patient=patient, medication_id="cetirizine-10", start=today - timedelta(days=30))
     operator = User.objects.create_user("ops@fuzz.example", PASSWORD, is_staff=True)
     secret, _ = mfa_secret_issue(user=operator)
     TotpDevice.objects.filter(user=operator).update(confirmed_at=timezone.now())
@@ -163,12 +155,15 @@ def main() -> int:
             start_new_session=True,
         )
         base = f"http://127.0.0.1:{port}"
-        for _ in range(120):
+
+        def healthy() -> bool:
             try:
                 urllib.request.urlopen(base + "/healthz", timeout=2)  # noqa: S310
-                break
             except OSError:
-                time.sleep(0.5)
+                return False
+            return True
+
+        wait_until(healthy, 60, interval=0.5)
         tokens["operator"] = _operator_token(base, tokens.pop("operator_totp"))
         runs = [
             ("platform host, anonymous", "public.yaml", "localhost", None, []),

@@ -8,7 +8,6 @@ found nothing, then released together."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,9 +19,11 @@ from django.db import connection, connections
 from django_tenants.utils import tenant_context
 
 from accounts.models import Membership, User
-from patients.models import DoseLog, Patient, Prescription, QuestionnaireResponse
+from patients.models import DoseLog, Patient, QuestionnaireResponse
 from tenants.models import Clinic
 from tests.conftest import authed_client, make_member
+from tests.factories import PatientFactory, PrescriptionFactory
+from tests.waiting import wait_until
 from tests.workers import database_url
 
 
@@ -31,7 +32,7 @@ def racer(committed_db: None) -> Iterator[tuple[Clinic, User, Patient]]:
     clinic = Clinic.objects.get(slug="alpha")
     user = make_member(f"racer-{uuid.uuid4().hex[:8]}@example.com", clinic, "patient")
     with tenant_context(clinic):
-        patient = Patient.objects.create(user_id=user.pk, display_name="Racer", timezone="Europe/Berlin")
+        patient = PatientFactory(user_id=user.pk, display_name="Racer", timezone="Europe/Berlin")
     connection.set_schema_to_public()
     try:
         yield clinic, user, patient
@@ -79,9 +80,7 @@ def post_twice_at_once(clinic: Clinic, user: User, path: str, body: dict[str, An
         for thread in threads:
             thread.start()
         with psycopg.connect(database_url(), autocommit=True) as watcher:
-            deadline = time.monotonic() + 20
-            while _waiting_on_locks(watcher) < 2 and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_until(lambda: _waiting_on_locks(watcher) >= 2, 20, interval=0.05)
             assert _waiting_on_locks(watcher) == 2, "both requests should be held at the patient's write lock"
         blocker.rollback()
     for thread in threads:
@@ -113,14 +112,8 @@ def test_two_identical_dose_posts_at_once_log_one_dose_and_answer_it_twice(
 ) -> None:
     clinic, user, patient = racer
     with tenant_context(clinic):
-        rx = Prescription.objects.create(
-            patient=patient,
-            medication_id="cetirizine-10",
-            dose="10 mg",
-            frequency_kind="n_per_day",
-            frequency_value=1,
-            guideline_step=1,
-            start=patient.local_today() - timedelta(days=10),
+        rx = PrescriptionFactory(
+            patient=patient, medication_id="cetirizine-10", start=patient.local_today() - timedelta(days=10)
         )
     connection.set_schema_to_public()
     dose_id = str(uuid.uuid4())

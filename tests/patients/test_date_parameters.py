@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from patients.models import Patient, Prescription
 from tenants.models import Clinic
+from tests.factories import PrescriptionFactory
 from tests.sync.test_sync import push
 
 pytestmark = pytest.mark.django_db
@@ -23,13 +24,9 @@ ANCIENT = ("0001-01-01", "0001-01-08", "1999-12-31")
 @pytest.fixture
 def rx(alice_patient: Patient, clinic_a: Clinic) -> Prescription:
     with tenant_context(clinic_a):
-        return Prescription.objects.create(
+        return PrescriptionFactory(
             patient=alice_patient,
             medication_id="cetirizine-10",
-            dose="10 mg",
-            frequency_kind="n_per_day",
-            frequency_value=1,
-            guideline_step=1,
             start=alice_patient.local_today() - timedelta(days=3),
         )
 

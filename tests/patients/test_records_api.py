@@ -17,6 +17,7 @@ from patients import scores, selectors
 from patients.models import AccessLog, DiaryEntry, DoseLog, Patient, Prescription
 from tenants.models import Clinic
 from tests.conftest import authed_client
+from tests.factories import DiaryEntryFactory, DoseLogFactory, PrescriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,7 @@ def seed_week(patient: Patient, end: date, values: list[int | None]) -> None:
     """Diary rows for the 7 days ending on `end` (None = no entry)."""
     for i, value in enumerate(values):
         if value is not None:
-            DiaryEntry.objects.create(
+            DiaryEntryFactory(
                 patient=patient, day=end - timedelta(days=6 - i), wheals=value // 2, itch=value - value // 2
             )
 
@@ -115,7 +116,7 @@ def test_aas_scores_from_the_diary(alice_client: APIClient, alice_patient: Patie
     with tenant_context(clinic_a):
         for i in range(7):
             angio = i in (2, 5)
-            DiaryEntry.objects.create(
+            DiaryEntryFactory(
                 patient=alice_patient,
                 day=end - timedelta(days=i),
                 wheals=1,
@@ -131,13 +132,9 @@ def test_aas_scores_from_the_diary(alice_client: APIClient, alice_patient: Patie
 @pytest.fixture
 def cetirizine(alice_patient: Patient, clinic_a: Clinic) -> Prescription:
     with tenant_context(clinic_a):
-        return Prescription.objects.create(
+        return PrescriptionFactory(
             patient=alice_patient,
             medication_id="cetirizine-10-x2",
-            dose="10 mg",
-            frequency_kind="n_per_day",
-            frequency_value=2,
-            guideline_step=2,
             start=alice_patient.local_today() - timedelta(days=40),
         )
 
@@ -199,11 +196,8 @@ def test_summary_values_match_the_score_functions(
         seed_week(alice_patient, today - timedelta(days=7), [2, 2, 2, 2, 2, 2, 2])  # 14
         for i in range(28):
             for _ in range(2 if i % 4 else 1):  # every 4th day only one of two doses
-                DoseLog.objects.create(
-                    patient=alice_patient,
-                    prescription=cetirizine,
-                    scheduled_date=today - timedelta(days=i),
-                    status="taken",
+                DoseLogFactory(
+                    prescription=cetirizine, scheduled_date=today - timedelta(days=i), status="taken"
                 )
         alice_client.post(
             "/api/v1/me/questionnaires/uct/", {"answers": {"items": [2, 2, 2, 2]}}, format="json"
@@ -258,11 +252,8 @@ def test_summary_and_diary_query_counts_do_not_grow_with_data(
             seed_week(alice_patient, today - timedelta(days=7 * week), [3, 3, 3, 3, 3, 3, 3])
         DoseLog.objects.bulk_create(
             [
-                DoseLog(
-                    patient=alice_patient,
-                    prescription=cetirizine,
-                    scheduled_date=today - timedelta(days=i),
-                    status="taken",
+                DoseLogFactory.build(
+                    prescription=cetirizine, scheduled_date=today - timedelta(days=i), status="taken"
                 )
                 for i in range(40)
             ]

@@ -18,9 +18,7 @@ from core.models import OutboxMessage
 from patients import push
 from patients.models import (
     DeliveryStatus,
-    DiaryEntry,
     Patient,
-    Prescription,
     PushSubscription,
     Reminder,
     ReminderDelivery,
@@ -34,6 +32,7 @@ from patients.reminders import (
 )
 from tenants.models import Clinic
 from tests.conftest import authed_client, host_client, make_member
+from tests.factories import DiaryEntryFactory, PatientFactory, PrescriptionFactory
 from tests.fakes import BrowserKeys, fake_push_service
 
 pytestmark = pytest.mark.django_db
@@ -139,22 +138,12 @@ def test_a_medication_reminder_names_one_of_the_patients_own_prescriptions(
     alice_client: APIClient, alice_patient: Patient, dave: User, clinic_a: Clinic
 ) -> None:
     with tenant_context(clinic_a):
-        mine = Prescription.objects.create(
-            patient=alice_patient,
-            medication_id="cetirizine-10",
-            dose="10 mg",
-            frequency_kind="n_per_day",
-            frequency_value=1,
-            guideline_step=1,
-            start=date(2026, 1, 1),
+        mine = PrescriptionFactory(
+            patient=alice_patient, medication_id="cetirizine-10", start=date(2026, 1, 1)
         )
-        daves = Prescription.objects.create(
+        daves = PrescriptionFactory(
             patient=Patient.objects.get(user_id=dave.pk),
             medication_id="cetirizine-10",
-            dose="10 mg",
-            frequency_kind="n_per_day",
-            frequency_value=1,
-            guideline_step=1,
             start=date(2026, 1, 1),
         )
     ok = alice_client.post(
@@ -327,7 +316,7 @@ def test_a_diary_reminder_is_skipped_when_todays_entry_exists(
     now = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
     with tenant_context(clinic_a):
         reminder = reminder_at(alice_patient, time(20, 0), now=now - timedelta(hours=1))
-        DiaryEntry.objects.create(patient=alice_patient, day=date(2026, 11, 23), wheals=1, itch=1)
+        DiaryEntryFactory(patient=alice_patient, day=date(2026, 11, 23), wheals=1, itch=1)
         result = reminders_dispatch_due(now=now)
         assert (result.queued, result.skipped) == (0, 1)
         assert deliveries(reminder) == [(date(2026, 11, 23), "skipped", "already_recorded")]
@@ -461,7 +450,7 @@ def test_a_patient_without_an_account_or_subscription_gets_a_failed_no_channel_d
 ) -> None:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     with tenant_context(clinic_a):
-        patient = Patient.objects.create(display_name="Not yet enrolled", timezone="Europe/Berlin")
+        patient = PatientFactory(display_name="Not yet enrolled", timezone="Europe/Berlin")
         delivery = _pending_delivery(patient, now)
         assert reminder_deliver(delivery_id=delivery.pk, now=now) == "failed"
         delivery.refresh_from_db()
@@ -521,7 +510,7 @@ def test_another_clinics_patient_never_sees_alphas_reminders(
 ) -> None:
     zoe = make_member("zoe@example.com", clinic_b, "patient")
     with tenant_context(clinic_b):
-        Patient.objects.create(user_id=zoe.pk, display_name="Zoe", timezone="America/New_York")
+        PatientFactory(user_id=zoe.pk, display_name="Zoe", timezone="America/New_York")
     with tenant_context(clinic_a):
         reminder_at(alice_patient, time(9, 0), now=datetime.now(UTC))
     assert authed_client(zoe, clinic_b).get("/api/v1/me/reminders/").json() == []

@@ -23,8 +23,15 @@ from clinicians.models import Alert
 from clinicians.reports import patient_report_data
 from clinicians.services import alerts_evaluate
 from patients import scores, summary
-from patients.models import DiaryEntry, DoseLog, Patient, PatientSummary, Prescription, QuestionnaireResponse
+from patients.models import DiaryEntry, DoseLog, Patient, PatientSummary, Prescription
 from tenants.models import Clinic
+from tests.factories import (
+    DiaryEntryFactory,
+    DoseLogFactory,
+    PatientFactory,
+    PrescriptionFactory,
+    QuestionnaireResponseFactory,
+)
 
 TODAY = date(2026, 3, 29)  # Europe's spring DST change is in the current week
 DRUGS = {  # catalogue code → (drug, kind, N)
@@ -282,7 +289,7 @@ ZONES = ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/Berlin", "America/St
 
 
 def store(case: Case, zone: str, now: datetime) -> Patient:
-    patient = Patient.objects.create(
+    patient = PatientFactory(
         display_name="Property", timezone=zone, user_id=uuid.uuid4() if case.has_account else None
     )
     today = patient.local_today(now)
@@ -294,34 +301,30 @@ def store(case: Case, zone: str, now: datetime) -> Patient:
     patient.refresh_from_db()
     DiaryEntry.objects.bulk_create(
         [
-            DiaryEntry(patient=patient, day=case.day(ago, today), slot=slot, wheals=w, itch=i)
+            DiaryEntryFactory.build(patient=patient, day=case.day(ago, today), slot=slot, wheals=w, itch=i)
             for ago, records in case.diary.items()
             for slot, w, i in records
         ]
     )
     ids: dict[str, Prescription] = {}
     for key, code, start, end in case.prescriptions:
-        ids[key] = Prescription.objects.create(
+        ids[key] = PrescriptionFactory(
             patient=patient,
             medication_id=code,
-            dose="x",
-            frequency_kind=DRUGS[code][1],
+            frequency_kind=DRUGS[code][1],  # the oracle's frequency, whatever the catalogue says
             frequency_value=DRUGS[code][2],
-            guideline_step=1,
             start=case.day(start, today),
             end=None if end is None else case.day(end, today),
         )
     DoseLog.objects.bulk_create(
         [
-            DoseLog(
-                patient=patient, prescription=ids[key], scheduled_date=case.day(ago, today), status="taken"
-            )
+            DoseLogFactory.build(prescription=ids[key], scheduled_date=case.day(ago, today), status="taken")
             for key, agos in case.doses.items()
             for ago in agos
         ]
     )
     for instrument, score, ago in case.ucts:
-        QuestionnaireResponse.objects.create(
+        QuestionnaireResponseFactory(
             patient=patient,
             instrument=instrument,
             answers={"items": [0, 0, 0, 0]},

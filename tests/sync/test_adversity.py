@@ -20,7 +20,6 @@ from patients import sync
 from patients.models import (
     DiaryEntry,
     Patient,
-    Prescription,
     QuestionnaireResponse,
     Reminder,
     SyncConflict,
@@ -29,6 +28,7 @@ from patients.models import (
 from patients.sync import tombstones_purge
 from tenants.models import Clinic
 from tests.conftest import authed_client
+from tests.factories import PrescriptionFactory, QuestionnaireResponseFactory
 from tests.sync.test_sync import HEADERS, diary, pull_all, push
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +82,7 @@ def test_any_failure_of_one_mutation_is_rejected_never_a_500(
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("a bug in one record's path")
 
-    monkeypatch.setattr(sync, "_apply_reminder", broken)
+    monkeypatch.setattr(sync.apply, "_apply_reminder", broken)
     reminder = {
         "mutation_id": 1,
         "table": "reminder",
@@ -277,13 +277,11 @@ def test_a_dose_re_upsert_that_changes_it_is_rejected_as_immutable(
 ) -> None:
     today = alice_patient.local_today()
     with tenant_context(clinic_a):
-        rx = Prescription.objects.create(
+        # Once a day (the catalogue row says four times), as this test has always prescribed it.
+        rx = PrescriptionFactory(
             patient=alice_patient,
             medication_id="cetirizine-10-x4",
-            dose="10 mg",
-            frequency_kind="n_per_day",
             frequency_value=1,
-            guideline_step=2,
             start=today - timedelta(days=10),
         )
     device, record = uuid.uuid4(), uuid.uuid4()
@@ -312,7 +310,7 @@ def test_deleting_another_patients_questionnaire_is_not_found(
 ) -> None:
     with tenant_context(clinic_a):
         daves = Patient.objects.exclude(pk=alice_patient.pk).get()
-        theirs = QuestionnaireResponse.objects.create(
+        theirs = QuestionnaireResponseFactory(
             patient=daves,
             instrument="uct",
             answers={"items": [1, 1, 1, 1]},

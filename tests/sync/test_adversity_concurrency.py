@@ -22,6 +22,7 @@ from tenants.models import Clinic
 from tests.conftest import authed_client
 from tests.sync.test_concurrency import _raw_connection
 from tests.sync.test_sync import HEADERS, diary, pull_all
+from tests.waiting import wait_for_lock_wait
 
 INSERT = (
     "INSERT INTO patients_diaryentry (id, patient_id, day, slot, wheals, itch, angioedema, note_encrypted, recorded_at, "
@@ -184,7 +185,7 @@ def test_versions_stay_in_commit_order_when_taken_at_commit(people: list[Person]
 
         thread = threading.Thread(target=early_commits)
         thread.start()
-        time.sleep(0.5)
+        assert wait_for_lock_wait(early.info.backend_pid), "the early commit never waited on a lock"
         assert "early" not in committed
         between, cursor_between, _ = pull_all(ann.client, cursor=cursor)
         assert [r["server_version"] for r in between["diary_entry"]["upserted"]] == [v_late]

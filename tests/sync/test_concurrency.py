@@ -4,7 +4,6 @@ real commits: a writer that takes its version first but commits last is never sk
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import psycopg
@@ -15,7 +14,9 @@ from accounts.models import User
 from patients.models import Patient
 from tenants.models import Clinic
 from tests.conftest import authed_client
+from tests.factories import PatientFactory
 from tests.sync.test_sync import pull_all
+from tests.waiting import wait_for_lock_wait
 
 
 def _raw_connection(schema: str) -> psycopg.Connection:
@@ -41,7 +42,7 @@ def test_a_transaction_that_takes_its_version_first_but_commits_last_is_never_sk
 
     Membership.objects.create(user=user, clinic=clinic, role="patient")
     with tenant_context(clinic):
-        patient = Patient.objects.create(user_id=user.pk, display_name="Race", timezone="UTC")
+        patient = PatientFactory(user_id=user.pk, display_name="Race", timezone="UTC")
     connection.set_schema_to_public()
     client = authed_client(user, clinic)
     try:
@@ -67,7 +68,7 @@ def test_a_transaction_that_takes_its_version_first_but_commits_last_is_never_sk
 
         thread = threading.Thread(target=second_writer)
         thread.start()
-        time.sleep(0.5)
+        assert wait_for_lock_wait(second.info.backend_pid), "the second writer never waited on a lock"
         assert "v2" not in done  # the second writer waits for the first one's version lock
         between, cursor_between, _ = pull_all(client, cursor=cursor)
         assert between == {}  # nothing committed yet, and the cursor does not move past v1

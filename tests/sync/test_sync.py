@@ -17,6 +17,7 @@ from patients.models import DiaryEntry, Patient, SyncConflict, SyncState
 from patients.sync import tombstones_purge
 from tenants.models import Clinic
 from tests.conftest import authed_client, make_member
+from tests.factories import PatientFactory, PrescriptionFactory
 
 pytestmark = pytest.mark.django_db
 HEADERS = {"HTTP_X_SCHEMA_VERSION": "1"}
@@ -267,7 +268,7 @@ def test_pull_is_limited_to_the_callers_records_and_cursors_to_their_clinic(
     # Mallory's clinic: the same person can't carry a cursor across clinics.
     zoe = make_member("zoe@example.com", clinic_b, "patient")
     with tenant_context(clinic_b):
-        Patient.objects.create(user_id=zoe.pk, display_name="Zoe")
+        PatientFactory(user_id=zoe.pk, display_name="Zoe", timezone="UTC")
     connection.set_schema_to_public()
     zoe_client = authed_client(zoe, clinic_b)
     foreign = zoe_client.get("/api/v1/sync/pull/", {"cursor": cursor}, **HEADERS)
@@ -342,16 +343,12 @@ def test_a_pulled_prescription_names_its_medication(
     alice_client: APIClient, alice_patient: Patient, clinic_a: Clinic
 ) -> None:
     """The app shows a prescription's name offline, also after it ended (no other view has it)."""
-    from patients.models import Medication, Prescription
+    from patients.models import Medication
 
     with tenant_context(clinic_a):
-        rx = Prescription.objects.create(
+        rx = PrescriptionFactory(
             patient=alice_patient,
             medication_id="cetirizine-10",
-            dose="10 mg",
-            frequency_kind="n_per_day",
-            frequency_value=1,
-            guideline_step=1,
             start=alice_patient.local_today() - timedelta(days=30),
             end=alice_patient.local_today() - timedelta(days=1),
         )

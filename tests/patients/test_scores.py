@@ -259,6 +259,11 @@ def test_pdc_is_always_within_0_and_1(
     assert (result.pdc is None) == (result.eligible_days < scores.MIN_ELIGIBLE_DAYS)
     if result.pdc is not None:
         assert 0 <= result.pdc <= 1
-        assert result.dose_ratio is None or 0 <= result.dose_ratio <= 1
-        assert result.on_time_rate is None or 0 <= result.on_time_rate <= 1
+        # A dose ratio counts daily doses (none owed for an injection); an on-time rate needs a due dose.
+        assert (result.dose_ratio is None) == (kind == "every_n_days")
+        assert (result.on_time_rate is None) == (result.doses_due == 0)
+        if result.dose_ratio is not None:
+            assert 0 <= result.dose_ratio <= 1
+        if result.on_time_rate is not None:
+            assert 0 <= result.on_time_rate <= 1
         assert result.doses_on_time <= result.doses_due

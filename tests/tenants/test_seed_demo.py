@@ -34,6 +34,8 @@ def test_demo_seed_is_idempotent_and_its_logins_work(capsys: pytest.CaptureFixtu
             assert summary.status_code == 200
             body = summary.json()
             # Eight weeks of data: a weekly score with a band, and a 28-day PDC per regimen.
+            # Any method is right: the demo skips diary days at random (seeded by the patient's
+            # new id), so this week may be complete, prorated or, rarely, too sparse to score.
             assert body["uas7"]["method"] in ("complete", "prorated", "missing")
             assert len(body["adherence_28d"]) >= 1
             assert all(0 <= a["pdc"] <= 1 for a in body["adherence_28d"] if a["pdc"] is not None)

@@ -14,15 +14,13 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Role
-from clinicians.api.views import PortalApi
+from clinicians.access import enrollment_get_for_staff
+from clinicians.api.views.base import PortalApi
 from core.api.base import StrictSerializer
-from core.errors import ApplicationError
 from core.qr import qr_png
 from patients.enrollment import (
     enrollment_code_display,
     enrollment_issue,
-    enrollment_open_get,
     enrollment_url,
 )
 
@@ -68,7 +66,7 @@ class EnrollmentCreateApi(PortalApi):
             "enroll_url": enrollment_url(clinic=clinic, enrollment=enrollment),
             "qr_url": f"/api/v1/portal/enrollments/{enrollment.pk}/qr.png",
         }
-        return self.no_store(Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED))
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
 class EnrollmentQrApi(PortalApi):
@@ -76,17 +74,8 @@ class EnrollmentQrApi(PortalApi):
     def get(self, request: Request, enrollment_id: str) -> HttpResponse:
         """The QR code of an open code: for a code naming a patient, only staff who may see
         that patient; for a code without one, its issuer and the clinic's admins."""
-        enrollment = enrollment_open_get(enrollment_id=enrollment_id)
-        membership = self.membership(request)
-        if enrollment is not None and enrollment.patient_id is not None:
-            self.patient_for(request, enrollment.patient_id, "enrollment.qr", "No such open enrollment.")
-        elif enrollment is not None and not (
-            membership.role == Role.CLINIC_ADMIN or enrollment.created_by_id == membership.user_id
-        ):
-            enrollment = None
-        if enrollment is None:
-            raise ApplicationError(code="not_found", status_code=404, detail="No such open enrollment.")
+        enrollment = enrollment_get_for_staff(
+            membership=self.membership(request), enrollment_id=enrollment_id, action="enrollment.qr"
+        )
         png = qr_png(enrollment_url(clinic=self.clinic(request), enrollment=enrollment))
-        response = HttpResponse(png, content_type="image/png")
-        response["Cache-Control"] = "no-store"
-        return response
+        return HttpResponse(png, content_type="image/png")

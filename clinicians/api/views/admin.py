@@ -1,0 +1,116 @@
+"""Clinic admins: care-team assignments and the access log."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api.base import ClinicAdminApi
+from clinicians import selectors, services
+from clinicians.access import care_team_get
+from clinicians.models import CareRole
+from core.api.base import StrictSerializer
+from core.api.fields import BoundedDateTimeField
+
+
+class CareTeamSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    clinician_user_id = serializers.UUIDField(source="clinician.user_id")
+    patient = serializers.UUIDField(source="patient_id")
+    role = serializers.ChoiceField(choices=CareRole.choices)
+    since = serializers.DateField()
+    until = serializers.DateField(allow_null=True)
+
+
+class CareTeamListCreateApi(ClinicAdminApi):
+    class FilterSerializer(StrictSerializer):
+        patient = serializers.UUIDField(required=False)
+        active = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    class InputSerializer(StrictSerializer):
+        clinician_user_id = serializers.UUIDField()
+        patient = serializers.UUIDField()
+        role = serializers.ChoiceField(choices=CareRole.choices, default=CareRole.PRIMARY)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("patient", str), OpenApiParameter("active", bool)],
+        responses={200: CareTeamSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.query(self.FilterSerializer, request)
+        assignments = selectors.care_teams_list(
+            membership=self.membership(request),
+            patient_id=filters.get("patient"),
+            active=filters.get("active"),
+        )
+        return Response(CareTeamSerializer(assignments, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: CareTeamSerializer})
+    def post(self, request: Request) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        assignment = services.care_team_assign(
+            clinic=self.clinic(request),
+            actor=self.membership(request),
+            clinician_user_id=data["clinician_user_id"],
+            patient_id=data["patient"],
+            role=data["role"],
+        )
+        return Response(CareTeamSerializer(assignment).data, status=status.HTTP_201_CREATED)
+
+
+class CareTeamEndApi(ClinicAdminApi):
+    class InputSerializer(StrictSerializer):
+        until = serializers.DateField(required=False)
+
+    @extend_schema(request=InputSerializer, responses={200: CareTeamSerializer})
+    def post(self, request: Request, assignment_id: str) -> Response:
+        data = self.validated(self.InputSerializer, request.data)
+        assignment = care_team_get(membership=self.membership(request), assignment_id=assignment_id)
+        return Response(
+            CareTeamSerializer(
+                services.care_team_end(
+                    actor=self.membership(request), assignment=assignment, until=data.get("until")
+                )
+            ).data
+        )
+
+
+class AccessLogSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    actor_id = serializers.UUIDField(allow_null=True)
+    actor_role = serializers.CharField()
+    action = serializers.CharField()
+    patient_id = serializers.UUIDField(allow_null=True)
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    allowed = serializers.BooleanField()
+    ip = serializers.IPAddressField(allow_null=True)
+
+
+class AccessLogListApi(ClinicAdminApi):
+    class FilterSerializer(StrictSerializer):
+        patient = serializers.UUIDField()
+        limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
+        before = BoundedDateTimeField(required=False, help_text="Cursor: created_at of the last row seen")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("patient", str, required=True),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("before", str),
+        ],
+        responses={200: AccessLogSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        """Who read or changed this patient's data, newest first (itself an audited read)."""
+        filters = self.query(self.FilterSerializer, request)
+        rows = selectors.access_log_read(
+            membership=self.membership(request),
+            patient_id=filters["patient"],
+            before=filters.get("before"),
+            limit=filters["limit"],
+        )
+        return Response(AccessLogSerializer(rows, many=True).data)

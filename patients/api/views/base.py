@@ -1,0 +1,45 @@
+"""The base of the patient's own endpoints (`/api/v1/me/…`, `/api/v1/sync/…`)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from rest_framework.request import Request
+
+from accounts.api.base import PatientApi
+from core.api.fields import EARLIEST_DATE, TOO_EARLY
+from core.errors import ApplicationError
+from patients import selectors
+from patients.models import Patient
+
+
+def parse_day(value: str, field: str = "day") -> date:
+    """A local date from the URL (YYYY-MM-DD, from 2000-01-01 on)."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as exc:
+        raise ApplicationError(code="invalid_date", field=field, detail="Use a date as YYYY-MM-DD.") from exc
+    if day < EARLIEST_DATE:
+        raise ApplicationError(
+            code="validation_error", field=field, detail=TOO_EARLY.format(EARLIEST_DATE.isoformat())
+        )
+    return day
+
+
+# An endpoint on the signed-in patient's own record (accounts' `MeApi` is the signed-in account).
+# Its docstring is the OpenAPI description of every view that has none of its own.
+class OwnRecordApi(PatientApi):
+    """Patients keep recording when their clinic is suspended (patient safety)."""
+
+    allowed_when_suspended = True
+
+    def patient(self, request: Request) -> Patient:
+        patient = selectors.patient_for_user(user_id=request.user.pk)
+        if patient is None:
+            raise ApplicationError(
+                code="no_patient_record", status_code=404, detail="No patient record for this account."
+            )
+        return patient
+
+    def late_days(self, request: Request) -> int:
+        return self.clinic(request).diary_late_entry_days

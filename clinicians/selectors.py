@@ -8,7 +8,6 @@ indexed columns, with keyset pagination: one statement whatever the clinic's siz
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from dataclasses import dataclass
@@ -16,15 +15,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.core import signing
 from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.models import Role
 from accounts.selectors import ActiveMembership
-from clinicians import reports
-from clinicians.models import Alert, CareTeam, ClinicalNote, Report, ReportKind
+from clinicians.models import Alert, CareTeam, Report, ReportKind
 from core import crypto
+from core.cursors import cursor_sign, cursor_unsign
 from core.errors import ApplicationError
 from patients.audit import access_log_for_patient, access_log_write_many
 from patients.models import AccessLog, Patient
@@ -98,25 +96,7 @@ def _cursor_value(value: Any) -> Any:
     return value
 
 
-_signer = signing.Signer(salt="portal-patient-list")
-
-
-def encode_cursor(payload: dict[str, Any]) -> str:
-    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True)
-    return _signer.sign(base64.urlsafe_b64encode(raw.encode()).decode())
-
-
-def decode_cursor(token: str, *, salt_signer: signing.Signer = _signer) -> dict[str, Any]:
-    try:
-        raw = base64.urlsafe_b64decode(salt_signer.unsign(token).encode())
-        payload = json.loads(raw)
-    except (signing.BadSignature, ValueError, TypeError) as exc:
-        raise ApplicationError(
-            code="invalid_cursor", field="cursor", detail="This cursor is not valid."
-        ) from exc
-    if not isinstance(payload, dict):
-        raise ApplicationError(code="invalid_cursor", field="cursor", detail="This cursor is not valid.")
-    return payload
+PATIENT_LIST_CURSOR_SALT = "portal-patient-list"
 
 
 def portal_patient_list(
@@ -176,7 +156,7 @@ def portal_patient_list(
 
     keyset = ""
     if cursor:
-        payload = decode_cursor(cursor)
+        payload = cursor_unsign(cursor, salt=PATIENT_LIST_CURSOR_SALT)
         if payload.get("sort") != sort:
             raise ApplicationError(
                 code="invalid_cursor", field="cursor", detail="The cursor belongs to another sort."
@@ -219,7 +199,10 @@ def portal_patient_list(
     if len(records) > limit:
         last = records[limit - 1]
         value = last["display_name"] if key == "name" else last[column.split(".")[1]]
-        next_cursor = encode_cursor({"sort": sort, "value": _cursor_value(value), "id": str(last["id"])})
+        next_cursor = cursor_sign(
+            {"sort": sort, "value": _cursor_value(value), "id": str(last["id"])},
+            salt=PATIENT_LIST_CURSOR_SALT,
+        )
     access_log_write_many(
         actor_id=membership.user_id,
         actor_role=membership.role,
@@ -316,7 +299,7 @@ ORDER BY at DESC, kind DESC, id DESC
 LIMIT %(limit)s
 """
 
-_timeline_signer = signing.Signer(salt="portal-timeline")
+TIMELINE_CURSOR_SALT = "portal-timeline"
 
 
 @dataclass(frozen=True)
@@ -335,7 +318,7 @@ def patient_timeline(
     params: dict[str, Any] = {"pid": patient_id, "tz": tz, "start": start, "end": end, "limit": limit + 1}
     keyset = ""
     if cursor:
-        payload = decode_cursor(cursor, salt_signer=_timeline_signer)
+        payload = cursor_unsign(cursor, salt=TIMELINE_CURSOR_SALT)
         try:
             params["c_at"] = datetime.fromisoformat(str(payload["at"]))
             params["c_kind"] = str(payload["kind"])
@@ -360,8 +343,9 @@ def patient_timeline(
     next_cursor = None
     if len(rows) > limit:
         last = events[-1]
-        raw = json.dumps({"at": last.at.isoformat(), "kind": last.kind, "id": last.id})
-        next_cursor = _timeline_signer.sign(base64.urlsafe_b64encode(raw.encode()).decode())
+        next_cursor = cursor_sign(
+            {"at": last.at.isoformat(), "kind": last.kind, "id": last.id}, salt=TIMELINE_CURSOR_SALT
+        )
     return events, next_cursor
 
 
@@ -410,22 +394,6 @@ def access_log_read(
 
     patient = patient_get_for_staff(membership=membership, patient_id=patient_id, action="admin.access_log")
     return access_log_for_patient(patient_id=patient.pk, before=before, limit=limit)
-
-
-def notes_of(*, patient: Patient, limit: int = 200) -> QuerySet[ClinicalNote]:
-    """The patient's clinical notes, newest first."""
-    return ClinicalNote.objects.filter(patient=patient).order_by("-created_at")[:limit]
-
-
-def report_week_to_request(*, patient: Patient, week_start: date | None, late_days: int) -> date:
-    """The week a report is requested for: the one asked for, or the last full week of the
-    patient's local calendar; refused (400) unless it has ended and lies within the patient's
-    record (`report_week_incomplete`, `report_week_before_enrolment`)."""
-    today = patient.local_today()
-    week_start = week_start or reports.last_complete_week(today)
-    earliest = reports.earliest_report_week(patient=patient, late_days=late_days)
-    reports.check_week(week_start, today, earliest=earliest)
-    return week_start
 
 
 def reports_list(*, patient: Patient | None, limit: int = 104) -> QuerySet[Report]:

@@ -138,14 +138,14 @@ def test_a_value_the_database_refuses_rejects_only_its_mutation(
 ) -> None:
     """Defence in depth: if validation ever misses a value the database cannot hold, that
     mutation is rejected and the batch still answers 200."""
-    apply = sync._apply
+    apply = sync.push._apply
 
     def apply_or_fail(patient: Patient, client: object, m: dict, late_days: int) -> dict:
         if m["mutation_id"] == 1:
             raise DataError("value too long for type character varying(10)")
         return apply(patient, client, m, late_days)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sync, "_apply", apply_or_fail)
+    monkeypatch.setattr(sync.push, "_apply", apply_or_fail)
     today = alice_patient.local_today()
     response = push(
         alice_client,

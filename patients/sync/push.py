@@ -1,0 +1,124 @@
+"""Push: a device's batch of mutations, idempotent and gap-free, each in its savepoint."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DataError, transaction
+
+from core.errors import ApplicationError
+from patients import services
+from patients.models import Patient, SyncClient, SyncMutationResult
+from patients.sync.apply import _apply
+from patients.sync.merge import Rejected, _jsonable, _rejection
+from patients.sync.tables import MAX_BATCH
+from patients.sync.versions import _patient_sync_lock, _pending_marker, sync_stamp_now
+
+logger = logging.getLogger("patients.sync")
+
+
+@dataclass(frozen=True)
+class PushResult:
+    last_mutation_id: int
+    results: list[dict[str, Any]]
+
+
+def sync_push(
+    *,
+    patient: Patient,
+    user_id: uuid.UUID,
+    client_id: uuid.UUID,
+    mutations: list[dict[str, Any]],
+    late_days: int = 7,
+) -> PushResult:
+    """Apply a batch of a device's mutations in one transaction.
+
+    Mutation ids are per client and gap-free: ids already applied answer `duplicate` with the
+    original result; a gap refuses the whole batch (409 `mutation_gap`, nothing applied). Each
+    mutation runs in a savepoint: a bad record is `rejected` (and still counts as processed),
+    never a 4xx for the batch. `last_mutation_id` is stored with the effects.
+    """
+    if len(mutations) > MAX_BATCH:
+        raise ApplicationError(
+            code="batch_too_large", status_code=413, detail=f"At most {MAX_BATCH} mutations per push."
+        )
+    with transaction.atomic(), services.changes_batched():
+        _patient_sync_lock(patient)
+        # Deletes and merges change the summary too: it is recomputed once, as the batch ends.
+        services.patient_changed(patient)
+        client, created = SyncClient.objects.select_for_update().get_or_create(
+            client_id=client_id, defaults={"user_id": user_id, "patient": patient}
+        )
+        if not created and client.patient_id != patient.pk:
+            raise ApplicationError(
+                code="client_not_yours", status_code=403, detail="This client id belongs to another account."
+            )
+        expected = client.last_mutation_id + 1
+        for m in mutations:
+            if m["mutation_id"] >= expected:
+                if m["mutation_id"] != expected:
+                    raise ApplicationError(
+                        code="mutation_gap",
+                        status_code=409,
+                        detail=f"Expected mutation {expected} next.",
+                        extra={"expected": expected},
+                    )
+                expected += 1
+        stored = {
+            r.mutation_id: r.result
+            for r in SyncMutationResult.objects.filter(
+                client=client,
+                mutation_id__in=[
+                    m["mutation_id"] for m in mutations if m["mutation_id"] <= client.last_mutation_id
+                ],
+            )
+        }
+        results, new_results = [], []
+        for m in mutations:
+            if m["mutation_id"] <= client.last_mutation_id:
+                results.append(
+                    {
+                        "mutation_id": m["mutation_id"],
+                        "status": "duplicate",
+                        "original": stored.get(m["mutation_id"]),
+                    }
+                )
+                continue
+            result = {"mutation_id": m["mutation_id"], **_apply_one(patient, client, m, late_days)}
+            client.last_mutation_id = m["mutation_id"]
+            results.append(result)
+            new_results.append(result)
+        # The batch is applied; only now the clinic's version (and its lock, to commit).
+        version = sync_stamp_now(fresh=True)
+        if version is not None:
+            marker = _pending_marker()
+            for result in new_results:
+                for holder in (result, result.get("record") or {}):
+                    if holder.get("server_version") == marker:
+                        holder["server_version"] = version
+        SyncMutationResult.objects.bulk_create(
+            SyncMutationResult(client=client, mutation_id=r["mutation_id"], result=_jsonable(r))
+            for r in new_results
+        )
+        client.save(update_fields=["last_mutation_id", "last_seen_at"])
+        return PushResult(client.last_mutation_id, [_jsonable(r) for r in results])
+
+
+def _apply_one(patient: Patient, client: SyncClient, m: dict[str, Any], late_days: int) -> dict[str, Any]:
+    """One mutation in its savepoint. Any failure, whatever raised it, refuses this mutation
+    alone and undoes its effects: a push never answers 5xx because of its content."""
+    try:
+        with transaction.atomic():
+            return _apply(patient, client, m, late_days)
+    except (Rejected, ApplicationError) as exc:
+        return _rejection(exc)
+    except DataError:
+        logger.warning("Sync mutation refused by the database (%s)", m["table"])
+        return _rejection(Rejected("invalid_value", "A value could not be stored."))
+    except Exception:
+        # Never the details (they may quote the record); the savepoint undid the mutation.
+        logger.exception("Sync mutation failed (%s)", m["table"])
+        return _rejection(Rejected("invalid_value", "This change could not be applied."))

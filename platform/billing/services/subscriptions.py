@@ -10,17 +10,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import usage
-from billing.models import (
-    Plan,
-    PlanChange,
-    Subscription,
-    SubscriptionStatus,
-)
+from billing.models import Plan, PlanChange, Subscription, SubscriptionStatus
 from billing.services.periods import clinic_today, month_start, next_month
 from core.errors import ApplicationError
 from tenants.models import Clinic, ClinicStatus
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("billing.services")
 
 
 DEFAULT_PLAN = "starter"

@@ -12,13 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.models import (
-    Invoice,
-    InvoiceStatus,
-    PaymentEvent,
-    Subscription,
-    SubscriptionStatus,
-)
+from billing.models import Invoice, InvoiceStatus, PaymentEvent, Subscription, SubscriptionStatus
 from core.errors import ApplicationError
 from tenants.models import ClinicStatus
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
-
 from core.cursors import cursor_invalid, cursor_sign, cursor_unsign
+from tenants.db import tenant_connection
 
 
 def _salt() -> str:
     # The clinic's schema is part of the key: a cursor cannot be moved to another clinic.
-    return f"sync-cursor:{connection.schema_name}"
+    return f"sync-cursor:{tenant_connection().schema_name}"
 
 
 def cursor_encode(payload: dict[str, Any]) -> str:

@@ -33,7 +33,9 @@ class Rejected(Exception):
         self.code, self.detail, self.field = code, detail, field
 
 
-def _validated_by(serializer_class: type[serializers.Serializer], fields: dict[str, Any]) -> dict[str, Any]:
+def _validated_by(
+    serializer_class: type[serializers.Serializer[Any]], fields: dict[str, Any]
+) -> dict[str, Any]:
     """Fields checked by the REST API's own input serializer (DESIGN.md §6: the same rules,
     including no control characters); the first error rejects the mutation, naming the field.
     Callers import the serializers where they use them: patients.api.views imports this module."""

@@ -7,6 +7,7 @@ from django.db import connection
 
 from patients import services
 from patients.models import Patient
+from tenants.db import tenant_connection
 
 
 def sync_stamp_now(*, fresh: bool = False) -> int | None:
@@ -18,7 +19,7 @@ def sync_stamp_now(*, fresh: bool = False) -> int | None:
     is held nothing waits on another row lock (one lock order for every write path: rows, then
     the clinic's version). `fresh` takes a new version even if this transaction already has
     one (a push nested in a larger transaction, as in tests). None if nothing was written."""
-    schema = connection.schema_name
+    schema = tenant_connection().schema_name
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('csu.sync_defer', 'skip', true)")
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
@@ -26,14 +27,15 @@ def sync_stamp_now(*, fresh: bool = False) -> int | None:
         cursor.execute(
             "SELECT set_config('csu.sync_defer', '', true), sync_stamp_pending(%s, %s)", [schema, fresh]
         )
-        return cursor.fetchone()[1]
+        version = cursor.fetchone()[1]
+    return None if version is None else int(version)
 
 
 def _pending_marker() -> int:
     """What this transaction's rows carry as server_version until stamped (never a version)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT -txid_current()")
-        return cursor.fetchone()[0]
+        return int(cursor.fetchone()[0])
 
 
 def _patient_sync_lock(patient: Patient) -> None:

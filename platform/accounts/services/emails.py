@@ -151,7 +151,10 @@ def email_verify(*, token: str) -> EmailVerification:
         raise invalid from exc
     if not isinstance(payload, dict):
         raise invalid
-    user = User.objects.select_for_update().filter(pk=payload.get("u"), is_active=True).first()
+    user_id = payload.get("u")
+    if not isinstance(user_id, str):
+        raise invalid
+    user = User.objects.select_for_update().filter(pk=user_id, is_active=True).first()
     if user is None or user.email != payload.get("e"):
         raise invalid
     if user.email_verified_at is None:

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from django.conf import settings
 from django.core.cache import cache
 
+from core.errors import ApplicationError
 from tenants.models import ROUTABLE_STATUSES, Clinic, Domain
 
 HOST_CACHE_SECONDS = 300
@@ -47,3 +51,19 @@ def clinic_url(clinic: Clinic, path: str) -> str:
     """An absolute link on the clinic's primary host, for emails and QR codes."""
     host = clinic.domains.filter(is_primary=True).values_list("domain", flat=True).first()
     return f"{settings.PUBLIC_URL_SCHEME}://{host}{path}"
+
+
+def clinic_get(*, clinic_id: Any) -> Clinic:
+    """The clinic as stored now (the request's copy may come from the host cache)."""
+    clinic: Clinic = Clinic.objects.get(pk=clinic_id)
+    return clinic
+
+
+def clinic_get_by_slug(*, slug: str) -> Clinic:
+    """The clinic with this slug; 404 for an unknown or malformed slug."""
+    clinic: Clinic | None = None
+    if re.fullmatch(r"[a-z0-9-]{1,64}", slug):
+        clinic = Clinic.objects.filter(slug=slug).first()
+    if clinic is None:
+        raise ApplicationError(code="not_found", status_code=404, detail="No such clinic.")
+    return clinic

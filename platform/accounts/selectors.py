@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.core.cache import cache
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django_tenants.utils import schema_context
 
-from accounts.models import Membership, TotpDevice
+from accounts.models import Invitation, Membership, Role, TotpDevice
+
+if TYPE_CHECKING:
+    from tenants.models import Clinic
 
 MEMBERSHIP_CACHE_SECONDS = 300
 _MISSING = "none"
@@ -63,3 +67,45 @@ def membership_cache_clear(*, user_id: uuid.UUID | str, clinics: list[tuple[str,
         for context in (schema_name, "public"):
             with schema_context(context):
                 cache.delete(_cache_key(user_id, clinic_id))
+
+
+def invitations_of(*, clinic: Clinic, limit: int = 200) -> QuerySet[Invitation]:
+    """The clinic's invitations, newest first."""
+    return Invitation.objects.filter(clinic=clinic).order_by("-created_at")[:limit]
+
+
+def invitation_get(*, clinic: Clinic, invitation_id: uuid.UUID | str) -> Invitation:
+    """One of the clinic's invitations; another clinic's id is 404, like a missing one."""
+    # Imported here, as is `tenants.models` below: DRF's settings load the authentication
+    # classes, which import this module, while `core.errors` and the models still import DRF.
+    from core.errors import ApplicationError
+
+    invitation = Invitation.objects.filter(clinic=clinic, pk=invitation_id).first()
+    if invitation is None:
+        raise ApplicationError(code="not_found", status_code=404, detail="No such invitation.")
+    return invitation
+
+
+def clinic_members(
+    *, clinic_id: uuid.UUID | str, role: str | None = None, is_active: bool | None = None, limit: int = 1000
+) -> QuerySet[Membership]:
+    """The clinic's memberships with their users, by role then email."""
+    members = Membership.objects.filter(clinic_id=clinic_id).select_related("user")
+    if role:
+        members = members.filter(role=role)
+    if is_active is not None:
+        members = members.filter(is_active=is_active)
+    return members.order_by("role", "user__email")[:limit]
+
+
+def clinics_with_member_counts() -> QuerySet[Clinic]:
+    """Every clinic, annotated with its active staff (`member_count`) and patients
+    (`patient_count`)."""
+    from tenants.models import Clinic
+
+    active = Q(memberships__is_active=True)
+    clinics: QuerySet[Clinic] = Clinic.objects.annotate(
+        member_count=Count("memberships", filter=active & ~Q(memberships__role=Role.PATIENT)),
+        patient_count=Count("memberships", filter=active & Q(memberships__role=Role.PATIENT)),
+    )
+    return clinics

@@ -56,3 +56,37 @@ def clinic_invoice_get(*, clinic: Clinic, invoice_id: Any) -> Invoice:
     if invoice is None:
         raise ApplicationError(code="not_found", status_code=404, detail="No such invoice.")
     return invoice
+
+
+def subscriptions_list(*, status: str | None = None, limit: int = 1000) -> QuerySet[Subscription]:
+    """Every clinic's subscription (for operators), by clinic slug."""
+    items = Subscription.objects.select_related("clinic").order_by("clinic__slug")
+    if status:
+        items = items.filter(status=status)
+    return items[:limit]
+
+
+def subscription_get(*, subscription_id: Any) -> Subscription:
+    subscription = Subscription.objects.select_related("clinic").filter(pk=subscription_id).first()
+    if subscription is None:
+        raise ApplicationError(code="not_found", status_code=404, detail="No such subscription.")
+    return subscription
+
+
+def invoices_list(
+    *, status: str | None = None, clinic_slug: str | None = None, limit: int = 1000
+) -> QuerySet[Invoice]:
+    """Every clinic's invoices (for operators), the latest issued first."""
+    items = Invoice.objects.order_by("-issued_at")
+    if status:
+        items = items.filter(status=status)
+    if clinic_slug:
+        items = items.filter(clinic__slug=clinic_slug)
+    return items[:limit]
+
+
+def invoice_get(*, invoice_id: Any) -> Invoice:
+    invoice = Invoice.objects.filter(pk=invoice_id).first()
+    if invoice is None:
+        raise ApplicationError(code="not_found", status_code=404, detail="No such invoice.")
+    return invoice

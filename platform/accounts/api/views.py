@@ -4,10 +4,9 @@ password reset on every host. Patient enrollment lives with the patient record (
 from __future__ import annotations
 
 import base64
-import time
 from typing import Any
 
-from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth import logout
 from django.middleware.csrf import get_token
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -15,18 +14,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts import services
+from accounts import selectors, services, sessions
 from accounts.api.base import ClinicAdminApi, ClinicApi, ClinicianApi
 from accounts.authentication import (
-    SESSION_AMR_KEY,
-    SESSION_AUTH_AT_KEY,
-    SESSION_CLINIC_KEY,
-    SESSION_STARTED_KEY,
     ClinicSessionAuthentication,
     request_amr,
     request_clinic,
 )
-from accounts.models import STAFF_ROLE_CHOICES, Invitation, Role
+from accounts.models import STAFF_ROLE_CHOICES, Role
 from core.api.base import BaseApi, StrictSerializer
 from core.api.throttling import ScopedRateThrottle
 from core.errors import ApplicationError
@@ -147,12 +142,7 @@ class SessionLoginApi(_PublicAuthApi):
             password=data["password"],
             otp=data.get("otp") or None,
         )
-        login(request._request, sign_in.user, backend="django.contrib.auth.backends.ModelBackend")
-        now = int(time.time())
-        request._request.session[SESSION_CLINIC_KEY] = clinic.schema_name
-        request._request.session[SESSION_STARTED_KEY] = now
-        request._request.session[SESSION_AUTH_AT_KEY] = services.now_ms()
-        request._request.session[SESSION_AMR_KEY] = sign_in.amr
+        sessions.session_sign_in(request=request._request, user=sign_in.user, clinic=clinic, amr=sign_in.amr)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -209,8 +199,7 @@ class PasswordChangeApi(ClinicApi):
         data = self.validated(self.InputSerializer, request.data)
         services.password_change(request=request._request, user=request.user, **data)
         if request.auth is None:
-            update_session_auth_hash(request._request, request.user)
-            request._request.session[SESSION_AUTH_AT_KEY] = services.now_ms()
+            sessions.session_password_changed(request=request._request, user=request.user)
         clinic, membership = self.clinic(request), self.membership(request)
         tokens = services.tokens_issue(
             user=request.user, clinic=clinic, role=membership.role, amr=request_amr(request)
@@ -263,9 +252,7 @@ class MfaSetupApi(ClinicianApi):
             request=request._request, user=request.user, password=data["password"]
         )
         qr = "data:image/png;base64," + base64.b64encode(qr_png(uri)).decode()
-        response = Response({"secret": secret, "otpauth_uri": uri, "qr_png": qr})
-        response["Cache-Control"] = "no-store"
-        return response
+        return Response({"secret": secret, "otpauth_uri": uri, "qr_png": qr})
 
 
 class MfaConfirmApi(ClinicianApi):
@@ -291,13 +278,8 @@ class MfaConfirmApi(ClinicianApi):
             user=request.user, clinic=clinic, role=membership.role, amr=services.AMR_MFA
         )
         if request.auth is None:
-            session = request._request.session
-            session.cycle_key()
-            session[SESSION_AUTH_AT_KEY] = services.now_ms()
-            session[SESSION_AMR_KEY] = services.AMR_MFA
-        response = Response({"recovery_codes": codes, **tokens})
-        response["Cache-Control"] = "no-store"
-        return response
+            sessions.session_mfa_confirmed(request=request._request)
+        return Response({"recovery_codes": codes, **tokens})
 
 
 class InvitationOutputSerializer(serializers.Serializer):
@@ -317,7 +299,7 @@ class InvitationListCreateApi(ClinicAdminApi):
 
     @extend_schema(responses={200: InvitationOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        invitations = Invitation.objects.filter(clinic=self.clinic(request)).order_by("-created_at")[:200]
+        invitations = selectors.invitations_of(clinic=self.clinic(request))
         return Response(InvitationOutputSerializer(invitations, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: InvitationOutputSerializer})
@@ -330,9 +312,7 @@ class InvitationListCreateApi(ClinicAdminApi):
 class InvitationRevokeApi(ClinicAdminApi):
     @extend_schema(request=None, responses={200: InvitationOutputSerializer})
     def post(self, request: Request, invitation_id: str) -> Response:
-        invitation = Invitation.objects.filter(clinic=self.clinic(request), pk=invitation_id).first()
-        if invitation is None:
-            raise ApplicationError(code="not_found", status_code=404, detail="No such invitation.")
+        invitation = selectors.invitation_get(clinic=self.clinic(request), invitation_id=invitation_id)
         return Response(InvitationOutputSerializer(services.invitation_revoke(invitation=invitation)).data)
 
 

@@ -3,14 +3,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
 
-from django.db.models import QuerySet
 from django.http import HttpResponse
-from django.template import engines
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -20,14 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.base import ClinicAdminApi, PlatformOperatorApi
-from billing import selectors, services
-from billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
+from billing import documents, selectors, services
+from billing.models import Invoice, InvoiceStatus, SubscriptionStatus
 from core.api.base import BaseApi, StrictSerializer
 from core.errors import ApplicationError
-
-
-def money(minor: int, currency: str) -> str:
-    return f"{currency} {minor // 100:,}.{minor % 100:02d}" if minor >= 0 else f"-{money(-minor, currency)}"
 
 
 class PlanSerializer(serializers.Serializer):
@@ -121,93 +113,19 @@ class ClinicInvoiceDetailApi(_ClinicInvoiceApi):
         return Response(InvoiceDetailSerializer(invoice).data)
 
 
-INVOICE_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Invoice {{ invoice.number }}</title></head>
-<body>
-<h1>Invoice {{ invoice.number }}</h1>
-<p>{{ invoice.clinic.name }} ({{ invoice.clinic.country }})<br>
-Period: {{ invoice.period|date:"F Y" }}<br>Issued: {{ invoice.issued_at|date:"Y-m-d" }} · Due: {{ invoice.due_at|date:"Y-m-d" }}<br>
-Status: {{ invoice.status }}</p>
-<table>
-<thead><tr><th>Description</th><th>Qty</th><th>Unit</th><th>Amount</th></tr></thead>
-<tbody>{% for line in lines %}
-<tr><td>{{ line.description }}</td><td>{{ line.quantity }}</td><td>{{ line.unit }}</td><td>{{ line.amount }}</td></tr>{% endfor %}
-</tbody>
-<tfoot>
-<tr><td colspan="3">Subtotal</td><td>{{ subtotal }}</td></tr>
-<tr><td colspan="3">Tax ({{ tax_rate }} %)</td><td>{{ tax }}</td></tr>
-<tr><td colspan="3">Total</td><td>{{ total }}</td></tr>
-</tfoot>
-</table>
-</body></html>
-"""
-
-
 class ClinicInvoiceHtmlApi(_ClinicInvoiceApi):
     @extend_schema(responses={(200, "text/html"): OpenApiTypes.STR})
     def get(self, request: Request, invoice_id: str) -> HttpResponse:
         invoice = self.invoice(request, invoice_id)
-        cur = invoice.currency
-        context = {
-            "invoice": invoice,
-            "lines": [
-                {
-                    "description": line.description,
-                    "quantity": line.quantity,
-                    "unit": money(line.unit_minor, cur),
-                    "amount": money(line.amount_minor, cur),
-                }
-                for line in invoice.lines.all()
-            ],
-            "subtotal": money(invoice.subtotal_minor, cur),
-            "tax_rate": f"{invoice.tax_rate_bp / 100:g}",
-            "tax": money(invoice.tax_minor, cur),
-            "total": money(invoice.total_minor, cur),
-        }
-        html = engines["django"].from_string(INVOICE_HTML).render(context)  # autoescaped
+        html = documents.invoice_html(invoice)
         return HttpResponse(html, content_type="text/html; charset=utf-8")
-
-
-def invoices_csv(invoices: QuerySet[Invoice]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "number",
-            "period",
-            "currency",
-            "subtotal_minor",
-            "tax_rate_bp",
-            "tax_minor",
-            "total_minor",
-            "status",
-            "issued_at",
-            "paid_at",
-        ]
-    )
-    for invoice in invoices:
-        writer.writerow(
-            [
-                invoice.number,
-                invoice.period.isoformat(),
-                invoice.currency,
-                invoice.subtotal_minor,
-                invoice.tax_rate_bp,
-                invoice.tax_minor,
-                invoice.total_minor,
-                invoice.status,
-                invoice.issued_at.isoformat() if invoice.issued_at else "",
-                invoice.paid_at.isoformat() if invoice.paid_at else "",
-            ]
-        )
-    return out.getvalue()
 
 
 class ClinicInvoiceCsvApi(ClinicAdminApi):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request: Request) -> HttpResponse:
         invoices = selectors.clinic_invoices(clinic=self.clinic(request), newest_first=False)
-        response = HttpResponse(invoices_csv(invoices), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(documents.invoices_csv(invoices), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="invoices.csv"'
         return response
 
@@ -234,10 +152,8 @@ class OperatorSubscriptionListApi(PlatformOperatorApi):
     )
     def get(self, request: Request) -> Response:
         filters = self.query(self.FilterSerializer, request)
-        items = Subscription.objects.select_related("clinic").order_by("clinic__slug")
-        if filters.get("status"):
-            items = items.filter(status=filters["status"])
-        return Response(OperatorSubscriptionSerializer(items[:1000], many=True).data)
+        items = selectors.subscriptions_list(status=filters.get("status"))
+        return Response(OperatorSubscriptionSerializer(items, many=True).data)
 
 
 class OperatorTrialExtendApi(PlatformOperatorApi):
@@ -247,9 +163,7 @@ class OperatorTrialExtendApi(PlatformOperatorApi):
     @extend_schema(request=InputSerializer, responses={200: OperatorSubscriptionSerializer})
     def post(self, request: Request, subscription_id: str) -> Response:
         data = self.validated(self.InputSerializer, request.data)
-        subscription = Subscription.objects.select_related("clinic").filter(pk=subscription_id).first()
-        if subscription is None:
-            raise ApplicationError(code="not_found", status_code=404, detail="No such subscription.")
+        subscription = selectors.subscription_get(subscription_id=subscription_id)
         return Response(
             OperatorSubscriptionSerializer(
                 services.trial_extend(subscription=subscription, days=data["days"])
@@ -268,20 +182,14 @@ class OperatorInvoiceListApi(PlatformOperatorApi):
     )
     def get(self, request: Request) -> Response:
         filters = self.query(self.FilterSerializer, request)
-        items = Invoice.objects.order_by("-issued_at")
-        if filters.get("status"):
-            items = items.filter(status=filters["status"])
-        if filters.get("clinic"):
-            items = items.filter(clinic__slug=filters["clinic"])
-        return Response(InvoiceSerializer(items[:1000], many=True).data)
+        items = selectors.invoices_list(status=filters.get("status"), clinic_slug=filters.get("clinic"))
+        return Response(InvoiceSerializer(items, many=True).data)
 
 
 class OperatorInvoiceVoidApi(PlatformOperatorApi):
     @extend_schema(request=None, responses={200: InvoiceSerializer})
     def post(self, request: Request, invoice_id: str) -> Response:
-        invoice = Invoice.objects.filter(pk=invoice_id).first()
-        if invoice is None:
-            raise ApplicationError(code="not_found", status_code=404, detail="No such invoice.")
+        invoice = selectors.invoice_get(invoice_id=invoice_id)
         return Response(InvoiceSerializer(services.invoice_void(invoice=invoice)).data)
 
 

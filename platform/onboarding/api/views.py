@@ -3,10 +3,8 @@ and clinic lifecycle for platform operators (platform host)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from django.db.models import Count, Q
 from django.http import StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
@@ -16,6 +14,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.api.base import ClinicAdminApi, PlatformOperatorApi
 from accounts.authentication import request_amr
@@ -27,6 +26,7 @@ from core.errors import ApplicationError
 from onboarding import services as onboarding_services
 from onboarding import signup
 from tenants import lifecycle
+from tenants import selectors as tenant_selectors
 from tenants.models import Clinic, ClinicStatus, DiaryMode, validate_timezone
 
 
@@ -168,12 +168,14 @@ class ClinicSettingsApi(ClinicAdminApi):
 
     @extend_schema(responses={200: ClinicSettingsSerializer})
     def get(self, request: Request) -> Response:
-        return Response(ClinicSettingsSerializer(Clinic.objects.get(pk=self.clinic(request).pk)).data)
+        return Response(
+            ClinicSettingsSerializer(tenant_selectors.clinic_get(clinic_id=self.clinic(request).pk)).data
+        )
 
     @extend_schema(request=InputSerializer, responses={200: ClinicSettingsSerializer})
     def patch(self, request: Request) -> Response:
         data = self.validated(self.InputSerializer, request.data, partial=True)
-        clinic = Clinic.objects.get(pk=self.clinic(request).pk)
+        clinic = tenant_selectors.clinic_get(clinic_id=self.clinic(request).pk)
         clinic = onboarding_services.clinic_settings_update(
             clinic=clinic, actor=request.user, actor_amr=request_amr(request), **data
         )
@@ -191,7 +193,6 @@ class MemberOutputSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
     is_active = serializers.BooleanField()
     created_at = serializers.DateTimeField()
-
 
     def get_email(self, membership: Membership) -> str | None:
         return None if membership.role == Role.PATIENT else membership.user.email
@@ -211,12 +212,9 @@ class MemberListApi(ClinicAdminApi):
     )
     def get(self, request: Request) -> Response:
         filters = self.query(self.FilterSerializer, request)
-        members = Membership.objects.filter(clinic_id=self.clinic(request).pk).select_related("user")
-        if filters.get("role"):
-            members = members.filter(role=filters["role"])
-        if filters.get("is_active") is not None:
-            members = members.filter(is_active=filters["is_active"])
-        members = members.order_by("role", "user__email")[:1000]
+        members = account_selectors.clinic_members(
+            clinic_id=self.clinic(request).pk, role=filters.get("role"), is_active=filters.get("is_active")
+        )
         return Response(MemberOutputSerializer(members, many=True).data)
 
 
@@ -282,14 +280,6 @@ class OperatorClinicSerializer(serializers.Serializer):
         return bool(clinic.offboarding_archive)
 
 
-def _clinics_with_counts() -> Any:
-    active = Q(memberships__is_active=True)
-    return Clinic.objects.annotate(
-        member_count=Count("memberships", filter=active & ~Q(memberships__role=Role.PATIENT)),
-        patient_count=Count("memberships", filter=active & Q(memberships__role=Role.PATIENT)),
-    )
-
-
 class OperatorClinicListApi(PlatformOperatorApi):
     class FilterSerializer(StrictSerializer):
         status = serializers.ChoiceField(choices=ClinicStatus.choices, required=False)
@@ -299,40 +289,39 @@ class OperatorClinicListApi(PlatformOperatorApi):
     )
     def get(self, request: Request) -> Response:
         filters = self.query(self.FilterSerializer, request)
-        clinics = _clinics_with_counts().order_by("slug")
+        clinics = account_selectors.clinics_with_member_counts().order_by("slug")
         if filters.get("status"):
             clinics = clinics.filter(status=filters["status"])
         return Response(OperatorClinicSerializer(clinics[:1000], many=True).data)
 
 
 class _OperatorClinicActionApi(PlatformOperatorApi):
-    def clinic_or_404(self, slug: str) -> Clinic:
-        clinic = Clinic.objects.filter(slug=slug).first() if re.fullmatch(r"[a-z0-9-]{1,64}", slug) else None
-        if clinic is None:
-            raise ApplicationError(code="not_found", status_code=404, detail="No such clinic.")
-        return clinic
-
     def respond(self, clinic: Clinic, code: int = status.HTTP_200_OK) -> Response:
-        return Response(OperatorClinicSerializer(_clinics_with_counts().get(pk=clinic.pk)).data, status=code)
+        return Response(
+            OperatorClinicSerializer(account_selectors.clinics_with_member_counts().get(pk=clinic.pk)).data,
+            status=code,
+        )
 
 
 class OperatorClinicSuspendApi(_OperatorClinicActionApi):
     @extend_schema(request=None, responses={200: OperatorClinicSerializer})
     def post(self, request: Request, slug: str) -> Response:
-        return self.respond(lifecycle.clinic_suspend(clinic=self.clinic_or_404(slug)))
+        return self.respond(lifecycle.clinic_suspend(clinic=tenant_selectors.clinic_get_by_slug(slug=slug)))
 
 
 class OperatorClinicReactivateApi(_OperatorClinicActionApi):
     @extend_schema(request=None, responses={200: OperatorClinicSerializer})
     def post(self, request: Request, slug: str) -> Response:
-        return self.respond(lifecycle.clinic_reactivate(clinic=self.clinic_or_404(slug)))
+        return self.respond(
+            lifecycle.clinic_reactivate(clinic=tenant_selectors.clinic_get_by_slug(slug=slug))
+        )
 
 
 class OperatorClinicOffboardApi(_OperatorClinicActionApi):
     @extend_schema(request=None, responses={202: OperatorClinicSerializer})
     def post(self, request: Request, slug: str) -> Response:
         """Starts offboarding: a platform-queue task exports the data, then marks the clinic."""
-        clinic = lifecycle.clinic_offboard_request(clinic=self.clinic_or_404(slug))
+        clinic = lifecycle.clinic_offboard_request(clinic=tenant_selectors.clinic_get_by_slug(slug=slug))
         return self.respond(clinic, status.HTTP_202_ACCEPTED)
 
 
@@ -341,8 +330,9 @@ class OperatorClinicArchiveApi(_OperatorClinicActionApi):
     def get(self, request: Request, slug: str) -> StreamingHttpResponse:
         """The clinic's offboarding export, verified and decrypted: a zip of JSON Lines per table
         with a manifest of row counts and SHA-256 checksums."""
-        filename, chunks = lifecycle.clinic_archive_open(clinic=self.clinic_or_404(slug), actor_id=request.user.pk)
+        filename, chunks = lifecycle.clinic_archive_open(
+            clinic=tenant_selectors.clinic_get_by_slug(slug=slug), actor_id=request.user.pk
+        )
         response = StreamingHttpResponse(chunks, content_type="application/zip")
         response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
-        response["Cache-Control"] = "no-store"
         return response

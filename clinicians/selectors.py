@@ -20,7 +20,8 @@ from django.db.models import QuerySet
 
 from accounts.models import Role
 from accounts.selectors import ActiveMembership
-from clinicians.models import Alert, CareTeam, Report, ReportKind
+from clinicians import reports
+from clinicians.models import Alert, CareTeam, ClinicalNote, Report, ReportKind
 from core import crypto
 from core.cursors import cursor_sign, cursor_unsign
 from core.errors import ApplicationError
@@ -394,6 +395,22 @@ def access_log_read(
 
     patient = patient_get_for_staff(membership=membership, patient_id=patient_id, action="admin.access_log")
     return access_log_for_patient(patient_id=patient.pk, before=before, limit=limit)
+
+
+def notes_of(*, patient: Patient, limit: int = 200) -> QuerySet[ClinicalNote]:
+    """The patient's clinical notes, newest first."""
+    return ClinicalNote.objects.filter(patient=patient).order_by("-created_at")[:limit]
+
+
+def report_week_to_request(*, patient: Patient, week_start: date | None, late_days: int) -> date:
+    """The week a report is requested for: the one asked for, or the last full week of the
+    patient's local calendar; refused (400) unless it has ended and lies within the patient's
+    record (`report_week_incomplete`, `report_week_before_enrolment`)."""
+    today = patient.local_today()
+    week_start = week_start or reports.last_complete_week(today)
+    earliest = reports.earliest_report_week(patient=patient, late_days=late_days)
+    reports.check_week(week_start, today, earliest=earliest)
+    return week_start
 
 
 def reports_list(*, patient: Patient | None, limit: int = 104) -> QuerySet[Report]:

@@ -23,6 +23,7 @@ from accounts.services import mfa_secret_issue, tokens_issue
 from patients.models import Patient
 from tenants.models import Clinic
 from tenants.services import clinic_create
+from tests.factories import PatientFactory
 
 
 @pytest.fixture(scope="session")
@@ -135,7 +136,7 @@ def authed_client(user: User, clinic: Clinic) -> APIClient:
 def alice_patient(alice: User, clinic_a: Clinic) -> Patient:
     """Alice's patient record in alpha's schema (Europe/Berlin, once-daily diary)."""
     with tenant_context(clinic_a):
-        return Patient.objects.create(user_id=alice.pk, display_name="Alice P.", timezone="Europe/Berlin")
+        return PatientFactory(user_id=alice.pk, display_name="Alice P.", timezone="Europe/Berlin")
 
 
 @pytest.fixture
@@ -148,7 +149,7 @@ def dave(clinic_a: Clinic) -> User:
     """Another patient of alpha (twice-daily diary)."""
     user = make_member("dave@example.com", clinic_a, Role.PATIENT, "Dave Patient")
     with tenant_context(clinic_a):
-        Patient.objects.create(
+        PatientFactory(
             user_id=user.pk, display_name="Dave P.", timezone="America/Chicago", diary_mode="twice"
         )
     return user

@@ -24,6 +24,7 @@ from patients.models import DeliveryStatus, Patient, Reminder, ReminderDelivery
 from patients.reminders import reminder_save
 from tenants.models import Clinic
 from tests.conftest import make_member
+from tests.factories import PatientFactory
 from tests.workers import database_url, purge_queues, running_worker, wait_until, worker_caught_up
 
 
@@ -59,12 +60,12 @@ def test_one_clinics_backlog_does_not_hold_up_another_clinics_reminder(
     user = make_member(f"fair-{uuid.uuid4().hex[:8]}@example.com", beta, "patient")
     try:
         with tenant_context(alpha):
-            busy = Patient.objects.create(display_name="Busy clinic patient", timezone="Europe/Berlin")
+            busy = PatientFactory(display_name="Busy clinic patient", timezone="Europe/Berlin")
             reports = Report.objects.bulk_create(
                 [Report(kind=ReportKind.PATIENT_WEEKLY, patient=busy, week_start=w) for w in _mondays(300)]
             )
         with tenant_context(beta):
-            quiet = Patient.objects.create(
+            quiet = PatientFactory(
                 user_id=user.pk, display_name="Quiet clinic patient", timezone="America/New_York"
             )
             now = datetime.now(UTC)
@@ -121,7 +122,7 @@ def test_a_report_task_whose_worker_is_killed_runs_again_after_restart_and_the_r
 ) -> None:
     alpha, _ = clinics
     with tenant_context(alpha):
-        patient = Patient.objects.create(display_name="Killed worker patient", timezone="Europe/Berlin")
+        patient = PatientFactory(display_name="Killed worker patient", timezone="Europe/Berlin")
         report = Report.objects.create(
             kind=ReportKind.PATIENT_WEEKLY, patient=patient, week_start=date(2026, 11, 16)
         )
@@ -174,7 +175,7 @@ def test_a_due_reminder_goes_from_beats_dispatcher_to_a_sent_delivery(clinics: t
     user = make_member(f"e2e-{uuid.uuid4().hex[:8]}@example.com", alpha, "patient")
     try:
         with tenant_context(alpha):
-            patient = Patient.objects.create(
+            patient = PatientFactory(
                 user_id=user.pk, display_name="Dispatch patient", timezone="Europe/Berlin"
             )
             now = datetime.now(UTC)

@@ -24,6 +24,7 @@ from patients.models import AccessLog, Enrollment, Patient
 from tenants.models import Clinic, ClinicStatus
 from tests.clinicians.conftest import client_for
 from tests.conftest import authed_client, host_client, make_member
+from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "a brand new passphrase"
@@ -45,7 +46,7 @@ def enroll(code: str, email: str = "newpatient@example.com", password: str = NEW
 def frank(clinic_a: Clinic, dr_bob: User) -> Patient:
     """A patient record without an account yet, in dr_bob's care team."""
     with tenant_context(clinic_a):
-        patient = Patient.objects.create(display_name="Frank F.", timezone="Europe/Berlin")
+        patient = PatientFactory(display_name="Frank F.", timezone="Europe/Berlin")
         clinician, _ = Clinician.objects.get_or_create(user_id=dr_bob.pk)
         CareTeam.objects.create(clinician=clinician, patient=patient, since=date(2020, 1, 1))
     return patient

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from patients.models import Patient, QuestionnaireResponse
 from tenants.models import Clinic
+from tests.factories import QuestionnaireResponseFactory
 from tests.sync.test_sync import push
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +68,7 @@ def test_a_replayed_questionnaire_is_answered_after_its_window_has_passed(
     """An offline device that retries after the window closed gets its stored answer back."""
     response_id = uuid.uuid4()
     with tenant_context(clinic_a):
-        QuestionnaireResponse.objects.create(
+        QuestionnaireResponseFactory(
             id=response_id,
             patient=alice_patient,
             instrument="uct",

@@ -20,6 +20,7 @@ from patients.reminders import reminder_save
 from patients.tasks import reminder_deliver
 from tenants.models import Clinic
 from tests.conftest import make_member
+from tests.factories import PatientFactory
 from tests.workers import purge_queues, running_worker, wait_until
 
 
@@ -32,9 +33,7 @@ def test_a_burst_of_reports_does_not_delay_a_reminder_of_the_same_clinic(committ
     user = make_member(f"burst-{uuid.uuid4().hex[:8]}@example.com", alpha, "patient")
     try:
         with tenant_context(alpha):
-            patient = Patient.objects.create(
-                user_id=user.pk, display_name="Burst patient", timezone="Europe/Berlin"
-            )
+            patient = PatientFactory(user_id=user.pk, display_name="Burst patient", timezone="Europe/Berlin")
             first = date(2020, 1, 6)
             reports = Report.objects.bulk_create(
                 [

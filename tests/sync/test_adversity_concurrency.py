@@ -20,6 +20,7 @@ from accounts.models import Membership, User
 from patients.models import Patient
 from tenants.models import Clinic
 from tests.conftest import authed_client
+from tests.factories import PatientFactory
 from tests.sync.test_concurrency import _raw_connection
 from tests.sync.test_sync import HEADERS, diary, pull_all
 from tests.waiting import wait_for_lock_wait
@@ -49,7 +50,7 @@ def people(committed_db: None) -> Iterator[list[Person]]:
         )
         Membership.objects.create(user=user, clinic=clinic, role="patient")
         with tenant_context(clinic):
-            patient = Patient.objects.create(user_id=user.pk, display_name=name.title(), timezone="UTC")
+            patient = PatientFactory(user_id=user.pk, display_name=name.title(), timezone="UTC")
         connection.set_schema_to_public()
         made.append(Person(user, patient, authed_client(user, clinic)))
     try:

@@ -27,10 +27,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from accounts.models import Membership, User
-from patients.models import DiaryEntry, Patient, Reminder, SyncMutationResult
+from patients.models import DiaryEntry, Reminder, SyncMutationResult
 from patients.sync import tombstones_purge
 from tenants.models import Clinic
 from tests.conftest import authed_client
+from tests.factories import PatientFactory
 
 HEADERS = {"HTTP_X_SCHEMA_VERSION": "1"}
 DAYS = 3
@@ -66,7 +67,7 @@ class SyncMachine(RuleBasedStateMachine):
         user = User.objects.create_user(f"model-{uuid.uuid4().hex[:8]}@example.com", "model passphrase 123")
         Membership.objects.create(user=user, clinic=self.clinic, role="patient")
         with tenant_context(self.clinic):
-            self.patient = Patient.objects.create(user_id=user.pk, display_name="Model", timezone="UTC")
+            self.patient = PatientFactory(user_id=user.pk, display_name="Model", timezone="UTC")
             self.today = self.patient.local_today()
         self.client = authed_client(user, self.clinic)
         # One id per diary day, as the PWA derives it (UUIDv5 of patient and date).

@@ -52,6 +52,7 @@ services: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	PYTHONPATH=platform:. $(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy platform patients clinicians tenants
 
 # pytest includes the browser tests (tests/pwa, Chromium via Playwright) against the built app.
 test: $(STAMP) lint pwa-check $(PWA_BUILT)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from clinicians.charts import uas7_chart_png
 from clinicians.models import Alert, Report, ReportKind, ReportStatus
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from core.outbox import outbox_enqueue, outbox_enqueue_many
 from patients import scores
 from patients.models import Patient, PatientStatus
@@ -58,21 +58,21 @@ def check_week(week_start: date, today: date, *, earliest: date = EARLIEST_WEEK)
     first week): asking for weeks back to 2000 cannot make the worker build hundreds of reports."""
     if week_start < EARLIEST_WEEK:
         raise ApplicationError(
-            code="validation_error", field="week_start", detail="That week is too far back."
+            code=ErrorCode.VALIDATION_ERROR, field="week_start", detail="That week is too far back."
         )
     if week_start.weekday() != 0:
         raise ApplicationError(
-            code="validation_error", field="week_start", detail="A week starts on a Monday."
+            code=ErrorCode.VALIDATION_ERROR, field="week_start", detail="A week starts on a Monday."
         )
     if week_start < earliest:
         raise ApplicationError(
-            code="report_week_before_enrolment",
+            code=ErrorCode.REPORT_WEEK_BEFORE_ENROLMENT,
             field="week_start",
             detail=f"The patient's record starts with the week of {earliest.isoformat()}.",
         )
     if week_start + timedelta(days=6) >= today:
         raise ApplicationError(
-            code="report_week_incomplete", field="week_start", detail="Reports cover weeks that have ended."
+            code=ErrorCode.REPORT_WEEK_INCOMPLETE, field="week_start", detail="Reports cover weeks that have ended."
         )
 
 

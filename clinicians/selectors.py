@@ -24,7 +24,7 @@ from clinicians import reports
 from clinicians.models import Alert, CareTeam, ClinicalNote, Report, ReportKind
 from core import crypto
 from core.cursors import cursor_sign, cursor_unsign
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from patients.audit import access_log_for_patient, access_log_write_many
 from patients.models import AccessLog, Patient
 from patients.summary import summaries_refresh_stale
@@ -119,7 +119,7 @@ def portal_patient_list(
     key = sort.lstrip("-")
     if key not in SORTS:
         raise ApplicationError(
-            code="invalid_sort", field="sort", detail=f"Sort by one of: {', '.join(SORTS)}."
+            code=ErrorCode.INVALID_SORT, field="sort", detail=f"Sort by one of: {', '.join(SORTS)}."
         )
     column = SORTS[key]
     params: dict[str, Any] = {"limit": limit + 1}
@@ -160,13 +160,13 @@ def portal_patient_list(
         payload = cursor_unsign(cursor, salt=PATIENT_LIST_CURSOR_SALT)
         if payload.get("sort") != sort:
             raise ApplicationError(
-                code="invalid_cursor", field="cursor", detail="The cursor belongs to another sort."
+                code=ErrorCode.INVALID_CURSOR, field="cursor", detail="The cursor belongs to another sort."
             )
         try:
             params["cursor_id"] = uuid.UUID(str(payload.get("id")))
         except ValueError as exc:
             raise ApplicationError(
-                code="invalid_cursor", field="cursor", detail="This cursor is not valid."
+                code=ErrorCode.INVALID_CURSOR, field="cursor", detail="This cursor is not valid."
             ) from exc
         params["cursor_value"] = payload.get("value")
         comparison = "<" if descending else ">"
@@ -326,7 +326,7 @@ def patient_timeline(
             params["c_id"] = str(payload["id"])
         except (KeyError, ValueError) as exc:
             raise ApplicationError(
-                code="invalid_cursor", field="cursor", detail="This cursor is not valid."
+                code=ErrorCode.INVALID_CURSOR, field="cursor", detail="This cursor is not valid."
             ) from exc
         keyset = "AND (at, kind, id) < (%(c_at)s, %(c_kind)s, %(c_id)s)"
     with connection.cursor() as db:

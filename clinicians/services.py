@@ -12,7 +12,7 @@ from accounts.models import Membership, Role, User
 from accounts.selectors import ActiveMembership
 from accounts.services import clinic_refuse_new_members
 from clinicians.models import Alert, CareRole, CareTeam, ClinicalNote, Clinician, ResolvedReason
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from core.text import single_line_validate
 from patients import scores
 from patients.audit import access_log_write
@@ -49,7 +49,7 @@ def patient_enroll(
     seat_check(clinic=clinic, adding="patient")
     if date_of_birth and date_of_birth > timezone.localdate():
         raise ApplicationError(
-            code="validation_error", field="date_of_birth", detail="Date of birth is in the future."
+            code=ErrorCode.VALIDATION_ERROR, field="date_of_birth", detail="Date of birth is in the future."
         )
     patient = Patient.objects.create(
         display_name=single_line_validate(display_name.strip(), field="display_name"),
@@ -88,11 +88,11 @@ def care_team_assign(
         clinic=clinic, user_id=clinician_user_id, is_active=True, role__in=[Role.CLINICIAN, Role.CLINIC_ADMIN]
     ).exists():
         raise ApplicationError(
-            code="not_a_clinician", field="clinician", detail="No active clinician with this id."
+            code=ErrorCode.NOT_A_CLINICIAN, field="clinician", detail="No active clinician with this id."
         )
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None:
-        raise ApplicationError(code="not_found", status_code=404, field="patient", detail="No such patient.")
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, field="patient", detail="No such patient.")
     clinician = clinician_for_user(user_id=clinician_user_id)
     try:
         with transaction.atomic():
@@ -109,7 +109,7 @@ def care_team_assign(
             return assignment
     except IntegrityError as exc:
         raise ApplicationError(
-            code="already_assigned",
+            code=ErrorCode.ALREADY_ASSIGNED,
             status_code=409,
             detail="This clinician is already on the patient's care team.",
         ) from exc
@@ -118,7 +118,7 @@ def care_team_assign(
 @transaction.atomic
 def care_team_end(*, actor: ActiveMembership, assignment: CareTeam, until: date | None = None) -> CareTeam:
     if assignment.until is not None:
-        raise ApplicationError(code="already_ended", status_code=409, detail="This assignment has ended.")
+        raise ApplicationError(code=ErrorCode.ALREADY_ENDED, status_code=409, detail="This assignment has ended.")
     assignment.until = max(until or assignment.patient.local_today(), assignment.since)
     assignment.save(update_fields=["until", "updated_at"])
     access_log_write(
@@ -146,7 +146,7 @@ def note_create(
         corrects = ClinicalNote.objects.filter(pk=corrects_id, patient=patient).first()
         if corrects is None:
             raise ApplicationError(
-                code="not_found", field="corrects", detail="No such note for this patient."
+                code=ErrorCode.NOT_FOUND, field="corrects", detail="No such note for this patient."
             )
     note = ClinicalNote(patient=patient, author_id=author.pk, corrects=corrects)
     note.body = body
@@ -175,14 +175,14 @@ def prescription_create(
     catalogue = Medication.objects.filter(code=medication).first()
     if catalogue is None:
         raise ApplicationError(
-            code="unknown_medication", field="medication", detail="Not in the medication catalogue."
+            code=ErrorCode.UNKNOWN_MEDICATION, field="medication", detail="Not in the medication catalogue."
         )
     kind = frequency_kind or catalogue.frequency_kind
     value = frequency_value if frequency_value is not None else catalogue.frequency_value
     if kind != FrequencyKind.PRN and not value:
-        raise ApplicationError(code="validation_error", field="frequency_value", detail="Give how often.")
+        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, field="frequency_value", detail="Give how often.")
     if end is not None and end < start:
-        raise ApplicationError(code="validation_error", field="end", detail="The end is before the start.")
+        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, field="end", detail="The end is before the start.")
     prescription = Prescription.objects.create(
         patient=patient,
         medication=catalogue,
@@ -212,10 +212,10 @@ def prescription_stop(
     end = end or prescription.patient.local_today()
     if prescription.end is not None and prescription.end <= end:
         raise ApplicationError(
-            code="already_stopped", status_code=409, detail="This prescription has already ended."
+            code=ErrorCode.ALREADY_STOPPED, status_code=409, detail="This prescription has already ended."
         )
     if end < prescription.start:
-        raise ApplicationError(code="validation_error", field="end", detail="The end is before the start.")
+        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, field="end", detail="The end is before the start.")
     prescription.end = end
     prescription.save(update_fields=["end", "updated_at"])
     patient_changed(prescription.patient)
@@ -275,7 +275,7 @@ def _open_alerts_count(patient_id: uuid.UUID) -> None:
 
 def alert_acknowledge(*, alert: Alert, actor: User) -> Alert:
     if alert.resolved_at is not None:
-        raise ApplicationError(code="alert_resolved", status_code=409, detail="This alert is resolved.")
+        raise ApplicationError(code=ErrorCode.ALERT_RESOLVED, status_code=409, detail="This alert is resolved.")
     if alert.acknowledged_at is None:
         alert.acknowledged_at = timezone.now()
         alert.acknowledged_by = actor.pk
@@ -287,7 +287,7 @@ def alert_acknowledge(*, alert: Alert, actor: User) -> Alert:
 def alert_resolve(*, alert: Alert, actor: User) -> Alert:
     if alert.resolved_at is not None:
         raise ApplicationError(
-            code="alert_resolved", status_code=409, detail="This alert is already resolved."
+            code=ErrorCode.ALERT_RESOLVED, status_code=409, detail="This alert is already resolved."
         )
     alert.resolved_at = timezone.now()
     alert.resolved_by = actor.pk

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.views import View
 
-from core.errors import problem_response
+from core.errors import ErrorCode, problem_response
 
 APP_PREFIX = "/app/"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -47,7 +47,7 @@ def _strict(response: HttpResponse) -> HttpResponse:
 def _not_built() -> HttpResponse:
     return problem_response(
         status_code=503,
-        code="app_not_built",
+        code=ErrorCode.APP_NOT_BUILT,
         detail=(
             f"The patient app is not built: {_dist()} has no index.html. "
             "Run `make pwa` (or `make run`, which builds it), then reload."
@@ -69,7 +69,7 @@ class AppShellView(View):
 
     def get(self, request: HttpRequest, route: str = "") -> HttpResponse:
         if "." in route.rsplit("/", 1)[-1] and route != "index.html":
-            return problem_response(status_code=404, code="not_found", detail="No such file.")
+            return problem_response(status_code=404, code=ErrorCode.NOT_FOUND, detail="No such file.")
         index = _dist() / "index.html"
         if not index.is_file():
             return _not_built()
@@ -84,7 +84,7 @@ class AppFileView(View):
         if not path.is_file():
             if not (_dist() / "index.html").is_file():
                 return _not_built()
-            return problem_response(status_code=404, code="not_found", detail="No such file.")
+            return problem_response(status_code=404, code=ErrorCode.NOT_FOUND, detail="No such file.")
         return _strict(_file(path, IMMUTABLE if folder == "assets" else "public, max-age=86400"))
 
 

@@ -27,7 +27,7 @@ from accounts.models import Membership, Role, User
 from accounts.tasks import clinic_admins_alert_send
 from billing.services import seat_check
 from core import crypto
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from patients.audit import access_log_write
 from patients.models import Enrollment, EnrollmentFailure, Patient
 from patients.services import patient_changed
@@ -65,7 +65,7 @@ def enrollment_issue(
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
         if patient.user_id is not None:
             raise ApplicationError(
-                code="patient_already_enrolled",
+                code=ErrorCode.PATIENT_ALREADY_ENROLLED,
                 status_code=409,
                 field="patient_id",
                 detail="This patient already has an account; they sign in with it.",
@@ -143,7 +143,7 @@ def _guessing_budget_check(clinic: Clinic) -> None:
     failures = EnrollmentFailure.objects.filter(created_at__gte=_guessing_window_start()).count()
     if failures >= settings.ENROLLMENT_FAILURE_BUDGET:
         raise ApplicationError(
-            code="enrollment_paused",
+            code=ErrorCode.ENROLLMENT_PAUSED,
             status_code=429,
             detail="Too many wrong enrollment codes were tried at this clinic. Try again later "
             "or ask your clinic for help.",
@@ -183,7 +183,7 @@ def _patient_link(*, enrollment: Enrollment, user: User, clinic: Clinic) -> Pati
         patient = Patient.objects.select_for_update().get(pk=enrollment.patient_id)
         if patient.user_id is not None and patient.user_id != user.pk:
             raise ApplicationError(
-                code="enrollment_invalid", field="code", detail="This enrollment code is not valid."
+                code=ErrorCode.ENROLLMENT_INVALID, field="code", detail="This enrollment code is not valid."
             )
     else:
         seat_check(clinic=clinic, adding="patient")

@@ -17,7 +17,7 @@ from pywebpush import WebPushException, webpush
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from patients.models import PushSubscription
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class TransientDeliveryError(Exception):
 
 def _refuse_endpoint() -> ApplicationError:
     return ApplicationError(
-        code="push_endpoint_not_allowed",
+        code=ErrorCode.PUSH_ENDPOINT_NOT_ALLOWED,
         field="endpoint",
         detail="This is not the endpoint of a supported push service.",
     )
@@ -70,15 +70,15 @@ def keys_check(p256dh: str, auth: str) -> None:
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
     except (ValueError, TypeError) as exc:
         raise ApplicationError(
-            code="validation_error", field="keys.p256dh", detail="Not a P-256 public key."
+            code=ErrorCode.VALIDATION_ERROR, field="keys.p256dh", detail="Not a P-256 public key."
         ) from exc
     try:
         secret = base64.urlsafe_b64decode(auth + "=" * (-len(auth) % 4))
     except (ValueError, TypeError) as exc:
-        raise ApplicationError(code="validation_error", field="keys.auth", detail="Not base64url.") from exc
+        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, field="keys.auth", detail="Not base64url.") from exc
     if len(secret) != 16:
         raise ApplicationError(
-            code="validation_error", field="keys.auth", detail="The auth secret is 16 bytes."
+            code=ErrorCode.VALIDATION_ERROR, field="keys.auth", detail="The auth secret is 16 bytes."
         )
 
 

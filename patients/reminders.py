@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from core.outbox import outbox_enqueue_many
 from patients import push
 from patients.audit import access_log_write
@@ -54,7 +54,7 @@ def max_lateness() -> timedelta:
 
 
 def _not_found() -> ApplicationError:
-    return ApplicationError(code="not_found", status_code=404, detail="No such reminder.")
+    return ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such reminder.")
 
 
 # --- The patient's schedule ------------------------------------------------------------------------
@@ -82,13 +82,13 @@ def _schedule(reminder: Reminder, patient: Patient, now: datetime | None = None)
 def _clean_days(days: Any) -> list[int]:
     if not isinstance(days, list | tuple) or not days:
         raise ApplicationError(
-            code="validation_error",
+            code=ErrorCode.VALIDATION_ERROR,
             field="days_of_week",
             detail="Give at least one ISO weekday (1 = Monday).",
         )
     if any(not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= 7 for d in days):
         raise ApplicationError(
-            code="validation_error", field="days_of_week", detail="Weekdays are 1 (Monday) to 7 (Sunday)."
+            code=ErrorCode.VALIDATION_ERROR, field="days_of_week", detail="Weekdays are 1 (Monday) to 7 (Sunday)."
         )
     return sorted(set(days))
 
@@ -97,25 +97,25 @@ def _clean_prescription(patient: Patient, kind: str, prescription_id: Any) -> Pr
     if kind != ReminderKind.MEDICATION:
         if prescription_id is not None:
             raise ApplicationError(
-                code="validation_error",
+                code=ErrorCode.VALIDATION_ERROR,
                 field="prescription",
                 detail="Only medication reminders name a prescription.",
             )
         return None
     if prescription_id is None:
         raise ApplicationError(
-            code="validation_error",
+            code=ErrorCode.VALIDATION_ERROR,
             field="prescription",
             detail="A medication reminder needs a prescription.",
         )
     prescription = Prescription.objects.filter(pk=prescription_id, patient=patient).first()
     if prescription is None:
         raise ApplicationError(
-            code="not_found", status_code=404, field="prescription", detail="No such prescription."
+            code=ErrorCode.NOT_FOUND, status_code=404, field="prescription", detail="No such prescription."
         )
     if prescription.end is not None and prescription.end < patient.local_today():
         raise ApplicationError(
-            code="prescription_inactive", field="prescription", detail="This prescription has ended."
+            code=ErrorCode.PRESCRIPTION_INACTIVE, field="prescription", detail="This prescription has ended."
         )
     return prescription
 
@@ -133,7 +133,7 @@ def reminder_save(
 ) -> tuple[Reminder, bool]:
     """Create a reminder, or replace one of the patient's own (the id comes from the device)."""
     if kind not in ReminderKind.values:
-        raise ApplicationError(code="validation_error", field="kind", detail="Unknown reminder kind.")
+        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, field="kind", detail="Unknown reminder kind.")
     days = _clean_days(days_of_week if days_of_week is not None else [1, 2, 3, 4, 5, 6, 7])
     prescription = _clean_prescription(patient, kind, prescription_id)
     reminder = None
@@ -146,7 +146,7 @@ def reminder_save(
         live = Reminder.objects.filter(patient=patient, deleted_at__isnull=True).count()
         if live >= settings.REMINDERS_PER_PATIENT_MAX:
             raise ApplicationError(
-                code="too_many_reminders",
+                code=ErrorCode.TOO_MANY_REMINDERS,
                 detail=f"At most {settings.REMINDERS_PER_PATIENT_MAX} reminders per patient.",
             )
         reminder = Reminder(id=reminder_id or uuid.uuid4(), patient=patient)
@@ -242,7 +242,7 @@ def push_subscription_register(
             allowed=False,
         )
         raise PushEndpointTaken(
-            code="push_endpoint_taken",
+            code=ErrorCode.PUSH_ENDPOINT_TAKEN,
             status_code=409,
             field="endpoint",
             detail="This push endpoint is registered to another account.",
@@ -259,7 +259,7 @@ def _push_subscription_save(
     mine = PushSubscription.objects.filter(patient=patient).exclude(endpoint=endpoint).count()
     if mine >= settings.PUSH_SUBSCRIPTIONS_PER_PATIENT_MAX:
         raise ApplicationError(
-            code="too_many_push_subscriptions",
+            code=ErrorCode.TOO_MANY_PUSH_SUBSCRIPTIONS,
             detail=f"At most {settings.PUSH_SUBSCRIPTIONS_PER_PATIENT_MAX} devices; remove one first.",
         )
     values = {"p256dh": p256dh, "auth": auth, "user_agent": user_agent[:200]}
@@ -279,7 +279,7 @@ def _push_subscription_save(
 def push_subscription_delete(*, patient: Patient, subscription_id: uuid.UUID) -> None:
     deleted, _ = PushSubscription.objects.filter(pk=subscription_id, patient=patient).delete()
     if not deleted:
-        raise ApplicationError(code="not_found", status_code=404, detail="No such push subscription.")
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such push subscription.")
 
 
 # --- Dispatch: one clinic, one minute ---------------------------------------------------------------

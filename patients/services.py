@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from core.outbox import outbox_enqueue_many
 from patients import scores
 from patients.audit import access_log_write
@@ -33,7 +33,7 @@ NOT_FOUND = "No such record."
 
 
 def _not_found() -> ApplicationError:
-    return ApplicationError(code="not_found", status_code=404, detail=NOT_FOUND)
+    return ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail=NOT_FOUND)
 
 
 def patient_write_lock(patient: Patient) -> None:
@@ -54,7 +54,7 @@ def patient_profile_update(*, patient: Patient, **changes: Any) -> Patient:
     allowed = {"timezone", "locale", "diary_mode", "quiet_hours_start", "quiet_hours_end"}
     unknown = set(changes) - allowed
     if unknown:
-        raise ApplicationError(code="validation_error", field=sorted(unknown)[0], detail="Unknown field.")
+        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, field=sorted(unknown)[0], detail="Unknown field.")
     if "timezone" in changes:
         timezone_validate(changes["timezone"])
     for field in ("quiet_hours_start", "quiet_hours_end"):
@@ -63,7 +63,7 @@ def patient_profile_update(*, patient: Patient, **changes: Any) -> Patient:
                 changes[field] = time.fromisoformat(changes[field])
             except ValueError as exc:
                 raise ApplicationError(
-                    code="validation_error", field=field, detail="Use a time as HH:MM."
+                    code=ErrorCode.VALIDATION_ERROR, field=field, detail="Use a time as HH:MM."
                 ) from exc
     patient_write_lock(patient)
     moved = "timezone" in changes and changes["timezone"] != patient.timezone
@@ -134,13 +134,13 @@ def _check_day(
     today = patient.local_today(now)
     if day > today:
         raise ApplicationError(
-            code=future_code,
+            code=ErrorCode(future_code),
             field=field,
             detail=f"{day} is in the future in your time zone ({patient.timezone}).",
         )
     if day < today - timedelta(days=late_days):
         raise ApplicationError(
-            code=late_code,
+            code=ErrorCode(late_code),
             field=field,
             detail=f"Entries can be added or changed up to {late_days} days back.",
         )
@@ -162,7 +162,7 @@ def _check_slot(*, patient: Patient, day: date, slot: str) -> None:
             return
         recorded = "as a whole day" if Slot.DAY in kinds else "as morning and evening"
         raise ApplicationError(
-            code="diary_day_kind",
+            code=ErrorCode.DIARY_DAY_KIND,
             status_code=409,
             field="slot",
             detail=f"This day is already recorded {recorded}: change that entry instead.",
@@ -170,7 +170,7 @@ def _check_slot(*, patient: Patient, day: date, slot: str) -> None:
     expected = (Slot.DAY,) if patient.diary_mode == DiaryMode.ONCE else (Slot.AM, Slot.PM)
     if slot not in expected:
         raise ApplicationError(
-            code="diary_slot_mismatch",
+            code=ErrorCode.DIARY_SLOT_MISMATCH,
             field="slot",
             detail=f"Your diary is {patient.diary_mode}-daily: use slot {' or '.join(expected)}.",
         )
@@ -203,12 +203,12 @@ def diary_entry_record(
     if angioedema:
         if aas_items is None:
             raise ApplicationError(
-                code="aas_required", field="aas_items", detail="Rate the 5 swelling questions."
+                code=ErrorCode.AAS_REQUIRED, field="aas_items", detail="Rate the 5 swelling questions."
             )
         scores.aas_day(True, aas_items)
     elif aas_items is not None:
         raise ApplicationError(
-            code="aas_without_angioedema",
+            code=ErrorCode.AAS_WITHOUT_ANGIOEDEMA,
             field="aas_items",
             detail="Swelling questions need angioedema: true.",
         )
@@ -224,7 +224,7 @@ def diary_entry_record(
         if entry_id is not None and DiaryEntry.objects.filter(pk=entry_id).exists():
             # The id is this patient's tombstoned or other-slot record: ids are not reused.
             raise ApplicationError(
-                code="diary_id_conflict",
+                code=ErrorCode.DIARY_ID_CONFLICT,
                 status_code=409,
                 field="id",
                 detail="This id belongs to another entry.",
@@ -241,7 +241,7 @@ def diary_entry_record(
     except IntegrityError as exc:
         # A concurrent writer created the same date/slot first: report it, do not lose either.
         raise ApplicationError(
-            code="diary_conflict",
+            code=ErrorCode.DIARY_CONFLICT,
             status_code=409,
             detail="This day was just recorded elsewhere; reload and retry.",
         ) from exc
@@ -272,9 +272,11 @@ def _validate_answers(instrument: str, answers: Any) -> tuple[dict[str, Any], in
     """Per-instrument answers → (normalised answers, score)."""
     try:
         if instrument in (Instrument.UCT, Instrument.UCT7):
-            items = answers.get("items") if isinstance(answers, dict) else None
-            if set(answers) - {"items"}:
+            if not isinstance(answers, dict) or set(answers) - {"items"}:
                 raise ValueError("only 'items' is accepted")
+            items = answers.get("items")
+            if not isinstance(items, list):
+                raise ValueError("items must be a list")
             return {"items": list(items)}, scores.uct_total(list(items))
         if instrument == Instrument.AAS:
             if not isinstance(answers, dict) or set(answers) - {"angioedema", "items"}:
@@ -283,13 +285,15 @@ def _validate_answers(instrument: str, answers: Any) -> tuple[dict[str, Any], in
             if not isinstance(angioedema, bool):
                 raise ValueError("angioedema must be true or false")
             items = answers.get("items")
+            if angioedema and not isinstance(items, list):
+                raise ValueError("items must be a list")
             score = scores.aas_day(angioedema, items)
-            return {"angioedema": angioedema, "items": list(items) if angioedema else None}, score
+            return {"angioedema": angioedema, "items": list(items) if angioedema and items else None}, score
     except (TypeError, ValueError, AttributeError) as exc:
         raise ApplicationError(
-            code="invalid_answers", field="answers", detail=str(exc) or "Invalid answers."
+            code=ErrorCode.INVALID_ANSWERS, field="answers", detail=str(exc) or "Invalid answers."
         ) from exc
-    raise ApplicationError(code="unknown_instrument", field="instrument", detail="Unknown instrument.")
+    raise ApplicationError(code=ErrorCode.UNKNOWN_INSTRUMENT, field="instrument", detail="Unknown instrument.")
 
 
 @transaction.atomic
@@ -411,16 +415,16 @@ def dose_log_record(
     prescription = Prescription.objects.filter(pk=prescription_id, patient=patient).first()
     if prescription is None:
         raise ApplicationError(
-            code="not_found", status_code=404, field="prescription", detail="No such prescription."
+            code=ErrorCode.NOT_FOUND, status_code=404, field="prescription", detail="No such prescription."
         )
     _check_day(patient=patient, day=day, late_days=late_days, field="date")
     if not prescription.active_on(day):
         raise ApplicationError(
-            code="prescription_inactive", field="date", detail="The prescription is not active on that date."
+            code=ErrorCode.PRESCRIPTION_INACTIVE, field="date", detail="The prescription is not active on that date."
         )
     if status == DoseStatus.SKIPPED and taken_at is not None:
         raise ApplicationError(
-            code="validation_error", field="taken_at", detail="A skipped dose has no time taken."
+            code=ErrorCode.VALIDATION_ERROR, field="taken_at", detail="A skipped dose has no time taken."
         )
     if status == DoseStatus.TAKEN and taken_at is None:
         taken_at = timezone.now()

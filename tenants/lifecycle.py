@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.crypto import ArchiveCorrupt, ArchiveDecryptor, ArchiveEncryptor
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from core.text import single_line_validate
 from tenants.models import Clinic, ClinicStatus
 from tenants.selectors import clinic_host_cache_clear
@@ -56,7 +56,7 @@ def clinic_settings_apply(*, clinic: Clinic, **changes: Any) -> bool:
     (then the caller revokes the staff's earlier credentials: `onboarding.services`)."""
     unknown = set(changes) - set(CLINIC_SETTINGS_FIELDS)
     if unknown:
-        raise ApplicationError(code="validation_error", field=sorted(unknown)[0], detail="Unknown field.")
+        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, field=sorted(unknown)[0], detail="Unknown field.")
     if "name" in changes:
         single_line_validate(changes["name"], field="name")
     mfa_switched_on = changes.get("mfa_required") is True and not clinic.mfa_required
@@ -78,7 +78,7 @@ def _status_change(*, clinic: Clinic, allowed_from: tuple[str, ...], to: str) ->
         locked: Clinic = Clinic.objects.select_for_update().get(pk=clinic.pk)
         if locked.status not in allowed_from:
             raise ApplicationError(
-                code="invalid_status",
+                code=ErrorCode.INVALID_STATUS,
                 status_code=409,
                 detail=f"A clinic that is {locked.status} cannot become {to}.",
             )
@@ -107,7 +107,7 @@ def clinic_offboard_request(*, clinic: Clinic) -> Clinic:
 
     if clinic.status not in (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING):
         raise ApplicationError(
-            code="invalid_status",
+            code=ErrorCode.INVALID_STATUS,
             status_code=409,
             detail=f"A clinic that is {clinic.status} cannot be offboarded.",
         )
@@ -314,15 +314,15 @@ def clinic_archive_open(*, clinic: Clinic, actor_id: Any) -> tuple[str, Iterator
     truncated or altered zip.
     """
     if not clinic.offboarding_archive:
-        raise ApplicationError(code="archive_not_ready", status_code=404, detail="No export archive yet.")
+        raise ApplicationError(code=ErrorCode.ARCHIVE_NOT_READY, status_code=404, detail="No export archive yet.")
     problem = clinic_archive_problem(clinic=clinic)
     if problem == "archive_missing":
         raise ApplicationError(
-            code="archive_missing", status_code=404, detail="The export archive is missing from storage."
+            code=ErrorCode.ARCHIVE_MISSING, status_code=404, detail="The export archive is missing from storage."
         )
     if problem:
         raise ApplicationError(
-            code=problem, status_code=409, detail="The export archive failed verification; export it again."
+            code=ErrorCode(problem), status_code=409, detail="The export archive failed verification; export it again."
         )
     stored = _archive_storage().open(clinic.offboarding_archive, "rb")
     try:

@@ -10,7 +10,7 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import set_urlconf
 
-from core.errors import problem_response
+from core.errors import ErrorCode, problem_response
 from core.net import peer_is_trusted_proxy
 from tenants.db import tenant_connection
 from tenants.selectors import clinic_for_host
@@ -38,7 +38,7 @@ class TlsAskMiddleware:
             host in settings.PLATFORM_HOSTS or (bool(host) and clinic_for_host(host) is not None)
         )
         if not allowed:
-            return problem_response(status_code=404, code="unknown_host", detail="Unknown host.")
+            return problem_response(status_code=404, code=ErrorCode.UNKNOWN_HOST, detail="Unknown host.")
         return JsonResponse({"domain": host})
 
 
@@ -56,7 +56,7 @@ class ClinicHostMiddleware:
         try:
             host = request.get_host().rsplit(":", 1)[0].lower().rstrip(".")
         except DisallowedHost:
-            return problem_response(status_code=404, code="unknown_host", detail="Unknown host.")
+            return problem_response(status_code=404, code=ErrorCode.UNKNOWN_HOST, detail="Unknown host.")
 
         if host in settings.PLATFORM_HOSTS:
             request.tenant = db.tenant  # type: ignore[attr-defined]
@@ -64,7 +64,7 @@ class ClinicHostMiddleware:
         else:
             clinic = clinic_for_host(host)
             if clinic is None:
-                return problem_response(status_code=404, code="unknown_host", detail="Unknown host.")
+                return problem_response(status_code=404, code=ErrorCode.UNKNOWN_HOST, detail="Unknown host.")
             clinic.domain_url = host
             request.tenant = clinic  # type: ignore[attr-defined]
             db.set_tenant(clinic)

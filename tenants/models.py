@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 
 
 @functools.cache
@@ -28,7 +28,7 @@ def _is_iana_timezone(value: object) -> bool:
 def validate_timezone(value: str) -> None:
     """Model-field validator (kept under this name: migrations reference it)."""
     if not _is_iana_timezone(value):
-        raise ValidationError("Unknown IANA time zone.", code="invalid_timezone")
+        raise ValidationError("Unknown IANA time zone.", code=ErrorCode.INVALID_TIMEZONE)
 
 
 def timezone_validate(name: object, *, field: str = "timezone") -> str:
@@ -37,7 +37,7 @@ def timezone_validate(name: object, *, field: str = "timezone") -> str:
     Raises ApplicationError `invalid_timezone` naming `field`; returns the name.
     """
     if not _is_iana_timezone(name):
-        raise ApplicationError(code="invalid_timezone", field=field, detail="Unknown IANA time zone.")
+        raise ApplicationError(code=ErrorCode.INVALID_TIMEZONE, field=field, detail="Unknown IANA time zone.")
     assert isinstance(name, str)
     return name
 

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from tenants.models import ROUTABLE_STATUSES, Clinic, Domain
 
 HOST_CACHE_SECONDS = 300
@@ -22,7 +22,7 @@ def clinic_for_host(host: str) -> Clinic | None:
     Must be called with the connection on the public schema (the cache key carries the schema).
     """
     key = _host_cache_key(host)
-    clinic = cache.get(key)
+    clinic: Clinic | None = cache.get(key)
     if clinic is not None:
         return clinic
     domain = (
@@ -32,8 +32,9 @@ def clinic_for_host(host: str) -> Clinic | None:
     )
     if domain is None:
         return None
-    cache.set(key, domain.tenant, HOST_CACHE_SECONDS)
-    return domain.tenant
+    tenant: Clinic = domain.tenant
+    cache.set(key, tenant, HOST_CACHE_SECONDS)
+    return tenant
 
 
 def clinic_host_cache_clear(*, clinic: Clinic, hosts: list[str] | None = None) -> None:
@@ -65,5 +66,5 @@ def clinic_get_by_slug(*, slug: str) -> Clinic:
     if re.fullmatch(r"[a-z0-9-]{1,64}", slug):
         clinic = Clinic.objects.filter(slug=slug).first()
     if clinic is None:
-        raise ApplicationError(code="not_found", status_code=404, detail="No such clinic.")
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such clinic.")
     return clinic

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django_tenants.utils import schema_exists
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from core.text import single_line_validate
 from tenants.hooks import clinic_schema_created
 from tenants.models import Clinic, ClinicStatus, Domain, timezone_validate
@@ -73,12 +73,12 @@ def clinic_slug_validate(slug: str) -> str:
     """Return the slug if it can name a clinic; raise ApplicationError(field="slug") otherwise."""
     if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
         raise ApplicationError(
-            code="invalid_slug",
+            code=ErrorCode.INVALID_SLUG,
             field="slug",
             detail="Use 3–40 characters: lowercase letters, digits and hyphens, starting with a letter.",
         )
     if slug in RESERVED_SLUGS or slug.endswith("-") or "--" in slug:
-        raise ApplicationError(code="reserved_slug", field="slug", detail="This address is not available.")
+        raise ApplicationError(code=ErrorCode.RESERVED_SLUG, field="slug", detail="This address is not available.")
     return slug
 
 
@@ -101,7 +101,7 @@ def clinic_create(
     schema_name = schema_name_for_slug(slug)
     name = single_line_validate((name or "").strip(), field="name")
     if not name or len(name) > 200:
-        raise ApplicationError(code="invalid_name", field="name", detail="Give the clinic a name (1–200).")
+        raise ApplicationError(code=ErrorCode.INVALID_NAME, field="name", detail="Give the clinic a name (1–200).")
     timezone_validate(timezone)
 
     snapshot = snapshot_current()
@@ -117,7 +117,7 @@ def clinic_create(
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SCHEMA_LOCK_KEY])
             if Clinic.objects.filter(slug=slug).exists() or schema_exists(schema_name):
                 raise ApplicationError(
-                    code="slug_taken", field="slug", status_code=409, detail="This address is already taken."
+                    code=ErrorCode.SLUG_TAKEN, field="slug", status_code=409, detail="This address is already taken."
                 )
             clinic = Clinic(
                 slug=slug,
@@ -139,7 +139,7 @@ def clinic_create(
     except IntegrityError as exc:
         # The unique constraints back the advisory lock (e.g. a writer that skipped it).
         raise ApplicationError(
-            code="slug_taken", field="slug", status_code=409, detail="This address is already taken."
+            code=ErrorCode.SLUG_TAKEN, field="slug", status_code=409, detail="This address is already taken."
         ) from exc
     transaction.on_commit(lambda: clinic_host_cache_clear(clinic=clinic))
     transaction.on_commit(lambda: clinic_queue_subscribe(schema_name))

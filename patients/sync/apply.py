@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from core.errors import ErrorCode
 from patients import services
 from patients.models import DoseLog, Patient, QuestionnaireResponse, Reminder, SyncClient
 from patients.sync.merge import (
@@ -27,12 +28,12 @@ def _apply_questionnaire(patient: Patient, m: dict[str, Any], late_days: int) ->
     id of another patient's response is not found, as in the diary."""
     response = QuestionnaireResponse.objects.select_for_update().filter(pk=m["id"]).first()
     if response is not None and response.patient_id != patient.pk:
-        raise Rejected("not_found", "No such record.")
+        raise Rejected(ErrorCode.NOT_FOUND, "No such record.")
     if response is None and (gone := _purged(patient, "questionnaire_response", m["id"])) is not None:
         return gone
     if m["op"] == "delete":
         if response is None:
-            raise Rejected("not_found", "No such record.")
+            raise Rejected(ErrorCode.NOT_FOUND, "No such record.")
         if response.deleted_at is None:
             response.deleted_at = timezone.now()
             response.save(update_fields=["deleted_at"])
@@ -41,13 +42,13 @@ def _apply_questionnaire(patient: Patient, m: dict[str, Any], late_days: int) ->
     fields = m.get("fields") or {}
     unknown = set(fields) - {"instrument", "answers", "period_end"}
     if unknown:
-        raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
+        raise Rejected(ErrorCode.UNKNOWN_FIELD, f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
     period_end = None
     if fields.get("period_end"):
         try:
             period_end = date.fromisoformat(str(fields["period_end"]))
         except ValueError as exc:
-            raise Rejected("invalid_date", "period_end must be YYYY-MM-DD.", "period_end") from exc
+            raise Rejected(ErrorCode.INVALID_DATE, "period_end must be YYYY-MM-DD.", "period_end") from exc
     if response is not None:
         if response.deleted_at is not None:
             return {
@@ -57,7 +58,7 @@ def _apply_questionnaire(patient: Patient, m: dict[str, Any], late_days: int) ->
                 "record": {"id": str(response.pk), "deleted": True},
             }
         if "instrument" in fields and fields["instrument"] != response.instrument:
-            raise Rejected("immutable_field", "instrument cannot change; record a new one.", "instrument")
+            raise Rejected(ErrorCode.IMMUTABLE_FIELD, "instrument cannot change; record a new one.", "instrument")
         if "answers" not in fields and period_end is None:
             return {"status": "applied", "server_version": response.server_version}
         response = services.questionnaire_update(
@@ -83,21 +84,21 @@ def _apply_questionnaire(patient: Patient, m: dict[str, Any], late_days: int) ->
 
 def _apply_dose(patient: Patient, m: dict[str, Any], late_days: int) -> dict[str, Any]:
     if m["op"] == "delete":
-        raise Rejected("insert_only", "Dose logs are insert-only: log a correction instead.")
+        raise Rejected(ErrorCode.INSERT_ONLY, "Dose logs are insert-only: log a correction instead.")
     from patients.api.views import DoseCreateApi
 
     fields = m.get("fields") or {}
     unknown = set(fields) - {"prescription", "date", "status", "taken_at"}
     if unknown:
-        raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
+        raise Rejected(ErrorCode.UNKNOWN_FIELD, f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
     for name in ("prescription", "date", "status"):
         if name not in fields:
-            raise Rejected("validation_error", f"{name} is required.", name)
+            raise Rejected(ErrorCode.VALIDATION_ERROR, f"{name} is required.", name)
     clean = _validated_by(DoseCreateApi.InputSerializer, fields)
     existing = DoseLog.objects.filter(pk=m["id"]).first()
     if existing is not None:
         if existing.patient_id != patient.pk:
-            raise Rejected("not_found", "No such record.")
+            raise Rejected(ErrorCode.NOT_FOUND, "No such record.")
         same = (
             existing.prescription_id == clean["prescription"]
             and existing.scheduled_date == clean["date"]
@@ -105,7 +106,7 @@ def _apply_dose(patient: Patient, m: dict[str, Any], late_days: int) -> dict[str
             and ("taken_at" not in clean or clean["taken_at"] == existing.taken_at)
         )
         if not same:  # never acknowledge a change that was not made
-            raise Rejected("immutable", "Dose logs are insert-only: log a correction instead.")
+            raise Rejected(ErrorCode.IMMUTABLE, "Dose logs are insert-only: log a correction instead.")
         return {"status": "applied", "server_version": existing.server_version}
     dose, _ = services.dose_log_record(
         patient=patient,
@@ -122,13 +123,13 @@ def _apply_dose(patient: Patient, m: dict[str, Any], late_days: int) -> dict[str
 
 def _apply_settings(patient: Patient, client: SyncClient, m: dict[str, Any]) -> dict[str, Any]:
     if m["op"] == "delete" or m["id"] != patient.pk:
-        raise Rejected("not_allowed", "Only your own settings can be changed, not deleted.")
+        raise Rejected(ErrorCode.NOT_ALLOWED, "Only your own settings can be changed, not deleted.")
     from patients.api.views import ProfileApi
 
     fields = m.get("fields") or {}
     unknown = set(fields) - SETTINGS_FIELDS
     if unknown:
-        raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
+        raise Rejected(ErrorCode.UNKNOWN_FIELD, f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
     fields = _validated_by(ProfileApi.InputSerializer, fields)
     locked = Patient.objects.select_for_update(no_key=True).get(pk=patient.pk)
     base_version = m.get("base_version") or 0
@@ -175,10 +176,10 @@ def _apply_reminder(patient: Patient, client: SyncClient, m: dict[str, Any]) -> 
 
     existing = Reminder.objects.select_for_update().filter(pk=m["id"]).first()
     if existing is not None and existing.patient_id != patient.pk:
-        raise Rejected("not_found", "No such reminder.")
+        raise Rejected(ErrorCode.NOT_FOUND, "No such reminder.")
     if m["op"] == "delete":
         if existing is None:
-            raise Rejected("not_found", "No such reminder.")
+            raise Rejected(ErrorCode.NOT_FOUND, "No such reminder.")
         if existing.deleted_at is None:
             existing = reminders.reminder_delete(patient=patient, reminder_id=m["id"])
         existing.refresh_from_db(fields=["server_version"])
@@ -186,7 +187,7 @@ def _apply_reminder(patient: Patient, client: SyncClient, m: dict[str, Any]) -> 
     fields = dict(m.get("fields") or {})
     unknown = set(fields) - REMINDER_FIELDS
     if unknown:
-        raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
+        raise Rejected(ErrorCode.UNKNOWN_FIELD, f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
     if existing is not None and existing.deleted_at is not None:  # delete wins
         return {
             "status": "conflict",
@@ -197,19 +198,19 @@ def _apply_reminder(patient: Patient, client: SyncClient, m: dict[str, Any]) -> 
     if existing is None:
         for name in ("kind", "local_time"):
             if name not in fields:
-                raise Rejected("validation_error", f"{name} is required.", name)
+                raise Rejected(ErrorCode.VALIDATION_ERROR, f"{name} is required.", name)
     if "local_time" in fields:
         try:
             fields["local_time"] = time.fromisoformat(str(fields["local_time"]))
         except ValueError as exc:
-            raise Rejected("validation_error", "local_time is HH:MM.", "local_time") from exc
+            raise Rejected(ErrorCode.VALIDATION_ERROR, "local_time is HH:MM.", "local_time") from exc
     if "enabled" in fields and not isinstance(fields["enabled"], bool):
-        raise Rejected("validation_error", "enabled is true or false.", "enabled")
+        raise Rejected(ErrorCode.VALIDATION_ERROR, "enabled is true or false.", "enabled")
     if fields.get("prescription") is not None:
         try:
             fields["prescription"] = uuid.UUID(str(fields["prescription"]))
         except ValueError as exc:
-            raise Rejected("validation_error", "prescription is a UUID.", "prescription") from exc
+            raise Rejected(ErrorCode.VALIDATION_ERROR, "prescription is a UUID.", "prescription") from exc
     if existing is None:
         reminder, _ = reminders.reminder_save(
             patient=patient,
@@ -286,4 +287,4 @@ def _apply(patient: Patient, client: SyncClient, m: dict[str, Any], late_days: i
         return _apply_settings(patient, client, m)
     if table == "reminder":
         return _apply_reminder(patient, client, m)
-    raise Rejected("server_owned", f"{table} is changed by the clinic only.")
+    raise Rejected(ErrorCode.SERVER_OWNED, f"{table} is changed by the clinic only.")

@@ -11,7 +11,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from patients import services
 from patients.models import (
     DiaryEntry,
@@ -44,7 +44,7 @@ def _validated_by(
         return dict(serializer.validated_data)
     field, messages = next(iter(serializer.errors.items()))
     message = messages[0] if isinstance(messages, list) and messages else messages
-    raise Rejected("validation_error", f"{field}: {message}", field)
+    raise Rejected(ErrorCode.VALIDATION_ERROR, f"{field}: {message}", field)
 
 
 def _rejection(exc: ApplicationError | Rejected) -> dict[str, Any]:
@@ -69,17 +69,17 @@ def _diary_record(entry: DiaryEntry) -> dict[str, Any]:
 def _validated_diary_fields(fields: dict[str, Any]) -> dict[str, Any]:
     unknown = set(fields) - DIARY_FIELDS
     if unknown:
-        raise Rejected("unknown_field", f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
+        raise Rejected(ErrorCode.UNKNOWN_FIELD, f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
     clean: dict[str, Any] = {}
     for name in ("wheals", "itch"):
         if name in fields:
             value = fields[name]
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 3:
-                raise Rejected("validation_error", f"{name} must be an integer 0–3.", name)
+                raise Rejected(ErrorCode.VALIDATION_ERROR, f"{name} must be an integer 0–3.", name)
             clean[name] = value
     if "angioedema" in fields:
         if not isinstance(fields["angioedema"], bool):
-            raise Rejected("validation_error", "angioedema must be true or false.", "angioedema")
+            raise Rejected(ErrorCode.VALIDATION_ERROR, "angioedema must be true or false.", "angioedema")
         clean["angioedema"] = fields["angioedema"]
     if "aas_items" in fields:
         items = fields["aas_items"]
@@ -88,22 +88,22 @@ def _validated_diary_fields(fields: dict[str, Any]) -> dict[str, Any]:
             or len(items) != 5
             or any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i <= 3 for i in items)
         ):
-            raise Rejected("validation_error", "aas_items are 5 integers 0–3.", "aas_items")
+            raise Rejected(ErrorCode.VALIDATION_ERROR, "aas_items are 5 integers 0–3.", "aas_items")
         clean["aas_items"] = items
     if "note" in fields:
         from patients.api.views import DiaryEntryApi
 
         if not isinstance(fields["note"], str):
-            raise Rejected("validation_error", "note is text of at most 2000 characters.", "note")
+            raise Rejected(ErrorCode.VALIDATION_ERROR, "note is text of at most 2000 characters.", "note")
         clean["note"] = _validated_by(DiaryEntryApi.InputSerializer, {"note": fields["note"]})["note"]
     if "day" in fields:
         try:
             clean["day"] = date.fromisoformat(str(fields["day"]))
         except ValueError as exc:
-            raise Rejected("invalid_date", "day must be YYYY-MM-DD.", "day") from exc
+            raise Rejected(ErrorCode.INVALID_DATE, "day must be YYYY-MM-DD.", "day") from exc
     if "slot" in fields:
         if fields["slot"] not in Slot.values:
-            raise Rejected("validation_error", "slot is day, am or pm.", "slot")
+            raise Rejected(ErrorCode.VALIDATION_ERROR, "slot is day, am or pm.", "slot")
         clean["slot"] = fields["slot"]
     return clean
 
@@ -137,7 +137,7 @@ def _alias_target(patient: Patient, table: str, record_id: uuid.UUID) -> uuid.UU
     if alias is None:
         return None
     if alias.patient_id != patient.pk:
-        raise Rejected("not_found", "No such record.")
+        raise Rejected(ErrorCode.NOT_FOUND, "No such record.")
     return alias.record_id
 
 
@@ -147,7 +147,7 @@ def _purged(patient: Patient, table: str, record_id: uuid.UUID) -> dict[str, Any
     if marker is None:
         return None
     if marker.patient_id != patient.pk:
-        raise Rejected("not_found", "No such record.")
+        raise Rejected(ErrorCode.NOT_FOUND, "No such record.")
     return {
         "status": "conflict",
         "reason": {"code": "deleted"},
@@ -162,7 +162,7 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
     winner = _alias_target(patient, "diary_entry", record_id)
     entry = DiaryEntry.objects.select_for_update().filter(pk=winner or record_id).first()
     if entry is not None and entry.patient_id != patient.pk:
-        raise Rejected("not_found", "No such record.")
+        raise Rejected(ErrorCode.NOT_FOUND, "No such record.")
     aliased = {"record_id": str(entry.pk)} if winner and entry is not None else {}
     if m["op"] == "delete":
         if entry is None:
@@ -175,7 +175,7 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
 
     fields = _validated_diary_fields(m.get("fields") or {})
     if "aas_items" in fields and fields["aas_items"] is not None and fields.get("angioedema") is False:
-        raise Rejected("aas_without_angioedema", "Swelling questions need angioedema: true.", "aas_items")
+        raise Rejected(ErrorCode.AAS_WITHOUT_ANGIOEDEMA, "Swelling questions need angioedema: true.", "aas_items")
     if entry is None and (gone := _purged(patient, "diary_entry", winner or record_id)) is not None:
         return gone
     if entry is None:
@@ -183,12 +183,11 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
         # day offline with different ids meet here: the second merges into the first.
         needed = {"day", "wheals", "itch"} - set(fields)
         if needed:
-            raise Rejected(
-                "validation_error", f"{sorted(needed)[0]} is required for a new entry.", sorted(needed)[0]
+            raise Rejected(ErrorCode.VALIDATION_ERROR, f"{sorted(needed)[0]} is required for a new entry.", sorted(needed)[0]
             )
         slot = fields.get("slot", Slot.DAY if patient.diary_mode == "once" else None)
         if slot is None:
-            raise Rejected("diary_slot_mismatch", "Twice-daily diaries need slot am or pm.", "slot")
+            raise Rejected(ErrorCode.DIARY_SLOT_MISMATCH, "Twice-daily diaries need slot am or pm.", "slot")
         live = DiaryEntry.objects.filter(
             patient=patient, day=fields["day"], slot=slot, deleted_at__isnull=True
         ).first()
@@ -226,8 +225,7 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
         base_version = m.get("base_version") or 0
         for immutable in ("day", "slot"):
             if immutable in fields and fields[immutable] != getattr(entry, immutable):
-                raise Rejected(
-                    "immutable_field", f"{immutable} cannot change; delete and re-create.", immutable
+                raise Rejected(ErrorCode.IMMUTABLE_FIELD, f"{immutable} cannot change; delete and re-create.", immutable
                 )
 
     changes = {k: v for k, v in fields.items() if k not in ("day", "slot")}
@@ -251,7 +249,7 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
         merged["aas_items"] = None
     elif merged["aas_items"] is None:
         # The device said angioedema without its answers and the server has none to keep.
-        raise Rejected("aas_required", "Rate the 5 swelling questions.", "aas_items")
+        raise Rejected(ErrorCode.AAS_REQUIRED, "Rate the 5 swelling questions.", "aas_items")
     # What actually won, field by field: the conflict names each field this mutation changed
     # over another writer's value (including one changed only to keep the record consistent).
     conflicting = sorted(

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from patients.models import Patient, SyncClient, SyncState
 from patients.sync.cursor import cursor_decode, cursor_encode
 from patients.sync.tables import MAX_PULL, TABLES
@@ -105,7 +105,7 @@ def sync_pull(*, patient: Patient, client_id: uuid.UUID | None, cursor: str | No
                 int(payload["since"]) > 0 and position < state.min_cursor
             ):
                 raise ApplicationError(
-                    code="reset_required",
+                    code=ErrorCode.RESET_REQUIRED,
                     status_code=409,
                     detail="Your copy is too old to catch up: download everything again (omit the cursor).",
                 )

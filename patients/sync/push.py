@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import DataError, transaction
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from patients import services
 from patients.models import Patient, SyncClient, SyncMutationResult
 from patients.sync.apply import _apply
@@ -43,7 +43,7 @@ def sync_push(
     """
     if len(mutations) > MAX_BATCH:
         raise ApplicationError(
-            code="batch_too_large", status_code=413, detail=f"At most {MAX_BATCH} mutations per push."
+            code=ErrorCode.BATCH_TOO_LARGE, status_code=413, detail=f"At most {MAX_BATCH} mutations per push."
         )
     with transaction.atomic(), services.changes_batched():
         _patient_sync_lock(patient)
@@ -54,14 +54,14 @@ def sync_push(
         )
         if not created and client.patient_id != patient.pk:
             raise ApplicationError(
-                code="client_not_yours", status_code=403, detail="This client id belongs to another account."
+                code=ErrorCode.CLIENT_NOT_YOURS, status_code=403, detail="This client id belongs to another account."
             )
         expected = client.last_mutation_id + 1
         for m in mutations:
             if m["mutation_id"] >= expected:
                 if m["mutation_id"] != expected:
                     raise ApplicationError(
-                        code="mutation_gap",
+                        code=ErrorCode.MUTATION_GAP,
                         status_code=409,
                         detail=f"Expected mutation {expected} next.",
                         extra={"expected": expected},
@@ -117,8 +117,8 @@ def _apply_one(patient: Patient, client: SyncClient, m: dict[str, Any], late_day
         return _rejection(exc)
     except DataError:
         logger.warning("Sync mutation refused by the database (%s)", m["table"])
-        return _rejection(Rejected("invalid_value", "A value could not be stored."))
+        return _rejection(Rejected(ErrorCode.INVALID_VALUE, "A value could not be stored."))
     except Exception:
         # Never the details (they may quote the record); the savepoint undid the mutation.
         logger.exception("Sync mutation failed (%s)", m["table"])
-        return _rejection(Rejected("invalid_value", "This change could not be applied."))
+        return _rejection(Rejected(ErrorCode.INVALID_VALUE, "This change could not be applied."))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 
 MIN_SCHEMA_VERSION = 1
 
@@ -46,7 +46,7 @@ def schema_version_check(version: Any) -> None:
         number = 0
     if number < MIN_SCHEMA_VERSION:
         raise ApplicationError(
-            code="upgrade_required",
+            code=ErrorCode.UPGRADE_REQUIRED,
             status_code=426,
             detail=f"This app version is too old to sync; update to schema version {MIN_SCHEMA_VERSION} or newer.",
             extra={"min_schema_version": MIN_SCHEMA_VERSION},

@@ -34,7 +34,7 @@ from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from core.errors import PROBLEM_CONTENT_TYPE, ApplicationError, problem_response
+from core.errors import PROBLEM_CONTENT_TYPE, ApplicationError, ErrorCode, problem_response
 
 
 def _address_known(*, username: str, ip_address: str | None, now: datetime) -> bool:
@@ -129,7 +129,7 @@ def _locked_out_error(username: str | None, ip_address: str | None) -> Applicati
     retry_after = lockout_retry_after(username=username, ip_address=ip_address)
     retry_at = timezone.now() + timedelta(seconds=retry_after)
     return ApplicationError(
-        code="locked_out",
+        code=ErrorCode.LOCKED_OUT,
         status_code=429,
         detail=f"Too many failed sign-in attempts. Try again after {retry_at:%H:%M} UTC.",
         extra={"retry_after": retry_after, "retry_at": retry_at.isoformat(timespec="seconds")},

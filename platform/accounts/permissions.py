@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from accounts.authentication import request_clinic, request_membership, token_claim
 from accounts.models import Role
 from accounts.services import mfa_setup_pending
+from core.errors import ErrorCode
 from tenants.models import ClinicStatus
 
 
@@ -71,7 +72,7 @@ class ClinicWritable(BasePermission):
             detail="This clinic is leaving CSU Tracker: the portal is read-only."
             if offboarding
             else "This clinic is suspended: the portal is read-only.",
-            code="clinic_offboarding" if offboarding else "clinic_suspended",
+            code=ErrorCode.CLINIC_OFFBOARDING if offboarding else "clinic_suspended",
         )
 
 
@@ -90,7 +91,7 @@ class PatientWritesOpen(BasePermission):
             raise exceptions.PermissionDenied(
                 detail="Your clinic is leaving CSU Tracker: new entries are not kept. Download your data "
                 "from My data.",
-                code="clinic_offboarding",
+                code=ErrorCode.CLINIC_OFFBOARDING,
             )
         return True
 

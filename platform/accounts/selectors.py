@@ -11,6 +11,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django_tenants.utils import schema_context
 
 from accounts.models import Invitation, Membership, Role, TotpDevice
+from core.errors import ErrorCode
 
 if TYPE_CHECKING:
     from tenants.models import Clinic
@@ -82,7 +83,7 @@ def invitation_get(*, clinic: Clinic, invitation_id: uuid.UUID | str) -> Invitat
 
     invitation = Invitation.objects.filter(clinic=clinic, pk=invitation_id).first()
     if invitation is None:
-        raise ApplicationError(code="not_found", status_code=404, detail="No such invitation.")
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such invitation.")
     return invitation
 
 

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 
 from billing import services, usage
 from billing.models import Invoice, Subscription, UsageMetric
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from tenants.models import Clinic
 
 
@@ -16,7 +16,7 @@ def subscription_for(*, clinic: Clinic) -> Subscription:
     subscription = Subscription.objects.select_related("plan").filter(clinic=clinic).first()
     if subscription is None:
         raise ApplicationError(
-            code="no_subscription", status_code=404, detail="This clinic has no subscription."
+            code=ErrorCode.NO_SUBSCRIPTION, status_code=404, detail="This clinic has no subscription."
         )
     return subscription
 
@@ -54,7 +54,7 @@ def clinic_invoice_get(*, clinic: Clinic, invoice_id: Any) -> Invoice:
     """One of the clinic's own invoices; another clinic's id is 404, like a missing one."""
     invoice = Invoice.objects.filter(pk=invoice_id, clinic=clinic).select_related("clinic").first()
     if invoice is None:
-        raise ApplicationError(code="not_found", status_code=404, detail="No such invoice.")
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such invoice.")
     return invoice
 
 
@@ -69,7 +69,7 @@ def subscriptions_list(*, status: str | None = None, limit: int = 1000) -> Query
 def subscription_get(*, subscription_id: Any) -> Subscription:
     subscription = Subscription.objects.select_related("clinic").filter(pk=subscription_id).first()
     if subscription is None:
-        raise ApplicationError(code="not_found", status_code=404, detail="No such subscription.")
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such subscription.")
     return subscription
 
 
@@ -88,5 +88,5 @@ def invoices_list(
 def invoice_get(*, invoice_id: Any) -> Invoice:
     invoice = Invoice.objects.filter(pk=invoice_id).first()
     if invoice is None:
-        raise ApplicationError(code="not_found", status_code=404, detail="No such invoice.")
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such invoice.")
     return invoice

@@ -17,12 +17,12 @@ from typing import Any
 from django.core import signing
 
 from core import crypto
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 
 
 def cursor_invalid(detail: str = "This cursor is not valid.") -> ApplicationError:
     """The one answer to a cursor that cannot be used (tampered, foreign, or malformed)."""
-    return ApplicationError(code="invalid_cursor", field="cursor", detail=detail)
+    return ApplicationError(code=ErrorCode.INVALID_CURSOR, field="cursor", detail=detail)
 
 
 def cursor_sign(payload: dict[str, Any], *, salt: str, encrypt: bool = False) -> str:

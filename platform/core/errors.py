@@ -4,7 +4,11 @@ Every API error body is `application/problem+json`:
 `{"type", "title", "status", "detail", "code"[, "errors": {field: [messages]}]}`.
 """
 
+# ruff: noqa: I001 (core.codes is imported before DRF on purpose, see below)
 from __future__ import annotations
+
+# First: DRF's import below may import app modules that import ErrorCode from here.
+from core.codes import ErrorCode as ErrorCode
 
 import logging
 from typing import Any
@@ -30,7 +34,7 @@ class ApplicationError(Exception):
     def __init__(
         self,
         *,
-        code: str,
+        code: ErrorCode,
         detail: str,
         status_code: int | None = None,
         field: str | None = None,
@@ -159,17 +163,17 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
-        body = problem(status_code=413, code="payload_too_large", detail="The request body is too large.")
+        body = problem(status_code=413, code=ErrorCode.PAYLOAD_TOO_LARGE, detail="The request body is too large.")
         return Response(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
     elif isinstance(exc, SuspiciousOperation):
-        body = problem(status_code=400, code="bad_request", detail="The request could not be accepted.")
+        body = problem(status_code=400, code=ErrorCode.BAD_REQUEST, detail="The request could not be accepted.")
         return Response(body, status=400, content_type=PROBLEM_CONTENT_TYPE)
 
     response = _drf_response(exc)
     if response is None:
         # Unhandled: log with traceback server-side, answer without one.
         logger.exception("Unhandled API error", exc_info=exc)
-        body = problem(status_code=500, code="server_error", detail="An unexpected error occurred.")
+        body = problem(status_code=500, code=ErrorCode.SERVER_ERROR, detail="An unexpected error occurred.")
         return Response(body, status=500, content_type=PROBLEM_CONTENT_TYPE)
 
     assert isinstance(exc, exceptions.APIException)
@@ -208,16 +212,16 @@ def _drf_response(exc: Exception) -> Response | None:
 
 
 def not_found_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return problem_response(status_code=404, code="not_found", detail="No such resource.")
+    return problem_response(status_code=404, code=ErrorCode.NOT_FOUND, detail="No such resource.")
 
 
 def server_error_view(request: HttpRequest) -> JsonResponse:
-    return problem_response(status_code=500, code="server_error", detail="An unexpected error occurred.")
+    return problem_response(status_code=500, code=ErrorCode.SERVER_ERROR, detail="An unexpected error occurred.")
 
 
 def permission_denied_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return problem_response(status_code=403, code="permission_denied", detail="Permission denied.")
+    return problem_response(status_code=403, code=ErrorCode.PERMISSION_DENIED, detail="Permission denied.")
 
 
 def bad_request_view(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return problem_response(status_code=400, code="bad_request", detail="Bad request.")
+    return problem_response(status_code=400, code=ErrorCode.BAD_REQUEST, detail="Bad request.")

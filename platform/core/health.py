@@ -10,7 +10,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.http import HttpRequest, JsonResponse
 from redis.exceptions import RedisError
 
-from core.errors import problem_response
+from core.errors import ErrorCode, problem_response
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     if failing:
         return problem_response(
             status_code=503,
-            code="not_ready",
+            code=ErrorCode.NOT_READY,
             detail=f"Not ready: {', '.join(failing)}.",
             extra={"checks": {name: ("fail" if failure else "ok") for name, failure in checks.items()}},
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # keeps \t \n \r
@@ -24,5 +24,5 @@ def has_control_characters(value: str, *, allow_line_breaks: bool = False) -> bo
 def single_line_validate(value: str, *, field: str) -> str:
     """The value, or a 400 `invalid_characters` naming the field."""
     if has_control_characters(value):
-        raise ApplicationError(code="invalid_characters", field=field, detail=CONTROL_MESSAGE)
+        raise ApplicationError(code=ErrorCode.INVALID_CHARACTERS, field=field, detail=CONTROL_MESSAGE)
     return value

@@ -35,7 +35,7 @@ from accounts.services import (
 )
 from billing.models import Plan
 from billing.services import subscription_start
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from core.text import single_line_validate
 from tenants.models import Clinic, ClinicStatus
 from tenants.queues import clinic_queue_subscribe
@@ -51,7 +51,7 @@ def _signup_budget_check() -> None:
     if recent >= settings.SIGNUP_HOURLY_BUDGET:
         logger.warning("signup budget reached: %d pending signups in the last hour", recent)
         raise ApplicationError(
-            code="signup_busy",
+            code=ErrorCode.SIGNUP_BUSY,
             status_code=429,
             detail="We are receiving too many signups right now. Try again in an hour.",
             headers={"Retry-After": "3600"},
@@ -77,7 +77,7 @@ def clinic_signup(
     single_line_validate(name, field="name")
     single_line_validate(admin_full_name, field="admin.full_name")
     if not Plan.objects.filter(code=plan_code, public=True).exists():
-        raise ApplicationError(code="validation_error", field="plan", detail="Unknown plan.")
+        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, field="plan", detail="Unknown plan.")
     email = email_normalize(admin_email)
     password_validate(
         admin_password, user=User(email=email, full_name=admin_full_name), field="admin.password"
@@ -130,7 +130,7 @@ def email_confirm(*, token: str) -> Confirmation:
     )
     if clinic is None or not is_admin:
         raise ApplicationError(
-            code="signup_expired",
+            code=ErrorCode.SIGNUP_EXPIRED,
             status_code=410,
             field="token",
             detail="This signup has expired and was removed. Sign up again.",

@@ -18,7 +18,7 @@ from accounts.models import RecoveryCode, Role, TotpDevice, User
 from accounts.services.tokens import credentials_revoke
 from accounts.services.users import membership_cache_clear_now_and_on_commit, user_clinics
 from core import crypto
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from tenants.models import Clinic
 from tenants.selectors import clinic_url
 
@@ -139,7 +139,7 @@ def email_verification_send(
 def email_verify(*, token: str) -> EmailVerification:
     """Confirm the address a link was sent to. Idempotent (opening the link twice is fine)."""
     invalid = ApplicationError(
-        code="verification_token_invalid",
+        code=ErrorCode.VERIFICATION_TOKEN_INVALID,
         field="token",
         detail="This confirmation link is invalid or expired.",
     )

@@ -19,7 +19,7 @@ from accounts.services.sign_in import account_verify_for_linking
 from accounts.services.tokens import AMR_PASSWORD
 from accounts.services.users import STAFF_ROLES, email_normalize, membership_grant, user_create
 from core import crypto
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from tenants.models import Clinic, ClinicStatus
 from tenants.selectors import clinic_url
 
@@ -30,12 +30,12 @@ def invitation_create(*, clinic: Clinic, email: str, role: str, invited_by: User
     clinic_refuse_new_members(clinic)
     if role not in STAFF_ROLES:
         raise ApplicationError(
-            code="invalid_role", field="role", detail="Invite clinicians or clinic admins."
+            code=ErrorCode.INVALID_ROLE, field="role", detail="Invite clinicians or clinic admins."
         )
     email = email_normalize(email)
     if Membership.objects.filter(clinic=clinic, user__email=email).exists():
         raise ApplicationError(
-            code="already_member", status_code=409, field="email", detail="This person is already a member."
+            code=ErrorCode.ALREADY_MEMBER, status_code=409, field="email", detail="This person is already a member."
         )
     if role == Role.CLINICIAN:
         seat_check(clinic=clinic, adding="clinician")
@@ -75,13 +75,13 @@ def clinic_refuse_new_members(clinic: Clinic) -> None:
     joined an offboarding clinic would be missing from its export archive."""
     if clinic.status == ClinicStatus.SUSPENDED:
         raise ApplicationError(
-            code="clinic_suspended",
+            code=ErrorCode.CLINIC_SUSPENDED,
             status_code=403,
             detail="This clinic is suspended: no new members for now.",
         )
     if clinic.status == ClinicStatus.OFFBOARDING:
         raise ApplicationError(
-            code="clinic_offboarding",
+            code=ErrorCode.CLINIC_OFFBOARDING,
             status_code=403,
             detail="This clinic is leaving CSU Tracker: no new members.",
         )
@@ -92,13 +92,13 @@ def single_use_check(
 ) -> None:
     """The states of a single-use secret (invitation token, enrollment code), each with its code."""
     if not found:
-        raise ApplicationError(code=f"{kind}_invalid", field=field, detail=f"This {noun} is not valid.")
+        raise ApplicationError(code=ErrorCode(f"{kind}_invalid"), field=field, detail=f"This {noun} is not valid.")
     if revoked_at is not None:
-        raise ApplicationError(code=f"{kind}_revoked", field=field, detail=f"This {noun} was revoked.")
+        raise ApplicationError(code=ErrorCode(f"{kind}_revoked"), field=field, detail=f"This {noun} was revoked.")
     if used_at is not None:
-        raise ApplicationError(code=f"{kind}_used", field=field, detail=f"This {noun} was already used.")
+        raise ApplicationError(code=ErrorCode(f"{kind}_used"), field=field, detail=f"This {noun} was already used.")
     if expires_at <= timezone.now():
-        raise ApplicationError(code=f"{kind}_expired", field=field, detail=f"This {noun} has expired.")
+        raise ApplicationError(code=ErrorCode(f"{kind}_expired"), field=field, detail=f"This {noun} has expired.")
 
 
 def _invitation_open(*, clinic: Clinic, token: str, lock: bool = False) -> Invitation:

@@ -16,7 +16,7 @@ from accounts.selectors import ActiveMembership
 from accounts.services.tokens import AMR_MFA, credentials_revoke
 from accounts.services.users import STAFF_ROLES, membership_cache_clear_now_and_on_commit, user_clinics
 from core import crypto
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from tenants.models import Clinic
 
 logger = logging.getLogger("accounts.auth")
@@ -35,11 +35,11 @@ def mfa_setup(*, request: HttpRequest | None, user: User, password: str) -> tupl
     a transaction (failed attempts persist)."""
     if authenticate(request=request, email=user.email, password=password) is None:
         raise ApplicationError(
-            code="invalid_current_password", field="password", detail="The current password is wrong."
+            code=ErrorCode.INVALID_CURRENT_PASSWORD, field="password", detail="The current password is wrong."
         )
     if user.email_verified_at is None:
         raise ApplicationError(
-            code="email_unverified",
+            code=ErrorCode.EMAIL_UNVERIFIED,
             status_code=403,
             detail="Confirm your email address first: open the link we sent you.",
         )
@@ -50,7 +50,7 @@ def mfa_secret_issue(*, user: User) -> tuple[str, str]:
     """A new unconfirmed TOTP secret and its otpauth URI (the password check is the caller's:
     `mfa_setup` for the API, the operator command for a new operator)."""
     if mfa_enabled(user=user):
-        raise ApplicationError(code="mfa_already_enabled", status_code=409, detail="MFA is already enabled.")
+        raise ApplicationError(code=ErrorCode.MFA_ALREADY_ENABLED, status_code=409, detail="MFA is already enabled.")
     secret = pyotp.random_base32()
     TotpDevice.objects.update_or_create(
         user=user,
@@ -69,11 +69,11 @@ def mfa_confirm(*, user: User, otp: str) -> list[str]:
     """
     device = TotpDevice.objects.select_for_update().filter(user=user).first()
     if device is None:
-        raise ApplicationError(code="mfa_not_started", detail="Start MFA setup first.")
+        raise ApplicationError(code=ErrorCode.MFA_NOT_STARTED, detail="Start MFA setup first.")
     if device.confirmed_at is not None:
-        raise ApplicationError(code="mfa_already_enabled", status_code=409, detail="MFA is already enabled.")
+        raise ApplicationError(code=ErrorCode.MFA_ALREADY_ENABLED, status_code=409, detail="MFA is already enabled.")
     if not _totp_accept(device, otp):
-        raise ApplicationError(code="invalid_otp", field="otp", detail="The authenticator code is not valid.")
+        raise ApplicationError(code=ErrorCode.INVALID_OTP, field="otp", detail="The authenticator code is not valid.")
     device.confirmed_at = timezone.now()
     device.save(update_fields=["confirmed_at", "last_used_step"])
     codes = ["-".join(secrets.token_hex(3) for _ in range(2)) for _ in range(RECOVERY_CODE_COUNT)]

@@ -20,7 +20,7 @@ from accounts.services.emails import clinic_link, mail_per_recipient_allowed
 from accounts.services.tokens import credentials_revoke
 from accounts.services.users import email_normalize, password_validate
 from core import crypto
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from tenants.models import Clinic
 
 logger = logging.getLogger("accounts.auth")
@@ -70,7 +70,7 @@ def password_reset_confirm(*, uid: str, token: str, password: str) -> User:
         user = None
     if user is None or not default_token_generator.check_token(user, token):
         raise ApplicationError(
-            code="reset_token_invalid", field="token", detail="This reset link is invalid or expired."
+            code=ErrorCode.RESET_TOKEN_INVALID, field="token", detail="This reset link is invalid or expired."
         )
     password_validate(password, user=user)
     user.set_password(password)
@@ -91,7 +91,7 @@ def password_change(
     runs into the lockout."""
     if authenticate(request=request, email=user.email, password=current_password) is None:
         raise ApplicationError(
-            code="invalid_current_password", field="current_password", detail="The current password is wrong."
+            code=ErrorCode.INVALID_CURRENT_PASSWORD, field="current_password", detail="The current password is wrong."
         )
     password_validate(new_password, user=user, field="new_password")
     with transaction.atomic():

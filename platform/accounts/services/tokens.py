@@ -18,7 +18,7 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token
 from accounts.models import TokenFamily, User
 from accounts.selectors import membership_active_for
 from accounts.services.users import STAFF_ROLES
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from tenants.models import Clinic
 
 logger = logging.getLogger("accounts.auth")
@@ -35,7 +35,7 @@ AMR_MFA = "pwd+otp"
 
 
 def unauthorized(code: str, detail: str) -> ApplicationError:
-    return ApplicationError(code=code, detail=detail, status_code=401)
+    return ApplicationError(code=ErrorCode(code), detail=detail, status_code=401)
 
 
 def tokens_issue(

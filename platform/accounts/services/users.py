@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.hooks import seat_check
 from accounts.models import Membership, Role, User
 from accounts.selectors import membership_cache_clear
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from core.text import single_line_validate
 from tenants.models import Clinic
 
@@ -31,7 +31,7 @@ def password_validate(password: str, *, user: User | None = None, field: str = "
     try:
         password_validation.validate_password(password, user=user)
     except ValidationError as exc:
-        raise ApplicationError(code="weak_password", field=field, detail=" ".join(exc.messages)) from exc
+        raise ApplicationError(code=ErrorCode.WEAK_PASSWORD, field=field, detail=" ".join(exc.messages)) from exc
 
 
 def user_create(*, email: str, password: str, full_name: str = "", verified: bool) -> User:
@@ -40,7 +40,7 @@ def user_create(*, email: str, password: str, full_name: str = "", verified: boo
     email = email_normalize(email)
     if User.objects.filter(email=email).exists():
         raise ApplicationError(
-            code="email_taken", field="email", status_code=409, detail="This email is registered."
+            code=ErrorCode.EMAIL_TAKEN, field="email", status_code=409, detail="This email is registered."
         )
     user = User(email=email, full_name=single_line_validate(full_name.strip(), field="full_name"))
     password_validate(password, user=user)
@@ -52,7 +52,7 @@ def user_create(*, email: str, password: str, full_name: str = "", verified: boo
             user.save()
     except IntegrityError as exc:  # created concurrently by another request
         raise ApplicationError(
-            code="email_taken", field="email", status_code=409, detail="This email is registered."
+            code=ErrorCode.EMAIL_TAKEN, field="email", status_code=409, detail="This email is registered."
         ) from exc
     return user
 
@@ -84,7 +84,7 @@ def membership_grant(*, user: User, clinic: Clinic, role: str) -> Membership:
     membership, created = Membership.objects.get_or_create(user=user, clinic=clinic, defaults={"role": role})
     if not created:
         raise ApplicationError(
-            code="already_member", status_code=409, detail="This account already belongs to this clinic."
+            code=ErrorCode.ALREADY_MEMBER, status_code=409, detail="This account already belongs to this clinic."
         )
     membership_cache_clear_now_and_on_commit(user.pk, [(clinic.schema_name, str(clinic.pk))])
     return membership
@@ -102,10 +102,10 @@ def clinic_member_set_active(
 ) -> Membership:
     membership = Membership.objects.filter(clinic=clinic, pk=membership_id).select_related("clinic").first()
     if membership is None:
-        raise ApplicationError(code="not_found", status_code=404, detail="No such member.")
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such member.")
     if membership.user_id == actor.pk and not is_active:
         raise ApplicationError(
-            code="cannot_deactivate_self", status_code=409, detail="You cannot deactivate yourself."
+            code=ErrorCode.CANNOT_DEACTIVATE_SELF, status_code=409, detail="You cannot deactivate yourself."
         )
     with transaction.atomic():
         if is_active and not membership.is_active and membership.role == Role.CLINICIAN:

@@ -31,7 +31,7 @@ from billing.services.periods import (
     previous_month,
 )
 from billing.services.subscriptions import active_clinicians, subscription_lock
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from tenants.models import Clinic
 
 logger = logging.getLogger("billing.services")
@@ -152,7 +152,7 @@ def invoice_void(*, invoice: Invoice, now: datetime | None = None) -> Invoice:
         locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if locked.status != InvoiceStatus.OPEN:
             raise ApplicationError(
-                code="invoice_not_open",
+                code=ErrorCode.INVOICE_NOT_OPEN,
                 status_code=409,
                 detail=f"A {locked.status} invoice cannot be voided.",
             )

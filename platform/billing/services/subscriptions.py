@@ -12,7 +12,7 @@ from django.utils import timezone
 from billing import usage
 from billing.models import Plan, PlanChange, Subscription, SubscriptionStatus
 from billing.services.periods import clinic_today, month_start, next_month
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from tenants.models import Clinic, ClinicStatus
 
 logger = logging.getLogger("billing.services")
@@ -25,7 +25,7 @@ def _plan(code: str, field: str = "plan", *, public_only: bool = False) -> Plan:
     plans = Plan.objects.filter(public=True) if public_only else Plan.objects.all()
     plan = plans.filter(code=code).first()
     if plan is None:
-        raise ApplicationError(code="validation_error", field=field, detail="Unknown plan.")
+        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, field=field, detail="Unknown plan.")
     return plan
 
 
@@ -64,7 +64,7 @@ def active_clinicians(clinic: Clinic) -> int:
 
 def _limit_error(limit: str, value: int) -> ApplicationError:
     return ApplicationError(
-        code="plan_limit",
+        code=ErrorCode.PLAN_LIMIT,
         status_code=403,
         detail=f"Your plan allows at most {value} ({limit.replace('_', ' ')}). Upgrade to add more.",
         extra={"limit": limit, "allowed": value},
@@ -96,11 +96,11 @@ def plan_change(*, clinic: Clinic, plan_code: str, now: datetime | None = None) 
     subscription = subscription_lock(clinic=clinic)
     if subscription is None:
         raise ApplicationError(
-            code="no_subscription", status_code=404, detail="This clinic has no subscription."
+            code=ErrorCode.NO_SUBSCRIPTION, status_code=404, detail="This clinic has no subscription."
         )
     if subscription.status == SubscriptionStatus.CANCELED:
         raise ApplicationError(
-            code="subscription_canceled", status_code=409, detail="The subscription is canceled."
+            code=ErrorCode.SUBSCRIPTION_CANCELED, status_code=409, detail="The subscription is canceled."
         )
     target = _plan(plan_code, public_only=True)
     if target.code == subscription.plan_id:
@@ -128,7 +128,7 @@ def plan_change(*, clinic: Clinic, plan_code: str, now: datetime | None = None) 
 
 def trial_extend(*, subscription: Subscription, days: int) -> Subscription:
     if subscription.status != SubscriptionStatus.TRIALING:
-        raise ApplicationError(code="not_trialing", status_code=409, detail="Only a trial can be extended.")
+        raise ApplicationError(code=ErrorCode.NOT_TRIALING, status_code=409, detail="Only a trial can be extended.")
     subscription.trial_ends_at = (subscription.trial_ends_at or timezone.now()) + timedelta(days=days)
     subscription.save(update_fields=["trial_ends_at", "updated_at"])
     return subscription

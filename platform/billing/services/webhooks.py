@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import Invoice, InvoiceStatus, PaymentEvent, Subscription, SubscriptionStatus
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from tenants.models import ClinicStatus
 
 
@@ -32,17 +32,17 @@ def webhook_verify(*, header: str, body: bytes, now: datetime | None = None) -> 
             raise ValueError("not a hex SHA-256 digest")
     except (KeyError, ValueError) as exc:
         raise ApplicationError(
-            code="signature_invalid", status_code=400, detail="Missing or malformed signature."
+            code=ErrorCode.SIGNATURE_INVALID, status_code=400, detail="Missing or malformed signature."
         ) from exc
     if not secret or not hmac.compare_digest(
         webhook_signature(secret=secret, timestamp=timestamp, body=body), given
     ):
         raise ApplicationError(
-            code="signature_invalid", status_code=400, detail="The signature does not match."
+            code=ErrorCode.SIGNATURE_INVALID, status_code=400, detail="The signature does not match."
         )
     if abs((now or timezone.now()).timestamp() - timestamp) > settings.BILLING_WEBHOOK_TOLERANCE_SECONDS:
         raise ApplicationError(
-            code="signature_expired", status_code=400, detail="The signature timestamp is too old."
+            code=ErrorCode.SIGNATURE_EXPIRED, status_code=400, detail="The signature timestamp is too old."
         )
 
 
@@ -70,7 +70,7 @@ def payment_event_handle(
         )
         if invoice is None:
             raise ApplicationError(
-                code="unknown_invoice", status_code=422, field="data.invoice", detail="No such invoice."
+                code=ErrorCode.UNKNOWN_INVOICE, status_code=422, field="data.invoice", detail="No such invoice."
             )
         subscription = Subscription.objects.select_for_update().get(clinic=invoice.clinic)
         if event_type == "invoice.paid":

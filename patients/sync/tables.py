@@ -26,7 +26,6 @@ TABLES = (
 )
 
 
-PUSHABLE = ("diary_entry", "questionnaire_response", "dose_log", "patient_settings", "reminder")
 
 
 DIARY_FIELDS = {"day", "slot", "wheals", "itch", "angioedema", "aas_items", "note"}

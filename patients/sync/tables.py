@@ -26,8 +26,6 @@ TABLES = (
 )
 
 
-
-
 DIARY_FIELDS = {"day", "slot", "wheals", "itch", "angioedema", "aas_items", "note"}
 
 

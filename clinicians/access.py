@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import Role
 from accounts.selectors import ActiveMembership
 from clinicians.models import Alert, CareTeam, Report
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from patients import selectors as patient_selectors
 from patients.audit import access_log_write
 from patients.enrollment import enrollment_open_get
@@ -67,13 +67,13 @@ def patient_get_for_staff(
         action=action,
         patient_id=patient.pk
         if patient
-        else (patient_id if Patient.objects.filter(pk=patient_id).exists() else None),
+        else Patient.objects.filter(pk=patient_id).values_list("pk", flat=True).first(),
         object_type="Patient",
         allowed=patient is not None,
         ip=ip,
     )
     if patient is None:
-        raise AuditedDenial(code="not_found", status_code=404, detail=not_found)
+        raise AuditedDenial(code=ErrorCode.NOT_FOUND, status_code=404, detail=not_found)
     return patient
 
 
@@ -84,7 +84,7 @@ def prescription_get_for_staff(
     the patient); otherwise 404, the same for a prescription that does not exist."""
     prescription = patient_selectors.prescription_get(prescription_id=prescription_id)
     if prescription is None:
-        raise ApplicationError(code="not_found", status_code=404, detail="No such prescription.")
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such prescription.")
     patient_get_for_staff(
         membership=membership,
         patient_id=prescription.patient_id,
@@ -99,7 +99,7 @@ def alert_get_for_staff(*, membership: ActiveMembership, alert_id: uuid.UUID | s
     logged as for the patient); otherwise 404, the same for an alert that does not exist."""
     alert = Alert.objects.select_related("patient").filter(pk=alert_id).first()
     if alert is None:
-        raise ApplicationError(code="not_found", status_code=404, detail="No such alert.")
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such alert.")
     patient_get_for_staff(
         membership=membership, patient_id=alert.patient_id, action=action, not_found="No such alert."
     )
@@ -112,7 +112,7 @@ def report_get_for_staff(*, membership: ActiveMembership, report_id: uuid.UUID |
     staff; otherwise 404, the same for a report that does not exist."""
     report = Report.objects.filter(pk=report_id).first()
     if report is None:
-        raise ApplicationError(code="not_found", status_code=404, detail="No such report.")
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such report.")
     if report.patient_id is not None:
         patient_get_for_staff(
             membership=membership, patient_id=report.patient_id, action=action, not_found="No such report."
@@ -127,7 +127,7 @@ def care_team_get(*, membership: ActiveMembership, assignment_id: uuid.UUID | st
     if membership.role == Role.CLINIC_ADMIN:
         assignment = CareTeam.objects.select_related("clinician", "patient").filter(pk=assignment_id).first()
     if assignment is None:
-        raise ApplicationError(code="not_found", status_code=404, detail="No such assignment.")
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such assignment.")
     return assignment
 
 
@@ -150,5 +150,5 @@ def enrollment_get_for_staff(
     ):
         enrollment = None
     if enrollment is None:
-        raise ApplicationError(code="not_found", status_code=404, detail="No such open enrollment.")
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such open enrollment.")
     return enrollment

@@ -7,6 +7,8 @@ attempt is in the access log either way.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -14,6 +16,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.authentication import request_user
 from clinicians.access import enrollment_get_for_staff
 from clinicians.api.views.base import PortalApi
 from core.api.base import StrictSerializer
@@ -34,7 +37,7 @@ class EnrollmentCreateApi(PortalApi):
             "record when the code is redeemed (it then takes a plan seat)",
         )
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         id = serializers.UUIDField()
         patient_id = serializers.UUIDField(allow_null=True)
         code = serializers.CharField()
@@ -55,7 +58,7 @@ class EnrollmentCreateApi(PortalApi):
         enrollment, code = enrollment_issue(
             clinic=clinic,
             patient=patient,
-            created_by=request.user,
+            created_by=request_user(request),
             created_by_role=self.membership(request).role,
         )
         body = {

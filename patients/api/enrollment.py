@@ -17,7 +17,9 @@ class EnrollApi(_JoinClinicApi):
     throttle_scope = "enroll"
 
     class InputSerializer(StrictSerializer):
-        code = serializers.CharField(max_length=16, help_text="The 8-character code, with or without the hyphen")
+        code = serializers.CharField(
+            max_length=16, help_text="The 8-character code, with or without the hyphen"
+        )
         email = serializers.EmailField(max_length=254)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
         otp = serializers.CharField(

@@ -12,7 +12,7 @@ from patients.models import FrequencyKind, Instrument, QuestionnaireResponse
 from patients.summary import adherence_json
 
 
-class Uas7Serializer(serializers.Serializer):
+class Uas7Serializer(serializers.Serializer[Any]):
     start = serializers.DateField()
     end = serializers.DateField()
     uas7 = serializers.FloatField(allow_null=True)
@@ -23,7 +23,7 @@ class Uas7Serializer(serializers.Serializer):
     band = serializers.CharField(allow_null=True)
 
 
-class QuestionnaireSerializer(serializers.Serializer):
+class QuestionnaireSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     instrument = serializers.ChoiceField(choices=Instrument.choices)
     answers = serializers.JSONField()
@@ -36,7 +36,7 @@ class QuestionnaireSerializer(serializers.Serializer):
         return scores.uct_category(response.score) if response.instrument in ("uct", "uct7") else None
 
 
-class SummaryAdherenceSerializer(serializers.Serializer):
+class SummaryAdherenceSerializer(serializers.Serializer[Any]):
     medication = serializers.CharField()
     frequency_kind = serializers.ChoiceField(choices=FrequencyKind.choices)
     status = serializers.ChoiceField(
@@ -55,7 +55,7 @@ class SummaryAdherenceSerializer(serializers.Serializer):
     )
 
 
-class SummaryUctSerializer(serializers.Serializer):
+class SummaryUctSerializer(serializers.Serializer[Any]):
     score = serializers.IntegerField()
     instrument = serializers.ChoiceField(choices=["uct", "uct7"])
     category = serializers.CharField()
@@ -63,7 +63,7 @@ class SummaryUctSerializer(serializers.Serializer):
     current = serializers.BooleanField(help_text="Within its recall period (UCT 28 days, UCT7 7 days)")
 
 
-class SummarySerializer(serializers.Serializer):
+class SummarySerializer(serializers.Serializer[Any]):
     today = serializers.DateField()
     uas7 = Uas7Serializer(help_text="The current week: ends today when today is recorded, else yesterday")
     previous_uas7 = Uas7Serializer()

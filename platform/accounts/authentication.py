@@ -18,7 +18,9 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from accounts.models import User
 from accounts.selectors import ActiveMembership, membership_active_for
+from core.errors import ErrorCode
 
 SESSION_CLINIC_KEY = "csu.tid"
 PLATFORM_TID = "public"
@@ -36,11 +38,11 @@ def _credentials_check(*, user: Any, membership: ActiveMembership, amr: str, iss
 
     if not token_issued_after_revocation(user=user, issued_at_ms=issued_at_ms):
         raise exceptions.AuthenticationFailed(
-            "These credentials were revoked. Sign in again.", code="token_not_valid"
+            "These credentials were revoked. Sign in again.", code=ErrorCode.TOKEN_NOT_VALID
         )
     if mfa_missing_from_credentials(membership=membership, amr=amr):
         raise exceptions.AuthenticationFailed(
-            "Sign in again with the code from your authenticator app.", code="mfa_required"
+            "Sign in again with the code from your authenticator app.", code=ErrorCode.MFA_REQUIRED
         )
 
 
@@ -48,6 +50,16 @@ def request_clinic(request: Request) -> Any:
     """The clinic of the request's host, or None on the platform host."""
     tenant = getattr(request._request, "tenant", None)
     return tenant if getattr(tenant, "schema_name", "public") != "public" else None
+
+
+def request_user(request: Request) -> User:
+    """The request's authenticated user, typed as `accounts.models.User` (DRF types
+    `request.user` as `User | AnonymousUser`). For views behind `IsAuthenticated`; anyone else
+    gets 401."""
+    user = request.user
+    if not isinstance(user, User):
+        raise exceptions.NotAuthenticated()
+    return user
 
 
 def token_claim(token: Any, name: str, default: Any = None) -> Any:
@@ -86,16 +98,16 @@ class ClinicJWTAuthentication(JWTAuthentication):
         # Clinic tokens carry the clinic's schema; operator tokens "public" (platform host).
         expected = clinic.schema_name if clinic is not None else PLATFORM_TID
         if token.get("tid") != expected:
-            raise exceptions.AuthenticationFailed("Token is not valid for this host.", code="token_not_valid")
+            raise exceptions.AuthenticationFailed("Token is not valid for this host.", code=ErrorCode.TOKEN_NOT_VALID)
         user = self.get_user(token)
         if clinic is None:
             if not getattr(user, "is_staff", False):
-                raise exceptions.AuthenticationFailed("Not a platform operator.", code="token_not_valid")
+                raise exceptions.AuthenticationFailed("Not a platform operator.", code=ErrorCode.TOKEN_NOT_VALID)
             return user, token
         membership = membership_active_for(user_id=user.pk, clinic_id=clinic.pk)
         if membership is None:
             raise exceptions.AuthenticationFailed(
-                "No active membership in this clinic.", code="membership_inactive"
+                "No active membership in this clinic.", code=ErrorCode.MEMBERSHIP_INACTIVE
             )
         from accounts.services import token_issued_at_ms
 
@@ -126,13 +138,13 @@ class ClinicSessionAuthentication(SessionAuthentication):
         if time.time() - started > settings.SESSION_ABSOLUTE_SECONDS:
             logout(django_request)
             raise exceptions.AuthenticationFailed(
-                "Your session has expired. Sign in again.", code="session_expired"
+                "Your session has expired. Sign in again.", code=ErrorCode.SESSION_EXPIRED
             )
         membership = membership_active_for(user_id=user.pk, clinic_id=clinic.pk)
         if membership is None:
             logout(django_request)
             raise exceptions.AuthenticationFailed(
-                "No active membership in this clinic.", code="membership_inactive"
+                "No active membership in this clinic.", code=ErrorCode.MEMBERSHIP_INACTIVE
             )
         try:
             _credentials_check(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -15,7 +17,7 @@ from core.api.base import StrictSerializer
 from core.api.fields import BoundedDateTimeField
 
 
-class CareTeamSerializer(serializers.Serializer):
+class CareTeamSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     clinician_user_id = serializers.UUIDField(source="clinician.user_id")
     patient = serializers.UUIDField(source="patient_id")
@@ -77,7 +79,7 @@ class CareTeamEndApi(ClinicAdminApi):
         )
 
 
-class AccessLogSerializer(serializers.Serializer):
+class AccessLogSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     created_at = serializers.DateTimeField()
     actor_id = serializers.UUIDField(allow_null=True)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.authentication import request_user
 from clinicians import selectors, services
 from clinicians.access import alert_get_for_staff
 from clinicians.api.views.base import PortalApi
 from core.api.base import StrictSerializer
 
 
-class AlertSerializer(serializers.Serializer):
+class AlertSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     patient = serializers.UUIDField(source="patient_id")
     patient_name = serializers.CharField(source="patient.display_name")
@@ -56,7 +59,7 @@ class AlertAcknowledgeApi(PortalApi):
             membership=self.membership(request), alert_id=alert_id, action=f"portal.alert_{self.action_name}"
         )
         act = services.alert_acknowledge if self.action_name == "acknowledge" else services.alert_resolve
-        return Response(AlertSerializer(act(alert=alert, actor=request.user)).data)
+        return Response(AlertSerializer(act(alert=alert, actor=request_user(request))).data)
 
 
 class AlertResolveApi(AlertAcknowledgeApi):

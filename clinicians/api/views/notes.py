@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.authentication import request_user
 from clinicians import selectors, services
 from clinicians.api.views.base import PortalApi
 from core.api.base import StrictSerializer
 
 
-class NoteSerializer(serializers.Serializer):
+class NoteSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     author_id = serializers.UUIDField()
     body = serializers.CharField()
@@ -37,7 +40,7 @@ class PatientNotesApi(PortalApi):
         patient = self.patient_for(request, patient_id, "portal.note_write")
         note = services.note_create(
             patient=patient,
-            author=request.user,
+            author=request_user(request),
             membership=self.membership(request),
             body=data["body"],
             corrects_id=data.get("corrects"),

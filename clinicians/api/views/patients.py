@@ -10,11 +10,12 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.authentication import request_user
 from clinicians import selectors, services
 from clinicians.api.views.base import PortalApi
 from core.api.base import StrictSerializer
 from core.api.fields import BoundedDateField, SingleLineCharField
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from patients import selectors as patient_selectors
 from patients.api.serializers import (
     SummaryAdherenceSerializer,
@@ -29,7 +30,7 @@ from tenants.models import DiaryMode
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 
 
-class PatientRowSerializer(serializers.Serializer):
+class PatientRowSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     display_name = serializers.CharField()
     status = serializers.CharField()
@@ -72,7 +73,7 @@ class PatientRowSerializer(serializers.Serializer):
     open_alerts = serializers.IntegerField(help_text="Alerts not yet acknowledged")
 
 
-class PatientListPageSerializer(serializers.Serializer):
+class PatientListPageSerializer(serializers.Serializer[Any]):
     results = PatientRowSerializer(many=True)
     next = serializers.CharField(allow_null=True, help_text="Cursor of the next page")
     pending = serializers.IntegerField(
@@ -81,7 +82,7 @@ class PatientListPageSerializer(serializers.Serializer):
     )
 
 
-class PatientEnrolledSerializer(serializers.Serializer):
+class PatientEnrolledSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     display_name = serializers.CharField()
     enrollment_id = serializers.UUIDField()
@@ -142,7 +143,7 @@ class PatientListCreateApi(PortalApi):
         data = self.validated(self.InputSerializer, request.data)
         patient, enrollment, code = services.patient_enroll(
             clinic=self.clinic(request),
-            actor=request.user,
+            actor=request_user(request),
             membership=self.membership(request),
             display_name=data["display_name"],
             date_of_birth=data.get("date_of_birth"),
@@ -160,7 +161,7 @@ class PatientListCreateApi(PortalApi):
         return Response(PatientEnrolledSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
-class PatientDetailSerializer(serializers.Serializer):
+class PatientDetailSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     display_name = serializers.CharField()
     date_of_birth = serializers.DateField(allow_null=True)
@@ -196,17 +197,19 @@ class PatientDetailApi(PortalApi):
         return Response(PatientDetailSerializer(body).data)
 
 
-class TimelineEventSerializer(serializers.Serializer):
+class TimelineEventSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(
         choices=["diary", "questionnaire", "dose", "prescription", "note", "alert"]
     )
     id = serializers.CharField()
     at = serializers.DateTimeField()
     local_date = serializers.DateField()
-    data = serializers.DictField()
+    # The wire name `data` clashes with Serializer.data in the stubs only: DRF's metaclass
+    # moves declared fields off the class, so nothing is shadowed at runtime.
+    data = serializers.DictField()  # type: ignore[assignment]
 
 
-class TimelinePageSerializer(serializers.Serializer):
+class TimelinePageSerializer(serializers.Serializer[Any]):
     results = TimelineEventSerializer(many=True)
     next = serializers.CharField(allow_null=True)
 
@@ -239,7 +242,7 @@ class PatientTimelineApi(PortalApi):
         end = filters.get("to") or patient.local_today()
         start = filters.get("from") or end - timedelta(days=90)
         if start > end:
-            raise ApplicationError(code="invalid_range", field="from", detail="'from' is after 'to'.")
+            raise ApplicationError(code=ErrorCode.INVALID_RANGE, field="from", detail="'from' is after 'to'.")
         events, next_cursor = selectors.patient_timeline(
             patient_id=patient.pk,
             tz=patient.timezone,

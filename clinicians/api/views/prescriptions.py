@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.authentication import request_user
 from clinicians import services
 from clinicians.access import prescription_get_for_staff
 from clinicians.api.views.base import PortalApi
@@ -16,7 +19,7 @@ from patients import selectors as patient_selectors
 from patients.models import FrequencyKind
 
 
-class PrescriptionSerializer(serializers.Serializer):
+class PrescriptionSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     medication = serializers.CharField(source="medication_id")
     dose = serializers.CharField()
@@ -50,7 +53,7 @@ class PatientPrescriptionsApi(PortalApi):
         data = self.validated(self.InputSerializer, request.data)
         patient = self.patient_for(request, patient_id, "portal.prescription_write")
         prescription = services.prescription_create(
-            patient=patient, prescriber=request.user, membership=self.membership(request), **data
+            patient=patient, prescriber=request_user(request), membership=self.membership(request), **data
         )
         return Response(PrescriptionSerializer(prescription).data, status=status.HTTP_201_CREATED)
 
@@ -69,7 +72,7 @@ class PrescriptionStopApi(PortalApi):
         )
         prescription = services.prescription_stop(
             prescription=prescription,
-            actor=request.user,
+            actor=request_user(request),
             membership=self.membership(request),
             end=data.get("end"),
         )

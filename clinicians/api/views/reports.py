@@ -19,10 +19,10 @@ from clinicians.models import Report, ReportKind, ReportStatus
 from core.api.base import StrictSerializer
 from core.api.fields import BoundedDateField
 from core.api.throttling import ScopedRateThrottle, UserRateThrottle
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 
 
-class ReportSerializer(serializers.Serializer):
+class ReportSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     kind = serializers.CharField()
     patient = serializers.UUIDField(source="patient_id", allow_null=True)
@@ -32,7 +32,9 @@ class ReportSerializer(serializers.Serializer):
 
 
 class ReportDetailSerializer(ReportSerializer):
-    data = serializers.JSONField()
+    # The wire name `data` clashes with Serializer.data in the stubs only: DRF's metaclass
+    # moves declared fields off the class, so nothing is shadowed at runtime.
+    data = serializers.JSONField()  # type: ignore[assignment]
     chart_url = serializers.SerializerMethodField()
     csv_url = serializers.SerializerMethodField()
 
@@ -86,7 +88,7 @@ class ReportDetailApi(ReportApi):
 def _ready(report: Report) -> Report:
     if report.status != ReportStatus.READY:
         raise ApplicationError(
-            code="report_not_ready", status_code=409, detail="The report is still being generated."
+            code=ErrorCode.REPORT_NOT_READY, status_code=409, detail="The report is still being generated."
         )
     return report
 
@@ -96,7 +98,9 @@ class ReportChartApi(ReportApi):
     def get(self, request: Request, report_id: str) -> HttpResponse:
         report = _ready(self.report_for(request, report_id, "portal.report.chart"))
         if not report.chart_png:
-            raise ApplicationError(code="not_found", status_code=404, detail="This report has no chart.")
+            raise ApplicationError(
+                code=ErrorCode.NOT_FOUND, status_code=404, detail="This report has no chart."
+            )
         return HttpResponse(bytes(report.chart_png), content_type="image/png")
 
 

@@ -7,10 +7,12 @@ from datetime import date
 from rest_framework.request import Request
 
 from accounts.api.base import PatientApi
+from accounts.authentication import request_user
 from core.api.fields import EARLIEST_DATE, TOO_EARLY
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from patients import selectors
 from patients.models import Patient
+from tenants.models import Clinic
 
 
 def parse_day(value: str, field: str = "day") -> date:
@@ -18,10 +20,12 @@ def parse_day(value: str, field: str = "day") -> date:
     try:
         day = date.fromisoformat(value)
     except ValueError as exc:
-        raise ApplicationError(code="invalid_date", field=field, detail="Use a date as YYYY-MM-DD.") from exc
+        raise ApplicationError(
+            code=ErrorCode.INVALID_DATE, field=field, detail="Use a date as YYYY-MM-DD."
+        ) from exc
     if day < EARLIEST_DATE:
         raise ApplicationError(
-            code="validation_error", field=field, detail=TOO_EARLY.format(EARLIEST_DATE.isoformat())
+            code=ErrorCode.VALIDATION_ERROR, field=field, detail=TOO_EARLY.format(EARLIEST_DATE.isoformat())
         )
     return day
 
@@ -34,12 +38,15 @@ class OwnRecordApi(PatientApi):
     allowed_when_suspended = True
 
     def patient(self, request: Request) -> Patient:
-        patient = selectors.patient_for_user(user_id=request.user.pk)
+        patient = selectors.patient_for_user(user_id=request_user(request).pk)
         if patient is None:
             raise ApplicationError(
-                code="no_patient_record", status_code=404, detail="No patient record for this account."
+                code=ErrorCode.NO_PATIENT_RECORD,
+                status_code=404,
+                detail="No patient record for this account.",
             )
         return patient
 
     def late_days(self, request: Request) -> int:
-        return self.clinic(request).diary_late_entry_days
+        clinic: Clinic = self.clinic(request)
+        return clinic.diary_late_entry_days

@@ -12,13 +12,13 @@ from rest_framework.response import Response
 
 from core.api.base import StrictSerializer
 from core.api.fields import BoundedDateField, BoundedDateTimeField, no_control_characters_in_text
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from patients import selectors, services
 from patients.api.views.base import OwnRecordApi, parse_day
 from patients.models import Slot
 
 
-class DiaryEntrySerializer(serializers.Serializer):
+class DiaryEntrySerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     day = serializers.DateField()
     slot = serializers.ChoiceField(choices=Slot.choices)
@@ -114,10 +114,10 @@ class DiaryListApi(OwnRecordApi):
         end = filters.get("to") or patient.local_today()
         start = filters.get("from") or end - timedelta(days=27)
         if start > end:
-            raise ApplicationError(code="invalid_range", field="from", detail="'from' is after 'to'.")
+            raise ApplicationError(code=ErrorCode.INVALID_RANGE, field="from", detail="'from' is after 'to'.")
         if (end - start).days + 1 > selectors.MAX_DIARY_RANGE_DAYS:
             raise ApplicationError(
-                code="range_too_long", field="from", detail="Ask for at most 366 days at a time."
+                code=ErrorCode.RANGE_TOO_LONG, field="from", detail="Ask for at most 366 days at a time."
             )
         entries = selectors.diary_entries(patient=patient, start=start, end=end)
         return Response(DiaryEntrySerializer(entries, many=True).data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -14,7 +16,7 @@ from patients.api.views.base import OwnRecordApi
 from patients.models import DoseStatus
 
 
-class DoseSerializer(serializers.Serializer):
+class DoseSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     prescription = serializers.UUIDField(source="prescription_id")
     date = serializers.DateField(source="scheduled_date")
@@ -22,7 +24,7 @@ class DoseSerializer(serializers.Serializer):
     taken_at = serializers.DateTimeField(allow_null=True)
 
 
-class MedicationTodaySerializer(serializers.Serializer):
+class MedicationTodaySerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     medication = serializers.CharField(source="medication_id")
     name = serializers.CharField(source="medication.name")

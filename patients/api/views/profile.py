@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -17,7 +18,7 @@ from patients.models import Patient
 from tenants.models import DiaryMode
 
 
-class ProfileSerializer(serializers.Serializer):
+class ProfileSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField(read_only=True)
     display_name = serializers.CharField(read_only=True)
     date_of_birth = serializers.DateField(read_only=True, allow_null=True)

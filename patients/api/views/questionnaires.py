@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from core.api.base import StrictSerializer
 from core.api.fields import BoundedDateField
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from patients import selectors, services
 from patients.api.serializers import QuestionnaireSerializer
 from patients.api.views.base import OwnRecordApi
@@ -29,7 +29,9 @@ class QuestionnaireCreateApi(OwnRecordApi):
     )
     def post(self, request: Request, instrument: str) -> Response:
         if instrument not in Instrument.values:
-            raise ApplicationError(code="unknown_instrument", status_code=404, detail="Unknown instrument.")
+            raise ApplicationError(
+                code=ErrorCode.UNKNOWN_INSTRUMENT, status_code=404, detail="Unknown instrument."
+            )
         data = self.validated(self.InputSerializer, request.data)
         response, created = services.questionnaire_record(
             patient=self.patient(request),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -37,7 +39,7 @@ class DeletionRequestApi(OwnRecordApi):
     class InputSerializer(StrictSerializer):
         reason = serializers.CharField(max_length=2000, allow_blank=True, default="")
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         id = serializers.UUIDField()
         created_at = serializers.DateTimeField()
 

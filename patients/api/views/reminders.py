@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
@@ -17,7 +18,7 @@ from patients.api.views.base import OwnRecordApi
 from patients.models import ReminderKind
 
 
-class ReminderSerializer(serializers.Serializer):
+class ReminderSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     kind = serializers.CharField()
     local_time = LocalTimeField()
@@ -82,7 +83,7 @@ class ReminderDetailApi(OwnRecordApi):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ReminderDeliverySerializer(serializers.Serializer):
+class ReminderDeliverySerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     reminder = serializers.UUIDField(source="reminder_id")
     local_date = serializers.DateField()
@@ -102,7 +103,7 @@ class ReminderDeliveryListApi(OwnRecordApi):
         return Response(ReminderDeliverySerializer(items, many=True).data)
 
 
-class PushSubscriptionSerializer(serializers.Serializer):
+class PushSubscriptionSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     endpoint = serializers.URLField()
     created_at = serializers.DateTimeField()
@@ -121,7 +122,7 @@ class PushSubscriptionListCreateApi(OwnRecordApi):
         keys = KeysSerializer()
         expirationTime = serializers.IntegerField(required=False, allow_null=True)  # noqa: N815 (PushSubscription.toJSON())
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         vapid_public_key = serializers.CharField(help_text="applicationServerKey for PushManager.subscribe()")
         subscriptions = PushSubscriptionSerializer(many=True)
 

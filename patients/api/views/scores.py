@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -47,8 +48,8 @@ class AasScoresApi(OwnRecordApi):
     class FilterSerializer(StrictSerializer):
         end = BoundedDateField(required=False)
 
-    class OutputSerializer(serializers.Serializer):
-        class WeeklySerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
+        class WeeklySerializer(serializers.Serializer[Any]):
             start = serializers.DateField()
             end = serializers.DateField()
             value = serializers.FloatField(allow_null=True)

@@ -9,9 +9,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.authentication import request_user
 from core.api.base import StrictSerializer
 from core.api.throttling import ScopedRateThrottle, UserRateThrottle
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from patients import sync
 from patients.api.views.base import OwnRecordApi
 
@@ -36,7 +37,9 @@ class SyncPushApi(SyncApi):
             base_version = serializers.IntegerField(
                 min_value=0, required=False, allow_null=True, default=None
             )
-            fields = serializers.DictField(required=False, default=dict)
+            # The wire name `fields` clashes with Serializer.fields in the stubs only: DRF's
+            # metaclass moves declared fields off the class, so nothing is shadowed at runtime.
+            fields = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
 
         client_id = serializers.UUIDField()
         schema_version = serializers.IntegerField(required=False)
@@ -48,7 +51,7 @@ class SyncPushApi(SyncApi):
                 raise serializers.ValidationError("Mutation ids must be strictly ascending.")
             return value
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         last_mutation_id = serializers.IntegerField()
         results = serializers.ListField(child=serializers.DictField())
 
@@ -63,7 +66,7 @@ class SyncPushApi(SyncApi):
         raw = request.data if isinstance(request.data, dict) else {}
         if isinstance(raw.get("mutations"), list) and len(raw["mutations"]) > sync.MAX_BATCH:
             raise ApplicationError(
-                code="batch_too_large",
+                code=ErrorCode.BATCH_TOO_LARGE,
                 status_code=413,
                 detail=f"At most {sync.MAX_BATCH} mutations per push.",
             )
@@ -71,7 +74,7 @@ class SyncPushApi(SyncApi):
         data = self.validated(self.InputSerializer, request.data)
         result = sync.sync_push(
             patient=self.patient(request),
-            user_id=request.user.pk,
+            user_id=request_user(request).pk,
             client_id=data["client_id"],
             mutations=data["mutations"],
             late_days=self.late_days(request),
@@ -88,7 +91,7 @@ class SyncPullApi(SyncApi):
         client_id = serializers.UUIDField(required=False)
         schema_version = serializers.IntegerField(required=False)
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         changes = serializers.DictField()
         cursor = serializers.CharField()
         has_more = serializers.BooleanField()

@@ -3,7 +3,7 @@ plus the role each family of endpoints needs."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from rest_framework import exceptions
 from rest_framework.permissions import IsAuthenticated
@@ -27,7 +27,9 @@ from core.errors import AuditedPermissionDenied
 class ClinicApi(BaseApi):
     permission_classes = [IsAuthenticated, IsClinicMember, MfaSatisfied]
 
-    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+    def permission_denied(
+        self, request: Request, message: str | None = None, code: str | None = None
+    ) -> NoReturn:
         """As DRF's (401 for the anonymous), but a signed-in member's refusal is audited."""
         try:
             super().permission_denied(request, message=message, code=code)

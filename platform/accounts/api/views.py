@@ -20,11 +20,12 @@ from accounts.authentication import (
     ClinicSessionAuthentication,
     request_amr,
     request_clinic,
+    request_user,
 )
 from accounts.models import STAFF_ROLE_CHOICES, Role
 from core.api.base import BaseApi, StrictSerializer
 from core.api.throttling import ScopedRateThrottle
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from core.qr import qr_png
 
 
@@ -40,12 +41,12 @@ class _PublicAuthApi(BaseApi):
         clinic = request_clinic(request)
         if clinic is None:
             raise ApplicationError(
-                code="not_found", status_code=404, detail="Sign in on your clinic's address."
+                code=ErrorCode.NOT_FOUND, status_code=404, detail="Sign in on your clinic's address."
             )
         return clinic
 
 
-class TokenPairSerializer(serializers.Serializer):
+class TokenPairSerializer(serializers.Serializer[Any]):
     access = serializers.CharField()
     refresh = serializers.CharField()
 
@@ -103,7 +104,9 @@ class LogoutApi(_PublicAuthApi):
         if data.get("refresh"):
             services.token_revoke(raw=data["refresh"], clinic=clinic)
         elif not (request.user and request.user.is_authenticated):
-            raise ApplicationError(code="validation_error", field="refresh", detail="Give the refresh token.")
+            raise ApplicationError(
+                code=ErrorCode.VALIDATION_ERROR, field="refresh", detail="Give the refresh token."
+            )
         if request.user and request.user.is_authenticated:
             logout(request._request)
         response = Response(status=status.HTTP_204_NO_CONTENT)
@@ -116,7 +119,7 @@ class LogoutApi(_PublicAuthApi):
 class CsrfApi(_PublicAuthApi):
     throttle_classes: list[Any] = []
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         csrf_token = serializers.CharField()
 
     @extend_schema(responses={200: OutputSerializer}, auth=[])
@@ -146,13 +149,13 @@ class SessionLoginApi(_PublicAuthApi):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MeUserSerializer(serializers.Serializer):
+class MeUserSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     email = serializers.EmailField()
     full_name = serializers.CharField()
 
 
-class MeClinicSerializer(serializers.Serializer):
+class MeClinicSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     slug = serializers.CharField()
     name = serializers.CharField()
@@ -162,7 +165,7 @@ class MeClinicSerializer(serializers.Serializer):
 class MeApi(ClinicApi):
     allow_without_mfa = True
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         user = MeUserSerializer()
         clinic = MeClinicSerializer()
         role = serializers.ChoiceField(choices=Role.choices)
@@ -174,11 +177,11 @@ class MeApi(ClinicApi):
     def get(self, request: Request) -> Response:
         clinic, membership = self.clinic(request), self.membership(request)
         body = {
-            "user": request.user,
+            "user": request_user(request),
             "clinic": clinic,
             "role": membership.role,
             "auth_method": "session" if request.auth is None else "jwt",
-            "mfa_enabled": services.mfa_enabled(user=request.user),
+            "mfa_enabled": services.mfa_enabled(user=request_user(request)),
             "mfa_setup_required": services.mfa_setup_pending(membership=membership, clinic=clinic),
         }
         return Response(self.OutputSerializer(body).data)
@@ -197,12 +200,12 @@ class PasswordChangeApi(ClinicApi):
         """Changes the password, revokes every token and session, returns a new pair for this
         client (a browser session stays signed in after its own change)."""
         data = self.validated(self.InputSerializer, request.data)
-        services.password_change(request=request._request, user=request.user, **data)
+        services.password_change(request=request._request, user=request_user(request), **data)
         if request.auth is None:
-            sessions.session_password_changed(request=request._request, user=request.user)
+            sessions.session_password_changed(request=request._request, user=request_user(request))
         clinic, membership = self.clinic(request), self.membership(request)
         tokens = services.tokens_issue(
-            user=request.user, clinic=clinic, role=membership.role, amr=request_amr(request)
+            user=request_user(request), clinic=clinic, role=membership.role, amr=request_amr(request)
         )
         return Response(tokens)
 
@@ -238,7 +241,7 @@ class MfaSetupApi(ClinicianApi):
     class InputSerializer(StrictSerializer):
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         secret = serializers.CharField()
         otpauth_uri = serializers.CharField()
         qr_png = serializers.CharField(help_text="data: URI of a PNG QR code of otpauth_uri")
@@ -249,7 +252,7 @@ class MfaSetupApi(ClinicianApi):
         must not bind its own authenticator)."""
         data = self.validated(self.InputSerializer, request.data)
         secret, uri = services.mfa_setup(
-            request=request._request, user=request.user, password=data["password"]
+            request=request._request, user=request_user(request), password=data["password"]
         )
         qr = "data:image/png;base64," + base64.b64encode(qr_png(uri)).decode()
         return Response({"secret": secret, "otpauth_uri": uri, "qr_png": qr})
@@ -261,7 +264,7 @@ class MfaConfirmApi(ClinicianApi):
     class InputSerializer(StrictSerializer):
         otp = serializers.CharField(max_length=16)
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         recovery_codes = serializers.ListField(child=serializers.CharField())
         access = serializers.CharField(help_text="A new pair for this client: earlier ones are revoked")
         refresh = serializers.CharField()
@@ -271,18 +274,18 @@ class MfaConfirmApi(ClinicianApi):
         """Confirms TOTP. Every earlier token and session of the user is revoked; this client
         gets a new pair (and a browser session stays signed in) with `amr` `pwd+otp`."""
         codes = services.mfa_confirm(
-            user=request.user, otp=self.validated(self.InputSerializer, request.data)["otp"]
+            user=request_user(request), otp=self.validated(self.InputSerializer, request.data)["otp"]
         )
         clinic, membership = self.clinic(request), self.membership(request)
         tokens = services.tokens_issue(
-            user=request.user, clinic=clinic, role=membership.role, amr=services.AMR_MFA
+            user=request_user(request), clinic=clinic, role=membership.role, amr=services.AMR_MFA
         )
         if request.auth is None:
             sessions.session_mfa_confirmed(request=request._request)
         return Response({"recovery_codes": codes, **tokens})
 
 
-class InvitationOutputSerializer(serializers.Serializer):
+class InvitationOutputSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=Role.choices)
@@ -305,7 +308,9 @@ class InvitationListCreateApi(ClinicAdminApi):
     @extend_schema(request=InputSerializer, responses={201: InvitationOutputSerializer})
     def post(self, request: Request) -> Response:
         data = self.validated(self.InputSerializer, request.data)
-        invitation = services.invitation_create(clinic=self.clinic(request), invited_by=request.user, **data)
+        invitation = services.invitation_create(
+            clinic=self.clinic(request), invited_by=request_user(request), **data
+        )
         return Response(InvitationOutputSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
 

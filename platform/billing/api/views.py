@@ -19,10 +19,10 @@ from accounts.api.base import ClinicAdminApi, PlatformOperatorApi
 from billing import documents, selectors, services
 from billing.models import Invoice, InvoiceStatus, SubscriptionStatus
 from core.api.base import BaseApi, StrictSerializer
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 
 
-class PlanSerializer(serializers.Serializer):
+class PlanSerializer(serializers.Serializer[Any]):
     code = serializers.CharField()
     name = serializers.CharField()
     currency = serializers.CharField()
@@ -34,14 +34,14 @@ class PlanSerializer(serializers.Serializer):
     max_patients = serializers.IntegerField(allow_null=True)
 
 
-class InvoiceLineSerializer(serializers.Serializer):
+class InvoiceLineSerializer(serializers.Serializer[Any]):
     description = serializers.CharField()
     quantity = serializers.IntegerField()
     unit_minor = serializers.IntegerField()
     amount_minor = serializers.IntegerField()
 
 
-class InvoiceSerializer(serializers.Serializer):
+class InvoiceSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     number = serializers.CharField(allow_null=True)
     clinic = serializers.UUIDField(source="clinic_id")
@@ -65,7 +65,7 @@ class InvoiceDetailSerializer(InvoiceSerializer):
 
 
 class BillingOverviewApi(ClinicAdminApi):
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         plan = PlanSerializer()
         pending_plan = serializers.CharField(allow_null=True)
         pending_from = serializers.DateField(allow_null=True)
@@ -133,7 +133,7 @@ class ClinicInvoiceCsvApi(ClinicAdminApi):
 # --- Operators ----------------------------------------------------------------------------------
 
 
-class OperatorSubscriptionSerializer(serializers.Serializer):
+class OperatorSubscriptionSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     clinic = serializers.CharField(source="clinic.slug")
     plan = serializers.CharField(source="plan_id")
@@ -204,15 +204,17 @@ class PaymentWebhookApi(BaseApi):
     permission_classes = [AllowAny]
 
     class InputSerializer(StrictSerializer):
-        class DataSerializer(serializers.Serializer):
+        class DataSerializer(serializers.Serializer[Any]):
             invoice = serializers.CharField(max_length=40, required=False)
 
         id = serializers.CharField(max_length=100)
         type = serializers.CharField(max_length=60)
         created = serializers.IntegerField(required=False)
-        data = DataSerializer(required=False, default=dict)
+        # The wire name `data` clashes with Serializer.data in the stubs only: DRF's metaclass
+        # moves declared fields off the class, so nothing is shadowed at runtime.
+        data = DataSerializer(required=False, default=dict)  # type: ignore[assignment]
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         received = serializers.BooleanField()
         result = serializers.ChoiceField(choices=["handled", "duplicate", "ignored"])
 
@@ -223,7 +225,7 @@ class PaymentWebhookApi(BaseApi):
         try:
             payload = json.loads(body)
         except ValueError as exc:
-            raise ApplicationError(code="parse_error", detail="The body is not JSON.") from exc
+            raise ApplicationError(code=ErrorCode.PARSE_ERROR, detail="The body is not JSON.") from exc
         data = self.validated(self.InputSerializer, payload)
         result = services.payment_event_handle(
             event_id=data["id"], event_type=data["type"], data=dict(data["data"])

@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.errors import ErrorCode
 from core.text import CONTROL_MESSAGE, has_control_characters
 
 
@@ -30,13 +31,13 @@ class LocalTimeField(serializers.TimeField):
 def no_control_characters(value: str) -> None:
     """Single-line values (a time zone, a name): no control characters at all."""
     if has_control_characters(value):
-        raise serializers.ValidationError(CONTROL_MESSAGE, code="invalid_characters")
+        raise serializers.ValidationError(CONTROL_MESSAGE, code=ErrorCode.INVALID_CHARACTERS)
 
 
 def no_control_characters_in_text(value: str) -> None:
     """Free text (a note): line breaks and tabs, but no other control characters."""
     if has_control_characters(value, allow_line_breaks=True):
-        raise serializers.ValidationError(CONTROL_MESSAGE, code="invalid_characters")
+        raise serializers.ValidationError(CONTROL_MESSAGE, code=ErrorCode.INVALID_CHARACTERS)
 
 
 class SingleLineCharField(serializers.CharField):
@@ -65,7 +66,9 @@ class BoundedDateField(serializers.DateField):
     def to_internal_value(self, value: Any) -> date:
         day = super().to_internal_value(value)
         if day < self.min_value:
-            raise serializers.ValidationError(TOO_EARLY.format(self.min_value.isoformat()), code="min_value")
+            raise serializers.ValidationError(
+                TOO_EARLY.format(self.min_value.isoformat()), code=ErrorCode.MIN_VALUE
+            )
         return day
 
 
@@ -76,5 +79,7 @@ class BoundedDateTimeField(serializers.DateTimeField):
     def to_internal_value(self, value: Any) -> datetime:
         instant = super().to_internal_value(value)
         if instant < EARLIEST_DATETIME:
-            raise serializers.ValidationError(TOO_EARLY.format(EARLIEST_DATE.isoformat()), code="min_value")
+            raise serializers.ValidationError(
+                TOO_EARLY.format(EARLIEST_DATE.isoformat()), code=ErrorCode.MIN_VALUE
+            )
         return instant

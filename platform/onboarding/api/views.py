@@ -17,12 +17,12 @@ from rest_framework.response import Response
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.api.base import ClinicAdminApi, PlatformOperatorApi
-from accounts.authentication import request_amr
+from accounts.authentication import request_amr, request_clinic, request_user
 from accounts.models import Membership, Role
 from core.api.base import BaseApi, StrictSerializer
 from core.api.fields import LocalTimeField, SingleLineCharField
 from core.api.throttling import ScopedRateThrottle
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ErrorCode
 from onboarding import services as onboarding_services
 from onboarding import signup
 from tenants import lifecycle
@@ -30,15 +30,14 @@ from tenants import selectors as tenant_selectors
 from tenants.models import Clinic, ClinicStatus, DiaryMode, validate_timezone
 
 
-def _timezone(value: str) -> str:
+def _timezone(value: str) -> None:
     try:
         validate_timezone(value)
     except Exception as exc:
         raise serializers.ValidationError("Unknown IANA time zone.") from exc
-    return value
 
 
-class ClinicOutputSerializer(serializers.Serializer):
+class ClinicOutputSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     slug = serializers.CharField()
     name = serializers.CharField()
@@ -76,7 +75,7 @@ class ClinicSignupApi(_PublicSignupApi):
         )
         admin = AdminSerializer()
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         slug = serializers.CharField()
         status = serializers.ChoiceField(choices=ClinicStatus.choices)
         detail = serializers.CharField()
@@ -113,7 +112,7 @@ class EmailConfirmApi(_PublicSignupApi):
     class InputSerializer(StrictSerializer):
         token = serializers.CharField(max_length=1024)
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         email_verified = serializers.BooleanField()
         clinic = ClinicOutputSerializer(allow_null=True)
 
@@ -132,7 +131,7 @@ class SlugAvailabilityApi(_PublicSignupApi):
     class FilterSerializer(StrictSerializer):
         slug = serializers.CharField(max_length=64)
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         slug = serializers.CharField()
         available = serializers.BooleanField()
         reason = serializers.CharField(allow_null=True)
@@ -149,7 +148,7 @@ class SlugAvailabilityApi(_PublicSignupApi):
 # --- Clinic admins, clinic host ----------------------------------------------------------------
 
 
-class ClinicSettingsSerializer(serializers.Serializer):
+class ClinicSettingsSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField(read_only=True)
     slug = serializers.CharField(read_only=True)
     status = serializers.CharField(read_only=True)
@@ -177,12 +176,12 @@ class ClinicSettingsApi(ClinicAdminApi):
         data = self.validated(self.InputSerializer, request.data, partial=True)
         clinic = tenant_selectors.clinic_get(clinic_id=self.clinic(request).pk)
         clinic = onboarding_services.clinic_settings_update(
-            clinic=clinic, actor=request.user, actor_amr=request_amr(request), **data
+            clinic=clinic, actor=request_user(request), actor_amr=request_amr(request), **data
         )
         return Response(ClinicSettingsSerializer(clinic).data)
 
 
-class MemberOutputSerializer(serializers.Serializer):
+class MemberOutputSerializer(serializers.Serializer[Any]):
     """A member. A patient's email and name are left out (null): who is a patient here is
     health data, shown only through the portal, whose reads are in the access log."""
 
@@ -227,7 +226,7 @@ class MemberDeactivateApi(ClinicAdminApi):
             clinic=self.clinic(request),
             membership_id=membership_id,
             is_active=self.is_active,
-            actor=request.user,
+            actor=request_user(request),
         )
         return Response(MemberOutputSerializer(membership).data)
 
@@ -251,20 +250,20 @@ class OperatorTokenApi(BaseApi):
         password = serializers.CharField(max_length=128, trim_whitespace=False)
         otp = serializers.CharField(max_length=32)
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         access = serializers.CharField()
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, auth=[])
     def post(self, request: Request) -> Response:
-        if getattr(request._request.tenant, "schema_name", "public") != "public":
+        if request_clinic(request) is not None:
             raise ApplicationError(
-                code="not_found", status_code=404, detail="Operators sign in on the platform host."
+                code=ErrorCode.NOT_FOUND, status_code=404, detail="Operators sign in on the platform host."
             )
         data = self.validated(self.InputSerializer, request.data)
         return Response(account_services.operator_sign_in(request=request._request, **data))
 
 
-class OperatorClinicSerializer(serializers.Serializer):
+class OperatorClinicSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     slug = serializers.CharField()
     name = serializers.CharField()

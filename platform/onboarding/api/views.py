@@ -27,14 +27,15 @@ from onboarding import services as onboarding_services
 from onboarding import signup
 from tenants import lifecycle
 from tenants import selectors as tenant_selectors
-from tenants.models import Clinic, ClinicStatus, DiaryMode, validate_timezone
+from tenants.models import Clinic, ClinicStatus, DiaryMode, timezone_validate
 
 
 def _timezone(value: str) -> None:
+    """The one timezone check (tenants.models.timezone_validate), as a field validator."""
     try:
-        validate_timezone(value)
-    except Exception as exc:
-        raise serializers.ValidationError("Unknown IANA time zone.") from exc
+        timezone_validate(value)
+    except ApplicationError as exc:
+        raise serializers.ValidationError(exc.detail) from exc
 
 
 class ClinicOutputSerializer(serializers.Serializer[Any]):

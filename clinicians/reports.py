@@ -72,7 +72,9 @@ def check_week(week_start: date, today: date, *, earliest: date = EARLIEST_WEEK)
         )
     if week_start + timedelta(days=6) >= today:
         raise ApplicationError(
-            code=ErrorCode.REPORT_WEEK_INCOMPLETE, field="week_start", detail="Reports cover weeks that have ended."
+            code=ErrorCode.REPORT_WEEK_INCOMPLETE,
+            field="week_start",
+            detail="Reports cover weeks that have ended.",
         )
 
 
@@ -232,7 +234,10 @@ def patient_report_data(*, patient: Patient, week_start: date) -> dict[str, Any]
     end = week_start + timedelta(days=6)
     history, summary = _summaries_at([patient], end, diary_days=7 * WEEKS)[patient.pk]
     weeks = scores.uas7_weeks(history.day_scores, end, WEEKS)
-    alerts = Alert.objects.filter(patient=patient, resolved_at__isnull=True).order_by("opened_at")
+    # Open means not yet acknowledged (DESIGN §5), as in the portal; as of generation.
+    alerts = Alert.objects.filter(
+        patient=patient, resolved_at__isnull=True, acknowledged_at__isnull=True
+    ).order_by("opened_at")
     return {
         "kind": ReportKind.PATIENT_WEEKLY,
         "patient": str(patient.pk),

@@ -51,6 +51,12 @@ LIMIT %(limit)s
 """
 
 
+_PENDING_SQL = (
+    "SELECT count(*) FROM patients_patient p JOIN patients_patientsummary s ON s.patient_id = p.id "
+    "WHERE s.stale_after <= now() AND "
+)
+
+
 @dataclass(frozen=True)
 class PatientRow:
     id: uuid.UUID
@@ -137,6 +143,12 @@ def portal_patient_list(
     else:
         return [], None, 0
     stale = summaries_refresh_stale()
+    if stale and visibility != "TRUE":
+        # Pending counts only the patients this clinician may see (the clinic's size is not theirs).
+        with connection.cursor() as db:
+            count_sql = _PENDING_SQL + visibility  # our fixed predicate, parameters bound below
+            db.execute(count_sql, params)
+            stale = int(db.fetchone()[0])
     search_sql = ""
     if search:
         params["search"] = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -18,7 +18,7 @@ from patients import scores
 from patients.audit import access_log_write
 from patients.enrollment import enrollment_issue
 from patients.models import Enrollment, FrequencyKind, Medication, Patient, Prescription
-from patients.services import patient_changed
+from patients.services import patient_changed, patient_write_lock
 from patients.summary import summaries_refresh, summary_open_alerts_set, thresholds_of
 from tenants.models import Clinic, timezone_validate
 
@@ -92,7 +92,9 @@ def care_team_assign(
         )
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None:
-        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, field="patient", detail="No such patient.")
+        raise ApplicationError(
+            code=ErrorCode.NOT_FOUND, status_code=404, field="patient", detail="No such patient."
+        )
     clinician = clinician_for_user(user_id=clinician_user_id)
     try:
         with transaction.atomic():
@@ -118,7 +120,9 @@ def care_team_assign(
 @transaction.atomic
 def care_team_end(*, actor: ActiveMembership, assignment: CareTeam, until: date | None = None) -> CareTeam:
     if assignment.until is not None:
-        raise ApplicationError(code=ErrorCode.ALREADY_ENDED, status_code=409, detail="This assignment has ended.")
+        raise ApplicationError(
+            code=ErrorCode.ALREADY_ENDED, status_code=409, detail="This assignment has ended."
+        )
     assignment.until = max(until or assignment.patient.local_today(), assignment.since)
     assignment.save(update_fields=["until", "updated_at"])
     access_log_write(
@@ -172,6 +176,7 @@ def prescription_create(
     end: date | None = None,
 ) -> Prescription:
     """A new regimen (a step up or down is a new prescription; history is kept)."""
+    patient_write_lock(patient)  # the documented lock order: the patient first
     catalogue = Medication.objects.filter(code=medication).first()
     if catalogue is None:
         raise ApplicationError(
@@ -180,9 +185,13 @@ def prescription_create(
     kind = frequency_kind or catalogue.frequency_kind
     value = frequency_value if frequency_value is not None else catalogue.frequency_value
     if kind != FrequencyKind.PRN and not value:
-        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, field="frequency_value", detail="Give how often.")
+        raise ApplicationError(
+            code=ErrorCode.VALIDATION_ERROR, field="frequency_value", detail="Give how often."
+        )
     if end is not None and end < start:
-        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, field="end", detail="The end is before the start.")
+        raise ApplicationError(
+            code=ErrorCode.VALIDATION_ERROR, field="end", detail="The end is before the start."
+        )
     prescription = Prescription.objects.create(
         patient=patient,
         medication=catalogue,
@@ -209,13 +218,16 @@ def prescription_create(
 def prescription_stop(
     *, prescription: Prescription, actor: User, membership: ActiveMembership, end: date | None = None
 ) -> Prescription:
+    patient_write_lock(prescription.patient)
     end = end or prescription.patient.local_today()
     if prescription.end is not None and prescription.end <= end:
         raise ApplicationError(
             code=ErrorCode.ALREADY_STOPPED, status_code=409, detail="This prescription has already ended."
         )
     if end < prescription.start:
-        raise ApplicationError(code=ErrorCode.VALIDATION_ERROR, field="end", detail="The end is before the start.")
+        raise ApplicationError(
+            code=ErrorCode.VALIDATION_ERROR, field="end", detail="The end is before the start."
+        )
     prescription.end = end
     prescription.save(update_fields=["end", "updated_at"])
     patient_changed(prescription.patient)
@@ -240,6 +252,7 @@ def alerts_evaluate(*, patient: Patient, clinic: Clinic) -> list[Alert]:
     Returns the alerts opened. Thresholds are the clinic's settings."""
     thresholds = thresholds_of(clinic)
     with transaction.atomic():
+        patient_write_lock(patient)
         summary = summaries_refresh([patient.pk])[patient.pk]
         findings = scores.alert_findings(summary, thresholds)
         now = timezone.now()
@@ -273,9 +286,22 @@ def _open_alerts_count(patient_id: uuid.UUID) -> None:
     )
 
 
+def _alert_locked(alert: Alert) -> Alert:
+    """The alert re-read under the documented lock order (the patient's write lock, then the
+    row), as alert evaluation takes them: no deadlock with it, and its state is the committed
+    one (a clinician never overwrites an evaluation's resolution, or counts before it)."""
+    patient_write_lock(alert.patient)
+    locked: Alert = Alert.objects.select_for_update().select_related("patient").get(pk=alert.pk)
+    return locked
+
+
+@transaction.atomic
 def alert_acknowledge(*, alert: Alert, actor: User) -> Alert:
+    alert = _alert_locked(alert)
     if alert.resolved_at is not None:
-        raise ApplicationError(code=ErrorCode.ALERT_RESOLVED, status_code=409, detail="This alert is resolved.")
+        raise ApplicationError(
+            code=ErrorCode.ALERT_RESOLVED, status_code=409, detail="This alert is resolved."
+        )
     if alert.acknowledged_at is None:
         alert.acknowledged_at = timezone.now()
         alert.acknowledged_by = actor.pk
@@ -284,7 +310,9 @@ def alert_acknowledge(*, alert: Alert, actor: User) -> Alert:
     return alert
 
 
+@transaction.atomic
 def alert_resolve(*, alert: Alert, actor: User) -> Alert:
+    alert = _alert_locked(alert)
     if alert.resolved_at is not None:
         raise ApplicationError(
             code=ErrorCode.ALERT_RESOLVED, status_code=409, detail="This alert is already resolved."

@@ -30,7 +30,7 @@ from core import crypto
 from core.errors import ApplicationError, ErrorCode
 from patients.audit import access_log_write
 from patients.models import Enrollment, EnrollmentFailure, Patient
-from patients.services import patient_changed
+from patients.services import patient_changed, patient_write_lock
 from tenants.models import Clinic
 from tenants.selectors import clinic_url
 
@@ -180,6 +180,8 @@ def enrollment_failures_purge(*, older_than: timedelta = timedelta(days=7)) -> i
 def _patient_link(*, enrollment: Enrollment, user: User, clinic: Clinic) -> Patient:
     """Link the account to the enrollment's record, or create the record (one more seat)."""
     if enrollment.patient_id is not None:
+        patient = Patient.objects.get(pk=enrollment.patient_id)
+        patient_write_lock(patient)  # the documented lock order: the patient's lock, then the row
         patient = Patient.objects.select_for_update().get(pk=enrollment.patient_id)
         if patient.user_id is not None and patient.user_id != user.pk:
             raise ApplicationError(

@@ -314,13 +314,14 @@ def _injection_cover(
     was logged against); a dose given while the previous one still covers shifts its window to
     start after it (PDC semantics: never double counted). Every dose since the first
     prescription's start counts (DESIGN §5), not only those in the period."""
-    doses = sorted(
-        (day, segment.frequency_value or 1)
-        for segment in segments
-        if segment.frequency_kind == "every_n_days"
-        for day in taken.get(segment.key, ())
-        if segment.start <= day <= until
-    )
+    # One injection per date: a second log of the same date is the same injection logged twice.
+    by_day: dict[date, int] = {}
+    for segment in segments:
+        if segment.frequency_kind == "every_n_days":
+            for day in taken.get(segment.key, ()):
+                if segment.start <= day <= until:
+                    by_day[day] = max(by_day.get(day, 0), segment.frequency_value or 1)
+    doses = sorted(by_day.items())
     covered: set[date] = set()
     covered_until: date | None = None
     for day, n in doses:
@@ -344,7 +345,7 @@ def _injection_on_time(
     injections = [s for s in segments if s.frequency_kind == "every_n_days" and s.frequency_value]
     if not injections:
         return 0, 0
-    doses = sorted(day for s in injections for day in taken.get(s.key, ()) if s.start <= day <= today)
+    doses = sorted({day for s in injections for day in taken.get(s.key, ()) if s.start <= day <= today})
     grace = timedelta(days=INJECTION_GRACE_DAYS)
     scheduled = min(s.start for s in injections)
     due = on_time = 0
@@ -483,17 +484,16 @@ class UctResult:
 
 
 def uct_current(results: Sequence[UctResult], today: date) -> UctResult | None:
-    """The current UCT: the latest result still within its own recall period on `today` (UCT
-    28 days, UCT7 7 days). Older results are history: shown with their date, they drive no
-    alert. `results` are oldest first."""
-    current = None
-    for result in results:
-        if (
-            result.period_end <= today
-            and (today - result.period_end).days < UCT_RECALL_DAYS[result.instrument]
-        ):
-            current = result
-    return current
+    """The current UCT: the latest result, while it is within its own recall period on `today`
+    (UCT 28 days, UCT7 7 days). A newer result supersedes older ones for good: once it is past
+    its recall there is no current UCT (an older, superseded answer never comes back). Older
+    results are history: shown with their date, they drive no alert. `results` are oldest
+    first."""
+    answered = [r for r in results if r.period_end <= today]
+    if not answered:
+        return None
+    latest = answered[-1]
+    return latest if (today - latest.period_end).days < UCT_RECALL_DAYS[latest.instrument] else None
 
 
 def current_week_end(today: date, recorded: Iterable[date]) -> date:

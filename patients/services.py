@@ -27,6 +27,7 @@ from patients.models import (
     QuestionnaireResponse,
     Slot,
 )
+from patients.summary import ALERTS_EVALUATE_TASK
 from tenants.models import DiaryMode, timezone_validate
 
 NOT_FOUND = "No such record."
@@ -82,7 +83,6 @@ _deferred_changes: contextvars.ContextVar[set[uuid.UUID] | None] = contextvars.C
     "deferred_changes", default=None
 )
 
-ALERTS_EVALUATE_TASK = "clinicians.alerts_evaluate"
 
 
 def patient_changed(patient: Patient) -> None:

@@ -43,7 +43,8 @@ from patients.models import (
 # The history a summary needs: the current and previous week (14 days) and the 28-day window,
 # counted back from a week end that may be yesterday.
 HISTORY_DAYS = 7 + scores.WINDOW_DAYS
-ROLL_BATCH = 500
+ROLL_BATCH = 200  # each batch holds its patients' write locks while it computes
+ALERTS_EVALUATE_TASK = "clinicians.alerts_evaluate"  # by name: patients does not import clinicians
 STREAK_DAYS = 366  # the patient's own page shows a diary streak up to a year
 STORED_FIELDS = [
     f.name for f in PatientSummary._meta.concrete_fields if f.name not in ("patient", "open_alerts")
@@ -119,7 +120,7 @@ def histories_load(
     )
     newest = (
         QuestionnaireResponse.objects.filter(
-            patient_id__in=ids, instrument__in=instruments, deleted_at__isnull=True
+            patient_id__in=ids, instrument__in=instruments, deleted_at__isnull=True, period_end__lte=latest
         )
         .order_by("patient_id", "-period_end", "-recorded_at")
         .distinct("patient_id")
@@ -283,21 +284,29 @@ def summary_get(
 
 def summaries_roll(*, now: datetime | None = None, batch: int = ROLL_BATCH) -> int:
     """Recompute the rows whose local date has ended (and rows never computed), in batches of
-    `batch` patients, each batch in its own transaction. Returns how many were refreshed."""
+    `batch` patients, each batch in its own transaction, and queue the alert evaluation of each
+    patient rolled (a new day alone can open or clear an alert: a diary gap, a UCT past its
+    recall). Rows another roll is computing are skipped, not waited for. Returns how many were
+    refreshed."""
     from django.db import transaction
+
+    from core.outbox import outbox_enqueue_many
 
     now = now or timezone.now()
     refreshed = 0
     while True:
         with transaction.atomic():
             ids = list(
-                PatientSummary.objects.filter(stale_after__lte=now)
+                PatientSummary.objects.select_for_update(skip_locked=True)
+                .filter(stale_after__lte=now)
                 .order_by("stale_after")
                 .values_list("patient_id", flat=True)[:batch]
             )
             if not ids:
                 return refreshed
-            refreshed += len(summaries_refresh(ids, now=now))
+            rolled = summaries_refresh(ids, now=now)
+            outbox_enqueue_many(ALERTS_EVALUATE_TASK, [{"patient_id": str(pid)} for pid in sorted(rolled)])
+            refreshed += len(rolled)
 
 
 READ_REFRESH_LIMIT = 100

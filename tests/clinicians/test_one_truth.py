@@ -258,8 +258,13 @@ def test_rows_roll_over_at_the_patients_midnight(alice_patient: Patient, clinic_
             today + timedelta(days=1), time(0), tzinfo=alice_patient.tz
         )
         tomorrow = row.stale_after + timedelta(minutes=1)
+        OutboxMessage.objects.all().delete()
         assert summary.summaries_roll(now=tomorrow) == 1
         assert PatientSummary.objects.get(patient=alice_patient).valid_for == today + timedelta(days=1)
+        # A new day alone can open or clear an alert (a gap, a UCT past its recall): re-evaluated.
+        assert list(OutboxMessage.objects.values_list("task_name", "kwargs")) == [
+            ("clinicians.alerts_evaluate", {"patient_id": str(alice_patient.pk)})
+        ]
         assert summary.summaries_roll(now=tomorrow) == 0
 
 

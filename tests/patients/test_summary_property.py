@@ -86,7 +86,9 @@ def cases(draw: st.DrawFn) -> Case:
     }
     ucts = draw(
         st.lists(
-            st.tuples(st.sampled_from(["uct", "uct7"]), st.integers(0, 16), st.integers(0, 60)), max_size=4
+            st.tuples(st.sampled_from(["uct", "uct7"]), st.integers(0, 16), st.integers(0, 60)),
+            max_size=4,
+            unique_by=lambda u: u[2],  # one answer per day: which of two is latest is not a rule
         )
     )
     ucts.sort(key=lambda u: -u[2])
@@ -181,9 +183,17 @@ def oracle_pdc(case: Case, drug: str) -> tuple[int, int]:
     stock, eligible, covered = 0, 0, 0
     day = first
     while day <= TODAY:
-        for key, (_, kind, n), start, _end in segments:
-            if kind == "every_n_days":
-                stock += n * sum(1 for ago in case.doses[key] if case.day(ago) == day and start <= day)
+        # One injection per date (a second log of the date is the same injection).
+        stock += max(
+            (
+                n
+                for key, (_, kind, n), start, _end in segments
+                if kind == "every_n_days"
+                and start <= day
+                and any(case.day(ago) == day for ago in case.doses[key])
+            ),
+            default=0,
+        )
         active = [s for s in segments if s[2] <= day and (s[3] is None or day <= s[3])]
         in_force = max(active, key=lambda s: s[2]) if active else None
         injected_today = stock > 0
@@ -229,9 +239,10 @@ def check_against_oracle(case: Case, result: scores.PatientSummary) -> None:
         case.day(case.first_ago) if last is None else max(last + timedelta(days=1), case.day(case.first_ago))
     )
     assert result.diary_gap == max(0, (TODAY - gap_from).days)
-    # Current UCT: the latest within its recall (UCT 28 days, UCT7 7).
-    current = [u for u in case.ucts if u[2] < (28 if u[0] == "uct" else 7)]
-    assert (result.uct.score if result.uct else None) == (current[-1][1] if current else None)
+    # Current UCT: the latest answered, while within its recall (UCT 28 days, UCT7 7).
+    latest = case.ucts[-1] if case.ucts else None
+    current = latest if latest and latest[2] < (28 if latest[0] == "uct" else 7) else None
+    assert (result.uct.score if result.uct else None) == (current[1] if current else None)
     # Adherence per drug.
     window_start = max(TODAY - timedelta(days=27), case.day(case.first_ago))
     drugs = {

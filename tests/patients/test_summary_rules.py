@@ -203,8 +203,19 @@ def test_10_a_uct7_counts_within_its_seven_days() -> None:
     assert s.uct == uct7 and scores.alert_findings(s)["uct_uncontrolled"]["instrument"] == "uct7"
     stale = UctResult("uct7", 9, TODAY - timedelta(days=7))
     s = summary(history(uct=[UctResult("uct", 14, TODAY - timedelta(days=20)), stale]))
-    assert s.uct is not None and s.uct.score == 14  # the UCT still in its 4 weeks
-    assert s.last_uct == stale
+    # The newer UCT7 superseded the UCT: past its 7 days, nothing is current (the older UCT
+    # never comes back), and the alert it drove clears.
+    assert (s.uct, s.last_uct) == (None, stale)
+    assert "uct_uncontrolled" not in scores.alert_findings(s)
+
+
+def test_7_a_duplicate_injection_log_is_one_injection() -> None:
+    oma = Regimen("oma", "every_n_days", 28, TODAY - timedelta(days=40), None, "omalizumab")
+    twice = {"oma": [TODAY - timedelta(days=40), TODAY - timedelta(days=40)]}
+    once = {"oma": [TODAY - timedelta(days=40)]}
+    assert scores.medication_adherence([oma], twice, TODAY - timedelta(days=40), TODAY) == (
+        scores.medication_adherence([oma], once, TODAY - timedelta(days=40), TODAY)
+    )
 
 
 # 13 + 14: nothing to judge before the patient joins; windows start at enrollment ---------------

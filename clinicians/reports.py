@@ -24,7 +24,7 @@ from core.errors import ApplicationError, ErrorCode
 from core.outbox import outbox_enqueue, outbox_enqueue_many
 from patients import scores
 from patients.models import Patient, PatientStatus
-from patients.summary import adherence_json, current_thresholds, histories_load
+from patients.summary import adherence_json, current_thresholds, histories_load, uct_json
 
 logger = logging.getLogger(__name__)
 
@@ -217,17 +217,6 @@ def _summaries_at(patients: list[Patient], week_end: date, *, diary_days: int) -
     }
 
 
-def _uct_json(result: scores.UctResult | None) -> dict[str, Any] | None:
-    if result is None:
-        return None
-    return {
-        "score": result.score,
-        "instrument": result.instrument,
-        "category": scores.uct_category(result.score),
-        "period_end": result.period_end.isoformat(),
-    }
-
-
 def patient_report_data(*, patient: Patient, week_start: date) -> dict[str, Any]:
     """The week's report: the summary as of the week's last day (Sunday, over), with 12 weeks of
     UAS7 for the chart. The window is named in the data (`period`)."""
@@ -270,8 +259,8 @@ def patient_report_data(*, patient: Patient, week_start: date) -> dict[str, Any]
             "days_eligible_28d": summary.days_eligible,
             "completion_28d": summary.diary_completion,
         },
-        "uct": _uct_json(summary.uct),
-        "last_uct": _uct_json(summary.last_uct),
+        "uct": uct_json(summary.uct),
+        "last_uct": uct_json(summary.last_uct),
         "adherence": [{**adherence_json(a), "pdc_28d": a.pdc} for a in summary.adherence],
         "open_alerts": [
             {

@@ -202,6 +202,18 @@ def row_from(patient: Patient, summary: scores.PatientSummary, now: datetime) ->
     )
 
 
+def uct_json(result: scores.UctResult | None) -> dict[str, Any] | None:
+    """A UCT result as the summary's readers show it (score, instrument, category, date)."""
+    if result is None:
+        return None
+    return {
+        "score": result.score,
+        "instrument": result.instrument,
+        "category": scores.uct_category(result.score),
+        "period_end": result.period_end.isoformat(),
+    }
+
+
 def adherence_json(a: scores.MedicationAdherence) -> dict[str, Any]:
     return {
         "medication": a.medication,

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from patients import scores
 from patients.models import FrequencyKind, Instrument, QuestionnaireResponse
-from patients.summary import adherence_json
+from patients.summary import adherence_json, uct_json
 
 
 class Uas7Serializer(serializers.Serializer[Any]):
@@ -84,15 +84,8 @@ class SummarySerializer(serializers.Serializer[Any]):
 
 
 def _uct_body(result: scores.UctResult | None, current: scores.UctResult | None) -> dict[str, Any] | None:
-    if result is None:
-        return None
-    return {
-        "score": result.score,
-        "instrument": result.instrument,
-        "category": scores.uct_category(result.score),
-        "period_end": result.period_end,
-        "current": result == current,
-    }
+    body = uct_json(result)
+    return None if body is None else {**body, "current": result == current}
 
 
 def summary_body(summary: scores.PatientSummary, open_alerts: int) -> dict[str, Any]:

@@ -317,7 +317,9 @@ class Result:
 
 
 def lua_script(endpoint: Endpoint, seeded: Seeded, directory: Path) -> Path:
-    tokens = {"patient": seeded.patient_tokens, "clinician": [seeded.clinician_token], "anonymous": [""]}[endpoint.who]
+    tokens = {"patient": seeded.patient_tokens, "clinician": [seeded.clinician_token], "anonymous": [""]}[
+        endpoint.who
+    ]
     script = LUA_TEMPLATE % {
         "tokens": ", ".join(json.dumps(t) for t in tokens),
         "patients": ", ".join(json.dumps(p) for p in seeded.patient_ids),
@@ -335,7 +337,14 @@ def lua_script(endpoint: Endpoint, seeded: Seeded, directory: Path) -> Path:
 
 
 def wrk_start(
-    endpoint: Endpoint, seeded: Seeded, base: str, directory: Path, *, threads: int, connections: int, duration: int
+    endpoint: Endpoint,
+    seeded: Seeded,
+    base: str,
+    directory: Path,
+    *,
+    threads: int,
+    connections: int,
+    duration: int,
 ) -> subprocess.Popen[str]:
     script = lua_script(endpoint, seeded, directory)
     return subprocess.Popen(  # noqa: S603
@@ -411,8 +420,12 @@ ALONE = [
     Endpoint("PUT /api/v1/me/diary/<today>/", "PUT", "/api/v1/me/diary/{today}/", body="diary"),
     Endpoint("GET /api/v1/sync/pull/ (up to date)", "GET", "/api/v1/sync/pull/?limit=200"),
     Endpoint("POST /api/v1/sync/push/ (1 mutation)", "POST", "/api/v1/sync/push/", body="push"),
-    Endpoint("GET /api/v1/portal/patients/?limit=50", "GET", "/api/v1/portal/patients/?limit=50", who="clinician"),
-    Endpoint("GET /api/v1/portal/patients/<id>/", "GET", "/api/v1/portal/patients/{patient}/", who="clinician"),
+    Endpoint(
+        "GET /api/v1/portal/patients/?limit=50", "GET", "/api/v1/portal/patients/?limit=50", who="clinician"
+    ),
+    Endpoint(
+        "GET /api/v1/portal/patients/<id>/", "GET", "/api/v1/portal/patients/{patient}/", who="clinician"
+    ),
 ]
 
 # The evening mix: (endpoint, connections). Patients dominate; a few clinicians work the portal.
@@ -435,14 +448,18 @@ PEAK_FACTOR = 3  # and the busiest minute of that half hour carries 3× its aver
 
 
 def print_table(rows: list[Result], floor_rps: float | None) -> None:
-    print(f"  {'request':<44} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs /healthz':>12}")
+    print(
+        f"  {'request':<44} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'vs /healthz':>12}"
+    )
     for r in rows:
         ratio = f"{r.rps / floor_rps:12.2f}" if floor_rps else f"{'':>12}"
         print(f"  {r.name:<44} {r.rps:9,.0f} {r.p50:8.1f} {r.p95:8.1f} {r.p99:8.1f} {r.errors:7d} {ratio}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--patients", type=int, default=100)
     parser.add_argument("--weeks", type=int, default=12)
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
@@ -491,7 +508,13 @@ def main() -> None:
                 (
                     endpoint,
                     wrk_start(
-                        endpoint, seeded, base, directory, threads=1, connections=conns, duration=args.duration
+                        endpoint,
+                        seeded,
+                        base,
+                        directory,
+                        threads=1,
+                        connections=conns,
+                        duration=args.duration,
                     ),
                     conns,
                 )

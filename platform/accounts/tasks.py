@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from celery import shared_task
-from tenant_schemas_celery.task import TenantTask
+
+from core.tasks import ResilientTask
 
 
-@shared_task(base=TenantTask, name="accounts.password_reset_email_send", acks_late=True)
+@shared_task(base=ResilientTask, name="accounts.password_reset_email_send", acks_late=True)
 def password_reset_email_send(*, email_encrypted: str, clinic_id: str | None) -> None:
     from accounts.services import password_reset_email_send as send
 
     send(email_encrypted=email_encrypted, clinic_id=clinic_id)
 
 
-@shared_task(base=TenantTask, name="accounts.email_verification_send", acks_late=True)
+@shared_task(base=ResilientTask, name="accounts.email_verification_send", acks_late=True)
 def email_verification_send(
     *,
     user_id: str,
@@ -33,7 +34,7 @@ def email_verification_send(
     )
 
 
-@shared_task(base=TenantTask, name="accounts.clinic_admins_alert_send", acks_late=True)
+@shared_task(base=ResilientTask, name="accounts.clinic_admins_alert_send", acks_late=True)
 def clinic_admins_alert_send(*, clinic_id: str, kind: str, count: int) -> None:
     from accounts.services import clinic_admins_alert_send as send
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from celery import shared_task
-from tenant_schemas_celery.task import TenantTask
+
+from core.tasks import ResilientTask
 
 
-@shared_task(base=TenantTask, name="billing.clinic_bill", acks_late=True)
+@shared_task(base=ResilientTask, name="billing.clinic_bill", acks_late=True)
 def clinic_bill(*, clinic_id: str, period: str) -> str | None:
     """Usage for the month, then the invoice (both idempotent: a re-run updates or returns)."""
     from datetime import date
@@ -21,7 +22,7 @@ def clinic_bill(*, clinic_id: str, period: str) -> str | None:
     return invoice.number if invoice else None
 
 
-@shared_task(base=TenantTask, name="billing.dispatch_billing")
+@shared_task(base=ResilientTask, name="billing.dispatch_billing")
 def dispatch_billing() -> int:
     from billing.services import clinics_due_invoicing, subscriptions_advance
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from celery import shared_task
-from tenant_schemas_celery.task import TenantTask
+
+from core.tasks import ResilientTask
 
 
-@shared_task(base=TenantTask, acks_late=True, name="tenants.pending_signups_purge")
+@shared_task(base=ResilientTask, acks_late=True, name="tenants.pending_signups_purge")
 def pending_signups_purge() -> None:
     """(Its name predates this app; beat and queued messages know it by it.)"""
     from onboarding.signup import pending_signups_purge as purge

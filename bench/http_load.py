@@ -1,4 +1,5 @@
-"""HTTP load benchmark (issue 19): the platform as a browser or a phone meets it.
+"""HTTP load benchmark (issue 19; not `bench/http.py`: a module of that name in this folder would
+shadow the standard library's `http` for every benchmark here): the platform as a browser or a phone meets it.
 
 One run, on loopback:
 - a throwaway database seeded with one clinic of P patients (default 100), each with W weeks
@@ -25,20 +26,11 @@ trips still happen on every request.
 From the mix, the run estimates how many patients one such web host serves at the 20:00 peak,
 on assumptions it prints.
 
-Usage: `make bench-http` or `python bench/http.py [--patients 100] [--weeks 12] [--duration 8]
+Usage: `make bench-http` or `python bench/http_load.py [--patients 100] [--weeks 12] [--duration 8]
 [--threads 2] [--connections 8] [--web-workers 4]`.
 """
 
-# ruff: noqa: E402  (the path fix below must run before any import that reaches `http`)
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# This file is named for what it measures, which shadows the standard library's `http` for
-# everything imported from this folder: look in the folder last (it still finds `_setup`).
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if p not in ("", _HERE)] + [_HERE]
 
 import argparse
 import json
@@ -46,11 +38,13 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 

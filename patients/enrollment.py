@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -27,6 +26,7 @@ from accounts.models import Membership, Role, User
 from accounts.tasks import clinic_admins_alert_send
 from billing.services import seat_check
 from core import crypto
+from core.cache import cache_add_or_none
 from core.errors import ApplicationError, ErrorCode
 from patients.audit import access_log_write
 from patients.models import Enrollment, EnrollmentFailure, Patient
@@ -159,13 +159,13 @@ def _guessing_failure_record(clinic: Clinic) -> None:
     if failures < settings.ENROLLMENT_FAILURE_BUDGET:
         return
     logger.warning("enrollment guessing budget reached clinic=%s failures=%d", clinic.slug, failures)
-    try:
-        first = cache.add(
-            f"enrollment-guessing-alerted:{clinic.pk}", 1, settings.ENROLLMENT_FAILURE_WINDOW_SECONDS
-        )
-    except Exception:  # noqa: BLE001 (a cache outage must not hide the alert)
-        first = True
-    if first:
+    first = cache_add_or_none(
+        f"enrollment-guessing-alerted:{clinic.pk}", 1, settings.ENROLLMENT_FAILURE_WINDOW_SECONDS
+    )
+    # None: the cache could not say whether the admins were told. A cache outage must not
+    # hide the alert (fail towards one more email); the budget itself is counted in the
+    # database and keeps pausing enrollment.
+    if first is not False:
         clinic_admins_alert_send.delay(clinic_id=str(clinic.pk), kind="enrollment_guessing", count=failures)
 
 

@@ -7,10 +7,12 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import set_urlconf
 
-from core.errors import ErrorCode, problem_response
+from core.errors import ErrorCode, database_unavailable, problem_response
+from core.health import readiness
 from core.net import peer_is_trusted_proxy
 from tenants.db import tenant_connection
 from tenants.selectors import clinic_for_host
@@ -62,7 +64,14 @@ class ClinicHostMiddleware:
             request.tenant = db.tenant  # type: ignore[attr-defined]
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
         else:
-            clinic = clinic_for_host(host)
+            try:
+                clinic = clinic_for_host(host)
+            except DatabaseError as exc:
+                # The database is down: a clinic host's readiness still answers, naming it
+                # (anything else becomes the 503 problem of core.errors.server_error_view).
+                if request.path == "/readyz" and database_unavailable(exc):
+                    return readiness(schema_resolved=False)
+                raise
             if clinic is None:
                 return problem_response(status_code=404, code=ErrorCode.UNKNOWN_HOST, detail="Unknown host.")
             clinic.domain_url = host

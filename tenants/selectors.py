@@ -20,9 +20,11 @@ def clinic_for_host(host: str) -> Clinic | None:
     """The routable clinic for a host, cached; None for unknown or non-routable hosts.
 
     Must be called with the connection on the public schema (the cache key carries the schema).
+    A cache outage falls through to the database (core.cache: a miss), so clinic hosts keep
+    routing while Redis is down; only a database outage stops them (503, core.errors).
     """
     key = _host_cache_key(host)
-    clinic: Clinic | None = cache.get(key)
+    clinic: Clinic | None = cache.get(key)  # fails open: a miss reads the database
     if clinic is not None:
         return clinic
     domain = (
@@ -45,6 +47,10 @@ def clinic_host_cache_clear(*, clinic: Clinic, hosts: list[str] | None = None) -
     if hosts is None:
         hosts = list(Domain.objects.filter(tenant=clinic).values_list("domain", flat=True))
     with schema_context("public"):
+        # While Redis is down this does nothing, and nothing is served from Redis either; an
+        # entry that outlives the outage expires within HOST_CACHE_SECONDS. Requests re-read
+        # what matters from the database (`clinic_get`: status and plan), the host cache only
+        # routes.
         cache.delete_many([_host_cache_key(host) for host in hosts])
 
 

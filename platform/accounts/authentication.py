@@ -74,6 +74,12 @@ def request_amr(request: Request) -> str:
     return str(request._request.session.get(SESSION_AMR_KEY, "pwd"))
 
 
+def _membership_generation(user: Any) -> int | None:
+    """The generation the membership cache is keyed by, from the user row loaded for this
+    request (accounts.selectors.membership_active_for)."""
+    return user.membership_generation if isinstance(user, User) else None
+
+
 def _bind_membership(request: Request, membership: ActiveMembership) -> None:
     request._request.membership = membership  # type: ignore[attr-defined]
 
@@ -104,7 +110,9 @@ class ClinicJWTAuthentication(JWTAuthentication):
             if not getattr(user, "is_staff", False):
                 raise exceptions.AuthenticationFailed("Not a platform operator.", code=ErrorCode.TOKEN_NOT_VALID)
             return user, token
-        membership = membership_active_for(user_id=user.pk, clinic_id=clinic.pk)
+        membership = membership_active_for(
+            user_id=user.pk, clinic_id=clinic.pk, generation=_membership_generation(user)
+        )
         if membership is None:
             raise exceptions.AuthenticationFailed(
                 "No active membership in this clinic.", code=ErrorCode.MEMBERSHIP_INACTIVE
@@ -140,7 +148,9 @@ class ClinicSessionAuthentication(SessionAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Your session has expired. Sign in again.", code=ErrorCode.SESSION_EXPIRED
             )
-        membership = membership_active_for(user_id=user.pk, clinic_id=clinic.pk)
+        membership = membership_active_for(
+            user_id=user.pk, clinic_id=clinic.pk, generation=_membership_generation(user)
+        )
         if membership is None:
             logout(django_request)
             raise exceptions.AuthenticationFailed(

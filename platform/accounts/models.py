@@ -49,6 +49,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Tokens (by `iat`) and sessions (by sign-in time) from before this second are refused:
     # set when MFA is confirmed or a clinic starts requiring it (security review finding 2).
     credentials_revoked_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every change to what `accounts.selectors.membership_active_for` answers (a
+    # membership granted, revoked or re-roled, the account deactivated, MFA confirmed). The
+    # cached answer is keyed by it, so a change takes effect on the next request even when the
+    # cache could not be told (a Redis outage): requests load this row anyway.
+    membership_generation = models.BigIntegerField(default=0, editable=False)
 
     objects = UserManager()
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django_tenants.utils import schema_context
 
 from accounts.models import Invitation, Membership, Role, TotpDevice
 from core.errors import ErrorCode
@@ -30,24 +29,36 @@ class ActiveMembership:
     mfa_enabled: bool = False
 
 
-def _cache_key(user_id: uuid.UUID | str, clinic_id: uuid.UUID | str) -> str:
+def _cache_key(user_id: uuid.UUID | str, clinic_id: uuid.UUID | str, generation: int) -> str:
     # Keyed on the clinic too (not only on the schema prefix the cache adds), so an entry
-    # written from any schema context answers for exactly one clinic and user.
-    return f"membership:v2:{clinic_id}:{user_id}"
+    # written from any schema context answers for exactly one clinic and user; and on the
+    # user's membership generation, so no change is ever answered from an older entry.
+    return f"membership:v3:{clinic_id}:{user_id}:{generation}"
 
 
-def membership_active_for(*, user_id: uuid.UUID | str, clinic_id: uuid.UUID | str) -> ActiveMembership | None:
-    """The user's active membership in the clinic whose schema is active, cached.
+def membership_active_for(
+    *, user_id: uuid.UUID | str, clinic_id: uuid.UUID | str, generation: int | None = None
+) -> ActiveMembership | None:
+    """The user's active membership in the clinic whose schema is active.
 
-    Every service that changes a membership, a user's `is_active` or their MFA clears this entry
-    (`membership_cache_clear`), so a deactivation takes effect on the very next request.
+    Cached when the caller passes the user's `membership_generation`, read from the user row it
+    loaded in this request (authentication loads it anyway); without it, read from the database.
+    Every service that changes a membership, a user's `is_active` or their MFA bumps the
+    generation in its transaction (`accounts.services.membership_cache_clear_now_and_on_commit`),
+    so a change takes effect on the very next request. It does not depend on Redis being told:
+    a revocation made while Redis is down is not undone by the old entry when Redis comes back,
+    in any process, because no request asks for the old key again.
+
+    A cache outage is a miss (core.cache): the membership is read from the database, so
+    authentication keeps working, and fails closed only if the database is down too.
     """
-    key = _cache_key(user_id, clinic_id)
-    cached = cache.get(key)
-    if cached == _MISSING:
-        return None
-    if isinstance(cached, ActiveMembership):
-        return cached
+    key = _cache_key(user_id, clinic_id, generation) if generation is not None else None
+    if key is not None:
+        cached = cache.get(key)
+        if cached == _MISSING:
+            return None
+        if isinstance(cached, ActiveMembership):
+            return cached
     row = (
         Membership.objects.filter(user_id=user_id, clinic_id=clinic_id, is_active=True, user__is_active=True)
         .annotate(
@@ -57,17 +68,9 @@ def membership_active_for(*, user_id: uuid.UUID | str, clinic_id: uuid.UUID | st
         .first()
     )
     membership = ActiveMembership(*row) if row else None
-    cache.set(key, membership or _MISSING, MEMBERSHIP_CACHE_SECONDS)
+    if key is not None:
+        cache.set(key, membership or _MISSING, MEMBERSHIP_CACHE_SECONDS)
     return membership
-
-
-def membership_cache_clear(*, user_id: uuid.UUID | str, clinics: list[tuple[str, str]]) -> None:
-    """Clear the entry of each (schema_name, clinic_id) — in that clinic's schema context, where
-    authentication reads it — and in the public context, for reads made from there."""
-    for schema_name, clinic_id in clinics:
-        for context in (schema_name, "public"):
-            with schema_context(context):
-                cache.delete(_cache_key(user_id, clinic_id))
 
 
 def invitations_of(*, clinic: Clinic, limit: int = 200) -> QuerySet[Invitation]:

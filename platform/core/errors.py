@@ -11,10 +11,12 @@ from __future__ import annotations
 from core.codes import ErrorCode as ErrorCode
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -114,6 +116,29 @@ def problem_response(
     return response
 
 
+# How long a client should wait before retrying while the database is unreachable: Django
+# reconnects on the next request after PostgreSQL is back (CONN_HEALTH_CHECKS).
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """The database could not be reached or dropped the connection (not a constraint or a
+    programming error, which keep their own answers). Any OperationalError counts, so a lock
+    or serialization failure also asks the client to retry."""
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def _database_unavailable_problem(exc: BaseException) -> tuple[dict[str, Any], dict[str, str]]:
+    # The exception's text may name the server, the user or a query: only its type is logged.
+    logger.warning("Database unavailable: %s", type(exc).__name__)
+    body = problem(
+        status_code=503,
+        code=ErrorCode.SERVICE_UNAVAILABLE,
+        detail="The service is briefly unavailable. Try again in a few seconds.",
+    )
+    return body, {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+
+
 def _flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     """DRF's nested error detail → {"field.sub": ["message", ...]}."""
     out: dict[str, list[str]] = {}
@@ -169,6 +194,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         body = problem(status_code=400, code=ErrorCode.BAD_REQUEST, detail="The request could not be accepted.")
         return Response(body, status=400, content_type=PROBLEM_CONTENT_TYPE)
 
+    if database_unavailable(exc):
+        body, headers = _database_unavailable_problem(exc)
+        return Response(body, status=503, content_type=PROBLEM_CONTENT_TYPE, headers=headers)
+
     response = _drf_response(exc)
     if response is None:
         # Unhandled: log with traceback server-side, answer without one.
@@ -216,6 +245,16 @@ def not_found_view(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error_view(request: HttpRequest) -> JsonResponse:
+    """handler500: Django calls it while handling the exception (of a middleware, such as the
+    host routing's database lookup, or of a plain Django view), so `sys.exc_info()` names it."""
+    exc = sys.exc_info()[1]
+    if database_unavailable(exc):
+        assert exc is not None
+        body, headers = _database_unavailable_problem(exc)
+        response = JsonResponse(body, status=503, content_type=PROBLEM_CONTENT_TYPE)
+        for name, value in headers.items():
+            response[name] = value
+        return response
     return problem_response(status_code=500, code=ErrorCode.SERVER_ERROR, detail="An unexpected error occurred.")
 
 

@@ -1,57 +1,126 @@
-"""Readiness: database, Redis and migrations. 503 names the failing part."""
+"""Readiness: database, migrations, cache and broker. 503 names the failing parts.
+
+The view runs outside ATOMIC_REQUESTS: opening the request's transaction is itself a database
+call, which would fail before the check could name the database. Its cost does not grow with
+the number of clinics: the applied migrations of the host's schema (one small query, which
+also proves the database answers) are compared with the migrations on disk, read once per
+process, instead of building a MigrationLoader (which scans pg_class, every clinic's tables).
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 
-from django.core.cache import cache
-from django.db import DatabaseError, connection
+import redis
+from django.conf import settings
+from django.core.cache import caches
+from django.db import DatabaseError, connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.http import HttpRequest, JsonResponse
+from kombu.connection import Connection
 from redis.exceptions import RedisError
 
-from core.errors import ErrorCode, problem_response
+from core.cache import ResilientRedisCache
+from core.errors import ErrorCode, database_unavailable, problem_response
 
 logger = logging.getLogger(__name__)
 
+# Each probe of Redis waits at most this long (a blackholed server must not hang the probe).
+PROBE_TIMEOUT_SECONDS = 1.0
 
-def _check_database() -> str | None:
+MigrationKey = tuple[str, str]
+
+
+@functools.cache
+def migrations_on_disk() -> tuple[tuple[MigrationKey, frozenset[MigrationKey]], ...]:
+    """Every migration of the installed apps, with the migrations it replaces (a squash counts
+    as applied when all of those are). Read from disk once per process, without a database.
+    Every schema records all of them: django-tenants migrates each schema with the whole graph
+    and its router skips the operations of apps that live elsewhere."""
+    graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    return tuple((key, frozenset(graph.nodes[key].replaces or ())) for key in sorted(graph.nodes))
+
+
+def _check_database_and_migrations() -> tuple[str | None, str | None]:
+    """(database failure, migrations failure) for the schema the connection is on."""
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError:
-        logger.warning("readyz: database unavailable", exc_info=True)
-        return "database"
-    return None
+            cursor.execute("SELECT app, name FROM django_migrations")
+            applied = set(cursor.fetchall())
+    except DatabaseError as exc:
+        if database_unavailable(exc):
+            logger.warning("readyz: database unavailable (%s)", type(exc).__name__)
+            return "database", "migrations"
+        logger.warning("readyz: migrations unreadable (%s)", type(exc).__name__)  # no table yet
+        return None, "migrations"
+    # Every migration the code has must be recorded (not only the leaves: a gap counts too).
+    missing = [
+        key
+        for key, replaces in migrations_on_disk()
+        if key not in applied and not (replaces and replaces <= applied)
+    ]
+    return None, "migrations" if missing else None
 
 
-def _check_redis() -> str | None:
+def _redis_py_url(url: str) -> str:
+    """kombu's `redis+socket://path?virtual_host=N` as redis-py's `unix://path?db=N`."""
+    if url.startswith("redis+socket://"):
+        return "unix://" + url.removeprefix("redis+socket://").replace("?virtual_host=", "?db=")
+    return url
+
+
+def _check_cache() -> str | None:
+    cache = caches["default"]
+    if isinstance(cache, ResilientRedisCache):
+        # Asks Redis even while the breaker is open, and closes it when Redis answers.
+        return None if cache.ping() else "cache"
     try:
         cache.set("readyz", "1", timeout=10)
-        if cache.get("readyz") != "1":
-            return "redis"
-    except (RedisError, OSError):
-        logger.warning("readyz: redis unavailable", exc_info=True)
-        return "redis"
+        return None if cache.get("readyz") == "1" else "cache"
+    except (RedisError, OSError) as exc:
+        logger.warning("readyz: cache unavailable (%s)", type(exc).__name__)
+        return "cache"
+
+
+@functools.cache
+def _broker_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=PROBE_TIMEOUT_SECONDS, socket_timeout=PROBE_TIMEOUT_SECONDS
+    )
+
+
+def _check_broker() -> str | None:
+    url = _redis_py_url(settings.CELERY_BROKER_URL)
+    try:
+        if url.split("://", 1)[0] in ("redis", "rediss", "unix"):
+            _broker_client(url).ping()
+        else:  # another kombu transport (e.g. sentinel://): let kombu connect
+            with Connection(  # type: ignore[no-untyped-call]
+                settings.CELERY_BROKER_URL, connect_timeout=PROBE_TIMEOUT_SECONDS
+            ) as broker:
+                broker.ensure_connection(max_retries=1, timeout=PROBE_TIMEOUT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 (any failure to reach the broker is the answer)
+        logger.warning("readyz: broker unavailable (%s)", type(exc).__name__)
+        return "broker"
     return None
 
 
-def _check_migrations() -> str | None:
-    """The current schema (public or the clinic's) has every migration the code has."""
-    try:
-        loader = MigrationLoader(connection)
-    except DatabaseError:
-        return "migrations"
-    # Every migration the code has must be recorded (not only the leaves: a gap counts too).
-    return "migrations" if set(loader.graph.nodes) - set(loader.applied_migrations) else None
+def _broker_is_the_cache() -> bool:
+    return _redis_py_url(settings.CELERY_BROKER_URL) == str(settings.CACHES["default"]["LOCATION"])
 
 
-def readyz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _check_database(), "redis": _check_redis()}
-    if checks["database"] is None:
-        checks["migrations"] = _check_migrations()
+def readiness(*, schema_resolved: bool = True) -> JsonResponse:
+    """The readiness answer for the current schema. `schema_resolved=False`: the host's clinic
+    could not be looked up because the database is down (tenants.middleware)."""
+    if schema_resolved:
+        database, migrations = _check_database_and_migrations()
     else:
-        checks["migrations"] = "migrations"
+        database, migrations = "database", "migrations"
+    cache = _check_cache()
+    # One Redis for both (the default): one probe. Split URLs: each its own probe.
+    broker = (cache and "broker") if _broker_is_the_cache() else _check_broker()
+    checks = {"database": database, "migrations": migrations, "cache": cache, "broker": broker}
     failing = [name for name, failure in checks.items() if failure]
     if failing:
         return problem_response(
@@ -60,4 +129,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
             detail=f"Not ready: {', '.join(failing)}.",
             extra={"checks": {name: ("fail" if failure else "ok") for name, failure in checks.items()}},
         )
-    return JsonResponse({"status": "ready", "checks": {name: "ok" for name in checks}})
+    return JsonResponse({"status": "ready", "checks": dict.fromkeys(checks, "ok")})
+
+
+@transaction.non_atomic_requests
+def readyz(request: HttpRequest) -> JsonResponse:
+    return readiness()

@@ -15,19 +15,19 @@ def test_healthz_answers_on_any_host_without_dependencies(public_client, host: s
 
 
 @pytest.mark.parametrize("host", ["localhost", "alpha.localhost", "beta.localhost"])
-def test_readyz_checks_database_redis_and_migrations(public_client, clinic_a, host: str) -> None:  # noqa: ANN001
+def test_readyz_checks_database_migrations_cache_and_broker(public_client, clinic_a, host: str) -> None:  # noqa: ANN001
     response = public_client.get("/readyz", HTTP_HOST=host)
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "checks": {"database": "ok", "redis": "ok", "migrations": "ok"},
+        "checks": {"database": "ok", "migrations": "ok", "cache": "ok", "broker": "ok"},
     }
 
 
-def test_readyz_names_redis_when_it_is_down(public_client) -> None:  # noqa: ANN001
+def test_readyz_names_the_cache_when_it_is_down(public_client) -> None:  # noqa: ANN001
     dead_cache = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.cache.ResilientRedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",
             "KEY_FUNCTION": "django_tenants.cache.make_key",
         }
@@ -39,8 +39,9 @@ def test_readyz_names_redis_when_it_is_down(public_client) -> None:  # noqa: ANN
     assert response.status_code == 503
     body = response.json()
     assert body["code"] == "not_ready"
-    assert body["detail"] == "Not ready: redis."
-    assert body["checks"] == {"database": "ok", "redis": "fail", "migrations": "ok"}
+    assert body["detail"] == "Not ready: cache."
+    # The cache's URL now differs from the broker's: the broker is probed on its own, and is up.
+    assert body["checks"] == {"database": "ok", "migrations": "ok", "cache": "fail", "broker": "ok"}
 
 
 def test_readyz_names_migrations_when_a_clinic_schema_is_behind(public_client, clinic_a) -> None:  # noqa: ANN001
@@ -51,6 +52,11 @@ def test_readyz_names_migrations_when_a_clinic_schema_is_behind(public_client, c
     connection.set_schema_to_public()
     response = public_client.get("/readyz", HTTP_HOST="alpha.localhost")
     assert response.status_code == 503
-    assert response.json()["checks"] == {"database": "ok", "redis": "ok", "migrations": "fail"}
+    assert response.json()["checks"] == {
+        "database": "ok",
+        "migrations": "fail",
+        "cache": "ok",
+        "broker": "ok",
+    }
     # The platform host is unaffected.
     assert public_client.get("/readyz", HTTP_HOST="localhost").status_code == 200

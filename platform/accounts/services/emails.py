@@ -26,13 +26,15 @@ logger = logging.getLogger("accounts.auth")
 
 
 def mail_per_recipient_allowed(*, purpose: str, user_id: uuid.UUID, per_hour: int) -> bool:
-    """At most `per_hour` emails of one kind to one account per hour (fails open on a cache
-    outage: the request throttles still stand in front)."""
+    """At most `per_hour` emails of one kind to one account per hour. Fails open on a cache
+    outage (a rate limit, as the throttles; the request throttles and the lockout still stand
+    in front): the cache answers `add` with False and `incr` with core.cache.CacheUnavailable,
+    a ValueError, as for a counter that expired between the two calls."""
     key = f"mail-cap:{purpose}:{user_id}"
+    cache.add(key, 0, 3600)
     try:
-        cache.add(key, 0, 3600)
         return int(cache.incr(key)) <= per_hour
-    except Exception:  # noqa: BLE001
+    except ValueError:
         logger.warning("mail cap unavailable purpose=%s", purpose)
         return True
 

@@ -8,11 +8,11 @@ import uuid
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.hooks import seat_check
 from accounts.models import Membership, Role, User
-from accounts.selectors import membership_cache_clear
 from core.errors import ApplicationError, ErrorCode
 from core.text import single_line_validate
 from tenants.models import Clinic
@@ -75,9 +75,12 @@ def user_set_active(*, user: User, is_active: bool) -> User:
 
 
 def membership_cache_clear_now_and_on_commit(user_id: uuid.UUID, clinics: list[tuple[str, str]]) -> None:
-    # Cleared before and after commit: a request between the two cannot re-cache old state.
-    membership_cache_clear(user_id=user_id, clinics=clinics)
-    transaction.on_commit(lambda: membership_cache_clear(user_id=user_id, clinics=clinics))
+    """Retire the user's cached memberships (in every clinic): bump the generation the cache is
+    keyed by (accounts.selectors.membership_active_for), in the caller's transaction. Nothing
+    is deleted from Redis, so nothing depends on Redis being reachable now: requests before
+    the commit read the old generation and may re-cache the old state under it, requests after
+    it ask for a key no entry has. Old entries expire on their own."""
+    User.objects.filter(pk=user_id).update(membership_generation=F("membership_generation") + 1)
 
 
 def membership_grant(*, user: User, clinic: Clinic, role: str) -> Membership:

@@ -123,3 +123,32 @@ class SchemaSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot {self.migration_key[:12]}"
+
+
+class ClinicDue(models.Model):
+    """When a clinic next has reminder work, kept in the public schema so the per-minute
+    dispatcher sends a scan only to clinics with something due (DESIGN.md §7). No PHI: a clinic
+    and an instant.
+
+    `next_due_at` is a lower bound: no enabled reminder of the clinic is due before it, and no
+    open delivery needs the sweep before it; NULL means nothing is scheduled. Earlier than
+    needed costs one empty scan; later than needed would lose a reminder. So every write that
+    can make a reminder due sooner lowers it with LEAST in the writer's transaction (a trigger
+    on each clinic's `patients_reminder`, patients migration 0014), and the only write that
+    raises it, the recompute after a clinic's scan (`patients.due`), locks this row before it
+    reads the clinic's schedule: a writer's uncommitted reminder is either waited for or
+    lowers the row again after the recompute commits. An hourly full reconcile is the net.
+    """
+
+    clinic = models.OneToOneField(Clinic, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    next_due_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_due_at"], condition=models.Q(next_due_at__isnull=False), name="clinic_due_next"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.clinic_id} due {self.next_due_at}"

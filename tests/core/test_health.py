@@ -60,3 +60,23 @@ def test_readyz_names_migrations_when_a_clinic_schema_is_behind(public_client, c
     }
     # The platform host is unaffected.
     assert public_client.get("/readyz", HTTP_HOST="localhost").status_code == 200
+
+
+def test_readyz_costs_one_query_on_a_clinic_host(public_client, clinic_a) -> None:  # noqa: ANN001
+    from django.test.utils import CaptureQueriesContext
+
+    assert public_client.get("/readyz", HTTP_HOST="alpha.localhost").status_code == 200  # host cached
+    with CaptureQueriesContext(connection) as queries:
+        assert public_client.get("/readyz", HTTP_HOST="alpha.localhost").status_code == 200
+    # No scan of pg_class (MigrationLoader): the schema's applied migrations, whatever the
+    # number of clinics (and django-tenants' search_path for the clinic's schema).
+    assert [q["sql"] for q in queries.captured_queries] == [
+        'SET search_path = "clinic_alpha","public"',
+        "SELECT app, name FROM django_migrations",
+    ]
+
+
+def test_readyz_runs_outside_the_request_transaction() -> None:
+    from core.health import readyz
+
+    assert getattr(readyz, "_non_atomic_requests", set()) == {"default"}

@@ -112,3 +112,53 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_worker(
+    *, pool: str = "prefork", concurrency: int = 1, **env_extra: str
+) -> tuple[subprocess.Popen[str], Path]:
+    """A real worker in its own process group (a test may SIGKILL the whole of it, main process
+    and pool children, with `os.killpg`), with its output in a file the test can read. The
+    caller stops it; `running_worker` is the simpler context manager. What its tasks send
+    (retries, follow-up tasks) goes through the broker, not in-process as the test settings
+    would have it. Returns the process and its log file."""
+    import tempfile
+
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "TEST_WORKER_SENDS_TO_BROKER": "1",
+        **env_extra,
+    }
+    log = tempfile.NamedTemporaryFile("w+", prefix="worker-", suffix=".log", delete=False)  # noqa: SIM115
+    worker = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-I",
+            "tests.celery_probe",
+            "-P",
+            pool,
+            "-c",
+            str(concurrency),
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    return worker, Path(log.name)

@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from unittest import mock
 
@@ -15,10 +16,13 @@ import kombu.exceptions
 import pytest
 import redis.exceptions
 from celery.exceptions import Reject
+from django.core import mail
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 from kombu import Connection
 
+from accounts.models import User
 from config.celery import app as celery_app
 from core.models import OutboxMessage
 from core.tasks import (
@@ -32,6 +36,7 @@ from core.tasks import (
 from tenants.models import Clinic
 from tenants.queues import tenant_queue
 from tests.celery_probe import outbox_write, probe_redis
+from tests.conftest import host_client
 from tests.faults import fault_proxy
 from tests.workers import (
     database_url,
@@ -265,3 +270,30 @@ def held_by_a_live_worker(clinic: Clinic, key: str, broker_channel: Any) -> None
         assert client.llen("tenant.clinic_alpha") == 0
         with tenant_context(clinic):
             assert not OutboxMessage.objects.filter(task_name=f"tests.{key}").exists()
+
+
+# --- Work whose loss matters goes through the outbox ----------------------------------------------
+
+
+def test_a_password_reset_during_a_broker_outage_answers_202_and_the_relay_sends_it_later(
+    alice: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The same work for known and unknown addresses (one outbox row, the address encrypted);
+    a broker that is down fails neither the request nor the email."""
+    from core.outbox import outbox_relay
+
+    down = kombu.exceptions.OperationalError("broker down")
+    with tenant_context(Clinic.objects.get(slug="alpha")):
+        with mock.patch("accounts.tasks.password_reset_email_send.apply_async", side_effect=down):
+            with django_capture_on_commit_callbacks(execute=True):
+                for email in (alice.email, "nobody@example.com"):
+                    response = host_client("alpha.localhost").post(
+                        "/api/v1/auth/password-reset/", {"email": email}, format="json"
+                    )
+                    assert (response.status_code, response.content) == (202, b"")
+        rows = list(OutboxMessage.objects.filter(task_name="accounts.password_reset_email_send"))
+        assert [(row.sent_at, row.attempts) for row in rows] == [(None, 1), (None, 1)]
+        assert all("@" not in str(row.kwargs) for row in rows)  # the address is encrypted
+        assert mail.outbox == []
+        assert outbox_relay(now=timezone.now() + timedelta(minutes=1)) == 2  # Redis is back
+    assert [m.to for m in mail.outbox] == [[alice.email]]

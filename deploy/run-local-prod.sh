@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A production-like run on loopback: gunicorn + a Celery worker + beat with production settings,
-# against the configured DATABASE_URL and REDIS_URL. Used by the end-to-end test and by hand:
+# against the configured DATABASE_URL and REDIS_URL (or CACHE_URL + CELERY_BROKER_URL). Used by the end-to-end test and by hand:
 #   DATABASE_URL=... REDIS_URL=... SECRET_KEY=... FIELD_ENCRYPTION_KEYS=... deploy/run-local-prod.sh
 # Stops every process on SIGTERM/SIGINT.
 set -euo pipefail
@@ -16,7 +16,12 @@ export PORT="${PORT:-8765}"
 # X-Request-ID), as Caddy does in compose: gunicorn and Django trust it alone.
 export TRUSTED_PROXY_IPS="${TRUSTED_PROXY_IPS:-127.0.0.1,::1}"
 export TRUSTED_PROXY_COUNT="${TRUSTED_PROXY_COUNT:-1}"
-: "${DATABASE_URL:?set DATABASE_URL}" "${REDIS_URL:?set REDIS_URL}"
+: "${DATABASE_URL:?set DATABASE_URL}"
+# One Redis for cache and broker (REDIS_URL), or each its own (CACHE_URL, CELERY_BROKER_URL).
+if [ -z "${REDIS_URL:-}" ] && { [ -z "${CACHE_URL:-}" ] || [ -z "${CELERY_BROKER_URL:-}" ]; }; then
+  echo "set REDIS_URL (or both CACHE_URL and CELERY_BROKER_URL)" >&2
+  exit 2
+fi
 : "${SECRET_KEY:?set SECRET_KEY}" "${FIELD_ENCRYPTION_KEYS:?set FIELD_ENCRYPTION_KEYS}"
 
 SCHEDULE="$(mktemp -d)/celerybeat-schedule"

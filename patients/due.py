@@ -5,8 +5,9 @@
   Writers lower it (trigger, patients migration 0014); `clinic_next_due_recompute` raises it
   after each scan, locking the public row *before* it reads the clinic's schedule (below).
 - The outbox relay, alert evaluation and the summary roll: a cheap probe of every clinic
-  schema in a few statements (an EXISTS per schema, UNION ALL in batches), answered from a
-  partial or ordinary index without a task, a broker round trip or a schema switch.
+  schema in a few statements (an EXISTS per schema, UNION ALL, 100 schemas a statement),
+  answered from a partial or ordinary index without a task, a broker round trip or a schema
+  switch: about 0.12 ms per clinic (bench/scale.py), against about 5 ms for an empty scan.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PROBE_BATCH = 500  # schemas per probe statement
+PROBE_BATCH = 100  # schemas per probe statement: two relation locks each, held to its end
 
 # The earliest instant the clinic's scan has anything to do: its next enabled reminder; a
 # delivery being sent whose claim times out (the sweep requeues it); a delivery not yet sent,

@@ -23,11 +23,11 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import Membership, Role, User
-from accounts.tasks import clinic_admins_alert_send
 from billing.services import seat_check
 from core import crypto
 from core.cache import cache_add_or_none
 from core.errors import ApplicationError, ErrorCode
+from core.outbox import outbox_enqueue
 from patients.audit import access_log_write
 from patients.models import Enrollment, EnrollmentFailure, Patient
 from patients.services import patient_changed, patient_write_lock
@@ -166,7 +166,11 @@ def _guessing_failure_record(clinic: Clinic) -> None:
     # hide the alert (fail towards one more email); the budget itself is counted in the
     # database and keeps pausing enrollment.
     if first is not False:
-        clinic_admins_alert_send.delay(clinic_id=str(clinic.pk), kind="enrollment_guessing", count=failures)
+        # Through the outbox (this runs in autocommit, so it publishes at once): a broker outage
+        # delays the admins' alert instead of losing it.
+        outbox_enqueue(
+            "accounts.clinic_admins_alert_send", clinic_id=str(clinic.pk), kind="enrollment_guessing", count=failures
+        )
 
 
 def enrollment_failures_purge(*, older_than: timedelta = timedelta(days=7)) -> int:

@@ -103,7 +103,7 @@ def clinic_offboard_request(*, clinic: Clinic) -> Clinic:
 
     Asked again of an offboarding clinic, it exports anew: the way out when the purge refused a
     missing or damaged archive (the schema is still there)."""
-    from tenants.tasks import clinic_offboard as clinic_offboard_task
+    from core.outbox import outbox_enqueue
 
     if clinic.status not in (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING):
         raise ApplicationError(
@@ -111,7 +111,9 @@ def clinic_offboard_request(*, clinic: Clinic) -> Clinic:
             status_code=409,
             detail=f"A clinic that is {clinic.status} cannot be offboarded.",
         )
-    clinic_offboard_task.delay_on_commit(clinic_id=str(clinic.pk))
+    # Through the outbox: a broker outage must not leave the request answered and the clinic
+    # never exported (the platform outbox is relayed every minute).
+    outbox_enqueue("tenants.clinic_offboard", clinic_id=str(clinic.pk))
     return clinic
 
 

@@ -9,7 +9,10 @@ from django.core.cache import cache
 from core.errors import ApplicationError, ErrorCode
 from tenants.models import ROUTABLE_STATUSES, Clinic, Domain
 
-HOST_CACHE_SECONDS = 300
+# Short: a status change (suspension, offboarding) clears the host's entry at once, but one made
+# while the cache is unreachable cannot, and the stale entry is then served until it expires
+# after the cache returns. One lookup per host per minute is cheap.
+HOST_CACHE_SECONDS = 60
 
 
 def _host_cache_key(host: str) -> str:

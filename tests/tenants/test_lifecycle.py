@@ -237,12 +237,12 @@ def test_operator_suspends_and_reactivates(ops_client: APIClient, clinic_a: Clin
 def test_offboard_endpoint_enqueues_the_export_after_commit(
     ops_client: APIClient, clinic_a: Clinic, django_capture_on_commit_callbacks
 ) -> None:  # noqa: ANN001
-    with mock.patch("tenants.tasks.clinic_offboard.delay") as delay:
+    with mock.patch("tenants.tasks.clinic_offboard.apply_async") as delay:
         with django_capture_on_commit_callbacks(execute=True):
             response = ops_client.post("/api/v1/platform/clinics/alpha/offboard/")
             delay.assert_not_called()
     assert response.status_code == 202
-    delay.assert_called_once_with(clinic_id=str(clinic_a.pk))
+    delay.assert_called_once_with(kwargs={"clinic_id": str(clinic_a.pk)}, retry=False)  # from the outbox
     assert ops_client.get("/api/v1/platform/clinics/alpha/archive/").json()["code"] == "archive_not_ready"
 
 
@@ -420,11 +420,11 @@ def test_offboarding_again_replaces_the_archive_and_deletes_the_old_one(
 ) -> None:
     clinic = offboarded()
     first = clinic.offboarding_archive
-    with mock.patch("tenants.tasks.clinic_offboard.delay") as delay:
+    with mock.patch("tenants.tasks.clinic_offboard.apply_async") as delay:
         with django_capture_on_commit_callbacks(execute=True):
             response = ops_client.post("/api/v1/platform/clinics/leaving/offboard/")
     assert (response.status_code, response.json()["status"]) == (202, "offboarding")
-    delay.assert_called_once_with(clinic_id=str(clinic.pk))
+    delay.assert_called_once_with(kwargs={"clinic_id": str(clinic.pk)}, retry=False)
     with django_capture_on_commit_callbacks(execute=True):
         clinic = lifecycle.clinic_offboard(clinic_id=str(clinic.pk))
     assert clinic.offboarding_archive != first

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run services test lint pwa pwa-check bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders bench-pwa install clean-data prod-check fuzz
+.PHONY: run services test lint pwa pwa-check bench bench-onboarding bench-signup bench-deploy bench-portal bench-sync bench-reminders bench-scale bench-pwa bench-http install clean-data prod-check fuzz
 
 $(STAMP): requirements/base.txt requirements/dev.txt requirements/prod.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -74,6 +74,15 @@ bench-sync: $(STAMP)
 
 bench-reminders: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/reminders.py $(BENCH_ARGS)
+
+# 1,000 clinics (BENCH_ARGS="--sizes 1000,10000" adds 10,000 empty ones, ~20 min): dispatch,
+# BRPOP keys and Redis CPU per message, /readyz, clinic creation, no-op migrate_clinics.
+bench-scale: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/scale.py $(BENCH_ARGS)
+
+# HTTP load over loopback: gunicorn with production settings, driven by wrk (`apt-get install wrk`).
+bench-http: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) bench/http_load.py $(BENCH_ARGS)
 
 # The patient PWA in Chromium against a production-like server (bench/pwa.py); builds the app first.
 bench-pwa: $(STAMP) $(PWA_BUILT)

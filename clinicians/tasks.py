@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from celery import shared_task
-from tenant_schemas_celery.task import TenantTask
 
+from core.tasks import ResilientTask
 from tenants.db import tenant_connection
 
 
-@shared_task(base=TenantTask, name="clinicians.alerts_evaluate", acks_late=True)
+@shared_task(base=ResilientTask, name="clinicians.alerts_evaluate", acks_late=True)
 def alerts_evaluate(*, patient_id: str) -> None:
     from clinicians.services import alerts_evaluate as evaluate
     from patients.models import Patient
@@ -18,7 +18,7 @@ def alerts_evaluate(*, patient_id: str) -> None:
         evaluate(patient=patient, clinic=tenant_connection().tenant)
 
 
-@shared_task(base=TenantTask, name="clinicians.alerts_evaluate_clinic", acks_late=True)
+@shared_task(base=ResilientTask, name="clinicians.alerts_evaluate_clinic", acks_late=True)
 def alerts_evaluate_clinic() -> None:
     """Daily: every active patient of this clinic (catches diary gaps, which no write reports)."""
     from clinicians.services import alerts_evaluate as evaluate
@@ -28,19 +28,20 @@ def alerts_evaluate_clinic() -> None:
         evaluate(patient=patient, clinic=tenant_connection().tenant)
 
 
-@shared_task(base=TenantTask, name="clinicians.dispatch_daily_alerts")
+@shared_task(base=ResilientTask, name="clinicians.dispatch_daily_alerts")
 def dispatch_daily_alerts() -> None:
     """Beat dispatcher (public schema): one evaluation task per clinic, on that clinic's queue."""
     from django_tenants.utils import tenant_context
 
-    from tenants.models import DISPATCH_STATUSES, Clinic
+    from patients.due import clinics_with_active_patients, dispatchable_clinics
 
-    for clinic in Clinic.objects.filter(status__in=DISPATCH_STATUSES):
+    # A clinic without an active patient has nothing to evaluate (one probe per 100 schemas).
+    for clinic in clinics_with_active_patients(dispatchable_clinics()):
         with tenant_context(clinic):
             alerts_evaluate_clinic.delay()
 
 
-@shared_task(base=TenantTask, name="clinicians.report_generate", acks_late=True)
+@shared_task(base=ResilientTask, name="clinicians.report_generate", acks_late=True)
 def report_generate(*, report_id: str) -> str:
     """Sent at low priority (config.celery.TASK_PRIORITIES): never ahead of a reminder."""
     from clinicians.reports import report_generate as generate
@@ -48,7 +49,7 @@ def report_generate(*, report_id: str) -> str:
     return generate(report_id=report_id)
 
 
-@shared_task(base=TenantTask, name="clinicians.reports_weekly_clinic", acks_late=True)
+@shared_task(base=ResilientTask, name="clinicians.reports_weekly_clinic", acks_late=True)
 def reports_weekly_clinic(*, week_start: str) -> int:
     from datetime import date
 
@@ -57,7 +58,7 @@ def reports_weekly_clinic(*, week_start: str) -> int:
     return reports_request_weekly(week_start=date.fromisoformat(week_start))
 
 
-@shared_task(base=TenantTask, name="clinicians.dispatch_weekly_reports")
+@shared_task(base=ResilientTask, name="clinicians.dispatch_weekly_reports")
 def dispatch_weekly_reports() -> int:
     """Beat, hourly (public schema): each clinic where it is Monday 06:00 or later gets its
     weekly reports for the week that just ended, on its own queue. Later runs that Monday only

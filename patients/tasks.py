@@ -11,7 +11,8 @@ from typing import Any
 
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
-from tenant_schemas_celery.task import TenantTask
+
+from core.tasks import ResilientTask
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def _each_routable_clinic() -> Any:
     return Clinic.objects.filter(status__in=DISPATCH_STATUSES).only("schema_name", "slug")
 
 
-@shared_task(base=TenantTask, name="patients.summaries_roll", acks_late=True)
+@shared_task(base=ResilientTask, name="patients.summaries_roll", acks_late=True)
 def summaries_roll() -> int:
     """Per clinic: recompute the summaries of the patients whose local date has ended."""
     from patients.summary import summaries_roll as roll
@@ -32,7 +33,7 @@ def summaries_roll() -> int:
     return roll()
 
 
-@shared_task(base=TenantTask, name="patients.dispatch_summaries_roll")
+@shared_task(base=ResilientTask, name="patients.dispatch_summaries_roll")
 def dispatch_summaries_roll() -> None:
     """Beat, every 15 minutes (public schema): each clinic rolls its patients' summaries over
     to their new local date on its own queue. Midnight falls on the hour, the half or the
@@ -40,12 +41,15 @@ def dispatch_summaries_roll() -> None:
     computes a handful itself meanwhile (patients.summary)."""
     from django_tenants.utils import tenant_context
 
-    for clinic in _each_routable_clinic():
+    from patients.due import clinics_with_stale_summaries
+
+    # Only clinics with a summary whose local date has ended (one probe per 100 schemas).
+    for clinic in clinics_with_stale_summaries(_each_routable_clinic()):
         with tenant_context(clinic):
             summaries_roll.apply_async(expires=DISPATCH_EXPIRES * 7)
 
 
-@shared_task(base=TenantTask, name="patients.tombstones_purge", acks_late=True)
+@shared_task(base=ResilientTask, name="patients.tombstones_purge", acks_late=True)
 def tombstones_purge() -> None:
     """Daily, per clinic: sync tombstones past retention, published outbox messages and the
     week-old records of wrong enrollment codes."""
@@ -58,7 +62,7 @@ def tombstones_purge() -> None:
     enrollment_failures_purge()
 
 
-@shared_task(base=TenantTask, name="patients.dispatch_tombstone_purge")
+@shared_task(base=ResilientTask, name="patients.dispatch_tombstone_purge")
 def dispatch_tombstone_purge() -> None:
     """Beat dispatcher (public schema): one purge per clinic, on that clinic's queue."""
     from django_tenants.utils import tenant_context
@@ -71,11 +75,12 @@ def dispatch_tombstone_purge() -> None:
             tombstones_purge.delay()
 
 
-@shared_task(base=TenantTask, name="patients.reminders_dispatch", acks_late=True)
+@shared_task(base=ResilientTask, name="patients.reminders_dispatch", acks_late=True)
 def reminders_dispatch() -> dict[str, int]:
     """One clinic, one minute: republish its unsent outbox rows, then claim due reminders.
     Catch-up after downtime is implicit: everything due since the last run is found here."""
     from core.outbox import outbox_relay
+    from patients.due import clinic_next_due_recompute
     from patients.reminders import DISPATCH_BATCH, reminder_deliveries_sweep, reminders_dispatch_due
 
     relayed = outbox_relay()
@@ -83,27 +88,39 @@ def reminders_dispatch() -> dict[str, int]:
     result = reminders_dispatch_due()
     while result.due >= DISPATCH_BATCH:  # a very busy minute: keep going in batches
         result = reminders_dispatch_due()
+    clinic_next_due_recompute()  # the beat dispatcher skips this clinic until then
     return {"relayed": relayed, "due": result.due, "queued": result.queued}
 
 
-@shared_task(base=TenantTask, name="patients.dispatch_due_reminders")
+@shared_task(base=ResilientTask, name="patients.dispatch_due_reminders")
 def dispatch_due_reminders() -> int:
-    """Beat, every minute (public schema): the platform outbox, then one scan per clinic."""
+    """Beat, every minute (public schema): the platform outbox, then a scan for each clinic with
+    a reminder or delivery due (public `next_due_at`, patients.due) or an unsent outbox row."""
     from django_tenants.utils import tenant_context
 
     from core.outbox import outbox_relay
+    from patients.due import clinics_needing_reminder_dispatch
 
     outbox_relay()
     count = 0
-    for clinic in _each_routable_clinic():
+    for clinic in clinics_needing_reminder_dispatch():
         with tenant_context(clinic):
             reminders_dispatch.apply_async(expires=DISPATCH_EXPIRES)
         count += 1
     return count
 
 
+@shared_task(base=ResilientTask, name="patients.reconcile_reminder_due")
+def reconcile_reminder_due() -> int:
+    """Beat, hourly (public schema): the safety net under `next_due_at`, recomputed for every
+    clinic from its own schedule (a bound gone stale by a path no trigger sees)."""
+    from patients.due import clinic_due_reconcile_all
+
+    return clinic_due_reconcile_all()
+
+
 @shared_task(
-    base=TenantTask,
+    base=ResilientTask,
     name="patients.reminder_deliver",
     acks_late=True,
     bind=True,

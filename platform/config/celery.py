@@ -12,10 +12,13 @@ import sys
 from typing import Any
 
 from celery import bootsteps
-from celery.signals import celeryd_after_setup
+from celery.signals import celeryd_after_setup, celeryd_init
+from celery.utils.text import str_to_list
+from celery.worker.control import control_command
 from tenant_schemas_celery.app import CeleryApp
 
-from tenants.queues import tenant_queue
+from core.tasks import UnackedRecovery
+from tenants.queues import clinic_queue_shard, tenant_queue
 
 # Importing `config` loads this app. Under pytest (the plugin config.pytest_embedded is imported
 # before pytest-django reads its ini) the default must be the test settings, or pytest-django
@@ -58,25 +61,79 @@ def route_by_tenant(
     return {**route, "queue": PLATFORM_QUEUE}
 
 
-@celeryd_after_setup.connect
-def _consume_clinic_queues(sender: str, instance: Any, **kwargs: Any) -> None:
-    """A worker consumes `platform` and the queue of every routable clinic at start."""
+class _Consumption:
+    """What this worker process consumes. With `-Q`, exactly the queues named there (say, one
+    worker dedicated to a large clinic's `tenant.<schema>`, or `platform` alone): no clinic is
+    added. Without it, `platform` and the clinics of its shard: those whose crc32(schema name)
+    modulo CLINIC_QUEUE_SHARDS is CLINIC_QUEUE_SHARD (crc32, not hash(): the same in every
+    process), so one BRPOP carries 2 keys per clinic of one shard, not of every clinic.
+    (Before, `-Q` was ignored: every worker added every clinic at start, at each reconcile, and
+    on each clinic's add_consumer broadcast.)"""
+
+    explicit_queues: list[str] = []
+
+
+def clinic_shard() -> tuple[int, int] | None:
+    """(shard, shards) whose clinics this worker consumes; None when `-Q` chose its queues."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    if _Consumption.explicit_queues:
+        return None
+    shards, shard = settings.CLINIC_QUEUE_SHARDS, settings.CLINIC_QUEUE_SHARD
+    if shards < 1 or not 0 <= shard < shards:
+        raise ImproperlyConfigured(f"CLINIC_QUEUE_SHARD must be in [0, CLINIC_QUEUE_SHARDS={shards})")
+    return shard, shards
+
+
+def wanted_clinic_queues() -> set[str]:
+    """The queues of the routable clinics in this worker's shard (none with `-Q`)."""
     from tenants.models import QUEUE_STATUSES, Clinic
 
-    queues = instance.app.amqp.queues
+    assignment = clinic_shard()
+    if assignment is None:
+        return set()
+    shard, shards = assignment
     schemas = Clinic.objects.filter(status__in=QUEUE_STATUSES).values_list("schema_name", flat=True)
-    for schema in schemas:
-        queues.select_add(tenant_queue(schema))
+    return {tenant_queue(schema) for schema in schemas if clinic_queue_shard(schema, shards) == shard}
+
+
+@celeryd_init.connect
+def _remember_explicit_queues(
+    sender: str, instance: Any, conf: Any, options: dict[str, Any], **kw: Any
+) -> None:
+    _Consumption.explicit_queues = str_to_list(options.get("queues") or [])
+    clinic_shard()  # a wrong shard setting stops the worker at start, not at the first reconcile
+
+
+@celeryd_after_setup.connect
+def _consume_clinic_queues(sender: str, instance: Any, **kwargs: Any) -> None:
+    """At start, a worker without `-Q` consumes `platform` and its shard's clinic queues."""
+    queues = instance.app.amqp.queues
+    for name in sorted(wanted_clinic_queues()):
+        queues.select_add(name)
+
+
+@control_command(args=[("schema_name", str)], signature="<schema_name>")
+def clinic_queue_add(state: Any, schema_name: str) -> dict[str, str]:
+    """Broadcast when a clinic is created (tenants.queues.clinic_queue_subscribe): the workers
+    of its shard consume its queue at once, the others ignore it."""
+    assignment = clinic_shard()
+    if assignment is None or clinic_queue_shard(schema_name, assignment[1]) != assignment[0]:
+        return {"ok": "not in this worker's shard"}
+    state.consumer.add_task_queue(tenant_queue(schema_name))
+    return {"ok": "consuming"}
 
 
 RECONCILE_SECONDS = 60
 
 
 class ClinicQueueReconciler(bootsteps.StartStopStep):
-    """Every minute the worker consumes exactly the queues of the clinics that should be
-    consumed. The `add_consumer` broadcast on clinic creation is lost by a worker that is still
-    starting (it read the clinic list just before and was not yet listening for broadcasts),
-    and a deleted clinic's queue must be dropped by workers that were down at the time."""
+    """Every minute the worker consumes exactly the queues of the clinics of its shard (none
+    added or dropped with `-Q`). The `clinic_queue_add` broadcast on clinic creation is lost by
+    a worker that is still starting (it read the clinic list just before and was not yet
+    listening for broadcasts), and a deleted clinic's queue must be dropped by workers that
+    were down at the time."""
 
     requires = {"celery.worker.consumer.tasks:Tasks"}
 
@@ -94,11 +151,10 @@ class ClinicQueueReconciler(bootsteps.StartStopStep):
     def reconcile(self, c: Any) -> None:
         from django.db import close_old_connections
 
-        from tenants.models import QUEUE_STATUSES, Clinic
-
+        if clinic_shard() is None:
+            return
         try:
-            schemas = Clinic.objects.filter(status__in=QUEUE_STATUSES).values_list("schema_name", flat=True)
-            wanted = {tenant_queue(schema) for schema in schemas}
+            wanted = wanted_clinic_queues()
             consumed = {queue.name for queue in c.task_consumer.queues}
             for name in sorted(wanted - consumed):
                 c.add_task_queue(name)
@@ -111,3 +167,4 @@ class ClinicQueueReconciler(bootsteps.StartStopStep):
 
 
 app.steps["consumer"].add(ClinicQueueReconciler)
+app.steps["consumer"].add(UnackedRecovery)  # a dead worker's messages run again within a minute

@@ -97,6 +97,7 @@ class ErrorCode(StrEnum):
     RESET_TOKEN_INVALID = "reset_token_invalid"  # noqa: S105 (an error code)
     SERVER_ERROR = "server_error"
     SERVER_OWNED = "server_owned"
+    SERVICE_UNAVAILABLE = "service_unavailable"
     SESSION_EXPIRED = "session_expired"
     SIGNATURE_EXPIRED = "signature_expired"
     SIGNATURE_INVALID = "signature_invalid"

@@ -86,10 +86,11 @@ def email_verification_send_later(
     password_hash: str | None = None,
 ) -> None:
     """Email the confirmation link after commit (a task: ids and ciphertext only, the token is
-    built there)."""
-    from accounts.tasks import email_verification_send as email_verification_send_task
+    built there). Through the outbox: a Redis outage loses no confirmation email."""
+    from core.outbox import outbox_enqueue
 
-    email_verification_send_task.delay_on_commit(
+    outbox_enqueue(
+        "accounts.email_verification_send",
         user_id=str(user.pk),
         clinic_id=str(clinic.pk) if clinic else None,
         pending_clinic_id=pending_clinic_id,

@@ -30,11 +30,14 @@ def password_reset_request(*, email: str, clinic: Clinic | None) -> None:
     """Always queue the reset task, whether or not the email is registered: the request does
     the same work either way, so neither the answer nor its timing tells (ASVS 6.3.8). The
     task finds the account, applies the per-recipient cap and sends. The address travels
-    encrypted (no personal data in the broker)."""
-    from accounts.tasks import password_reset_email_send as password_reset_email_send_task
+    encrypted (no personal data in the broker). Through the outbox: a Redis outage neither
+    fails the request nor loses the email (the relay sends it once Redis is back)."""
+    from core.outbox import outbox_enqueue
 
-    password_reset_email_send_task.delay_on_commit(
-        email_encrypted=crypto.encrypt(email_normalize(email)), clinic_id=str(clinic.pk) if clinic else None
+    outbox_enqueue(
+        "accounts.password_reset_email_send",
+        email_encrypted=crypto.encrypt(email_normalize(email)),
+        clinic_id=str(clinic.pk) if clinic else None,
     )
 
 

@@ -43,10 +43,16 @@ SERVICES_MISSING = """{names} not set, and settings start no servers. Either
     e.g. postgres://user:password@localhost:5432/csu and redis://localhost:6379/0."""
 DATABASE_URL = env("DATABASE_URL", default="")
 REDIS_URL = env("REDIS_URL", default="")
-if not DATABASE_URL or not REDIS_URL:
+# The cache and the broker may live on separate Redis servers (an operator splits them so a
+# broker backlog cannot evict cache entries, or the reverse); each defaults to REDIS_URL, which
+# may then be left unset.
+CACHE_URL = env("CACHE_URL", default="") or REDIS_URL
+_BROKER_URL = env("CELERY_BROKER_URL", default="") or REDIS_URL
+if not DATABASE_URL or not CACHE_URL or not _BROKER_URL:
     from django.core.exceptions import ImproperlyConfigured
 
-    missing = [name for name, url in (("DATABASE_URL", DATABASE_URL), ("REDIS_URL", REDIS_URL)) if not url]
+    urls = (("DATABASE_URL", DATABASE_URL), ("REDIS_URL", CACHE_URL and _BROKER_URL))
+    missing = [name for name, url in urls if not url]
     raise ImproperlyConfigured(
         SERVICES_MISSING.format(names=" and ".join(missing) + (" are" if len(missing) > 1 else " is"))
     )
@@ -56,15 +62,32 @@ DATABASES["default"].update(
     ENGINE="django_tenants.postgresql_backend",
     ATOMIC_REQUESTS=True,
     CONN_MAX_AGE=env.int("DB_CONN_MAX_AGE", default=60),
+    # A persistent connection is checked before a request reuses it, so one that died in a
+    # PostgreSQL outage is replaced on the next request after it (no restart).
     CONN_HEALTH_CHECKS=True,
+)
+# A PostgreSQL that stopped answering (not refusing) costs a request this much, not forever.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
 )
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        # Django's RedisCache that degrades to a miss while Redis is down (core/cache.py).
+        "BACKEND": "core.cache.ResilientRedisCache",
+        # redis-py spells a Unix-socket Redis `unix://`, kombu `redis+socket://`: either works here.
+        "LOCATION": (
+            "unix://" + CACHE_URL.removeprefix("redis+socket://").replace("?virtual_host=", "?db=")
+            if CACHE_URL.startswith("redis+socket://")
+            else CACHE_URL
+        ),
+        "OPTIONS": {
+            "socket_connect_timeout": env.float("CACHE_CONNECT_TIMEOUT", default=0.25),
+            "socket_timeout": env.float("CACHE_TIMEOUT", default=0.5),
+            "breaker_seconds": env.float("CACHE_BREAKER_SECONDS", default=5.0),
+        },
         # Keys carry the current schema: clinic A can never read clinic B's cache entries.
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="csu"),
@@ -313,9 +336,9 @@ REFRESH_REUSE_GRACE_SECONDS = env.int("REFRESH_REUSE_GRACE_SECONDS", default=30)
 # --- Celery ------------------------------------------------------------------------------------
 # kombu spells a Unix-socket Redis (the embedded one) `redis+socket://`.
 CELERY_BROKER_URL = (
-    "redis+socket://" + REDIS_URL.removeprefix("unix://").replace("?db=", "?virtual_host=")
-    if REDIS_URL.startswith("unix://")
-    else REDIS_URL
+    "redis+socket://" + _BROKER_URL.removeprefix("unix://").replace("?db=", "?virtual_host=")
+    if _BROKER_URL.startswith("unix://")
+    else _BROKER_URL
 )
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = "platform"
@@ -323,9 +346,28 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
-# Unacknowledged messages (a worker died mid-task) are redelivered after this; it must exceed
-# the longest ETA/countdown we use (reminder retries: 10 minutes).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+# kombu's backstop for unacknowledged messages: one older than this (counted from when a worker
+# received it, not from its ETA) is put back in its queue even if a live worker still holds it.
+# It must exceed the longest countdown (reminder retries: 10 minutes) plus the longest task, or
+# that task runs twice. A dead worker's messages come back much sooner, through
+# core.tasks.UnackedRecovery (within about a minute), so this stays long.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # A broker that stops answering without closing the connection (failover, a blackholed
+    # network) must not hold a request's after-commit publish forever: the publish fails after
+    # these and the outbox row waits for the relay. (kombu's default is to wait forever.)
+    "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=2.0),
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=5.0),
+}
+# Two priority lists per queue instead of kombu's four (0, 3, 6, 9): tasks use only 0 and 9
+# (config.celery.TASK_PRIORITIES), and each step is one more key in every BRPOP per queue.
+CELERY_BROKER_TRANSPORT_OPTIONS["priority_steps"] = [0, 9]
+# Workers consume the clinic queues in shards (config.celery): a worker of group SHARD (0-based)
+# of SHARDS takes the clinics whose crc32(schema name) % SHARDS == SHARD, plus `platform`. One
+# BRPOP carries 2 keys per consumed queue: keep each group at most ~150 clinics (300 keys), i.e.
+# SHARDS = ceil(clinics / 150). Every group needs at least one worker running.
+CLINIC_QUEUE_SHARDS = env.int("CLINIC_QUEUE_SHARDS", default=1)
+CLINIC_QUEUE_SHARD = env.int("CLINIC_QUEUE_SHARD", default=0)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-reminders": {
@@ -344,6 +386,12 @@ CELERY_BEAT_SCHEDULE = {
         # Hourly: a clinic's reports start at Monday 06:00 in its own timezone.
         "task": "clinicians.dispatch_weekly_reports",
         "schedule": crontab(minute=5),
+        "options": {"queue": "platform", "expires": 3000},
+    },
+    "reconcile-reminder-due": {
+        # The safety net under each clinic's next_due_at (patients.due): recomputed hourly.
+        "task": "patients.reconcile_reminder_due",
+        "schedule": crontab(minute=40),
         "options": {"queue": "platform", "expires": 3000},
     },
     "dispatch-summaries-roll": {

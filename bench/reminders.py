@@ -3,11 +3,15 @@ reminder each, 80 % spread evenly over the day and 20 % at 20:00 local (the busy
 
 Times, with real PostgreSQL and Redis:
 - the busy minute: every clinic's `reminders_dispatch_due` (claim due reminders, insert the
-  deliveries, advance the schedule, write the outbox, publish the deliver tasks to Redis);
+  deliveries, advance the schedule, write the outbox, publish the deliver tasks to Redis: one
+  message per chunk of up to 100 deliveries, `patients.reminder_deliver_chunk`), with the
+  number of messages it published, counted in the clinic queues;
 - a quiet minute (the common case: a handful due per clinic);
 - the full day, minute by minute (1,440 × C scans);
 beside floors measured in the same run: the bare due-reminder SELECT in every schema (raw SQL),
-and LPUSHing the same number of messages to Redis. Prints EXPLAIN for the due query.
+LPUSHing one message per delivery to Redis (the floor of the old one-message-per-delivery
+design, 127 ms on an idle machine when issue 19 was filed) and LPUSHing as many messages as were
+published. Prints EXPLAIN for the due query.
 
 Usage: `make bench-reminders` or `python bench/reminders.py [--clinics 100] [--patients 1000]
 [--day-step 1]`. Throwaway database; queues purged afterwards.
@@ -63,12 +67,27 @@ def schedule_all(day_start: datetime) -> int:
 
 
 def dispatch_minute(clinics: list, now: datetime) -> tuple[float, int]:
+    elapsed, queued, _ = dispatch_minute_counted(clinics, now)
+    return elapsed, queued
+
+
+def dispatch_minute_counted(clinics: list, now: datetime) -> tuple[float, int, int]:
+    """Milliseconds, deliveries queued and Celery messages published (per the dispatcher)."""
     start = time.perf_counter()
-    queued = 0
+    queued = messages = 0
     for clinic in clinics:
         with tenant_context(clinic):
-            queued += reminders_dispatch_due(now=now).queued
-    return (time.perf_counter() - start) * 1000, queued
+            result = reminders_dispatch_due(now=now)
+            queued += result.queued
+            messages += result.messages
+    return (time.perf_counter() - start) * 1000, queued, messages
+
+
+def queued_messages(schemas: list[str]) -> int:
+    """Messages waiting in the clinic queues (kombu's Redis transport keeps one list per
+    priority step; `queue_purge` returns how many it removed from all of them)."""
+    with celery_app.connection_for_write() as conn:
+        return sum(conn.default_channel._size(tenant_queue(schema)) for schema in schemas)
 
 
 def floor_select(schemas: list[str], now: datetime) -> tuple[float, int]:
@@ -163,11 +182,19 @@ def main() -> None:
         connection.set_schema_to_public()
 
         floor_ms, floor_rows = floor_select(schemas, busy)
-        busy_ms, busy_queued = dispatch_minute(clinics, busy)
+        busy_ms, busy_queued, busy_messages = dispatch_minute_counted(clinics, busy)
+        in_queues = queued_messages(schemas)
         redis_ms = floor_redis(busy_queued)
+        redis_messages_ms = floor_redis(in_queues)
         print(f"{'busy minute: dispatch (scan + enqueue)':<44} {busy_ms:9.1f}  {busy_queued}")
         print(f"{'  floor: raw due SELECT in every schema':<44} {floor_ms:9.1f}  {floor_rows}")
-        print(f"{'  floor: LPUSH as many messages to Redis':<44} {redis_ms:9.1f}  {busy_queued}")
+        print(f"{'  floor: LPUSH one message per delivery':<44} {redis_ms:9.1f}  {busy_queued}")
+        print(f"{'  floor: LPUSH as many messages as published':<44} {redis_messages_ms:9.1f}  {in_queues}")
+        print(
+            f"busy minute: {busy_messages} messages published by the dispatcher, {in_queues} found in the "
+            f"clinic queues ({busy_queued / max(in_queues, 1):.0f} deliveries per message); "
+            f"{busy_ms / len(clinics):.1f} ms per clinic"
+        )
         purge(schemas)
 
         # The whole next day, minute by minute.

@@ -11,11 +11,13 @@ expired instead of sent (catch-up after downtime never sends stale reminders).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -28,7 +30,6 @@ from patients import push
 from patients.audit import access_log_write
 from patients.models import (
     DeliveryStatus,
-    DiaryEntry,
     DoseLog,
     DoseStatus,
     Patient,
@@ -45,8 +46,16 @@ from patients.schedule import in_quiet_hours, next_occurrence
 from tenants.models import DiaryMode
 
 DELIVER_TASK = "patients.reminder_deliver"
-CLAIM_TIMEOUT = timedelta(minutes=5)
-DISPATCH_BATCH = 5000  # reminders claimed per transaction  # a delivery claimed by a worker that died is retaken after this
+DELIVER_CHUNK_TASK = "patients.reminder_deliver_chunk"
+CLAIM_TIMEOUT = timedelta(minutes=5)  # a delivery claimed by a worker that died is retaken after this
+DISPATCH_BATCH = 5000  # reminders claimed per transaction
+# Deliveries per message. One Celery message per delivery made the busy minute cost its
+# publishing (issue 19); a chunk of up to 100 is one message and one outbox row. The bound
+# keeps a clinic's chunk short, so with prefetch 1 and kombu's rotation between clinic queues
+# another clinic's reminder waits for at most one chunk per worker.
+DELIVERY_CHUNK = 100
+
+logger = logging.getLogger(__name__)
 
 
 def max_lateness() -> timedelta:
@@ -88,7 +97,9 @@ def _clean_days(days: Any) -> list[int]:
         )
     if any(not isinstance(d, int) or isinstance(d, bool) or not 1 <= d <= 7 for d in days):
         raise ApplicationError(
-            code=ErrorCode.VALIDATION_ERROR, field="days_of_week", detail="Weekdays are 1 (Monday) to 7 (Sunday)."
+            code=ErrorCode.VALIDATION_ERROR,
+            field="days_of_week",
+            detail="Weekdays are 1 (Monday) to 7 (Sunday).",
         )
     return sorted(set(days))
 
@@ -292,29 +303,110 @@ class DispatchResult:
     skipped: int = 0
     expired: int = 0
     duplicates: int = 0
+    messages: int = 0  # Celery messages (outbox rows) carrying the queued deliveries
     reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
-def _diary_slot(reminder: Reminder, patient: Patient) -> str:
+@dataclass(slots=True)
+class _DuePatient:
+    status: str
+    timezone: str
+    diary_mode: str
+    quiet_hours_start: time | None
+    quiet_hours_end: time | None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(slots=True)
+class _DuePrescription:
+    start: date
+    end: date | None
+    frequency_kind: str
+    frequency_value: int | None
+
+    def active_on(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(slots=True)
+class _Due:
+    """A due reminder as the dispatch reads it: the schedule and what the skip rules need
+    (no name or birth date in the dispatcher's memory; plain rows, not model instances, which
+    cost more to build than the rest of the dispatch)."""
+
+    pk: uuid.UUID
+    patient_id: uuid.UUID
+    kind: str
+    local_time: time
+    days_of_week: list[int]
+    next_fire_at: datetime
+    next_local_date: date
+    prescription_id: uuid.UUID | None
+    patient: _DuePatient
+    prescription: _DuePrescription | None
+
+
+# Reminder.objects.select_for_update(skip_locked=True, of=("self",)).filter(next_fire_at__lte=now,
+# enabled=True, deleted_at__isnull=True).select_related("patient", "prescription"), as rows.
+_DUE_SQL = """
+SELECT r.id, r.patient_id, r.kind, r.local_time, r.days_of_week, r.next_fire_at, r.next_local_date,
+       r.prescription_id, p.status, p.timezone, p.diary_mode, p.quiet_hours_start, p.quiet_hours_end,
+       rx.start, rx."end", rx.frequency_kind, rx.frequency_value
+FROM patients_reminder r
+JOIN patients_patient p ON p.id = r.patient_id
+LEFT JOIN patients_prescription rx ON rx.id = r.prescription_id
+WHERE r.next_fire_at <= %(now)s AND r.enabled AND r.deleted_at IS NULL
+ORDER BY r.next_fire_at
+LIMIT %(limit)s
+FOR UPDATE OF r SKIP LOCKED
+"""
+
+
+def _due_rows(cursor: Any, now: datetime, limit: int) -> list[_Due]:
+    cursor.execute(_DUE_SQL, {"now": now, "limit": limit})
+    patients: dict[uuid.UUID, _DuePatient] = {}
+    due = []
+    for pk, patient_id, kind, local_time, days, fire_at, local_date, rx_id, *rest in cursor.fetchall():
+        patient = patients.get(patient_id)
+        if patient is None:
+            patient = patients[patient_id] = _DuePatient(*rest[:5])
+        prescription = _DuePrescription(*rest[5:]) if rx_id is not None else None
+        due.append(
+            _Due(pk, patient_id, kind, local_time, days, fire_at, local_date, rx_id, patient, prescription)
+        )
+    return due
+
+
+_RECORDED_DIARY_SQL = """
+SELECT patient_id, day, slot FROM patients_diaryentry
+WHERE patient_id = ANY(%(patients)b::uuid[]) AND day = ANY(%(days)b::date[]) AND deleted_at IS NULL
+"""
+
+
+def _diary_slot(reminder: _Due, patient: _DuePatient) -> str:
     if patient.diary_mode == DiaryMode.TWICE:
         return Slot.AM if reminder.local_time < time(12) else Slot.PM
     return Slot.DAY
 
 
-def _already_recorded(due: list[Reminder]) -> set[uuid.UUID]:
+def _already_recorded(cursor: Any, due: list[_Due]) -> set[uuid.UUID]:
     """Reminders whose task for their local date is already done (three queries in all)."""
     done: set[uuid.UUID] = set()
-    by_kind: dict[str, list[Reminder]] = defaultdict(list)
+    by_kind: dict[str, list[_Due]] = defaultdict(list)
     for reminder in due:
         by_kind[reminder.kind].append(reminder)
     if diary := by_kind.get(ReminderKind.DIARY):
-        recorded = set(
-            DiaryEntry.objects.filter(
-                patient_id__in={r.patient_id for r in diary},
-                day__in={r.next_local_date for r in diary},
-                deleted_at__isnull=True,
-            ).values_list("patient_id", "day", "slot")
+        cursor.execute(
+            _RECORDED_DIARY_SQL,
+            {
+                "patients": list({r.patient_id for r in diary}),
+                "days": list({r.next_local_date for r in diary}),
+            },
         )
+        recorded = set(cursor.fetchall())
         done |= {
             r.pk for r in diary if (r.patient_id, r.next_local_date, _diary_slot(r, r.patient)) in recorded
         }
@@ -350,7 +442,7 @@ def _already_recorded(due: list[Reminder]) -> set[uuid.UUID]:
 
 
 def _skip_reason(
-    reminder: Reminder, fire_at: datetime, now: datetime, done: set[uuid.UUID]
+    reminder: _Due, fire_at: datetime, now: datetime, done: set[uuid.UUID], local_now: time
 ) -> tuple[str, str]:
     patient = reminder.patient
     if fire_at < now - max_lateness():
@@ -365,56 +457,71 @@ def _skip_reason(
         and not reminder.prescription.active_on(reminder.next_local_date)
     ):
         return DeliveryStatus.SKIPPED, "prescription_inactive"
-    local_now = now.astimezone(patient.tz).time()
     if in_quiet_hours(local_now, patient.quiet_hours_start, patient.quiet_hours_end):
         return DeliveryStatus.SKIPPED, "quiet_hours"
     return DeliveryStatus.PENDING, ""
 
 
-_INSERT_DELIVERIES = """
+# One statement: record the deliveries (one per reminder and local date, a second run inserts
+# nothing) and advance the schedules. Only scheduling columns are updated, so the sync trigger
+# (UPDATE OF patient-owned columns) stays quiet, and the due-bound trigger (patients 0014)
+# only fires when a time moves earlier, which an advance never does.
+_RECORD_AND_ADVANCE = """
+WITH advanced AS (
+    UPDATE patients_reminder r SET next_fire_at = n.next_fire_at, next_local_date = n.next_local_date
+    FROM unnest(%(reminders)b::uuid[], %(next_times)b::timestamptz[], %(next_dates)b::date[])
+         AS n(id, next_fire_at, next_local_date)
+    WHERE r.id = n.id
+)
 INSERT INTO patients_reminderdelivery
     (id, reminder_id, patient_id, local_date, scheduled_for, status, reason, channel, attempts, created_at)
-SELECT d.id, d.reminder_id, d.patient_id, d.local_date, d.scheduled_for, d.status, d.reason, '', 0, %(now)s
-FROM unnest(%(ids)s::uuid[], %(reminders)s::uuid[], %(patients)s::uuid[], %(dates)s::date[],
-            %(times)s::timestamptz[], %(statuses)s::text[], %(reasons)s::text[])
-     AS d(id, reminder_id, patient_id, local_date, scheduled_for, status, reason)
+SELECT gen_random_uuid(), d.reminder_id, d.patient_id, d.local_date, d.scheduled_for, d.status, d.reason,
+       '', 0, %(now)b
+FROM unnest(%(reminders)b::uuid[], %(patients)b::uuid[], %(dates)b::date[], %(times)b::timestamptz[],
+            %(statuses)b::text[], %(reasons)b::text[])
+     AS d(reminder_id, patient_id, local_date, scheduled_for, status, reason)
 ON CONFLICT (reminder_id, local_date) DO NOTHING
 RETURNING id, status
 """
 
 
-_ADVANCE = """
-UPDATE patients_reminder r SET next_fire_at = n.next_fire_at, next_local_date = n.next_local_date
-FROM unnest(%(ids)s::uuid[], %(times)s::timestamptz[], %(dates)s::date[]) AS n(id, next_fire_at, next_local_date)
-WHERE r.id = n.id
-"""
+def _server_bound_cursor() -> Any:
+    """A cursor on the current connection (its transaction and clinic search path) that binds
+    parameters on the server, in binary. Django's psycopg cursor quotes them into the SQL text
+    in Python, which for a few hundred array elements cost more than the statement itself."""
+    import psycopg
+
+    with connection.cursor():  # connects and sets the clinic's search path (django-tenants)
+        pass
+    raw: Any = psycopg.Cursor(connection.connection)  # the stubs expect Django's wrapper here
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
 def reminders_dispatch_due(*, now: datetime | None = None, limit: int = DISPATCH_BATCH) -> DispatchResult:
     """Claim this clinic's due reminders and record one delivery per occurrence (see module doc).
 
     Runs in the clinic's schema; a batch is one transaction. Deliveries to send are published
-    through the outbox when it commits.
+    through the outbox when it commits, one message per chunk (`deliveries_enqueue`).
     """
     now = now or timezone.now()
     result = DispatchResult()
-    with transaction.atomic():
-        due = list(
-            Reminder.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(next_fire_at__lte=now, enabled=True, deleted_at__isnull=True)
-            .select_related("patient", "prescription")
-            .order_by("next_fire_at")[:limit]
-        )
+    with transaction.atomic(), _server_bound_cursor() as cursor:
+        due = _due_rows(cursor, now, limit)
         if not due:
             return result
         result.due = len(due)
-        done = _already_recorded(due)
+        done = _already_recorded(cursor, due)
+        floor = now - max_lateness()
+        local_times: dict[str, time] = {}  # the local wall-clock time now, per zone
         rows: dict[str, list[Any]] = defaultdict(list)
         for reminder in due:
             fire_at = reminder.next_fire_at
-            assert fire_at is not None and reminder.next_local_date is not None
-            status, reason = _skip_reason(reminder, fire_at, now, done)
-            rows["ids"].append(uuid.uuid4())
+            patient = reminder.patient
+            zone = patient.tz
+            local_now = local_times.get(patient.timezone)
+            if local_now is None:
+                local_now = local_times[patient.timezone] = now.astimezone(zone).time()
+            status, reason = _skip_reason(reminder, fire_at, now, done, local_now)
             rows["reminders"].append(reminder.pk)
             rows["patients"].append(reminder.patient_id)
             rows["dates"].append(reminder.next_local_date)
@@ -423,31 +530,48 @@ def reminders_dispatch_due(*, now: datetime | None = None, limit: int = DISPATCH
             rows["reasons"].append(reason)
             result.reasons[reason or "queued"] += 1
             # The next occurrence: after this one, and never one already too late to send.
-            reminder.next_fire_at, reminder.next_local_date = next_occurrence(
+            next_at, next_date = next_occurrence(
                 local_time=reminder.local_time,
                 days_of_week=reminder.days_of_week,
-                zone=reminder.patient.tz,
-                after=max(fire_at, now - max_lateness()),
+                zone=zone,
+                after=max(fire_at, floor),
             )
-        with connection.cursor() as cursor:
-            cursor.execute(_INSERT_DELIVERIES, {"now": now, **rows})
-            inserted = cursor.fetchall()
-            # Only scheduling columns: the sync trigger (UPDATE OF patient-owned columns) stays quiet.
-            cursor.execute(
-                _ADVANCE,
-                {
-                    "ids": [r.pk for r in due],
-                    "times": [r.next_fire_at for r in due],
-                    "dates": [r.next_local_date for r in due],
-                },
-            )
+            rows["next_times"].append(next_at)
+            rows["next_dates"].append(next_date)
+        cursor.execute(_RECORD_AND_ADVANCE, {"now": now, **rows})
+        inserted = cursor.fetchall()
         to_send = [str(delivery_id) for delivery_id, status in inserted if status == DeliveryStatus.PENDING]
-        outbox_enqueue_many(DELIVER_TASK, [{"delivery_id": delivery_id} for delivery_id in to_send])
+        result.messages = deliveries_enqueue(to_send)
         result.queued = len(to_send)
         result.skipped = sum(1 for _, status in inserted if status == DeliveryStatus.SKIPPED)
         result.expired = sum(1 for _, status in inserted if status == DeliveryStatus.EXPIRED)
         result.duplicates = len(due) - len(inserted)
     return result
+
+
+def delivery_chunks(delivery_ids: list[str], size: int | None = None) -> list[list[str]]:
+    """The ids in order, split into as few chunks of at most `size` as possible, of even length
+    (201 deliveries are three chunks of 67, not 100 + 100 + 1)."""
+    size = size or DELIVERY_CHUNK
+    if not delivery_ids:
+        return []
+    count = -(-len(delivery_ids) // size)
+    step = -(-len(delivery_ids) // count)
+    return [delivery_ids[start : start + step] for start in range(0, len(delivery_ids), step)]
+
+
+def deliveries_enqueue(delivery_ids: list[str]) -> int:
+    """Queue the deliveries through the outbox, in the caller's transaction: one message per
+    chunk (`patients.reminder_deliver_chunk`, ids only), or the per-delivery task for a lone
+    delivery. Returns the number of messages."""
+    chunks = delivery_chunks(delivery_ids)
+    if not chunks:
+        return 0
+    if len(chunks) == 1 and len(chunks[0]) == 1:
+        outbox_enqueue_many(DELIVER_TASK, [{"delivery_id": chunks[0][0]}])
+    else:
+        outbox_enqueue_many(DELIVER_CHUNK_TASK, [{"delivery_ids": chunk} for chunk in chunks])
+    return len(chunks)
 
 
 # --- Delivery of one occurrence ---------------------------------------------------------------------
@@ -472,7 +596,7 @@ def reminder_deliveries_sweep(*, now: datetime | None = None) -> dict[str, int]:
             .values_list("pk", flat=True)[:1000]
         )
         ReminderDelivery.objects.filter(pk__in=stuck).update(status=DeliveryStatus.PENDING, claimed_at=None)
-        outbox_enqueue_many(DELIVER_TASK, [{"delivery_id": str(pk)} for pk in stuck])
+        deliveries_enqueue([str(pk) for pk in stuck])
     return {"expired": expired, "requeued": len(stuck)}
 
 
@@ -557,3 +681,52 @@ def reminder_deliver(
         raise
     _finish(delivery, DeliveryStatus.FAILED, reason="no_channel")
     return DeliveryStatus.FAILED
+
+
+# --- Delivery of a chunk ------------------------------------------------------------------------------
+
+
+@dataclass
+class ChunkResult:
+    """What became of a chunk's deliveries. `retry`: released after a transient failure of
+    every channel, for the task to retry with backoff; `in_progress`: claimed moments ago by
+    another run (a worker that died mid-send), left to the sweep once the claim times out;
+    `errors`: failed unexpectedly and left claimed, so the sweep retakes them the same way."""
+
+    statuses: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    retry: list[str] = field(default_factory=list)
+    in_progress: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def reminder_deliver_chunk(
+    *, delivery_ids: list[str], now: datetime | None = None, final_attempt: bool = False
+) -> ChunkResult:
+    """Deliver each of a chunk's deliveries with `reminder_deliver`, one after another.
+
+    Each delivery is claimed on its own (one UPDATE), so a chunk run twice (its worker died
+    midway and the message came back) skips what was sent and sends the rest; the delivery
+    being sent at the moment of death stays claimed and is requeued by the sweep. One
+    delivery's failure does not stop the others; a database or broker outage does (the task
+    retries the chunk, and the claims make that safe).
+    """
+    from core.tasks import CONNECTION_ERRORS
+
+    result = ChunkResult()
+    for delivery_id in delivery_ids:
+        try:
+            status = reminder_deliver(delivery_id=delivery_id, now=now, final_attempt=final_attempt)
+        except push.TransientDeliveryError:
+            result.retry.append(delivery_id)
+            status = "retry"
+        except DeliveryInProgress:
+            result.in_progress.append(delivery_id)
+            status = "in_progress"
+        except CONNECTION_ERRORS:
+            raise
+        except Exception:  # a defect in one delivery must not strand the rest of the chunk
+            logger.exception("Reminder delivery %s failed", delivery_id)
+            result.errors.append(delivery_id)
+            status = "error"
+        result.statuses[status] += 1
+    return result

@@ -146,3 +146,30 @@ def reminder_deliver(self: Any, *, delivery_id: str) -> str:
             factor=15, retries=self.request.retries, maximum=600, full_jitter=True
         )
         raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task(
+    base=ResilientTask,
+    name="patients.reminder_deliver_chunk",
+    acks_late=True,
+    bind=True,
+    max_retries=5,
+)
+def reminder_deliver_chunk(self: Any, *, delivery_ids: list[str]) -> dict[str, int]:
+    """Send a chunk of one clinic's reminder occurrences (ids only), each with the per-delivery
+    logic and claim (`reminder_deliver`). The deliveries that met a transient channel error,
+    and only those, are retried together with the same budget and backoff as
+    `patients.reminder_deliver`: each retry holds only deliveries that failed every earlier
+    attempt, so they share one history, and the fifth retry falls back to email or records
+    the failure. A database or broker outage retries the whole chunk (ResilientTask); the
+    claims make the rerun send nothing twice."""
+    from patients.reminders import reminder_deliver_chunk as deliver_chunk
+
+    final = self.request.retries >= self.max_retries
+    result = deliver_chunk(delivery_ids=delivery_ids, final_attempt=final)
+    if result.retry:
+        countdown = get_exponential_backoff_interval(
+            factor=15, retries=self.request.retries, maximum=600, full_jitter=True
+        )
+        raise self.retry(kwargs={"delivery_ids": result.retry}, countdown=countdown)
+    return dict(result.statuses)

@@ -122,8 +122,8 @@ class ResilientTask(TenantTask):
 # countdown longer than the visibility timeout is restored while the live worker still holds
 # it, and runs twice: the visibility timeout cannot simply be made short.
 #
-# Instead every worker publishes, every few seconds, the delivery tags it holds (its channel's
-# QoS._delivered: reserved, running and ETA-waiting messages), and any worker returns to its
+# Instead every worker publishes, every few seconds, the delivery tags it holds (its requests:
+# reserved, running and ETA-waiting, and its channel's unacked deliveries), and any worker returns to its
 # queue each unacked message older than a grace period that no live worker holds. A message
 # is held as long as its worker beats, so long countdowns and long tasks are never restored
 # early; the visibility timeout stays as the backstop for the rest.
@@ -137,18 +137,30 @@ HELD_KEY = "csu.workers.held"  # hash: worker id → {"at": Redis time, "tags": 
 SWEEP_LOCK_KEY = "csu.unacked.sweep"
 
 
+class HeldTagsUnknown(Exception):  # noqa: N818 (a state, not an error to report)
+    """The held tags could not be read this time: skip the beat rather than claim none."""
+
+
 def held_delivery_tags(consumer: Any) -> list[str]:
-    """The delivery tags this worker's task channel holds and has not acked."""
-    task_consumer = getattr(consumer, "task_consumer", None)
-    qos = getattr(getattr(task_consumer, "channel", None), "qos", None)
-    if qos is None:
-        return []
-    for _ in range(5):  # the consumer thread may change the dict while we copy it
+    """The delivery tags of every message this worker holds and has not acked: its requests
+    (reserved, running and ETA-waiting: Celery's worker state, which outlives a broker
+    reconnect, so a task taken on the channel before a reconnect and still running stays
+    held), and whatever the current task channel has delivered and not yet acked."""
+    from celery.worker import state
+
+    tags: set[str] = set()
+    for _ in range(5):  # the consumer thread may change a set or dict while we copy it
         try:
-            return [str(tag) for tag in list(qos._delivered) if tag not in qos._dirty]
+            requests = [*state.active_requests, *state.reserved_requests, *state.scheduled_requests]
+            tags = {str(r.message.delivery_tag) for r in requests if getattr(r, "message", None) is not None}
+            task_consumer = getattr(consumer, "task_consumer", None)
+            qos = getattr(getattr(task_consumer, "channel", None), "qos", None)
+            if qos is not None:
+                tags.update(str(tag) for tag in list(qos._delivered) if tag not in qos._dirty)
+            return sorted(tags)
         except RuntimeError:
             continue
-    return []
+    raise HeldTagsUnknown
 
 
 def _redis_now(client: Any) -> float:
@@ -225,7 +237,10 @@ class UnackedRecovery(bootsteps.StartStopStep):
                 if conn is None:
                     conn = self.consumer.app.connection_for_write()
                 channel = conn.default_channel
-                heartbeat(channel, self.worker_id, held_delivery_tags(self.consumer))
+                try:
+                    heartbeat(channel, self.worker_id, held_delivery_tags(self.consumer))
+                except HeldTagsUnknown:
+                    pass  # the previous beat stands; never publish "holds nothing" by mistake
                 now = time.monotonic()
                 if now - last_sweep >= SWEEP_SECONDS:
                     last_sweep = now

@@ -85,3 +85,31 @@ def test_a_sigkilled_workers_task_runs_again_within_two_minutes_of_a_new_worker_
     finally:
         stop(first, signal.SIGKILL)
         stop(second)
+
+
+@pytest.mark.slow
+def test_a_broker_blip_does_not_start_a_running_task_a_second_time(committed_db: None, real_broker: None) -> None:
+    """After a reconnect the worker's task channel is new; a task taken on the old one and
+    still running must stay held (found by review: it was swept and ran twice ~50 s later)."""
+    from tests.faults import fault_proxy
+
+    clinic = Clinic.objects.get(slug="alpha")
+    purge_queues(tenant_queue(clinic.schema_name))
+    key = f"blip-{uuid.uuid4()}"
+    redis_client = probe_redis()
+    worker = None
+    with fault_proxy(settings.REDIS_URL) as proxy:
+        try:
+            worker, log = start_worker(concurrency=2, CELERY_BROKER_URL=proxy.url_for(settings.REDIS_URL))
+            assert worker_caught_up(clinic), log.read_text()[-3000:]
+            with tenant_context(clinic):
+                slow_effect.delay(key, 100)
+            assert wait_until(lambda: redis_client.llen(f"{key}:starts") == 1, 60), log.read_text()[-3000:]
+            proxy.cut()
+            time.sleep(8)
+            proxy.restore()
+            # The sweep would act 40 s (grace) + up to 15 s (period) + a beat after the restore.
+            duplicated = wait_until(lambda: redis_client.llen(f"{key}:starts") >= 2, 75, interval=1)
+            assert not duplicated, log.read_text()[-3000:]
+        finally:
+            stop(worker, signal.SIGKILL)

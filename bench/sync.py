@@ -1,5 +1,7 @@
 """Sync benchmark, in one run: push 10 batches of 500 diary/dose mutations for each of N
-patients (default 100) through `POST /api/v1/sync/push/` and report mutations/s; insert the
+patients (default 100) through `POST /api/v1/sync/push/` and report mutations/s (the first
+batch creates 25 diary days, later ones edit them, as a device does; `--recreate-days` creates
+them again under new ids each time, the natural-key merge path); insert the
 same rows with a raw `executemany` (triggers and all) and report rows/s; print the ratio. Then
 4 devices of 4 patients push a 500-mutation batch at once, several rounds: the clinic's
 throughput and the p95 of one batch (issue 15). Then pull 20,000 changes in pages of 1,000 through `GET /api/v1/sync/pull/` and report changes/s.
@@ -36,6 +38,12 @@ def main() -> None:
     parser.add_argument("-n", "--patients", type=int, default=100)
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=5, help="rounds of 4 concurrent batches")
+    parser.add_argument(
+        "--recreate-days",
+        action="store_true",
+        help="every batch creates the 25 diary days under new ids (natural-key merges, the slow path) "
+        "instead of editing the device's own entries",
+    )
     args = parser.parse_args()
     args.patients = max(args.patients, 24)  # 4 of them push concurrently
     SimpleRateThrottle.THROTTLE_RATES = {key: "1000000/min" for key in SimpleRateThrottle.THROTTLE_RATES}
@@ -69,20 +77,26 @@ def main() -> None:
             people.append((patient, rx, client))
         today = people[0][0].local_today()
 
-        def mutations(rx: Prescription, batch: int) -> list[dict]:
+        def mutations(rx: Prescription, batch: int, diary: dict[str, int | None] | None = None) -> list[dict]:
+            """500 mutations: one diary entry per day of the late window, then doses. With `diary`
+            (the device's entry ids and the versions it last saw), later batches edit the device's
+            own entries, as the PWA does; without, every batch creates the days under new ids
+            (natural-key merges with the entries already there, the conflict path)."""
+            ids = list(diary) if diary else [str(uuid.uuid4()) for _ in range(25)]
             out = []
             for k in range(BATCH):
                 mid = batch * BATCH + k + 1
-                if k < 25:  # one diary entry per day of the late window, then doses
+                if k < 25:
                     out.append(
                         {
                             "mutation_id": mid,
                             "table": "diary_entry",
-                            "id": str(uuid.uuid4()),
+                            "id": ids[k],
                             "op": "upsert",
+                            "base_version": diary[ids[k]] if diary else None,
                             "fields": {
                                 "day": str(today - timedelta(days=k)),
-                                "wheals": k % 4,
+                                "wheals": (k + batch) % 4,
                                 "itch": (k + 1) % 4,
                             },
                         }
@@ -104,16 +118,23 @@ def main() -> None:
             return out
 
         total, start = 0, time.perf_counter()
+        statuses: dict[str, int] = {}
         for _patient, rx, client in people[:10]:
             device = str(uuid.uuid4())
+            diary: dict[str, int | None] = {}
             for batch in range(args.batches):
+                body = mutations(rx, batch, None if args.recreate_days else diary)
                 response = client.post(
                     "/api/v1/sync/push/",
-                    {"client_id": device, "mutations": mutations(rx, batch)},
+                    {"client_id": device, "mutations": body},
                     format="json",
                     HTTP_X_SCHEMA_VERSION="1",
                 )
                 assert response.status_code == 200, response.content[:300]
+                for m, result in zip(body, response.json()["results"], strict=True):
+                    statuses[result["status"]] = statuses.get(result["status"], 0) + 1
+                    if m["table"] == "diary_entry":
+                        diary[m["id"]] = result["server_version"]
                 total += BATCH
         push_seconds = time.perf_counter() - start
         push_rate = total / push_seconds
@@ -135,7 +156,7 @@ def main() -> None:
 
         print(
             f"push: {total} mutations from 10 patients × {args.batches} batches of {BATCH} in {push_seconds:.1f} s "
-            f"= {push_rate:,.0f} mutations/s"
+            f"= {push_rate:,.0f} mutations/s ({', '.join(f'{n} {k}' for k, n in sorted(statuses.items()))})"
         )
         print(
             f"raw executemany INSERT (same rows, triggers on): {len(rows)} rows in {raw_seconds:.1f} s = {raw_rate:,.0f} rows/s"

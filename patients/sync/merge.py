@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -66,7 +67,10 @@ def _diary_record(entry: DiaryEntry) -> dict[str, Any]:
     }
 
 
-def _validated_diary_fields(fields: dict[str, Any]) -> dict[str, Any]:
+def _validated_diary_fields(fields: dict[str, Any], notes: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The diary fields of a mutation, checked. `notes` maps notes the REST API's serializer
+    already accepted (a batch checks them at once) to their clean value; any other note is
+    checked here, by the same serializer."""
     unknown = set(fields) - DIARY_FIELDS
     if unknown:
         raise Rejected(ErrorCode.UNKNOWN_FIELD, f"Unknown field {sorted(unknown)[0]}.", sorted(unknown)[0])
@@ -95,7 +99,10 @@ def _validated_diary_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
         if not isinstance(fields["note"], str):
             raise Rejected(ErrorCode.VALIDATION_ERROR, "note is text of at most 2000 characters.", "note")
-        clean["note"] = _validated_by(DiaryEntryApi.InputSerializer, {"note": fields["note"]})["note"]
+        if notes is not None and fields["note"] in notes:
+            clean["note"] = notes[fields["note"]]
+        else:
+            clean["note"] = _validated_by(DiaryEntryApi.InputSerializer, {"note": fields["note"]})["note"]
     if "day" in fields:
         try:
             clean["day"] = date.fromisoformat(str(fields["day"]))
@@ -175,7 +182,9 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
 
     fields = _validated_diary_fields(m.get("fields") or {})
     if "aas_items" in fields and fields["aas_items"] is not None and fields.get("angioedema") is False:
-        raise Rejected(ErrorCode.AAS_WITHOUT_ANGIOEDEMA, "Swelling questions need angioedema: true.", "aas_items")
+        raise Rejected(
+            ErrorCode.AAS_WITHOUT_ANGIOEDEMA, "Swelling questions need angioedema: true.", "aas_items"
+        )
     if entry is None and (gone := _purged(patient, "diary_entry", winner or record_id)) is not None:
         return gone
     if entry is None:
@@ -183,7 +192,10 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
         # day offline with different ids meet here: the second merges into the first.
         needed = {"day", "wheals", "itch"} - set(fields)
         if needed:
-            raise Rejected(ErrorCode.VALIDATION_ERROR, f"{sorted(needed)[0]} is required for a new entry.", sorted(needed)[0]
+            raise Rejected(
+                ErrorCode.VALIDATION_ERROR,
+                f"{sorted(needed)[0]} is required for a new entry.",
+                sorted(needed)[0],
             )
         slot = fields.get("slot", Slot.DAY if patient.diary_mode == "once" else None)
         if slot is None:
@@ -225,7 +237,8 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
         base_version = m.get("base_version") or 0
         for immutable in ("day", "slot"):
             if immutable in fields and fields[immutable] != getattr(entry, immutable):
-                raise Rejected(ErrorCode.IMMUTABLE_FIELD, f"{immutable} cannot change; delete and re-create.", immutable
+                raise Rejected(
+                    ErrorCode.IMMUTABLE_FIELD, f"{immutable} cannot change; delete and re-create.", immutable
                 )
 
     changes = {k: v for k, v in fields.items() if k not in ("day", "slot")}

@@ -1,4 +1,5 @@
-"""Push: a device's batch of mutations, idempotent and gap-free, each in its savepoint."""
+"""Push: a device's batch of mutations, idempotent and gap-free: the common batch set-based in one
+savepoint (batch.py), any other one mutation at a time, each in its savepoint."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from core.errors import ApplicationError, ErrorCode
 from patients import services
 from patients.models import Patient, SyncClient, SyncMutationResult
 from patients.sync.apply import _apply
+from patients.sync.batch import batch_apply
 from patients.sync.merge import Rejected, _jsonable, _rejection
 from patients.sync.tables import MAX_BATCH
 from patients.sync.versions import _patient_sync_lock, _pending_marker, sync_stamp_now
@@ -37,9 +39,10 @@ def sync_push(
     """Apply a batch of a device's mutations in one transaction.
 
     Mutation ids are per client and gap-free: ids already applied answer `duplicate` with the
-    original result; a gap refuses the whole batch (409 `mutation_gap`, nothing applied). Each
-    mutation runs in a savepoint: a bad record is `rejected` (and still counts as processed),
-    never a 4xx for the batch. `last_mutation_id` is stored with the effects.
+    original result; a gap refuses the whole batch (409 `mutation_gap`, nothing applied). A batch
+    of plain diary and dose upserts is checked at once and applied set-based in one savepoint;
+    any other batch runs each mutation in its savepoint: a bad record is `rejected` (and still
+    counts as processed), never a 4xx for the batch. Both give the same rows and statuses. `last_mutation_id` is stored with the effects.
     """
     if len(mutations) > MAX_BATCH:
         raise ApplicationError(
@@ -54,7 +57,9 @@ def sync_push(
         )
         if not created and client.patient_id != patient.pk:
             raise ApplicationError(
-                code=ErrorCode.CLIENT_NOT_YOURS, status_code=403, detail="This client id belongs to another account."
+                code=ErrorCode.CLIENT_NOT_YOURS,
+                status_code=403,
+                detail="This client id belongs to another account.",
             )
         expected = client.last_mutation_id + 1
         for m in mutations:
@@ -76,6 +81,20 @@ def sync_push(
                 ],
             )
         }
+        # Plain diary and dose upserts are checked at once and applied set-based, a table's
+        # group in one savepoint; any mutation that group does not handle sends the group one
+        # mutation at a time, in order, as every other mutation (batch.py).
+        ids = [m["mutation_id"] for m in mutations]
+        fast = (
+            batch_apply(
+                patient,
+                client,
+                [m for m in mutations if m["mutation_id"] > client.last_mutation_id],
+                late_days,
+            )
+            if ids == sorted(set(ids))
+            else {}
+        )
         results, new_results = [], []
         for m in mutations:
             if m["mutation_id"] <= client.last_mutation_id:
@@ -87,7 +106,10 @@ def sync_push(
                     }
                 )
                 continue
-            result = {"mutation_id": m["mutation_id"], **_apply_one(patient, client, m, late_days)}
+            if m["mutation_id"] in fast:
+                result = fast[m["mutation_id"]]
+            else:
+                result = {"mutation_id": m["mutation_id"], **_apply_one(patient, client, m, late_days)}
             client.last_mutation_id = m["mutation_id"]
             results.append(result)
             new_results.append(result)
@@ -99,12 +121,16 @@ def sync_push(
                 for holder in (result, result.get("record") or {}):
                     if holder.get("server_version") == marker:
                         holder["server_version"] = version
+        # One JSON-ready copy of each result serves both the stored record and the answer.
+        answers = [_jsonable(r) for r in results]
+        fresh = {id(r) for r in new_results}
         SyncMutationResult.objects.bulk_create(
-            SyncMutationResult(client=client, mutation_id=r["mutation_id"], result=_jsonable(r))
-            for r in new_results
+            SyncMutationResult(client=client, mutation_id=a["mutation_id"], result=a)
+            for r, a in zip(results, answers, strict=True)
+            if id(r) in fresh
         )
         client.save(update_fields=["last_mutation_id", "last_seen_at"])
-        return PushResult(client.last_mutation_id, [_jsonable(r) for r in results])
+        return PushResult(client.last_mutation_id, answers)
 
 
 def _apply_one(patient: Patient, client: SyncClient, m: dict[str, Any], late_days: int) -> dict[str, Any]:

@@ -50,10 +50,10 @@ def clinic_host_cache_clear(*, clinic: Clinic, hosts: list[str] | None = None) -
     if hosts is None:
         hosts = list(Domain.objects.filter(tenant=clinic).values_list("domain", flat=True))
     with schema_context("public"):
-        # While Redis is down this does nothing, and nothing is served from Redis either; an
-        # entry that outlives the outage expires within HOST_CACHE_SECONDS. Requests re-read
-        # what matters from the database (`clinic_get`: status and plan), the host cache only
-        # routes.
+        # While Redis is unreachable from this process this does nothing; an entry that
+        # outlives it expires within HOST_CACHE_SECONDS. Writes re-read the status from the
+        # database (accounts.permissions: ClinicWritable, PatientWritesOpen), so a suspension
+        # or an offboarding holds at once; the host cache only routes.
         cache.delete_many([_host_cache_key(host) for host in hosts])
 
 
@@ -67,6 +67,13 @@ def clinic_get(*, clinic_id: Any) -> Clinic:
     """The clinic as stored now (the request's copy may come from the host cache)."""
     clinic: Clinic = Clinic.objects.get(pk=clinic_id)
     return clinic
+
+
+def clinic_status_get(*, clinic_id: Any) -> str | None:
+    """The clinic's status as stored now (one query by primary key; the host cache may be
+    stale by up to HOST_CACHE_SECONDS)."""
+    status: str | None = Clinic.objects.filter(pk=clinic_id).values_list("status", flat=True).first()
+    return status
 
 
 def clinic_get_by_slug(*, slug: str) -> Clinic:

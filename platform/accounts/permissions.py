@@ -13,6 +13,7 @@ from accounts.models import Role
 from accounts.services import mfa_setup_pending
 from core.errors import ErrorCode
 from tenants.models import ClinicStatus
+from tenants.selectors import clinic_status_get
 
 
 class _RolePermission(BasePermission):
@@ -55,6 +56,15 @@ class MfaSatisfied(BasePermission):
         return not mfa_setup_pending(membership=membership, clinic=request_clinic(request))
 
 
+def _status_now(request: Request) -> str | None:
+    """The host's clinic status as stored now, for a write (one query by primary key). The
+    request's clinic comes from the host cache, which a status change made while the cache was
+    unreachable (even one process's breaker open) cannot clear: a write must not pass a
+    suspension or an offboarding on a stale copy. None on the platform host."""
+    clinic = request_clinic(request)
+    return None if clinic is None else clinic_status_get(clinic_id=clinic.pk)
+
+
 class ClinicWritable(BasePermission):
     """A suspended or offboarding clinic's portal is read-only (403 `clinic_suspended` /
     `clinic_offboarding`): what an offboarding clinic wrote after its export started would be
@@ -64,10 +74,10 @@ class ClinicWritable(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if request.method in ("GET", "HEAD", "OPTIONS") or getattr(view, "allowed_when_suspended", False):
             return True
-        clinic = request_clinic(request)
-        if clinic is None or clinic.status not in (ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING):
+        status = _status_now(request)
+        if status not in (ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING):
             return True
-        offboarding = clinic.status == ClinicStatus.OFFBOARDING
+        offboarding = status == ClinicStatus.OFFBOARDING
         raise exceptions.PermissionDenied(
             detail="This clinic is leaving CSU Tracker: the portal is read-only."
             if offboarding
@@ -86,8 +96,7 @@ class PatientWritesOpen(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if request.method in ("GET", "HEAD", "OPTIONS") or getattr(view, "allowed_when_offboarding", False):
             return True
-        clinic = request_clinic(request)
-        if clinic is not None and clinic.status == ClinicStatus.OFFBOARDING:
+        if _status_now(request) == ClinicStatus.OFFBOARDING:
             raise exceptions.PermissionDenied(
                 detail="Your clinic is leaving CSU Tracker: new entries are not kept. Download your data "
                 "from My data.",

@@ -169,3 +169,29 @@ def test_the_per_recipient_mail_cap_fails_open_while_redis_is_down(
         True,
         True,
     ]
+
+
+def test_a_suspension_made_while_this_processs_breaker_is_open_holds_for_writes_at_once(
+    dr_bob: User, clinic_a: Clinic, django_capture_on_commit_callbacks
+) -> None:  # noqa: ANN001
+    """Found by review: one Redis hiccup in the suspending process skips the host cache's
+    clear, and every other process kept serving the clinic as active. Writes re-read the
+    status from the database."""
+    from tenants import lifecycle
+    from tenants.selectors import clinic_host_cache_clear
+    from tests.conftest import authed_client
+
+    doctor = authed_client(dr_bob, clinic_a)
+    clinic_host_cache_clear(clinic=clinic_a)
+    assert doctor.get("/api/v1/auth/me/").status_code == 200  # the host's entry: active
+    try:
+        caches["default"].breaker.failed(TimeoutError())  # this process skips the cache
+        with django_capture_on_commit_callbacks(execute=True):
+            assert lifecycle.clinic_suspend(clinic=clinic_a).status == "suspended"
+    finally:
+        breakers_reset()  # Redis is fine: the stale "active" entry is served again
+    try:
+        blocked = doctor.post("/api/v1/portal/enrollments/", {}, format="json")
+        assert (blocked.status_code, blocked.json()["code"]) == (403, "clinic_suspended")
+    finally:
+        clinic_host_cache_clear(clinic=clinic_a)

@@ -250,3 +250,87 @@ def test_an_outbox_message_survives_a_broker_outage_and_the_relay_publishes_it(
         assert message.sent_at is not None
         assert outbox_relay(now=datetime.now(UTC) + timedelta(minutes=2)) == 0
     assert published == [{"report_id": str(report.pk)}]
+
+
+@pytest.mark.slow
+def test_a_lone_reminder_of_another_clinic_runs_before_a_busy_clinics_tenth_chunk(
+    clinics: tuple[Clinic, Clinic], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The busy minute goes out in chunks (issue 19): clinic A's 36 reminders are 12 messages of
+    3 deliveries, published before clinic B's one reminder; with a real worker, B's reminder is
+    sent before A's 10th chunk starts."""
+    from patients import reminders
+
+    alpha, beta = clinics
+    monkeypatch.setattr(reminders, "DELIVERY_CHUNK", 3)
+    user = make_member(f"chunk-fair-{uuid.uuid4().hex[:8]}@example.com", beta, "patient")
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def due_now(patient: Patient) -> None:
+        reminder, _ = reminder_save(
+            patient=patient, kind="diary", local_time=now.astimezone(patient.tz).time()
+        )
+        Reminder.objects.filter(pk=reminder.pk).update(
+            next_fire_at=now, next_local_date=patient.local_today()
+        )
+
+    try:
+        with tenant_context(alpha):
+            for i in range(36):
+                due_now(PatientFactory(display_name=f"Chunk busy {i}", timezone="Europe/Berlin"))
+        with tenant_context(beta):
+            lone = PatientFactory(user_id=user.pk, display_name="Chunk lone", timezone="America/New_York")
+            due_now(lone)
+        celery_app.conf.task_always_eager = False
+        try:  # the dispatch publishes after commit (committed_db): A's chunks first, then B's reminder
+            with tenant_context(alpha):
+                busy = reminders.reminders_dispatch_due(now=now + timedelta(seconds=1))
+                chunks = [
+                    set(row.kwargs["delivery_ids"])
+                    for row in OutboxMessage.objects.filter(task_name=reminders.DELIVER_CHUNK_TASK)
+                    if {"delivery_ids"} == set(row.kwargs)
+                    and ReminderDelivery.objects.filter(
+                        pk__in=row.kwargs["delivery_ids"], patient__display_name__startswith="Chunk busy"
+                    ).exists()
+                ]
+            with tenant_context(beta):
+                quiet = reminders.reminders_dispatch_due(now=now + timedelta(seconds=1))
+        finally:
+            celery_app.conf.task_always_eager = True
+        assert (busy.queued, busy.messages, quiet.queued, quiet.messages) == (36, 12, 1, 1)
+        assert sorted(len(chunk) for chunk in chunks) == [3] * 12
+        with running_worker():
+            with tenant_context(beta):
+                assert wait_until(
+                    lambda: ReminderDelivery.objects.filter(
+                        patient=lone, status=DeliveryStatus.SENT
+                    ).exists(),
+                    120,
+                )
+                lone_sent = ReminderDelivery.objects.get(patient=lone).sent_at
+            with tenant_context(alpha):
+                assert wait_until(
+                    lambda: (
+                        not ReminderDelivery.objects.filter(
+                            patient__display_name__startswith="Chunk busy", claimed_at__isnull=True
+                        ).exists()
+                    ),
+                    120,
+                )
+                claimed = dict(
+                    ReminderDelivery.objects.filter(
+                        patient__display_name__startswith="Chunk busy"
+                    ).values_list("pk", "claimed_at")
+                )
+        # Each chunk runs as one task: its start is its first claim; order the chunks by it.
+        starts = sorted(min(claimed[uuid.UUID(i)] for i in chunk) for chunk in chunks)
+        assert lone_sent < starts[9], "clinic B's reminder waited behind clinic A's chunks"
+    finally:
+        with tenant_context(alpha):
+            Patient.objects.filter(display_name__startswith="Chunk busy").delete()
+            OutboxMessage.objects.filter(task_name=reminders.DELIVER_CHUNK_TASK).delete()
+        with tenant_context(beta):
+            Patient.objects.filter(display_name="Chunk lone").delete()
+        Membership.objects.filter(user=user).delete()
+        User.objects.filter(pk=user.pk).delete()
+        purge_queues(tenant_queue("clinic_alpha"), tenant_queue("clinic_beta"))

@@ -160,14 +160,25 @@ def test_cache_add_or_none_tells_an_outage_from_an_existing_key(redis_proxy: Fau
     assert cache.add("alert-flag", 1, 60) is False  # plain `add` cannot tell
 
 
-def test_the_per_recipient_mail_cap_fails_open_while_redis_is_down(
+def test_the_per_recipient_mail_cap_makes_the_email_wait_while_redis_is_down(
     redis_proxy: FaultProxy, alice: User
 ) -> None:
+    """Not fail-open (review: with the throttles open too, 20 requests mailed one victim 20
+    times): the sending task retries the connection error until the cache counts again."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from core.tasks import CONNECTION_ERRORS
+
     redis_proxy.cut()
-    assert [mail_per_recipient_allowed(purpose="reset", user_id=alice.pk, per_hour=1) for _ in range(3)] == [
+    for _ in range(3):
+        with pytest.raises(RedisConnectionError) as raised:
+            mail_per_recipient_allowed(purpose="reset", user_id=alice.pk, per_hour=1)
+        assert isinstance(raised.value, CONNECTION_ERRORS)  # retried by every task
+    redis_proxy.restore()
+    breakers_reset()
+    assert [mail_per_recipient_allowed(purpose="reset", user_id=alice.pk, per_hour=1) for _ in range(2)] == [
         True,
-        True,
-        True,
+        False,
     ]
 
 

@@ -13,11 +13,13 @@ from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from accounts.models import RecoveryCode, Role, TotpDevice, User
 from accounts.services.tokens import credentials_revoke
 from accounts.services.users import membership_cache_clear_now_and_on_commit, user_clinics
 from core import crypto
+from core.cache import CacheUnavailable
 from core.errors import ApplicationError, ErrorCode
 from tenants.models import Clinic
 from tenants.selectors import clinic_url
@@ -26,17 +28,22 @@ logger = logging.getLogger("accounts.auth")
 
 
 def mail_per_recipient_allowed(*, purpose: str, user_id: uuid.UUID, per_hour: int) -> bool:
-    """At most `per_hour` emails of one kind to one account per hour. Fails open on a cache
-    outage (a rate limit, as the throttles; the request throttles and the lockout still stand
-    in front): the cache answers `add` with False and `incr` with core.cache.CacheUnavailable,
-    a ValueError, as for a counter that expired between the two calls."""
+    """At most `per_hour` emails of one kind to one account per hour (counted in the cache).
+
+    While the cache cannot count, the email waits: this raises redis' ConnectionError, which
+    the sending task (core.tasks.ResilientTask) retries with backoff. It must not fail open:
+    the request throttles in front of it fail open in the same outage, and together they would
+    let anyone mail-bomb an address (found by review). A counter that merely expired between
+    `add` and `incr` (a ValueError) counts as the first email of a new hour."""
     key = f"mail-cap:{purpose}:{user_id}"
     cache.add(key, 0, 3600)
     try:
         return int(cache.incr(key)) <= per_hour
+    except CacheUnavailable as exc:
+        logger.warning("mail cap unavailable purpose=%s: the email waits for the cache", purpose)
+        raise RedisConnectionError("the per-recipient mail cap cannot be counted") from exc
     except ValueError:
-        logger.warning("mail cap unavailable purpose=%s", purpose)
-        return True
+        return 1 <= per_hour
 
 
 def clinic_link(clinic_id: str | None, path: str) -> str:

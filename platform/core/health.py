@@ -44,10 +44,16 @@ def migrations_on_disk() -> tuple[tuple[MigrationKey, frozenset[MigrationKey]], 
 
 def _check_database_and_migrations() -> tuple[str | None, str | None]:
     """(database failure, migrations failure) for the schema the connection is on."""
+    # On a clinic host both schemas serve the request: the clinic's and the public one (users,
+    # memberships, clinics). Each must record every migration; one statement reads both.
+    schemas = ["here"] if connection.schema_name == "public" else ["here", "public"]
+    sql = "SELECT 'here', app, name FROM django_migrations"
+    if "public" in schemas:
+        sql += " UNION ALL SELECT 'public', app, name FROM public.django_migrations"
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT app, name FROM django_migrations")
-            applied = set(cursor.fetchall())
+            cursor.execute(sql)
+            rows = cursor.fetchall()
     except DatabaseError as exc:
         if database_unavailable(exc):
             logger.warning("readyz: database unavailable (%s)", type(exc).__name__)
@@ -55,12 +61,16 @@ def _check_database_and_migrations() -> tuple[str | None, str | None]:
         logger.warning("readyz: migrations unreadable (%s)", type(exc).__name__)  # no table yet
         return None, "migrations"
     # Every migration the code has must be recorded (not only the leaves: a gap counts too).
-    missing = [
-        key
-        for key, replaces in migrations_on_disk()
-        if key not in applied and not (replaces and replaces <= applied)
-    ]
-    return None, "migrations" if missing else None
+    for schema in schemas:
+        applied = {(app, name) for where, app, name in rows if where == schema}
+        missing = [
+            key
+            for key, replaces in migrations_on_disk()
+            if key not in applied and not (replaces and replaces <= applied)
+        ]
+        if missing:
+            return None, "migrations"
+    return None, None
 
 
 def _redis_py_url(url: str) -> str:

@@ -72,8 +72,21 @@ def test_readyz_costs_one_query_on_a_clinic_host(public_client, clinic_a) -> Non
     # number of clinics (and django-tenants' search_path for the clinic's schema).
     assert [q["sql"] for q in queries.captured_queries] == [
         'SET search_path = "clinic_alpha","public"',
-        "SELECT app, name FROM django_migrations",
+        "SELECT 'here', app, name FROM django_migrations"
+        " UNION ALL SELECT 'public', app, name FROM public.django_migrations",
     ]
+
+
+def test_readyz_on_a_clinic_host_names_migrations_when_the_public_schema_is_behind(
+    public_client, clinic_a
+) -> None:  # noqa: ANN001
+    """A clinic host's requests use the public schema too (users, memberships): found by review,
+    its readyz read only the clinic's records."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM public.django_migrations WHERE app = 'tenants' AND name = '0006_clinic_due'")
+    response = public_client.get("/readyz", HTTP_HOST="alpha.localhost")
+    assert (response.status_code, response.json()["checks"]["migrations"]) == (503, "fail")
+    assert public_client.get("/readyz", HTTP_HOST="localhost").status_code == 503
 
 
 def test_readyz_runs_outside_the_request_transaction() -> None:

@@ -66,10 +66,21 @@ DATABASES["default"].update(
     # PostgreSQL outage is replaced on the next request after it (no restart).
     CONN_HEALTH_CHECKS=True,
 )
-# A PostgreSQL that stopped answering (not refusing) costs a request this much, not forever.
-DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-    "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=5)
-)
+# A PostgreSQL that stopped answering (not refusing) costs a request this much, not forever:
+# a connection attempt gives up after DB_CONNECT_TIMEOUT; on an open connection, TCP keepalives
+# and TCP_USER_TIMEOUT (unacknowledged data) drop a peer gone silent on the network within
+# about DB_TCP_TIMEOUT seconds, and the request answers 503. (A server whose host still answers
+# TCP but whose process hangs is bounded only by gunicorn's timeout.)
+_DB_TCP_TIMEOUT = env.int("DB_TCP_TIMEOUT", default=10)
+for _option, _value in {
+    "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5),
+    "keepalives": 1,
+    "keepalives_idle": max(1, _DB_TCP_TIMEOUT // 2),
+    "keepalives_interval": max(1, _DB_TCP_TIMEOUT // 6),
+    "keepalives_count": 3,
+    "tcp_user_timeout": _DB_TCP_TIMEOUT * 1000,
+}.items():
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(_option, _value)
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -130,7 +130,14 @@ def database_unavailable(exc: BaseException | None) -> bool:
 
 def _database_unavailable_problem(exc: BaseException) -> tuple[dict[str, Any], dict[str, str]]:
     # The exception's text may name the server, the user or a query: only its type is logged.
-    logger.warning("Database unavailable: %s", type(exc).__name__)
+    # psycopg's class of the cause (OperationalError, DeadlockDetected, QueryCanceled...) tells
+    # an outage from a lock conflict in the dashboards.
+    cause = exc.__cause__
+    logger.warning(
+        "Database unavailable or conflicting: %s (%s)",
+        type(exc).__name__,
+        type(cause).__name__ if cause is not None else "-",
+    )
     body = problem(
         status_code=503,
         code=ErrorCode.SERVICE_UNAVAILABLE,

@@ -128,6 +128,7 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
         )}
       </header>
       {outcome?.status === "offline" && <p class="banner" role="status">{t("sync.offline")}</p>}
+      {outcome?.status === "unavailable" && <p class="banner" role="status">{t("sync.unavailable")}</p>}
       {(outcome?.status === "upgrade_required" || update) && (
         <p class="banner" role="status">
           {outcome?.status === "upgrade_required" ? t("sync.upgrade") : t("update.available")}{" "}

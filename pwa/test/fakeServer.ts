@@ -187,8 +187,9 @@ export class FakeServer {
   refreshTokens = new Set<string>(["refresh-1"]);
   private tokenSerial = 1;
   /** What happens to the next requests, in turn: "drop_request" never reaches the server,
-   * "drop_response" is applied then lost, "ok" goes through. */
-  faults: ("ok" | "drop_request" | "drop_response")[] = [];
+   * "drop_response" is applied then lost, "unavailable" answers 503 service_unavailable
+   * without applying anything (the server's database is down), "ok" goes through. */
+  faults: ("ok" | "drop_request" | "drop_response" | "unavailable")[] = [];
   requests: { method: string; path: string; query: URLSearchParams; body: unknown }[] = [];
   /** Runs when a request arrives, before it is handled (a local write while it is in flight). */
   onRequest: ((path: string) => Promise<void> | void) | undefined;
@@ -214,6 +215,7 @@ export class FakeServer {
     await this.onRequest?.(url.pathname);
     const fault = this.faults.shift();
     if (fault === "drop_request") throw new TypeError("Failed to fetch");
+    if (fault === "unavailable") return this.problem(503, "service_unavailable");
     const response = this.handle(method, url, body, new Headers(init?.headers));
     if (fault === "drop_response") throw new TypeError("Failed to fetch");
     return response;

@@ -459,3 +459,20 @@ describe("answers that stop the round", () => {
     expect(await phone.db.outbox.count()).toBe(0);
   });
 });
+
+describe("the server is briefly unavailable (503 service_unavailable)", () => {
+  it("says so, keeps the outbox, and sends it all once the server is back", async () => {
+    const server = new FakeServer();
+    const rx = server.prescribe();
+    const phone = await device(server);
+    await phone.engine.sync();
+    await workOfEveryTable(phone, rx.id);
+    server.faults.push("unavailable");
+    expect(await phone.engine.sync()).toEqual({ status: "unavailable" });
+    expect(server.effects).toHaveLength(0);
+    expect(await phone.db.outbox.count()).toBe(5);
+    expect(await phone.engine.sync()).toMatchObject({ status: "ok", pushed: 5 });
+    exactlyOnce(server);
+    expect(await phone.db.outbox.count()).toBe(0);
+  });
+});

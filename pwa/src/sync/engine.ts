@@ -32,6 +32,9 @@ const MAX_RESETS = 3;
 export type SyncOutcome =
   | { status: "ok"; pushed: number; pulled: number }
   | { status: "offline" }
+  /** The server answered that it is briefly unavailable (503, or a proxy's 502/504): nothing
+   * was lost, the outbox keeps the work and the next round sends it. */
+  | { status: "unavailable" }
   | { status: "sign_in_required" }
   | { status: "upgrade_required"; minSchemaVersion: number | undefined }
   | { status: "error"; detail: string };
@@ -74,6 +77,7 @@ export class SyncEngine {
       if (error instanceof NetworkError) return { status: "offline" };
       if (error instanceof SignInRequired) return { status: "sign_in_required" };
       if (error instanceof ApiError && error.status === 401) return { status: "sign_in_required" };
+      if (error instanceof ApiError && [502, 503, 504].includes(error.status)) return { status: "unavailable" };
       if (error instanceof ApiError && error.status === 426) {
         return { status: "upgrade_required", minSchemaVersion: error.problem.min_schema_version };
       }

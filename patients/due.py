@@ -1,9 +1,10 @@
 """Which clinics have periodic work, so the dispatchers send a task only to those (DESIGN.md §7).
 
-- Reminders: `tenants.models.ClinicDue.next_due_at`, a PHI-free lower bound in the public
-  schema on when the clinic next has a reminder due or an open delivery the sweep may need.
-  Writers lower it (trigger, patients migration 0014); `clinic_next_due_recompute` raises it
-  after each scan, locking the public row *before* it reads the clinic's schedule (below).
+- Reminders: `tenants.models.ClinicDue.next_due_at` and the clinic's `ClinicDueHint` rows, a
+  PHI-free lower bound in the public schema on when the clinic next has a reminder due or an
+  open delivery the sweep may need. Writers only insert hints (trigger, patients migration
+  0015), so they never share a row or wait for each other; `clinic_next_due_recompute` sets
+  `next_due_at` after each scan and deletes exactly the hints it accounted for (below).
 - The outbox relay, alert evaluation and the summary roll: a cheap probe of every clinic
   schema in a few statements (an EXISTS per schema, UNION ALL, 100 schemas a statement),
   answered from a partial or ordinary index without a task, a broker round trip or a schema
@@ -16,13 +17,14 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from patients.models import DeliveryStatus
 from tenants.db import tenant_connection
-from tenants.models import DISPATCH_STATUSES, Clinic, ClinicDue
+from tenants.models import DISPATCH_STATUSES, Clinic, ClinicDue, ClinicDueHint
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -51,11 +53,21 @@ SELECT LEAST(
 def clinic_next_due_recompute(*, now: datetime | None = None) -> datetime | None:
     """Set the current clinic's `next_due_at` from its schedule, after its scan; returns it.
 
-    The public row is locked first, then the schedule read, in one transaction (READ COMMITTED:
-    the read is a new snapshot taken after the lock is granted). A writer that lowered the row
-    before holds its lock until it commits, so the read sees its reminder; a writer that lowers
-    it after waits for this commit and applies LEAST on top. Either way an earlier reminder
-    saved during the recompute is never lost.
+    One transaction, READ COMMITTED (every statement its own snapshot), three steps:
+    (0) lock the clinic's public `ClinicDue` row: only recomputes of the same clinic wait for
+        each other (dispatcher against dispatcher); writers never touch this row;
+    (1) read the ids of the clinic's hints;
+    (2) read the schedule's minimum from the clinic's schema, a new snapshot taken after (1);
+    (3) set `next_due_at` to it and delete exactly the hint ids read in (1).
+
+    Why no reminder is lost: a hint is inserted in the same transaction as the reminder write it
+    announces, so a hint read in (1) was committed before (1) began, and so was its reminder,
+    which (2), a later snapshot, therefore sees (or a later state of it; a still earlier write
+    has its own hint). A write committed after (1) has a hint (1) did not read, which (3) leaves
+    in place: the dispatcher sees the clinic due again by that hint's time. (2) misses only
+    writes committed after its snapshot, hence after (1). Two recomputes of one clinic are
+    serialized by the lock in (0), so an older result never overwrites a newer one that
+    deleted hints the older read did not cover.
     """
     from patients.reminders import CLAIM_TIMEOUT, max_lateness
 
@@ -64,6 +76,7 @@ def clinic_next_due_recompute(*, now: datetime | None = None) -> datetime | None
     with transaction.atomic():
         ClinicDue.objects.get_or_create(clinic_id=clinic_id)
         ClinicDue.objects.select_for_update().filter(clinic_id=clinic_id).values_list("pk").get()
+        hints = list(ClinicDueHint.objects.filter(clinic_id=clinic_id).values_list("pk", flat=True))
         with connection.cursor() as cursor:
             cursor.execute(
                 _NEXT_DUE_SQL,
@@ -76,8 +89,50 @@ def clinic_next_due_recompute(*, now: datetime | None = None) -> datetime | None
                 },
             )
             next_due: datetime | None = cursor.fetchone()[0]
-        ClinicDue.objects.filter(clinic_id=clinic_id).update(next_due_at=next_due)
+            ClinicDue.objects.filter(clinic_id=clinic_id).update(next_due_at=next_due)
+            _hints_delete(cursor, hints)
     return next_due
+
+
+def _hints_delete(cursor: Any, ids: list[int]) -> None:
+    if ids:  # one array parameter, however many hints piled up
+        cursor.execute("DELETE FROM public.tenants_clinicduehint WHERE id = ANY(%s)", [ids])
+
+
+def _hints_fold(clinic_id: UUID) -> None:
+    """Fold a clinic's hints into its `next_due_at` (LEAST: only ever lowers it) and delete
+    them, for a clinic the dispatcher does not scan: a suspended-then-active clinic keeps every
+    reminder saved meanwhile, and its hints do not pile up. Same lock and order as above."""
+    with transaction.atomic():
+        ClinicDue.objects.get_or_create(clinic_id=clinic_id)
+        ClinicDue.objects.select_for_update().filter(clinic_id=clinic_id).values_list("pk").get()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT coalesce(array_agg(id), '{}'), min(at) FROM public.tenants_clinicduehint "
+                "WHERE clinic_id = %s",
+                [clinic_id],
+            )
+            ids, earliest = cursor.fetchone()
+            if earliest is not None:
+                cursor.execute(
+                    "UPDATE public.tenants_clinicdue SET next_due_at = LEAST(next_due_at, %s) "
+                    "WHERE clinic_id = %s",
+                    [earliest, clinic_id],
+                )
+            _hints_delete(cursor, list(ids))
+
+
+def clinic_due_bound(clinic_id: UUID) -> datetime | None:
+    """The clinic's effective bound: the earlier of `next_due_at` and its hints (None: nothing
+    scheduled). For tests and operators; the dispatcher asks `clinics_due` instead."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT LEAST((SELECT next_due_at FROM public.tenants_clinicdue WHERE clinic_id = %s),"
+            "             (SELECT min(at) FROM public.tenants_clinicduehint WHERE clinic_id = %s))",
+            [clinic_id, clinic_id],
+        )
+        bound: datetime | None = cursor.fetchone()[0]
+    return bound
 
 
 def dispatchable_clinics() -> QuerySet[Clinic]:
@@ -88,10 +143,12 @@ def dispatchable_clinics() -> QuerySet[Clinic]:
 
 
 def clinics_due(*, now: datetime | None = None) -> list[Clinic]:
-    """Dispatchable clinics whose next reminder work is due (one indexed query)."""
+    """Dispatchable clinics whose next reminder work is due: `next_due_at` or a hint at or before
+    now (one statement; each side an index range scan of what is due, not of every clinic)."""
     now = now or timezone.now()
     due = ClinicDue.objects.filter(next_due_at__lte=now).values("clinic_id")
-    return list(dispatchable_clinics().filter(pk__in=due))
+    hinted = ClinicDueHint.objects.filter(at__lte=now).values("clinic_id")
+    return list(dispatchable_clinics().filter(pk__in=due.union(hinted)))
 
 
 def _quoted(schema: str) -> str:
@@ -162,7 +219,11 @@ def clinics_needing_reminder_dispatch(*, now: datetime | None = None) -> list[Cl
 
 def clinic_due_reconcile_all(*, now: datetime | None = None) -> int:
     """The safety net (hourly): recompute every dispatchable clinic's next_due_at from its own
-    schedule, with the same locking as after a scan. Returns how many clinics were recomputed."""
+    schedule, with the same locking as after a scan (which deletes the hints it accounted for),
+    then fold the hints of clinics the dispatcher does not scan and drop those of deleted
+    clinics. So no hint outlives the reconcile after it: hints are bounded by about an hour of
+    reminder writes (one per writing transaction, fewer after each scan). Returns how many
+    clinics were recomputed."""
     from django_tenants.utils import tenant_context
 
     count = 0
@@ -173,10 +234,26 @@ def clinic_due_reconcile_all(*, now: datetime | None = None) -> int:
             count += 1
         except DatabaseError:  # one broken schema must not stop the others
             logger.warning("next_due_at reconcile failed for a clinic", exc_info=True)
+    # Folding only lowers, so a clinic that became dispatchable meanwhile is safe here too.
+    others = set(
+        ClinicDueHint.objects.exclude(clinic_id__in=dispatchable_clinics().values("pk")).values_list(
+            "clinic_id", flat=True
+        )
+    )
+    existing = set(Clinic.objects.filter(pk__in=others).values_list("pk", flat=True))
+    for clinic_id in others:
+        try:
+            if clinic_id in existing:
+                _hints_fold(clinic_id)
+            else:
+                ClinicDueHint.objects.filter(clinic_id=clinic_id).delete()
+        except DatabaseError:
+            logger.warning("next_due_at hint fold failed for a clinic", exc_info=True)
     return count
 
 
 __all__ = [
+    "clinic_due_bound",
     "clinic_due_reconcile_all",
     "clinic_next_due_recompute",
     "clinics_due",

@@ -130,14 +130,14 @@ class ClinicDue(models.Model):
     dispatcher sends a scan only to clinics with something due (DESIGN.md §7). No PHI: a clinic
     and an instant.
 
-    `next_due_at` is a lower bound: no enabled reminder of the clinic is due before it, and no
-    open delivery needs the sweep before it; NULL means nothing is scheduled. Earlier than
-    needed costs one empty scan; later than needed would lose a reminder. So every write that
-    can make a reminder due sooner lowers it with LEAST in the writer's transaction (a trigger
-    on each clinic's `patients_reminder`, patients migration 0014), and the only write that
-    raises it, the recompute after a clinic's scan (`patients.due`), locks this row before it
-    reads the clinic's schedule: a writer's uncommitted reminder is either waited for or
-    lowers the row again after the recompute commits. An hourly full reconcile is the net.
+    `next_due_at`, together with the clinic's `ClinicDueHint` rows, is a lower bound: no enabled
+    reminder of the clinic is due before the earliest of them, and no open delivery needs the
+    sweep before `next_due_at`; NULL and no hint means nothing is scheduled. Earlier than needed
+    costs one empty scan; later than needed would lose a reminder. Only the dispatcher writes
+    this row (the recompute after a clinic's scan and the hourly reconcile, `patients.due`, under
+    this row's lock: dispatcher against dispatcher, never a writer). A write that can make a
+    reminder due sooner inserts a hint instead (patients migration 0015), so writers of one
+    clinic never share a row and never wait for each other or for the dispatcher.
     """
 
     clinic = models.OneToOneField(Clinic, primary_key=True, on_delete=models.CASCADE, related_name="+")
@@ -152,3 +152,34 @@ class ClinicDue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.clinic_id} due {self.next_due_at}"
+
+
+class ClinicDueHint(models.Model):
+    """A note that this clinic may have something due at `at`: inserted, never updated, by the
+    trigger on each clinic's `patients_reminder` (patients migration 0015) when a write makes a
+    reminder due sooner, in the writer's own transaction. No PHI: a clinic and an instant.
+
+    Insert-only, so writers take no shared row lock: two patients saving reminders at once, or a
+    long sync push, never serialize the clinic. The dispatcher treats a clinic with a hint at or
+    before now as due; the recompute after its scan folds every hint it read into `next_due_at`
+    and deletes exactly those (`patients.due.clinic_next_due_recompute`), the hourly reconcile
+    does the same for every clinic, so hints live about a scan, at most an hour. No database
+    foreign key (the trigger takes the id from `tenants_clinic` itself): a key check would lock
+    the clinic row against a status change; a hint orphaned by a deleted clinic is dropped by the
+    reconcile.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    clinic = models.ForeignKey(
+        Clinic, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
+    )
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["at"], name="clinic_due_hint_at"),
+            models.Index(fields=["clinic", "at"], name="clinic_due_hint_clinic"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.clinic_id} hint {self.at}"

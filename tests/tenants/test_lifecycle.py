@@ -553,3 +553,23 @@ def test_migrate_clinics_finds_exactly_the_clinics_behind_in_one_query(
         )
     connection.set_schema_to_public()
     assert schemas_behind(schemas, expected) == ["clinic_beta"]
+
+
+def test_migrate_clinics_batches_its_check_so_ten_thousand_clinics_fit_in_a_statement(
+    clinic_a: Clinic, clinic_b: Clinic, monkeypatch
+) -> None:  # noqa: ANN001
+    """One UNION ALL over 10,000 schemas exceeded max_stack_depth (bench/scale.py)."""
+    from tenants.management.commands import migrate_clinics
+
+    monkeypatch.setattr(migrate_clinics, "SCHEMAS_PER_QUERY", 1)
+    with tenant_context(clinic_a), connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM django_migrations WHERE app = 'patients' AND name = '0002_accesslog_append_only'"
+        )
+    connection.set_schema_to_public()
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        behind = schemas_behind([clinic_a.schema_name, clinic_b.schema_name], expected_migrations_digest())
+    assert behind == ["clinic_alpha"]
+    assert len([q for q in queries.captured_queries if "django_migrations" in q["sql"]]) == 2

@@ -464,7 +464,7 @@ def _skip_reason(
 
 # One statement: record the deliveries (one per reminder and local date, a second run inserts
 # nothing) and advance the schedules. Only scheduling columns are updated, so the sync trigger
-# (UPDATE OF patient-owned columns) stays quiet, and the due-bound trigger (patients 0014)
+# (UPDATE OF patient-owned columns) stays quiet, and the due-hint trigger (patients 0014, 0015)
 # only fires when a time moves earlier, which an advance never does.
 _RECORD_AND_ADVANCE = """
 WITH advanced AS (

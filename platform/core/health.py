@@ -46,7 +46,7 @@ def _check_database_and_migrations() -> tuple[str | None, str | None]:
     """(database failure, migrations failure) for the schema the connection is on."""
     # On a clinic host both schemas serve the request: the clinic's and the public one (users,
     # memberships, clinics). Each must record every migration; one statement reads both.
-    schemas = ["here"] if connection.schema_name == "public" else ["here", "public"]
+    schemas = ["here"] if getattr(connection, "schema_name", "public") == "public" else ["here", "public"]
     sql = "SELECT 'here', app, name FROM django_migrations"
     if "public" in schemas:
         sql += " UNION ALL SELECT 'public', app, name FROM public.django_migrations"

@@ -36,9 +36,7 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -46,7 +44,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from cryptography.fernet import Fernet
 
@@ -58,7 +55,7 @@ os.environ.pop("JWT_SIGNING_KEY", None)
 
 import _setup  # noqa: E402, F401  (Django bootstrap)
 import requests  # noqa: E402
-from django.conf import settings  # noqa: E402
+from _server import free_port, start_server, stop_server  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from django_tenants.utils import tenant_context  # noqa: E402
@@ -157,70 +154,6 @@ def seed(patients: int, weeks: int) -> Seeded:
 
 
 # --- the server ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    auth = quote(db["USER"]) + (f":{quote(str(db['PASSWORD']))}" if db.get("PASSWORD") else "")
-    host = db.get("HOST") or ""
-    if host.startswith("/"):
-        return f"postgres://{auth}@/{quote(host, safe='')}%2F{db['NAME']}"
-    return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
-def start_server(port: int, web_workers: int) -> tuple[subprocess.Popen[str], Path]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "PORT": str(port),
-        "EMAIL_URL": "consolemail://",
-        "PYTHON": sys.executable,
-        "LOG_LEVEL": "WARNING",
-        "WEB_CONCURRENCY": str(web_workers),
-        "WORKER_CONCURRENCY": "1",
-        "THROTTLE_USER": "100000/min",
-        "THROTTLE_SYNC": "100000/min",
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    log = Path(tempfile.NamedTemporaryFile(prefix="csu-bench-http-", suffix=".log", delete=False).name)  # noqa: SIM115
-    process = subprocess.Popen(  # noqa: S603
-        ["bash", str(ROOT / "deploy/run-local-prod.sh")],  # noqa: S607
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
-                return process, log
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            stop_server(process)
-            raise SystemExit("the production-like server did not start:\n" + log.read_text()[-3000:])
-        time.sleep(0.3)
-
-
-def stop_server(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 # --- wrk -------------------------------------------------------------------------------------
@@ -475,7 +408,14 @@ def main() -> None:
             f"{args.connections} connections, {args.duration} s per run"
         )
         port = free_port()
-        process, log = start_server(port, args.web_workers)
+        process, log = start_server(
+            port,
+            name="bench-http",
+            WEB_CONCURRENCY=str(args.web_workers),
+            WORKER_CONCURRENCY="1",
+            THROTTLE_USER="100000/min",
+            THROTTLE_SYNC="100000/min",
+        )
         base = f"http://127.0.0.1:{port}"
         for endpoint in ALONE:
             check_once(endpoint, seeded, base)

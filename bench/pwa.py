@@ -26,18 +26,14 @@ import gzip
 import os
 import re
 import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from cryptography.fernet import Fernet
 
@@ -47,6 +43,7 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEYS", Fernet.generate_key().decode())
 
 import _setup  # noqa: E402, F401  (Django bootstrap)
 import requests  # noqa: E402
+from _server import free_port, start_server, stop_server  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import setup_databases, teardown_databases  # noqa: E402
@@ -156,21 +153,6 @@ SIGN_IN_AND_SYNC = """async ({email, password, expect}) => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    auth = quote(db["USER"]) + (f":{quote(str(db['PASSWORD']))}" if db.get("PASSWORD") else "")
-    host = db.get("HOST") or ""
-    if host.startswith("/"):
-        return f"postgres://{auth}@/{quote(host, safe='')}%2F{db['NAME']}"
-    return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
 def shell_size(dist: Path) -> tuple[list[tuple[str, int, int]], int, int]:
     """The JS and CSS that index.html loads (entry, modulepreloads, stylesheets): (name, raw,
     gzip) each, then the totals; gzip level 9 as a server or CDN would send them."""
@@ -193,52 +175,6 @@ def other_assets(dist: Path, shell: list[str]) -> list[tuple[str, int]]:
         if path.suffix in {".js", ".css"} and name not in shell:
             out.append((name, len(gzip.compress(path.read_bytes(), compresslevel=9, mtime=0))))
     return out
-
-
-def start_server(port: int, dist: Path) -> tuple[subprocess.Popen[str], Path]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "SECRET_KEY": "bench-pwa-" + uuid.uuid4().hex * 2,
-        "FIELD_ENCRYPTION_KEYS": os.environ["FIELD_ENCRYPTION_KEYS"],
-        "PORT": str(port),
-        "EMAIL_URL": "consolemail://",
-        "PWA_DIST_DIR": str(dist),
-        "PYTHON": sys.executable,
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    log = Path(tempfile.NamedTemporaryFile(prefix="csu-bench-pwa-", suffix=".log", delete=False).name)  # noqa: SIM115
-    process = subprocess.Popen(  # noqa: S603
-        ["bash", str(ROOT / "deploy/run-local-prod.sh")],  # noqa: S607
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
-                return process, log
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            stop_server(process)
-            raise SystemExit("the production-like server did not start:\n" + log.read_text()[-3000:])
-        time.sleep(0.3)
-
-
-def stop_server(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def make_patient(clinic: Any, email: str, *, mode: str = "once") -> Patient:
@@ -374,7 +310,13 @@ def main() -> int:  # noqa: PLR0915
         connection.close()  # the server's processes take over the database
 
         port = free_port()
-        process, log = start_server(port, dist)
+        process, log = start_server(
+            port,
+            name="bench-pwa",
+            SECRET_KEY="bench-pwa-" + uuid.uuid4().hex * 2,
+            FIELD_ENCRYPTION_KEYS=os.environ["FIELD_ENCRYPTION_KEYS"],
+            PWA_DIST_DIR=str(dist),
+        )
         base = f"http://{host}:{port}"
         ip_base = f"http://127.0.0.1:{port}"
         floor_ms(ip_base, host, 10)  # warm the server's processes (each worker imports lazily)

@@ -36,6 +36,28 @@ def database_url() -> str:
     return f"postgres://{auth}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
+def worker_command(*, pool: str = "solo", concurrency: int = 1, log_level: str = "WARNING") -> list[str]:
+    """The command line of a test worker (the probe tasks imported, no gossip or mingle)."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "-I",
+        "tests.celery_probe",
+        "-P",
+        pool,
+        "-c",
+        str(concurrency),
+        "--without-gossip",
+        "--without-mingle",
+        "-l",
+        log_level,
+    ]
+
+
 @contextlib.contextmanager
 def running_worker(**env_extra: str) -> Iterator[subprocess.Popen[str]]:
     """A real Celery worker on the test database and Redis, with tasks really sent to it (the
@@ -50,24 +72,7 @@ def running_worker(**env_extra: str) -> Iterator[subprocess.Popen[str]]:
         **env_extra,
     }
     worker = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-I",
-            "tests.celery_probe",
-            "-P",
-            "solo",
-            "-c",
-            "1",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "WARNING",
-        ],
+        worker_command(),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -136,24 +141,7 @@ def start_worker(
     }
     log = tempfile.NamedTemporaryFile("w+", prefix="worker-", suffix=".log", delete=False)  # noqa: SIM115
     worker = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-I",
-            "tests.celery_probe",
-            "-P",
-            pool,
-            "-c",
-            str(concurrency),
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "WARNING",
-        ],
+        worker_command(pool=pool, concurrency=concurrency),
         cwd=ROOT,
         env=env,
         stdout=log,

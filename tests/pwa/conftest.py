@@ -38,7 +38,7 @@ from django_tenants.utils import tenant_context
 from accounts.models import Membership, Role, User
 from tenants.models import Clinic
 from tests.conftest import make_member
-from tests.workers import ROOT, database_url, free_port
+from tests.workers import ROOT, database_url, free_port, worker_command
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("PWA_SCREENSHOTS", Path(tempfile.gettempdir()) / "csu-pwa-screenshots"))
@@ -194,22 +194,7 @@ def _start_worker(env: dict[str, str]) -> tuple[subprocess.Popen[str], Path]:
     """A Celery worker on the test database and Redis: `platform` and every clinic's queue."""
     log = tempfile.NamedTemporaryFile("w+", prefix="csu-pwa-worker-", suffix=".log", delete=False)  # noqa: SIM115
     worker = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-I",
-            "tests.celery_probe",
-            "-P",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "INFO",
-        ],
+        worker_command(log_level="INFO"),
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -152,6 +152,10 @@ def _apply_settings(patient: Patient, client: SyncClient, m: dict[str, Any]) -> 
         )
     services.patient_profile_update(patient=locked, **fields)
     locked.refresh_from_db(fields=["server_version"])
+    # The batch's later mutations are checked against the new settings (a diary mode or time
+    # zone changed offline comes before the entries made under it). Found by review.
+    for name in SETTINGS_FIELDS:
+        setattr(patient, name, getattr(locked, name))
     return {"status": "merged" if server_changed else "applied", "server_version": locked.server_version}
 
 

@@ -50,6 +50,9 @@ def sync_push(
         )
     with transaction.atomic(), services.changes_batched():
         _patient_sync_lock(patient)
+        # The request loaded the patient before taking the lock: a settings change (time zone,
+        # diary mode) committed in between must decide this batch's date and slot checks.
+        patient.refresh_from_db(fields=["timezone", "diary_mode", "status"])
         # Deletes and merges change the summary too: it is recomputed once, as the batch ends.
         services.patient_changed(patient)
         client, created = SyncClient.objects.select_for_update().get_or_create(

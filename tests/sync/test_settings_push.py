@@ -157,3 +157,39 @@ def test_a_value_the_database_refuses_rejects_only_its_mutation(
         ("rejected", "invalid_value"),
         ("applied", None),
     ]
+
+
+def test_entries_after_a_settings_change_in_the_same_batch_follow_the_new_settings(
+    alice_client: APIClient, alice_patient: Patient, clinic_a: Clinic
+) -> None:
+    """A patient switches to twice daily offline, then records a morning entry: both travel in
+    one batch, in that order (found by review: the entry was refused as once-daily)."""
+    today = alice_patient.local_today()
+    batch = [
+        settings_mutation(1, alice_patient, diary_mode="twice"),
+        diary(2, uuid.uuid4(), today, wheals=1, itch=2, slot="am"),
+    ]
+    results = push(alice_client, uuid.uuid4(), batch).json()["results"]
+    assert [r["status"] for r in results] == ["applied", "applied"], results
+    with tenant_context(clinic_a):
+        assert list(DiaryEntry.objects.filter(patient=alice_patient).values_list("slot", flat=True)) == ["am"]
+
+
+def test_a_settings_change_committed_before_the_push_takes_its_lock_decides_the_batch(
+    alice_client: APIClient, alice_patient: Patient, clinic_a: Clinic
+) -> None:
+    """The view loads the patient before the push locks it; the push re-reads the settings."""
+    from patients.sync.push import sync_push
+
+    today = alice_patient.local_today()
+    with tenant_context(clinic_a):
+        loaded = Patient.objects.get(pk=alice_patient.pk)  # as the view loads it
+        Patient.objects.filter(pk=alice_patient.pk).update(diary_mode="twice")  # another device
+        result = sync_push(
+            patient=loaded,
+            user_id=alice_patient.user_id,
+            client_id=uuid.uuid4(),
+            mutations=[diary(1, uuid.uuid4(), today, wheals=1, itch=1, slot="pm")],
+        )
+    statuses = [r["status"] for r in result.results]
+    assert statuses == ["applied"], result.results

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -150,3 +151,16 @@ def start_worker(
         start_new_session=True,
     )
     return worker, Path(log.name)
+
+
+def stop_process_group(process: subprocess.Popen[str] | None, sig: int = signal.SIGTERM) -> None:
+    """Stop a server or worker started with `start_new_session=True` and everything it spawned:
+    `sig` to the group, then SIGKILL if it has not ended within 30 s."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, sig)
+    try:
+        process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)

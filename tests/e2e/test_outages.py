@@ -11,7 +11,6 @@ settings whose PostgreSQL and Redis (cache and broker) go through fault proxies 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -36,7 +35,7 @@ from tests.conftest import PASSWORD, make_member
 from tests.e2e.test_production_run import Site
 from tests.factories import PatientFactory
 from tests.faults import FaultProxy, fault_proxy
-from tests.workers import ROOT, database_url, free_port, wait_until
+from tests.workers import ROOT, database_url, free_port, stop_process_group, wait_until
 
 HOST = "alpha.localhost"
 
@@ -89,11 +88,7 @@ def outage_site(committed_db: None) -> Iterator[OutageSite]:
             assert ready, "gunicorn did not become ready:\n" + site.log_tail()
             yield site
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            stop_process_group(process)
 
 
 def _status(site: Site, method: str, path: str, host: str, token: str | None = None) -> int | None:

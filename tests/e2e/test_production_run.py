@@ -24,7 +24,7 @@ from cryptography.fernet import Fernet
 from accounts.models import Membership, User
 from billing.models import Subscription
 from tenants.models import Clinic
-from tests.workers import ROOT, database_url, free_port, wait_until
+from tests.workers import ROOT, database_url, free_port, stop_process_group, wait_until
 
 PASSWORD = "e2e correct horse battery staple"
 
@@ -108,11 +108,7 @@ def production_run(committed_db: None) -> Iterator[Site]:
         assert wait_until(lambda: celery_app.control.ping(timeout=1), 60, 0.5), site.log_tail()
         yield site
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_process_group(process)
 
 
 def _cleanup(slug: str, emails: list[str]) -> None:

@@ -4,7 +4,6 @@ runs the task again within two minutes of starting, and its effect is recorded o
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -19,7 +18,7 @@ from config.celery import app as celery_app
 from tenants.models import Clinic
 from tenants.queues import tenant_queue
 from tests.celery_probe import probe_redis, slow_effect
-from tests.workers import purge_queues, start_worker, wait_until, worker_caught_up
+from tests.workers import purge_queues, start_worker, stop_process_group, wait_until, worker_caught_up
 
 REDELIVERY_BOUND = 120  # seconds after the new worker starts (issue 20, fault 4)
 
@@ -29,14 +28,7 @@ def unacked_messages_for(key: str) -> list[bytes]:
 
 
 def stop(worker: subprocess.Popen[str] | None, sig: int = signal.SIGTERM) -> None:
-    if worker is None or worker.poll() is not None:
-        return
-    os.killpg(worker.pid, sig)
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=30)
+    stop_process_group(worker, sig)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ schema, both decided by `tenants.selectors.clinic_for_host`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from django.conf import settings
@@ -18,6 +19,29 @@ from tenants.db import tenant_connection
 from tenants.selectors import clinic_for_host
 
 Handler = Callable[[HttpRequest], HttpResponse]
+
+# What of an unknown Host header goes back in the answer: the characters a host name (or an
+# IPv6 literal with its port) can hold, nothing else, and not much of it. The header is the
+# caller's text; echoed as it came it could carry control characters, markup for whoever
+# renders the problem, or a page of text made to look like our own words.
+_HOST_SHOWN = re.compile(r"[^a-z0-9.:\[\]-]")
+_HOST_SHOWN_MAX = 100
+
+
+def unknown_host_response(raw_host: str) -> HttpResponse:
+    """404 `unknown_host` naming the host asked for (cleaned: see `_HOST_SHOWN`) and where
+    clinics live, so a newcomer who typed `demo.localhost` without its port, or a clinic that
+    does not exist, can tell which host was meant."""
+    shown = _HOST_SHOWN.sub("?", raw_host.lower())
+    if len(shown) > _HOST_SHOWN_MAX:
+        shown = shown[:_HOST_SHOWN_MAX] + "…"
+    detail = (
+        f"Unknown host {shown!r}: no clinic answers here. The platform is at {settings.PLATFORM_DOMAIN}, "
+        f"clinics at <slug>.{settings.PLATFORM_DOMAIN}."
+        if shown
+        else "Unknown host: the request named none."
+    )
+    return problem_response(status_code=404, code=ErrorCode.UNKNOWN_HOST, detail=detail)
 
 
 class TlsAskMiddleware:
@@ -40,7 +64,7 @@ class TlsAskMiddleware:
             host in settings.PLATFORM_HOSTS or (bool(host) and clinic_for_host(host) is not None)
         )
         if not allowed:
-            return problem_response(status_code=404, code=ErrorCode.UNKNOWN_HOST, detail="Unknown host.")
+            return unknown_host_response(host)
         return JsonResponse({"domain": host})
 
 
@@ -58,7 +82,8 @@ class ClinicHostMiddleware:
         try:
             host = request.get_host().rsplit(":", 1)[0].lower().rstrip(".")
         except DisallowedHost:
-            return problem_response(status_code=404, code=ErrorCode.UNKNOWN_HOST, detail="Unknown host.")
+            # Not in ALLOWED_HOSTS: Django's own check refused it; the raw header is named.
+            return unknown_host_response(request.META.get("HTTP_HOST", ""))
 
         if host in settings.PLATFORM_HOSTS:
             request.tenant = db.tenant  # type: ignore[attr-defined]
@@ -73,7 +98,7 @@ class ClinicHostMiddleware:
                     return readiness(schema_resolved=False)
                 raise
             if clinic is None:
-                return problem_response(status_code=404, code=ErrorCode.UNKNOWN_HOST, detail="Unknown host.")
+                return unknown_host_response(host)
             clinic.domain_url = host
             request.tenant = clinic  # type: ignore[attr-defined]
             db.set_tenant(clinic)

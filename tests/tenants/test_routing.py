@@ -82,7 +82,8 @@ def test_unknown_host_through_the_full_stack(public_client) -> None:  # noqa: AN
         "type": "https://docs.csu-tracker.invalid/problems/unknown_host",
         "title": "Not found",
         "status": 404,
-        "detail": "Unknown host.",
+        "detail": "Unknown host 'ghost.localhost': no clinic answers here. The platform is at localhost, "
+        "clinics at <slug>.localhost.",
         "code": "unknown_host",
     }
 

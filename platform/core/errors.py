@@ -9,6 +9,7 @@ from __future__ import annotations
 
 # First: DRF's import below may import app modules that import ErrorCode from here.
 from core.codes import ErrorCode as ErrorCode
+from core.problems import problem_type_uri
 
 import logging
 import sys
@@ -25,7 +26,6 @@ from rest_framework.views import set_rollback
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://docs.csu-tracker.invalid/problems/"
 
 
 class ApplicationError(Exception):
@@ -71,6 +71,11 @@ _TITLES = {
 }
 
 
+def status_title(status_code: int) -> str:
+    """A problem's `title`: the status in words (the `code` says why)."""
+    return _TITLES.get(status_code, "Error")
+
+
 class AuditedPermissionDenied(exceptions.PermissionDenied):
     """A member refused by a role or MFA permission. The request transaction is kept, so the
     refusal's audit row (written by config.api_errors) survives the 403 (DESIGN.md §9: every
@@ -89,8 +94,8 @@ def problem(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "type": f"{PROBLEM_TYPE_BASE}{code}",
-        "title": _TITLES.get(status_code, "Error"),
+        "type": problem_type_uri(code),
+        "title": status_title(status_code),
         "status": status_code,
         "detail": detail,
         "code": code,

@@ -322,6 +322,10 @@ class SyncClient(models.Model):
     user_id = models.UUIDField()
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="sync_clients")
     last_mutation_id = models.BigIntegerField(default=0)
+    # The clinic's sync epoch this client registered in (SyncState.epoch). A restore starts a
+    # new epoch: what the server acknowledged to the client since the backup is gone, so such a
+    # client must reset (409 reset_required) and come back as a new one, never resume its ids.
+    epoch = models.UUIDField()
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now=True)
 

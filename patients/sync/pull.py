@@ -9,9 +9,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from core.errors import ApplicationError, ErrorCode
 from patients.models import Patient, SyncClient, SyncState
-from patients.sync.cursor import cursor_decode, cursor_encode
+from patients.sync.cursor import cursor_decode, cursor_encode, sync_reset_required
 from patients.sync.tables import MAX_PULL, TABLES
 from patients.sync.versions import sync_stamp_now
 
@@ -104,11 +103,7 @@ def sync_pull(*, patient: Patient, client_id: uuid.UUID | None, cursor: str | No
             if payload.get("epoch") != str(state.epoch) or (
                 int(payload["since"]) > 0 and position < state.min_cursor
             ):
-                raise ApplicationError(
-                    code=ErrorCode.RESET_REQUIRED,
-                    status_code=409,
-                    detail="Your copy is too old to catch up: download everything again (omit the cursor).",
-                )
+                raise sync_reset_required()
             since = int(payload["since"])
             upto = int(payload.get("upto") or state.version)
             after = payload.get("after") or [since, "", ""]
@@ -139,12 +134,16 @@ def sync_pull(*, patient: Patient, client_id: uuid.UUID | None, cursor: str | No
         else:
             last_mutation_id = 0
             if client_id is not None:
-                last_mutation_id = (
+                known = (
                     SyncClient.objects.filter(client_id=client_id, patient=patient)
-                    .values_list("last_mutation_id", flat=True)
+                    .values_list("last_mutation_id", "epoch")
                     .first()
-                    or 0
                 )
+                if known is not None and known[1] != state.epoch:
+                    # A device of an older epoch (the clinic was restored): its acknowledged
+                    # mutations may be gone; it must come back as a new client.
+                    raise sync_reset_required()
+                last_mutation_id = known[0] if known is not None else 0
     has_more = len(rows) > limit
     rows = rows[:limit]
     changes: dict[str, dict[str, list[Any]]] = {table: {"upserted": [], "deleted": []} for table in TABLES}

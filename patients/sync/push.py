@@ -12,9 +12,10 @@ from django.db import DataError, transaction
 
 from core.errors import ApplicationError, ErrorCode
 from patients import services
-from patients.models import Patient, SyncClient, SyncMutationResult
+from patients.models import Patient, SyncClient, SyncMutationResult, SyncState
 from patients.sync.apply import _apply
 from patients.sync.batch import batch_apply
+from patients.sync.cursor import sync_reset_required
 from patients.sync.merge import Rejected, _jsonable, _rejection
 from patients.sync.tables import MAX_BATCH
 from patients.sync.versions import _patient_sync_lock, _pending_marker, sync_stamp_now
@@ -39,7 +40,9 @@ def sync_push(
     """Apply a batch of a device's mutations in one transaction.
 
     Mutation ids are per client and gap-free: ids already applied answer `duplicate` with the
-    original result; a gap refuses the whole batch (409 `mutation_gap`, nothing applied). A batch
+    original result; a gap refuses the whole batch (409 `mutation_gap`, nothing applied). A client
+    of an older sync epoch (the clinic was restored), or one the server does not know that starts
+    past mutation 1, gets 409 `reset_required` instead: its acknowledged history is gone. A batch
     of plain diary and dose upserts is checked at once and applied set-based in one savepoint;
     any other batch runs each mutation in its savepoint: a bad record is `rejected` (and still
     counts as processed), never a 4xx for the batch. Both give the same rows and statuses. `last_mutation_id` is stored with the effects.
@@ -55,8 +58,9 @@ def sync_push(
         patient.refresh_from_db(fields=["timezone", "diary_mode", "status"])
         # Deletes and merges change the summary too: it is recomputed once, as the batch ends.
         services.patient_changed(patient)
+        epoch = SyncState.objects.values_list("epoch", flat=True).get()
         client, created = SyncClient.objects.select_for_update().get_or_create(
-            client_id=client_id, defaults={"user_id": user_id, "patient": patient}
+            client_id=client_id, defaults={"user_id": user_id, "patient": patient, "epoch": epoch}
         )
         if not created and client.patient_id != patient.pk:
             raise ApplicationError(
@@ -64,6 +68,13 @@ def sync_push(
                 status_code=403,
                 detail="This client id belongs to another account.",
             )
+        if not created and client.epoch != epoch:
+            raise sync_reset_required()
+        if created and mutations and mutations[0]["mutation_id"] > 1:
+            # A client the server does not know that has already had mutations acknowledged:
+            # it registered in an epoch a restore removed. Resuming would be a gap forever
+            # (the acknowledged mutations left the device's outbox): it must reset.
+            raise sync_reset_required()
         expected = client.last_mutation_id + 1
         for m in mutations:
             if m["mutation_id"] >= expected:

@@ -102,12 +102,26 @@ def test_gap_is_409_and_nothing_is_applied(
 ) -> None:
     device = uuid.uuid4()
     today = alice_patient.local_today()
-    response = push(alice_client, device, [diary(2, uuid.uuid4(), today, wheals=1, itch=1)])
+    first = push(alice_client, device, [diary(1, uuid.uuid4(), today, wheals=1, itch=1)])
+    assert first.status_code == 200
+    response = push(alice_client, device, [diary(3, uuid.uuid4(), today, slot="am", wheals=1, itch=1)])
     assert (response.status_code, response.json()["code"], response.json()["expected"]) == (
         409,
         "mutation_gap",
-        1,
+        2,
     )
+    with tenant_context(clinic_a):
+        assert DiaryEntry.objects.count() == 1
+
+
+def test_an_unknown_client_past_its_first_mutation_must_reset(
+    alice_client: APIClient, alice_patient: Patient, clinic_a: Clinic
+) -> None:
+    # The server has no record of this device, yet it numbers from 2: what it was acknowledged
+    # is gone (a restore). A gap answer would never heal; a reset does.
+    response = push(alice_client, uuid.uuid4(), [diary(2, uuid.uuid4(), alice_patient.local_today(), wheals=1)])
+    assert (response.status_code, response.json()["code"]) == (409, "reset_required")
+    assert response["Content-Type"].startswith("application/problem+json")
     with tenant_context(clinic_a):
         assert not DiaryEntry.objects.exists()
 
@@ -271,10 +285,12 @@ def test_pull_is_limited_to_the_callers_records_and_cursors_to_their_clinic(
         PatientFactory(user_id=zoe.pk, display_name="Zoe", timezone="UTC")
     connection.set_schema_to_public()
     zoe_client = authed_client(zoe, clinic_b)
+    # A cursor the server cannot read sends the device to a full download (issue 21): it is
+    # never accepted, and never a 400 that would leave the device stuck with it.
     foreign = zoe_client.get("/api/v1/sync/pull/", {"cursor": cursor}, **HEADERS)
-    assert (foreign.status_code, foreign.json()["code"]) == (400, "invalid_cursor")
+    assert (foreign.status_code, foreign.json()["code"]) == (409, "reset_required")
     tampered = alice_client.get("/api/v1/sync/pull/", {"cursor": cursor[:-2] + "xx"}, **HEADERS)
-    assert (tampered.status_code, tampered.json()["code"]) == (400, "invalid_cursor")
+    assert (tampered.status_code, tampered.json()["code"]) == (409, "reset_required")
     # Guessing another patient's record id reaches nothing: rejected, and the record is intact.
     hijack = push(
         alice_client, uuid.uuid4(), [diary(1, dave_entry, alice_patient.local_today(), base=1, wheals=0)]

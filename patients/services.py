@@ -417,7 +417,14 @@ def dose_log_record(
         raise ApplicationError(
             code=ErrorCode.NOT_FOUND, status_code=404, field="prescription", detail="No such prescription."
         )
-    _check_day(patient=patient, day=day, late_days=late_days, field="date")
+    _check_day(
+        patient=patient,
+        day=day,
+        late_days=late_days,
+        field="date",
+        future_code="dose_future_date",
+        late_code="dose_too_late",
+    )
     if not prescription.active_on(day):
         raise ApplicationError(
             code=ErrorCode.PRESCRIPTION_INACTIVE, field="date", detail="The prescription is not active on that date."

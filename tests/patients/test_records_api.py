@@ -164,7 +164,7 @@ def test_medications_show_todays_schedule_and_doses_are_idempotent(
     [
         ({"status": "maybe"}, 400, "validation_error"),
         ({"prescription": str(uuid.uuid4())}, 404, "not_found"),
-        ({"date": "2020-01-01"}, 400, "diary_too_late"),
+        ({"date": "2020-01-01"}, 400, "dose_too_late"),
         ({"status": "skipped", "taken_at": "2026-01-01T10:00:00Z"}, 400, "validation_error"),
     ],
 )
@@ -184,6 +184,23 @@ def test_dose_refusals(
     }
     response = alice_client.post("/api/v1/me/doses/", {**dose, **change}, format="json")
     assert (response.status_code, response.json()["code"]) == (status, code)
+
+
+def test_a_dose_for_tomorrow_is_refused_with_a_dose_code(
+    alice_client: APIClient, alice_patient: Patient, cetirizine: Prescription
+) -> None:
+    dose = {
+        "id": str(uuid.uuid4()),
+        "prescription": str(cetirizine.pk),
+        "date": str(alice_patient.local_today() + timedelta(days=1)),
+        "status": "taken",
+    }
+    response = alice_client.post("/api/v1/me/doses/", dose, format="json")
+    assert (response.status_code, response.json()["code"], response.json()["errors"]) == (
+        400,
+        "dose_future_date",
+        {"date": [f"{dose['date']} is in the future in your time zone (Europe/Berlin)."]},
+    )
 
 
 def test_summary_values_match_the_score_functions(

@@ -340,7 +340,7 @@ def test_one_bad_dose_sends_its_group_one_at_a_time_with_exact_statuses(
         "mutation_id": bad,
         "status": "rejected",
         "reason": {
-            "code": "diary_future_date",
+            "code": "dose_future_date",
             "detail": f"{today + timedelta(days=1)} is in the future in your time zone (Europe/Berlin).",
             "field": "date",
         },

@@ -95,26 +95,84 @@ def clinic_suspend(*, clinic: Clinic) -> Clinic:
 
 
 def clinic_reactivate(*, clinic: Clinic) -> Clinic:
+    """A suspended clinic becomes active. An offboarding clinic is not reactivated (409): its
+    way back is `clinic_offboard_cancel`, which also discards the export."""
     return _status_change(clinic=clinic, allowed_from=(ClinicStatus.SUSPENDED,), to=ClinicStatus.ACTIVE)
 
 
 def clinic_offboard_request(*, clinic: Clinic) -> Clinic:
-    """Validate and enqueue the offboarding export (on the platform queue).
+    """Start offboarding: the clinic becomes `offboarding` (read-only) at once, and its export
+    is enqueued on the platform queue; the grace period runs from now.
 
-    Asked again of an offboarding clinic, it exports anew: the way out when the purge refused a
-    missing or damaged archive (the schema is still there)."""
+    Read-only before the export, never after: an export taken while the clinic still accepted
+    writes would miss them, and the purge would drop them unexported (issue 21). Asked again of
+    an offboarding clinic, it exports anew (the grace period keeps its start): the way out when
+    the purge refused a missing or damaged archive (the schema is still there)."""
     from core.outbox import outbox_enqueue
 
-    if clinic.status not in (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING):
+    allowed = (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING)
+    with transaction.atomic():
+        locked: Clinic = Clinic.objects.select_for_update().get(pk=clinic.pk)
+        if locked.status not in allowed:
+            raise ApplicationError(
+                code=ErrorCode.INVALID_STATUS,
+                status_code=409,
+                detail=f"A clinic that is {locked.status} cannot be offboarded.",
+            )
+        if locked.status != ClinicStatus.OFFBOARDING:
+            locked.status = ClinicStatus.OFFBOARDING
+            locked.offboarding_started_at = timezone.now()
+            locked.save(update_fields=["status", "offboarding_started_at"])
+        # Through the outbox: a broker outage must not leave the request answered and the clinic
+        # never exported (the platform outbox is relayed every minute).
+        outbox_enqueue("tenants.clinic_offboard", clinic_id=str(locked.pk))
+    _host_cache_clear_now_and_on_commit(locked)
+    logger.info("clinic %s is now offboarding; export enqueued", locked.slug)
+    return locked
+
+
+def clinic_offboard_cancel(*, clinic: Clinic, to: str = ClinicStatus.ACTIVE) -> Clinic:
+    """Cancel an offboarding during its grace period: the clinic becomes `to` (active, or
+    suspended when it should stay read-only, e.g. for non-payment) and its export is deleted.
+
+    Only an offboarding clinic can be cancelled (409 `invalid_status` otherwise); a purged
+    clinic comes back only with `manage.py clinic_import <archive>`. An export still running
+    records nothing once the clinic is no longer offboarding (`clinic_offboard`), so a cancel
+    always wins over an in-flight export. The archive is deleted after commit: it holds the
+    clinic's data, and nothing will purge against it any more.
+    """
+    if to not in (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED):
         raise ApplicationError(
-            code=ErrorCode.INVALID_STATUS,
-            status_code=409,
-            detail=f"A clinic that is {clinic.status} cannot be offboarded.",
+            code=ErrorCode.INVALID_STATUS, field="to", detail="A cancelled offboarding returns to active or suspended."
         )
-    # Through the outbox: a broker outage must not leave the request answered and the clinic
-    # never exported (the platform outbox is relayed every minute).
-    outbox_enqueue("tenants.clinic_offboard", clinic_id=str(clinic.pk))
-    return clinic
+    with transaction.atomic():
+        locked: Clinic = Clinic.objects.select_for_update().get(pk=clinic.pk)
+        if locked.status != ClinicStatus.OFFBOARDING:
+            raise ApplicationError(
+                code=ErrorCode.INVALID_STATUS,
+                status_code=409,
+                detail=f"Only an offboarding clinic can cancel offboarding; this one is {locked.status}.",
+            )
+        archive = locked.offboarding_archive
+        locked.status = to
+        locked.offboarding_started_at = None
+        locked.offboarding_archive = ""
+        locked.offboarding_archive_sha256 = ""
+        locked.save(
+            update_fields=["status", "offboarding_started_at", "offboarding_archive", "offboarding_archive_sha256"]
+        )
+        if archive:
+            transaction.on_commit(lambda: _archive_delete_quietly(archive))
+    _host_cache_clear_now_and_on_commit(locked)
+    logger.info("clinic %s offboarding cancelled; now %s", locked.slug, to)
+    return locked
+
+
+def _archive_delete_quietly(name: str) -> None:
+    try:
+        _archive_storage().delete(name)
+    except Exception as exc:  # the cancel stands; an orphaned archive is only storage
+        logger.error("archive %s of a cancelled offboarding not deleted: %s", name, type(exc).__name__)
 
 
 def _tenant_tables(schema: str) -> list[str]:
@@ -172,16 +230,10 @@ def clinic_export(*, clinic: Clinic) -> StoredArchive:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             for table in _tenant_tables(schema):
                 digest, rows, buffer = hashlib.sha256(), 0, io.BytesIO()
-                with connection.cursor() as cursor:
-                    # Names come from the catalog, quoted; never from input.
-                    cursor.execute(
-                        f'SELECT row_to_json(t)::text FROM "{schema}"."{table}" t ORDER BY 1'  # noqa: S608
-                    )
-                    for (line,) in cursor:
-                        data = line.encode() + b"\n"
-                        digest.update(data)
-                        buffer.write(data)
-                        rows += 1
+                for data in _table_lines(schema, table):
+                    digest.update(data)
+                    buffer.write(data)
+                    rows += 1
                 archive.writestr(f"tables/{table}.jsonl", buffer.getvalue())
                 manifest["tables"][table] = {"rows": rows, "sha256": digest.hexdigest()}
             archive.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
@@ -195,6 +247,28 @@ def clinic_export(*, clinic: Clinic) -> StoredArchive:
     return StoredArchive(name=name, sha256=checksum)
 
 
+def _table_lines(schema: str, table: str) -> Iterator[bytes]:
+    """The table's rows as the archive holds them: one JSON object per line, in a stable order
+    (the purge recomputes these to prove the schema still equals its archive)."""
+    with connection.cursor() as cursor:
+        # Names come from the catalog, quoted; never from input.
+        cursor.execute(f'SELECT row_to_json(t)::text FROM "{schema}"."{table}" t ORDER BY 1')  # noqa: S608
+        for (line,) in cursor:
+            yield line.encode() + b"\n"
+
+
+def _schema_fingerprint(schema: str, tables: list[str]) -> dict[str, dict[str, Any]]:
+    """Row count and SHA-256 per table, exactly as `clinic_export` writes them in the manifest."""
+    fingerprint = {}
+    for table in tables:
+        digest, rows = hashlib.sha256(), 0
+        for data in _table_lines(schema, table):
+            digest.update(data)
+            rows += 1
+        fingerprint[table] = {"rows": rows, "sha256": digest.hexdigest()}
+    return fingerprint
+
+
 def _sha256_of(stream: IO[bytes]) -> str:
     digest = hashlib.sha256()
     while chunk := stream.read(_READ_SIZE):
@@ -202,22 +276,23 @@ def _sha256_of(stream: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-def clinic_offboard(*, clinic_id: str) -> Clinic:
-    """Export the clinic's data, then mark it offboarding (idempotent: re-exports if re-run,
-    and the new archive replaces the one recorded before)."""
-    clinic: Clinic = Clinic.objects.get(pk=clinic_id)
-    if clinic.status not in (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING):
+def clinic_offboard(*, clinic_id: str) -> Clinic | None:
+    """Export an offboarding clinic's data and record the archive (idempotent: re-exports if
+    re-run, and the new archive replaces the one recorded before).
+
+    Only a clinic that is offboarding (`clinic_offboard_request` made it read-only first) is
+    exported: a message that arrives after a cancel, or after the purge, does nothing."""
+    clinic: Clinic | None = Clinic.objects.filter(pk=clinic_id).first()
+    if clinic is None or clinic.status != ClinicStatus.OFFBOARDING:
         return clinic
     superseded = clinic.offboarding_archive
     archive = clinic_export(clinic=clinic)
-    # Conditional: if the clinic was purged, or another export recorded its archive, while this
-    # one ran, record nothing and delete nothing (the archive the purge verified must survive).
+    # Conditional: if the clinic was purged, cancelled, or another export recorded its archive
+    # while this one ran, record nothing and delete nothing (the archive the purge verified must
+    # survive; a cancelled clinic's export is dropped below).
     recorded = Clinic.objects.filter(
-        pk=clinic.pk,
-        offboarding_archive=superseded,
-        status__in=(ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING),
+        pk=clinic.pk, offboarding_archive=superseded, status=ClinicStatus.OFFBOARDING
     ).update(
-        status=ClinicStatus.OFFBOARDING,
         offboarding_archive=archive.name,
         offboarding_archive_sha256=archive.sha256,
         offboarding_started_at=clinic.offboarding_started_at or timezone.now(),
@@ -226,6 +301,9 @@ def clinic_offboard(*, clinic_id: str) -> Clinic:
         logger.warning(
             "clinic %s changed during its export; archive %s left unrecorded", clinic.slug, archive.name
         )
+        still = Clinic.objects.filter(pk=clinic.pk).values_list("status", flat=True).first()
+        if still in (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED):  # cancelled meanwhile: no use
+            transaction.on_commit(lambda: _archive_delete_quietly(archive.name))
         return clinic
     clinic.refresh_from_db()
     _host_cache_clear_now_and_on_commit(clinic)
@@ -245,6 +323,35 @@ class _HashingReader:
         return data
 
 
+class _Tail:
+    """The last `size` bytes written (bounded memory): the end of a zip, where its manifest and
+    central directory are."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.data = size, bytearray()
+
+    def write(self, chunk: bytes) -> None:
+        self.data += chunk
+        if len(self.data) > 2 * self.size:
+            del self.data[: len(self.data) - self.size]
+
+    def manifest(self) -> dict[str, Any] | None:
+        """The archive's manifest.json, read from the tail of its plaintext zip (zipfile finds
+        the central directory at the end and entries relative to it, so the cut-off start is
+        never read), or None when the tail does not hold it."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(bytes(self.data[-self.size :]))) as archive:
+                manifest = json.loads(archive.read("manifest.json"))
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+            return None
+        return manifest if isinstance(manifest, dict) else None
+
+
+# The manifest is written last and is small (about 100 bytes per table); a megabyte of tail
+# holds it and the central directory many times over.
+_MANIFEST_TAIL_SIZE = 1024 * 1024
+
+
 def clinic_archive_problem(*, clinic: Clinic) -> str | None:
     """Why the clinic's archive cannot stand in for its schema yet, or None when it can.
 
@@ -252,6 +359,12 @@ def clinic_archive_problem(*, clinic: Clinic) -> str | None:
     checks both that they have the SHA-256 recorded at export and that every chunk opens with a
     key still configured (a retired key would make the archive unreadable).
     """
+    return _archive_verify(clinic=clinic, plaintext=None)
+
+
+def _archive_verify(*, clinic: Clinic, plaintext: _Tail | None) -> str | None:
+    """`clinic_archive_problem`, also writing the decrypted zip to `plaintext` (kept in memory,
+    never on disk) when given."""
     if not clinic.offboarding_archive or not clinic.offboarding_archive_sha256:
         return "archive_not_recorded"
     storage = _archive_storage()
@@ -260,8 +373,9 @@ def clinic_archive_problem(*, clinic: Clinic) -> str | None:
     with storage.open(clinic.offboarding_archive, "rb") as stored:
         reader = _HashingReader(stored)
         try:
-            for _ in ArchiveDecryptor(reader):
-                pass
+            for chunk in ArchiveDecryptor(reader):
+                if plaintext is not None:
+                    plaintext.write(chunk)
             readable = True
         except ArchiveCorrupt:
             readable = False
@@ -273,32 +387,91 @@ def clinic_archive_problem(*, clinic: Clinic) -> str | None:
 
 
 def clinics_purge_offboarded(*, now: Any = None) -> list[str]:
-    """Drop clinics whose offboarding grace period has passed (schema, rows, domains).
+    """Drop clinics whose offboarding grace period has passed (schema, rows, domains); returns
+    the slugs purged.
 
-    A clinic is dropped only once its archive is verified (`clinic_archive_problem`); otherwise
-    it stays offboarding, with an error logged for an operator, and is tried again next run.
+    Each clinic is purged on its own (`clinic_purge`): a clinic that cannot be purged yet, or
+    whose purge fails, is logged for an operator (slug and reason only, no PHI), stays
+    offboarding and is tried again next run, and never stops the purge of the clinics after it.
     """
     cutoff = (now or timezone.now()) - timedelta(days=settings.OFFBOARDING_GRACE_DAYS)
     purged = []
     for clinic in Clinic.objects.filter(status=ClinicStatus.OFFBOARDING, offboarding_started_at__lte=cutoff):
         try:
-            problem = clinic_archive_problem(clinic=clinic)
-        except Exception as exc:  # a storage outage must not stop the other clinics' purge
-            problem = f"archive_unavailable ({type(exc).__name__})"
+            problem = clinic_purge(clinic=clinic)
+        except Exception as exc:  # a storage or database failure must not stop the other clinics
+            problem = f"purge_failed ({type(exc).__name__})"
         if problem:
             logger.error(
-                "clinic %s not purged: %s; it stays offboarding until an operator re-exports it",
+                "clinic %s not purged: %s; it stays offboarding until %s",
                 clinic.slug,
                 problem,
+                "its new export is verified"
+                if problem == "changed_since_export"
+                else "an operator re-exports it",
             )
             continue
-        archive, checksum = clinic.offboarding_archive, clinic.offboarding_archive_sha256
-        clinic_delete(clinic=clinic)
         purged.append(clinic.slug)
-        logger.info(
-            "clinic %s purged after offboarding; archive %s sha256 %s", clinic.slug, archive, checksum
-        )
     return purged
+
+
+def clinic_purge(*, clinic: Clinic) -> str | None:
+    """Drop one offboarding clinic's schema and rows, only if its archive stands in for it.
+
+    Returns None once purged, else why not (nothing dropped). Security-relevant, in order:
+    1. the archive is verified (`clinic_archive_problem`: stored, recorded SHA-256, opens with
+       a configured key), and its manifest is read from the decrypted stream in memory;
+    2. in one transaction, the clinic row is locked and still offboarding with that archive,
+       every table of the schema is locked SHARE (a writer waits, and never commits a row the
+       archive lacks), and each table's row count and SHA-256 are recomputed and compared with
+       the manifest: anything written since the export (`changed_since_export`) enqueues a new
+       export instead, and the next run purges against it;
+    3. the schema is dropped in that same transaction. Invoices stay (billing keeps its
+       retained clinic record); memberships and the subscription go with the clinic row, and are
+       in the archive.
+    """
+    from core.outbox import outbox_enqueue
+
+    tail = _Tail(_MANIFEST_TAIL_SIZE)
+    try:
+        problem = _archive_verify(clinic=clinic, plaintext=tail)
+    except Exception as exc:  # a storage outage: try again next run
+        return f"archive_unavailable ({type(exc).__name__})"
+    if problem:
+        return problem
+    manifest = tail.manifest()
+    if manifest is None:
+        return "archive_manifest_unreadable"
+    if manifest.get("clinic", {}).get("id") != str(clinic.pk):
+        return "archive_clinic_mismatch"
+    with transaction.atomic():
+        locked = (
+            Clinic.objects.select_for_update()
+            .filter(
+                pk=clinic.pk,
+                status=ClinicStatus.OFFBOARDING,
+                offboarding_archive=clinic.offboarding_archive,
+                offboarding_archive_sha256=clinic.offboarding_archive_sha256,
+            )
+            .first()
+        )
+        if locked is None:
+            return "changed_during_purge"
+        schema = locked.schema_name
+        tables = _tenant_tables(schema)
+        with connection.cursor() as cursor:
+            # A long transaction holding a table fails this run (retried next), never stalls it.
+            cursor.execute("SET LOCAL lock_timeout = '30s'")
+            if tables:
+                names = ", ".join(f'"{schema}"."{table}"' for table in tables)  # from the catalog
+                cursor.execute(f"LOCK TABLE {names} IN SHARE MODE")
+        if _schema_fingerprint(schema, tables) != manifest.get("tables"):
+            outbox_enqueue("tenants.clinic_offboard", clinic_id=str(locked.pk))
+            return "changed_since_export"
+        archive, checksum = locked.offboarding_archive, locked.offboarding_archive_sha256
+        clinic_delete(clinic=locked)
+    logger.info("clinic %s purged after offboarding; archive %s sha256 %s", clinic.slug, archive, checksum)
+    return None
 
 
 def archive_decrypt(*, name: str, destination: IO[bytes]) -> None:

@@ -7,6 +7,7 @@ are integer basis points (1900 = 19 %).
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -116,8 +117,20 @@ class InvoiceCounter(models.Model):
 
 
 class Invoice(BaseModel):
+    """A monthly bill. Invoices outlive their clinic (legal retention): purging an offboarded
+    clinic sets `clinic` to NULL, and the retained record below (the clinic's id, slug, name and
+    country as billed, copied when the invoice is first saved) still says whom it billed. A
+    `PROTECT` here made every purge of a billed clinic fail (issue 21)."""
+
     number = models.CharField(max_length=20, unique=True, null=True, blank=True)
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="invoices")
+    clinic = models.ForeignKey(
+        Clinic, null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices"
+    )
+    # The retained clinic record (never cleared; kept after the clinic is purged).
+    billed_clinic_id = models.UUIDField(null=True, blank=True, db_index=True)
+    billed_clinic_slug = models.CharField(max_length=40, blank=True)
+    billed_clinic_name = models.CharField(max_length=200, blank=True)
+    billed_clinic_country = models.CharField(max_length=2, blank=True)
     period = models.DateField(help_text="First day of the billed month")
     currency = models.CharField(max_length=3)
     subtotal_minor = models.IntegerField()
@@ -141,6 +154,25 @@ class Invoice(BaseModel):
 
     def __str__(self) -> str:
         return self.number or f"draft {self.id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A denormalised copy, not a workflow: whoever creates an invoice gets the record filled
+        # (invoicing creates them one by one, so `bulk_create` is not a path).
+        if self.clinic is not None and self.billed_clinic_id is None:
+            self.billed_clinic_id = self.clinic.pk
+            self.billed_clinic_slug = self.clinic.slug
+            self.billed_clinic_name = self.clinic.name
+            self.billed_clinic_country = self.clinic.country
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {
+                    *update_fields,
+                    "billed_clinic_id",
+                    "billed_clinic_slug",
+                    "billed_clinic_name",
+                    "billed_clinic_country",
+                }
+        super().save(*args, **kwargs)
 
 
 class InvoiceLine(models.Model):

@@ -268,7 +268,10 @@ def offboarded(slug: str = "leaving") -> Clinic:
         AccessLog.objects.create(action="read", object_type="diary")
         AccessLog.objects.create(action="write", object_type="diary")
     connection.set_schema_to_public()
-    return lifecycle.clinic_offboard(clinic_id=str(clinic.pk))
+    lifecycle.clinic_offboard_request(clinic=clinic)  # read-only first, then the export
+    exported = lifecycle.clinic_offboard(clinic_id=str(clinic.pk))
+    assert exported is not None
+    return exported
 
 
 def after_grace() -> datetime:

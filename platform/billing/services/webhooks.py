@@ -72,13 +72,20 @@ def payment_event_handle(
             raise ApplicationError(
                 code=ErrorCode.UNKNOWN_INVOICE, status_code=422, field="data.invoice", detail="No such invoice."
             )
-        subscription = Subscription.objects.select_for_update().get(clinic=invoice.clinic)
+        clinic = invoice.clinic
+        if clinic is None:  # the clinic was purged; its invoice is retained and can still be paid
+            if event_type == "invoice.paid" and invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
+                invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
+                invoice.save(update_fields=["status", "paid_at", "updated_at"])
+            PaymentEvent.objects.filter(event_id=event_id).update(handled=True)
+            return "handled"
+        subscription = Subscription.objects.select_for_update().get(clinic=clinic)
         if event_type == "invoice.paid":
             if invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
                 invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
                 invoice.save(update_fields=["status", "paid_at", "updated_at"])
             unpaid = Invoice.objects.filter(
-                clinic=invoice.clinic, status=InvoiceStatus.OPEN, due_at__lt=now
+                clinic=clinic, status=InvoiceStatus.OPEN, due_at__lt=now
             ).exists()
             if (
                 subscription.status in (SubscriptionStatus.PAST_DUE, SubscriptionStatus.SUSPENDED)
@@ -87,8 +94,8 @@ def payment_event_handle(
                 was_suspended = subscription.status == SubscriptionStatus.SUSPENDED
                 subscription.status, subscription.past_due_since = SubscriptionStatus.ACTIVE, None
                 subscription.save(update_fields=["status", "past_due_since", "updated_at"])
-                if was_suspended and invoice.clinic.status == ClinicStatus.SUSPENDED:
-                    clinic_reactivate(clinic=invoice.clinic)
+                if was_suspended and clinic.status == ClinicStatus.SUSPENDED:
+                    clinic_reactivate(clinic=clinic)
         elif invoice.status == InvoiceStatus.OPEN:  # a late failure for a paid invoice changes nothing
             if subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
                 subscription.status, subscription.past_due_since = SubscriptionStatus.PAST_DUE, now

@@ -13,3 +13,7 @@ class PatientsConfig(AppConfig):
 
         usage_sources_register(patient_seats=usage.patient_seats, active_patients=usage.active_patients_between)
         on_clinic_schema_created(usage.sync_epoch_reset)
+        from patients.sync.restore import restore_participant
+        from tenants.restore import restore_participant_register
+
+        restore_participant_register(restore_participant())

@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
 
 from core.codes import ErrorCode as E
 
@@ -233,3 +237,22 @@ def codes_without_meaning() -> list[str]:
     """Codes a problem can carry that this table does not explain (the test lists them)."""
     known = set(PROBLEM_CODES)
     return sorted(code for code in (*(str(c) for c in E), *FRAMEWORK_CODES) if code not in known)
+
+
+@require_GET
+def problems_page(request: HttpRequest) -> HttpResponse:
+    """Every problem code and what it means (the target of `type` without a code)."""
+    problems = [
+        {"code": p.code, "meaning": p.meaning, "remedy": p.remedy, "url": reverse("problem", args=[p.code])}
+        for p in PROBLEM_CODES.values()
+    ]
+    return render(request, "core/problems.html", {"problems": problems})
+
+
+@require_GET
+def problem_page(request: HttpRequest, code: str) -> HttpResponse:
+    """One problem code: the page a problem's `type` URI resolves to."""
+    problem = PROBLEM_CODES.get(code)
+    if problem is None:
+        raise Http404
+    return render(request, "core/problems.html", {"single": problem, "index_url": reverse("problems")})

@@ -40,6 +40,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import schema_exists
 
+from tenants.db import tenant_connection
 from tenants.models import Clinic
 from tenants.snapshot import _pg_dump_candidates, schema_migrate
 
@@ -111,11 +112,11 @@ class RestoreReport:
 
 
 def restore_old_schema_name(clinic: Clinic) -> str:
-    return RESTORE_OLD_PREFIX + clinic.schema_name.removeprefix("clinic_")
+    return RESTORE_OLD_PREFIX + str(clinic.schema_name).removeprefix("clinic_")
 
 
 def restore_side_schema_name(clinic: Clinic) -> str:
-    return RESTORE_NEW_PREFIX + clinic.schema_name.removeprefix("clinic_")
+    return RESTORE_NEW_PREFIX + str(clinic.schema_name).removeprefix("clinic_")
 
 
 # --- PostgreSQL client programs ------------------------------------------------------------------
@@ -289,18 +290,18 @@ def clinic_restore(*, clinic: Clinic, dump: Path, repair: bool = False) -> Resto
         raise RestoreError(
             f"{old} exists from an earlier restore: reconcile it, then DROP SCHEMA {old} CASCADE"
         )
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     with connection.cursor() as cursor:
         cursor.execute(f'DROP SCHEMA IF EXISTS "{side}" CASCADE')  # a crashed earlier attempt's leftovers
     try:
         _side_schema_load(clinic, dump, side)
         migrated = _side_schema_migrate(side)
     except BaseException:
-        connection.set_schema_to_public()
+        tenant_connection().set_schema_to_public()
         with connection.cursor() as cursor:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{side}" CASCADE')
         raise
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     ctx = RestoreContext(clinic=clinic, schema=schema, old_schema=old)
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -312,7 +313,7 @@ def clinic_restore(*, clinic: Clinic, dump: Path, repair: bool = False) -> Resto
     logger.info("Restored clinic schema %s (the previous one kept as %s)", schema, old)
     for participant in _participants.values():
         participant.after(ctx)
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     report = clinic_restore_report(clinic=clinic, repair=repair)
     report.migrated = migrated
     return report
@@ -326,7 +327,7 @@ def clinic_restore_report(*, clinic: Clinic, repair: bool = False) -> RestoreRep
     old = restore_old_schema_name(clinic)
     ctx = RestoreContext(clinic=clinic, schema=clinic.schema_name, old_schema=old)
     report = RestoreReport(clinic=clinic.slug, schema=clinic.schema_name, old_schema=old)
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     for participant in _participants.values():
         report.findings.extend(participant.findings(ctx, repair))
         for table, count in participant.later_writes(ctx).items():
@@ -334,7 +335,7 @@ def clinic_restore_report(*, clinic: Clinic, repair: bool = False) -> RestoreRep
     if schema_exists(old):
         for table, count in _rows_absent(ctx, skip=set(report.later_writes) | _versioned_tables(ctx)).items():
             report.later_writes[table] = count
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     return report
 
 

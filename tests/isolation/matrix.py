@@ -191,6 +191,7 @@ PLATFORM_MATRIX: dict[str, dict[str, Status | None]] = {
     "POST /api/v1/platform/clinics/{slug}/suspend/":                     p(401, 401, 200),
     "POST /api/v1/platform/clinics/{slug}/reactivate/":                  p(401, 401, 200),
     "POST /api/v1/platform/clinics/{slug}/offboard/":                    p(401, 401, 202),
+    "POST /api/v1/platform/clinics/{slug}/offboard/cancel/":             p(401, 401, 200),
     "GET /api/v1/platform/clinics/{slug}/archive/":                      p(401, 401, (404, "archive_not_ready")),
     "POST /api/v1/billing/webhooks/payments/":                           p(200, 200, 200),
     "POST /api/v1/billing/webhooks/payments/ | unsigned":                p(400, 400, 400),

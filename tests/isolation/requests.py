@@ -255,6 +255,7 @@ PLATFORM_REQUESTS: dict[str, Req] = {
     "POST /api/v1/auth/verify-email/": Req(body={"token": "{alice_verification_token}"}),
     "POST /api/v1/platform/auth/token/": Req(body="{operator_credentials}"),
     "POST /api/v1/platform/clinics/{slug}/reactivate/": Req(setup=("alpha_suspended",)),
+    "POST /api/v1/platform/clinics/{slug}/offboard/cancel/": Req(setup=("alpha_offboarding",)),
     "POST /api/v1/billing/webhooks/payments/": Req(
         body={"id": "evt_{new_uuid}", "type": "invoice.paid", "data": {"invoice": "{alpha_invoice_number}"}},
         signed=True,

@@ -546,6 +546,12 @@ def alpha_suspended(world: World, persona: str) -> None:
     clinic_suspend(clinic=Clinic.objects.get(pk=world.clinic_a.pk))
 
 
+def alpha_offboarding(world: World, persona: str) -> None:
+    from tenants.lifecycle import clinic_offboard_request
+
+    clinic_offboard_request(clinic=Clinic.objects.get(pk=world.clinic_a.pk))
+
+
 def alpha_trialing(world: World, persona: str) -> None:
     from billing.models import Subscription
 
@@ -560,5 +566,6 @@ SETUPS = {
     "mfa_pending": mfa_pending,
     "frank_deactivated": frank_deactivated,
     "alpha_suspended": alpha_suspended,
+    "alpha_offboarding": alpha_offboarding,
     "alpha_trialing": alpha_trialing,
 }

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from onboarding.api import views
+from onboarding.api.offboarding import OperatorClinicOffboardCancelApi
 
 # Platform host.
 public_patterns = [
@@ -25,6 +26,11 @@ public_patterns = [
         "platform/clinics/<str:slug>/offboard/",
         views.OperatorClinicOffboardApi.as_view(),
         name="operator-offboard",
+    ),
+    path(
+        "platform/clinics/<str:slug>/offboard/cancel/",
+        OperatorClinicOffboardCancelApi.as_view(),
+        name="operator-offboard-cancel",
     ),
     path(
         "platform/clinics/<str:slug>/archive/",

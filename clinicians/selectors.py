@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from accounts.models import Role
+from accounts.models import Membership, Role, User
 from accounts.selectors import ActiveMembership
 from clinicians import reports
 from clinicians.models import Alert, CareTeam, ClinicalNote, Report, ReportKind
@@ -436,13 +436,13 @@ def reports_list(*, patient: Patient | None, limit: int = 104) -> QuerySet[Repor
 
 def care_teams_list(
     *, membership: ActiveMembership, patient_id: uuid.UUID | None = None, active: bool | None = None
-) -> list[CareTeam]:
-    """Care-team assignments, newest first; who looks after which patient is itself patient
-    data, so every patient shown is in the access log (one patient's team goes through the
-    access function)."""
+) -> list[CareTeamMember]:
+    """Care-team assignments with the clinicians' names and roles, newest first; who looks
+    after which patient is itself patient data, so every patient shown is in the access log
+    (one patient's team goes through the access function). A fixed number of queries."""
     from clinicians.access import patient_get_for_staff
 
-    assignments = CareTeam.objects.select_related("clinician").order_by("-since")
+    assignments = CareTeam.objects.select_related("clinician", "patient").order_by("-since", "pk")
     if patient_id is not None:
         patient_get_for_staff(membership=membership, patient_id=patient_id, action="admin.care_teams")
         assignments = assignments.filter(patient_id=patient_id)
@@ -456,4 +456,98 @@ def care_teams_list(
         patient_ids=[assignment.patient_id for assignment in shown],
         object_type="CareTeam",
     )
-    return shown
+    return care_team_members(clinic_id=membership.clinic_id, assignments=shown)
+
+
+# --- Care teams with names ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CareTeamMember:
+    """One clinician on a patient's care team, as people read it: a name and a role, not a
+    user id. `email` is the clinician's sign-in address, for their colleagues only (the
+    patient's own view never carries it)."""
+
+    assignment_id: uuid.UUID
+    patient_id: uuid.UUID
+    patient_name: str
+    clinician_user_id: uuid.UUID
+    display_name: str
+    title: str
+    email: str
+    staff_role: str  # the clinic membership's role: clinician or clinic_admin
+    care_role: str  # primary or secondary on this patient's team
+    since: date
+    until: date | None
+    active: bool
+
+
+def clinician_display_name(*, full_name: str, title: str) -> str:
+    """ "Dr Anna Weber": the clinician's title in this clinic before their account's name. An
+    account without a name is shown as "Clinician": its email is not a name to show a patient."""
+    if not full_name.strip():
+        return "Clinician"
+    return " ".join(part for part in (title.strip(), full_name.strip()) if part)
+
+
+def care_team_members(
+    *, clinic_id: uuid.UUID, assignments: list[CareTeam], today: date | None = None
+) -> list[CareTeamMember]:
+    """Names and roles for care-team assignments (their clinicians already selected): one query
+    for the accounts and one for their memberships in this clinic (the public schema's tables,
+    read by the ORM; no join across schemas), whatever the number of assignments."""
+    user_ids = {assignment.clinician.user_id for assignment in assignments}
+    users = {user.pk: user for user in User.objects.filter(pk__in=user_ids).only("id", "email", "full_name")}
+    roles = dict(
+        Membership.objects.filter(clinic_id=clinic_id, user_id__in=user_ids, is_active=True).values_list(
+            "user_id", "role"
+        )
+    )
+    members = []
+    for assignment in assignments:
+        user_id = assignment.clinician.user_id
+        user = users.get(user_id)
+        full_name = user.full_name if user else ""
+        title = assignment.clinician.title
+        members.append(
+            CareTeamMember(
+                assignment_id=assignment.pk,
+                patient_id=assignment.patient_id,
+                patient_name=assignment.patient.display_name,
+                clinician_user_id=user_id,
+                display_name=clinician_display_name(full_name=full_name, title=title),
+                title=title,
+                email=user.email if user else "",
+                staff_role=roles.get(user_id, ""),
+                care_role=assignment.role,
+                since=assignment.since,
+                until=assignment.until,
+                active=_assignment_active(assignment, today or assignment.patient.local_today()),
+            )
+        )
+    return members
+
+
+def _assignment_active(assignment: CareTeam, today: date) -> bool:
+    """Whether the assignment gives access on the patient's local `today`: since ≤ today ≤
+    until, and the clinician's profile active."""
+    return (
+        assignment.clinician.active
+        and assignment.since <= today
+        and (assignment.until is None or today <= assignment.until)
+    )
+
+
+def care_team_of(*, clinic_id: uuid.UUID, patient: Patient) -> list[CareTeamMember]:
+    """The patient's current care team (the clinicians who can see them now), primary first.
+    The caller got the patient through an access function, which audited the read."""
+    today = patient.local_today()
+    assignments = list(
+        CareTeam.objects.select_related("clinician")
+        .filter(patient=patient, clinician__active=True, since__lte=today)
+        .filter(Q(until__isnull=True) | Q(until__gte=today))
+        .order_by("role", "since", "pk")
+    )
+    for assignment in assignments:
+        assignment.patient = patient  # no query per row for the patient's local date
+    return care_team_members(clinic_id=clinic_id, assignments=assignments, today=today)

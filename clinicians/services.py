@@ -168,26 +168,46 @@ def prescription_create(
     prescriber: User,
     membership: ActiveMembership,
     medication: str,
-    dose: str,
-    guideline_step: int,
-    start: date,
+    dose: str | None = None,
+    guideline_step: int | None = None,
+    start: date | None = None,
     frequency_kind: str | None = None,
     frequency_value: int | None = None,
     end: date | None = None,
 ) -> Prescription:
-    """A new regimen (a step up or down is a new prescription; history is kept)."""
+    """A new regimen (a step up or down is a new prescription; history is kept).
+
+    A prescription states only what differs from its catalogue entry: the dose defaults to the
+    entry's strength, the frequency and guideline step to the entry's, the start to the
+    patient's local today. An entry without a step (drugs newer than the guideline) needs one."""
     patient_write_lock(patient)  # the documented lock order: the patient first
     catalogue = Medication.objects.filter(code=medication).first()
     if catalogue is None:
         raise ApplicationError(
-            code=ErrorCode.UNKNOWN_MEDICATION, field="medication", detail="Not in the medication catalogue."
+            code=ErrorCode.UNKNOWN_MEDICATION,
+            field="medication",
+            detail="Not in the medication catalogue (GET /api/v1/portal/medications/ lists its codes).",
         )
     kind = frequency_kind or catalogue.frequency_kind
-    value = frequency_value if frequency_value is not None else catalogue.frequency_value
+    if frequency_value is not None:
+        value: int | None = frequency_value
+    elif kind == catalogue.frequency_kind:
+        value = catalogue.frequency_value
+    else:
+        value = None  # another kind of frequency: the catalogue's n does not carry over
     if kind != FrequencyKind.PRN and not value:
         raise ApplicationError(
             code=ErrorCode.VALIDATION_ERROR, field="frequency_value", detail="Give how often."
         )
+    step = guideline_step if guideline_step is not None else catalogue.guideline_step
+    if step is None:
+        raise ApplicationError(
+            code=ErrorCode.VALIDATION_ERROR,
+            field="guideline_step",
+            detail="This medication has no guideline step in the catalogue: give one (1-4).",
+        )
+    dose = dose or catalogue.strength
+    start = start or patient.local_today()
     if end is not None and end < start:
         raise ApplicationError(
             code=ErrorCode.VALIDATION_ERROR, field="end", detail="The end is before the start."
@@ -198,7 +218,7 @@ def prescription_create(
         dose=dose,
         frequency_kind=kind,
         frequency_value=None if kind == FrequencyKind.PRN else value,
-        guideline_step=guideline_step,
+        guideline_step=step,
         start=start,
         end=end,
         prescriber_id=prescriber.pk,

@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from patients import scores
 from patients.models import (
@@ -15,6 +15,7 @@ from patients.models import (
     DoseLog,
     DoseStatus,
     FrequencyKind,
+    Medication,
     Patient,
     Prescription,
     PushSubscription,
@@ -65,6 +66,12 @@ def prescriptions_overlapping(*, patient: Patient, start: date, end: date) -> li
         .select_related("medication")
         .order_by("start", "created_at")
     )
+
+
+def medication_catalogue() -> QuerySet[Medication]:
+    """The regimen catalogue a prescription names, in the guideline's order: step 1 first, drugs
+    without a step (newer drugs, rescue courses) after the stepped ones, then by name."""
+    return Medication.objects.order_by(F("guideline_step").asc(nulls_last=True), "is_rescue", "name")
 
 
 def prescription_get(*, prescription_id: uuid.UUID | str) -> Prescription | None:

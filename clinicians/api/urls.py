@@ -3,11 +3,17 @@ from __future__ import annotations
 from django.urls import path
 
 from clinicians.api import enrollment
-from clinicians.api.views import admin, alerts, notes, patients, prescriptions, reports
+from clinicians.api.views import admin, alerts, notes, own, patients, prescriptions, reports
 
 portal_patterns = [
     path("portal/patients/", patients.PatientListCreateApi.as_view(), name="portal-patients"),
     path("portal/patients/<uuid:patient_id>/", patients.PatientDetailApi.as_view(), name="portal-patient"),
+    path(
+        "portal/patients/<uuid:patient_id>/care-team/",
+        patients.PatientCareTeamApi.as_view(),
+        name="portal-care-team",
+    ),
+    path("me/care-team/", own.MyCareTeamApi.as_view(), name="me-care-team"),
     path(
         "portal/patients/<uuid:patient_id>/timeline/",
         patients.PatientTimelineApi.as_view(),
@@ -29,6 +35,7 @@ portal_patterns = [
         prescriptions.PrescriptionStopApi.as_view(),
         name="portal-rx-stop",
     ),
+    path("portal/medications/", prescriptions.MedicationCatalogueApi.as_view(), name="portal-medications"),
     path("portal/alerts/", alerts.AlertListApi.as_view(), name="portal-alerts"),
     path(
         "portal/alerts/<uuid:alert_id>/acknowledge/",

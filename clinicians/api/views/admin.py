@@ -18,12 +18,27 @@ from core.api.fields import BoundedDateTimeField
 
 
 class CareTeamSerializer(serializers.Serializer[Any]):
-    id = serializers.UUIDField()
-    clinician_user_id = serializers.UUIDField(source="clinician.user_id")
+    """An assignment as the clinic's admins manage it: who (name, title, email, their role in
+    the clinic) looks after which patient, in which care role, since when."""
+
+    id = serializers.UUIDField(source="assignment_id")
+    clinician_user_id = serializers.UUIDField()
+    clinician_name = serializers.CharField(
+        source="display_name", help_text="Title and name, e.g. Dr Anna Weber"
+    )
+    clinician_title = serializers.CharField(source="title", allow_blank=True)
+    clinician_email = serializers.EmailField(source="email", allow_blank=True)
+    clinician_role = serializers.CharField(
+        source="staff_role",
+        allow_blank=True,
+        help_text="Their role in the clinic: clinician or clinic_admin (blank: no longer a member)",
+    )
     patient = serializers.UUIDField(source="patient_id")
-    role = serializers.ChoiceField(choices=CareRole.choices)
+    patient_name = serializers.CharField()
+    role = serializers.ChoiceField(source="care_role", choices=CareRole.choices, help_text="Care role")
     since = serializers.DateField()
     until = serializers.DateField(allow_null=True)
+    active = serializers.BooleanField(help_text="Gives access today (started, not ended)")
 
 
 class CareTeamListCreateApi(ClinicAdminApi):
@@ -59,7 +74,10 @@ class CareTeamListCreateApi(ClinicAdminApi):
             patient_id=data["patient"],
             role=data["role"],
         )
-        return Response(CareTeamSerializer(assignment).data, status=status.HTTP_201_CREATED)
+        shown = selectors.care_team_members(
+            clinic_id=self.membership(request).clinic_id, assignments=[assignment]
+        )
+        return Response(CareTeamSerializer(shown[0]).data, status=status.HTTP_201_CREATED)
 
 
 class CareTeamEndApi(ClinicAdminApi):
@@ -70,13 +88,11 @@ class CareTeamEndApi(ClinicAdminApi):
     def post(self, request: Request, assignment_id: str) -> Response:
         data = self.validated(self.InputSerializer, request.data)
         assignment = care_team_get(membership=self.membership(request), assignment_id=assignment_id)
-        return Response(
-            CareTeamSerializer(
-                services.care_team_end(
-                    actor=self.membership(request), assignment=assignment, until=data.get("until")
-                )
-            ).data
+        ended = services.care_team_end(
+            actor=self.membership(request), assignment=assignment, until=data.get("until")
         )
+        shown = selectors.care_team_members(clinic_id=self.membership(request).clinic_id, assignments=[ended])
+        return Response(CareTeamSerializer(shown[0]).data)
 
 
 class AccessLogSerializer(serializers.Serializer[Any]):

@@ -161,6 +161,18 @@ class PatientListCreateApi(PortalApi):
         return Response(PatientEnrolledSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
+class CareTeamMemberSerializer(serializers.Serializer[Any]):
+    """A clinician on the patient's current care team, for the clinic's staff."""
+
+    clinician_user_id = serializers.UUIDField()
+    name = serializers.CharField(source="display_name", help_text="Title and name, e.g. Dr Anna Weber")
+    title = serializers.CharField(allow_blank=True)
+    email = serializers.EmailField(allow_blank=True)
+    staff_role = serializers.CharField(allow_blank=True, help_text="clinician or clinic_admin")
+    care_role = serializers.CharField(help_text="primary or secondary")
+    since = serializers.DateField()
+
+
 class PatientDetailSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     display_name = serializers.CharField()
@@ -171,6 +183,7 @@ class PatientDetailSerializer(serializers.Serializer[Any]):
     enrolled_at = serializers.DateTimeField()
     has_account = serializers.BooleanField()
     summary = SummarySerializer()
+    care_team = CareTeamMemberSerializer(many=True)
 
 
 class PatientDetailApi(PortalApi):
@@ -193,8 +206,22 @@ class PatientDetailApi(PortalApi):
             },
             "has_account": patient.user_id is not None,
             "summary": summary_body(summary, row.open_alerts),
+            "care_team": selectors.care_team_of(
+                clinic_id=self.membership(request).clinic_id, patient=patient
+            ),
         }
         return Response(PatientDetailSerializer(body).data)
+
+
+class PatientCareTeamApi(PortalApi):
+    @extend_schema(responses={200: CareTeamMemberSerializer(many=True)})
+    def get(self, request: Request, patient_id: str) -> Response:
+        """The clinicians who look after this patient now, primary first: for the clinic's
+        admins and for clinicians who may see the patient (404 for anyone else, as on the
+        patient's page; the read is in the access log)."""
+        patient = self.patient_for(request, patient_id, "portal.care_team")
+        members = selectors.care_team_of(clinic_id=self.membership(request).clinic_id, patient=patient)
+        return Response(CareTeamMemberSerializer(members, many=True).data)
 
 
 class TimelineEventSerializer(serializers.Serializer[Any]):

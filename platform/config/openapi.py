@@ -760,7 +760,10 @@ OPERATIONS: dict[str, Operation] = {
     "v1_platform_clinics_reactivate_create": Operation(
         tag=OPERATOR,
         summary="Reactivate a suspended clinic",
-        description="Ends a suspension, or cancels an offboarding whose export has not finished.",
+        description=(
+            "Ends a suspension. An offboarding clinic is not reactivated (409): cancel its "
+            "offboarding with `offboard/cancel/`."
+        ),
         errors={409: (E.INVALID_STATUS,)},
         response_example={**_OPERATOR_CLINIC, "status": "active"},
     ),
@@ -778,6 +781,19 @@ OPERATIONS: dict[str, Operation] = {
             "offboarding_started_at": "2026-11-30T12:00:00Z",
         },
     ),
+    "v1_platform_clinics_offboard_cancel_create": Operation(
+        tag=OPERATOR,
+        summary="Cancel a clinic's offboarding",
+        description=(
+            "During the grace period, before the purge: the clinic returns to `to` (`active`, the "
+            "default, or `suspended`), its staff and patients can write again, and its export "
+            "archive is deleted. A purged clinic comes back only from its archive "
+            "(`manage.py clinic_import`)."
+        ),
+        errors={400: (E.VALIDATION_ERROR,), 404: (E.NOT_FOUND,), 409: (E.INVALID_STATUS,)},
+        request_example={"to": "active"},
+        response_example={**_OPERATOR_CLINIC, "status": "active"},
+    ),
     "v1_platform_clinics_archive_retrieve": Operation(
         tag=OPERATOR,
         summary="Download an offboarded clinic's export",
@@ -787,7 +803,7 @@ OPERATIONS: dict[str, Operation] = {
         ),
         errors={
             404: (E.ARCHIVE_NOT_READY, E.ARCHIVE_MISSING),
-            500: (E.ARCHIVE_CHECKSUM_MISMATCH, E.ARCHIVE_UNREADABLE),
+            409: (E.ARCHIVE_CHECKSUM_MISMATCH, E.ARCHIVE_UNREADABLE),
         },
     ),
     "v1_platform_subscriptions_list": Operation(
@@ -1392,12 +1408,54 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 # Field descriptions by property name, applied to every schema component that has the field:
-# the scales a client must know to send or read a value.
-FIELD_DESCRIPTIONS: dict[str, str] = {}
+# the scales a client must know to send or read a value (reference: the 2022 EAACI/GA²LEN/EuroGuiDerm/
+# APAAACI guideline's UAS7 and the ASSURE-CSU twice-daily scoring).
+FIELD_DESCRIPTIONS: dict[str, str] = {
+    "wheals": (
+        "Wheals (hives), 0–3. Once-daily diary, past 24 h: 0 none, 1 mild (fewer than 20 "
+        "wheals), 2 moderate (20–50 wheals), 3 intense (more than 50 wheals or large confluent "
+        "areas of wheals). Twice-daily diary, past 12 h: 0 none, 1 fewer than 6, 2 6–12, 3 more "
+        "than 12 wheals."
+    ),
+    "itch": (
+        "Itch (pruritus), 0–3: 0 none, 1 mild (present but not annoying or troublesome), 2 "
+        "moderate (troublesome but does not interfere with normal daily activity or sleep), 3 "
+        "intense (severe itch, sufficiently troublesome to interfere with normal daily activity "
+        "or sleep)."
+    ),
+    "uas": "The day's urticaria activity score, 0–6: wheals + itch (twice-daily diary: the average of morning and evening).",
+    "angioedema": "Whether swelling (angioedema) occurred; if so, `aas_items` holds the day's AAS answers.",
+    "aas_items": "The 5 Angioedema Activity Score answers of the day, 0–3 each (AAS 0–15); empty without angioedema.",
+    "days_of_week": "ISO weekdays: 1 = Monday, 2 = Tuesday … 7 = Sunday.",
+    "band": (
+        "UAS7 activity band: `urticaria_free` (0), `well_controlled` (1–6), `mild` (7–15), "
+        "`moderate` (16–27), `severe` (28–42)."
+    ),
+    "guideline_step": (
+        "EAACI/GA²LEN treatment step: 1 standard-dose antihistamine, 2 up-dosed antihistamine, "
+        "3 omalizumab, 4 ciclosporin."
+    ),
+    "instrument": (
+        "The questionnaire: `uct` (Urticaria Control Test, 4 weeks' recall, 0–16), `uct7` (the "
+        "same 4 items over 7 days), `aas` (Angioedema Activity Score, one day)."
+    ),
+    "uct": "Current Urticaria Control Test score, 0–16: 16 complete control, 12–15 well controlled, below 12 poorly controlled.",
+    "itch7": "Weekly itch score (ISS7), 0–21: the sum of 7 daily itch scores.",
+    "hives7": "Weekly hives score (HSS7), 0–21: the sum of 7 daily wheal scores.",
+    "medication": "A code of the clinic's medication catalogue, e.g. `cetirizine-10`.",
+    "week_start": "A Monday (local date).",
+}
 
 # Descriptions of schema components written for the API's user. Object components not listed
 # here get no description: a serializer's docstring is a developer note.
-COMPONENT_DESCRIPTIONS: dict[str, str] = {}
+COMPONENT_DESCRIPTIONS: dict[str, str] = {
+    "MemberOutput": (
+        "A member of the clinic. A patient's `email` and `full_name` are null here: who is a "
+        "patient is health data, shown only in the portal."
+    ),
+    "DiaryEntry": "One diary entry: a day (`slot` `day`) or a half-day (`am`, `pm`) of the twice-daily diary.",
+    "Uas7": "A week's Urticaria Activity Score (UAS7, 0–42: the sum of 7 daily scores of wheals 0–3 + itch 0–3).",
+}
 
 
 # --- The hook ----------------------------------------------------------------------------------
@@ -1558,9 +1616,13 @@ def postprocess_schema(result: dict[str, Any], generator: Any, request: Any, pub
             component.pop("description", None)
             if name in COMPONENT_DESCRIPTIONS:
                 component["description"] = COMPONENT_DESCRIPTIONS[name]
-        for prop_name, prop in component.get("properties", {}).items():
-            if prop_name in FIELD_DESCRIPTIONS and isinstance(prop, dict):
-                prop["description"] = FIELD_DESCRIPTIONS[prop_name]
+        properties = component.get("properties", {})
+        for prop_name, prop in list(properties.items()):
+            if prop_name not in FIELD_DESCRIPTIONS or not isinstance(prop, dict):
+                continue
+            if "$ref" in prop:  # OpenAPI 3.0 ignores a $ref's siblings
+                properties[prop_name] = prop = {"allOf": [prop]}
+            prop["description"] = FIELD_DESCRIPTIONS[prop_name]
     schemas[PROBLEM_SCHEMA_NAME] = _problem_schema()
     return result
 

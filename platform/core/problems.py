@@ -25,8 +25,9 @@ class ProblemCode:
     remedy: str = ""
 
 
-# Codes raised by DRF and simplejwt rather than by our services (not ErrorCode members).
+# Codes that are not ErrorCode members: DRF's own, and a permission class's code.
 FRAMEWORK_CODES = (
+    "mfa_setup_required",
     "not_authenticated",
     "authentication_failed",
     "throttled",
@@ -65,6 +66,19 @@ _MEANINGS: dict[str, tuple[str, str]] = {
     E.MFA_REQUIRED: (
         "This clinic requires two-factor authentication for staff, and the sign-in did not use it.",
         "Set up an authenticator app (`/auth/mfa/setup/`) and sign in with its code.",
+    ),
+    "mfa_setup_required": (
+        "This clinic requires two-factor authentication and the account has not set it up yet.",
+        "Set up an authenticator app (`/api/v1/auth/mfa/setup/`), then try again.",
+    ),
+    E.MFA_SETUP_FIRST: (
+        "Requiring two-factor authentication would lock out the admin making the change, who has "
+        "not set it up.",
+        "Set up your own authenticator app first.",
+    ),
+    E.OTP_ALREADY_USED: (
+        "This authenticator code was just used: each code works once.",
+        "Wait for the next code (at most 30 seconds).",
     ),
     E.MFA_ALREADY_ENABLED: ("Two-factor authentication is already set up.", ""),
     E.MFA_NOT_STARTED: ("There is no pending authenticator setup to confirm.", "Start the setup first."),

@@ -14,7 +14,9 @@
 //   - prescription: the clinic's (server-side edits only; a push is `server_owned`).
 // Pull: a keyset cursor (version, table, id) capped at the version read when the session
 // started, last_mutation_id fixed for the session, tombstones in `deleted` (also in a full
-// download), 409 reset_required for a cursor older than the purge horizon or another epoch,
+// download), 409 reset_required for a cursor older than the purge horizon or another epoch
+// (or unreadable), and for a client id of an older epoch (on push and pull) or unknown past its
+// first mutation (`backup()` / `restore()` model a restore of the clinic: a new epoch),
 // 426 for an old schema version, 401 for a stale access token (refresh rotates the pair).
 // Faults: a request that never arrives, a response that is lost after the server applied it.
 
@@ -112,6 +114,8 @@ interface Mutation {
 }
 
 interface ClientState {
+  /** The sync epoch the client registered in: of an older one, it must reset. */
+  epoch: number;
   last: number;
   results: Map<number, Result>;
   /** The versions of this client's pushes: its own writes never conflict with itself. */
@@ -157,6 +161,21 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
 function unknownField(fields: Record<string, unknown>, allowed: readonly string[]): void {
   const unknown = Object.keys(fields).filter((f) => !allowed.includes(f)).sort();
   if (unknown[0] !== undefined) throw new Rejected("unknown_field", `Unknown field ${unknown[0]}.`, unknown[0]);
+}
+
+export interface FakeBackup {
+  maps: {
+    entries: Map<string, Entry>;
+    questionnaires: Map<string, Questionnaire>;
+    doses: Map<string, Dose>;
+    prescriptions: Map<string, Prescription>;
+    reminders: Map<string, Reminder>;
+    conflicts: Map<string, Conflict>;
+    aliases: Map<string, string>;
+    purgedIds: Set<string>;
+    clients: Map<string, ClientState>;
+  };
+  settings: PatientSettings;
 }
 
 export class FakeServer {
@@ -353,6 +372,41 @@ export class FakeServer {
     this.epoch++;
   }
 
+  /** A copy of the clinic's records and clients (what `clinic_backup` dumps). */
+  backup(): FakeBackup {
+    return {
+      maps: structuredClone({
+        entries: this.entries,
+        questionnaires: this.questionnaires,
+        doses: this.doses,
+        prescriptions: this.prescriptions,
+        reminders: this.reminders,
+        conflicts: this.conflicts,
+        aliases: this.aliases,
+        purgedIds: this.purgedIds,
+        clients: this.clients,
+      }),
+      settings: structuredClone(this.settings),
+    };
+  }
+
+  /** `clinic_restore`: the backup's records and clients, a new epoch, and the version counter
+   * continues past both histories (what was written since the backup is gone). */
+  restore(backup: FakeBackup): void {
+    const maps = structuredClone(backup.maps);
+    this.entries = maps.entries;
+    this.questionnaires = maps.questionnaires;
+    this.doses = maps.doses;
+    this.prescriptions = maps.prescriptions;
+    this.reminders = maps.reminders;
+    this.conflicts = maps.conflicts;
+    this.aliases = maps.aliases;
+    this.purgedIds = maps.purgedIds;
+    this.clients = maps.clients;
+    this.settings = structuredClone(backup.settings);
+    this.newEpoch();
+  }
+
   /** The version a cursor stands at (for tests). */
   cursorVersion(cursor: string | undefined): number | undefined {
     if (cursor === undefined) return undefined;
@@ -364,8 +418,10 @@ export class FakeServer {
 
   private push(body: { client_id: string; mutations: Mutation[] }): Response {
     let client = this.clients.get(body.client_id);
+    if (client && client.epoch !== this.epoch) return this.problem(409, "reset_required");
+    if (!client && (body.mutations[0]?.mutation_id ?? 1) > 1) return this.problem(409, "reset_required");
     if (!client) {
-      client = { last: 0, results: new Map(), versions: new Set() };
+      client = { epoch: this.epoch, last: 0, results: new Map(), versions: new Set() };
       this.clients.set(body.client_id, client);
     }
     let expected = client.last + 1;
@@ -790,7 +846,7 @@ export class FakeServer {
       try {
         payload = JSON.parse(atob(token)) as CursorPayload;
       } catch {
-        return this.problem(400, "invalid_cursor");
+        return this.problem(409, "reset_required"); // unreadable (e.g. a rotated key): start again
       }
       const position = payload.after?.[0] ?? payload.since;
       if (payload.epoch !== this.epoch || (payload.since > 0 && position < this.minCursor)) {
@@ -800,6 +856,8 @@ export class FakeServer {
     const since = payload?.since ?? 0;
     const upto = payload?.upto ?? this.version;
     const after: [number, string, string] = payload?.after ?? [since, "", ""];
+    const known = this.clients.get(clientId ?? "");
+    if (known && known.epoch !== this.epoch) return this.problem(409, "reset_required");
     let lm: number;
     if (payload?.upto) lm = payload.client === clientId ? (payload.lm ?? 0) : 0;
     else lm = this.clients.get(clientId ?? "")?.last ?? 0;

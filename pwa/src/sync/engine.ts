@@ -10,7 +10,12 @@
 //                        (those below it keep theirs: it answers them as duplicates)
 //   409 reset_required   the cursor is too old: download everything again; the last page
 //                        removes what the server no longer has, except rows with unsynced
-//                        changes, and only then is the new cursor kept
+//                        changes, and only then is the new cursor kept. On a push, or on a
+//                        full download that is refused too, it is this device's client id
+//                        that is too old (the clinic was restored from a backup: a new sync
+//                        epoch, and the server forgot what it had acknowledged since): the
+//                        device becomes a new client, its queued mutations numbered again
+//                        from 1, and sends them again before downloading everything
 //   426                  this build is too old: stop and offer the new version
 //   401                  refresh once (ApiClient); if refused, or refused again after the
 //                        refresh, ask to sign in again; the outbox is kept
@@ -89,10 +94,11 @@ export class SyncEngine {
 
   /** Push the outbox in batches, oldest first, until it is empty. */
   private async pushAll(): Promise<number> {
-    const client = await clientId(this.db);
     let pushed = 0;
     let gaps = 0;
+    let resets = 0;
     for (;;) {
+      const client = await clientId(this.db);
       const batch = await this.db.outbox.orderBy("mutation_id").limit(this.pushBatch).toArray();
       const first = batch[0];
       if (first === undefined) return pushed;
@@ -100,6 +106,11 @@ export class SyncEngine {
       try {
         response = await this.api.push({ client_id: client, schema_version: SCHEMA_VERSION, mutations: batch });
       } catch (error) {
+        if (isReset(error)) {
+          if (++resets > MAX_RESETS) throw error;
+          await this.becomeNewClient();
+          continue;
+        }
         if (error instanceof ApiError && error.status === 409 && error.code === "mutation_gap") {
           const expected = error.problem.expected;
           if (typeof expected !== "number" || ++gaps > MAX_GAPS) throw error;
@@ -118,6 +129,25 @@ export class SyncEngine {
         throw new Error(`The server did not take mutation ${first.mutation_id}.`);
       }
     }
+  }
+
+  /**
+   * The server no longer knows this device's history (a restore started a new sync epoch): a
+   * new client id, the queued mutations numbered again from 1 in their order, and no cursor.
+   * What the server had acknowledged since the backup left the outbox already; it stays in
+   * the clinic's restore_old schema for the clinic to reconcile, and the full download that
+   * follows brings the restored records.
+   */
+  private async becomeNewClient(): Promise<void> {
+    await this.db.transaction("rw", this.db.outbox, this.db.meta, async () => {
+      const queued = await this.db.outbox.orderBy("mutation_id").toArray();
+      await this.db.outbox.clear();
+      let next = 1;
+      for (const m of queued) await this.db.outbox.add({ ...m, mutation_id: next++ });
+      await metaSet(this.db, "next_mutation_id", next);
+      await metaSet(this.db, "client_id", crypto.randomUUID());
+      await metaDelete(this.db, "cursor");
+    });
   }
 
   /**
@@ -152,12 +182,15 @@ export class SyncEngine {
 
   private async pullAll(): Promise<number> {
     for (let resets = 0; ; resets++) {
+      const cursor = await metaGet<string>(this.db, "cursor");
       try {
-        return await this.pullPages(await metaGet<string>(this.db, "cursor"));
+        return await this.pullPages(cursor);
       } catch (error) {
-        if (error instanceof ApiError && error.status === 409 && error.code === "reset_required" && resets < MAX_RESETS) {
-          // The cursor is too old (tombstones purged, or the server restored): download everything.
-          await metaDelete(this.db, "cursor");
+        if (isReset(error) && resets < MAX_RESETS) {
+          // The cursor is too old (tombstones purged, or the server restored): download
+          // everything. Refused without a cursor too: the client id is of an older epoch.
+          if (cursor === undefined) await this.becomeNewClient();
+          else await metaDelete(this.db, "cursor");
           continue;
         }
         throw error;
@@ -216,6 +249,10 @@ export class SyncEngine {
     });
     return count;
   }
+}
+
+function isReset(error: unknown): error is ApiError {
+  return error instanceof ApiError && error.status === 409 && error.code === "reset_required";
 }
 
 /** A `duplicate` is handled as the answer the mutation got the first time. */

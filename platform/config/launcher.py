@@ -5,7 +5,8 @@ process starts the embedded PostgreSQL/Redis (config.embedded; data in `.data/`,
 and hands their URLs to its children through the environment: settings never start servers.
 Ctrl-C (SIGINT) or SIGTERM stops the children, then the embedded servers.
 
-Environment: PORT (8000), RUN_BIND (the address runserver listens on, 0.0.0.0), CSU_DATA_DIR.
+Environment: PORT (8000; also PUBLIC_PORT, the port of emailed links, unless that is set),
+RUN_BIND (the address runserver listens on, 0.0.0.0), CSU_DATA_DIR.
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def _run() -> int:
     env = _env(data_dir)
     vapid = vapid_env(env, data_dir=data_dir)
     port = env.get("PORT", "8000")
+    # Links in emails (invitation, reset, verification) and QR codes carry the port served here.
+    env.setdefault("PUBLIC_PORT", port)
     bind = env.get("RUN_BIND", "0.0.0.0")  # noqa: S104 (a developer's machine; RUN_BIND=127.0.0.1 keeps it local)
     _manage(env, "migrate", "--noinput", "-v", "0")
     seed = subprocess.run(  # noqa: S603

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
+from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
@@ -36,10 +37,11 @@ from accounts.services import (
 from billing.models import Plan
 from billing.services import subscription_start
 from core.errors import ApplicationError, ErrorCode
+from core.outbox import outbox_enqueue
 from core.text import single_line_validate
 from tenants.models import Clinic, ClinicStatus
 from tenants.queues import clinic_queue_subscribe
-from tenants.selectors import clinic_host_cache_clear
+from tenants.selectors import clinic_host_cache_clear, clinic_url
 from tenants.services import clinic_create, clinic_delete, clinic_slug_validate
 
 logger = logging.getLogger(__name__)
@@ -142,8 +144,37 @@ def email_confirm(*, token: str) -> Confirmation:
         schema_name = clinic.schema_name
         transaction.on_commit(lambda: clinic_host_cache_clear(clinic=clinic))
         transaction.on_commit(lambda: clinic_queue_subscribe(schema_name))
+        # Through the outbox (ids only): a Redis outage loses no welcome email.
+        outbox_enqueue("onboarding.clinic_welcome_send", clinic_id=str(clinic.pk), user_id=str(verification.user.pk))
         logger.info("clinic confirmed slug=%s", clinic.slug)
     return Confirmation(user=verification.user, clinic=clinic)
+
+
+def clinic_welcome_email(*, clinic: Clinic, user: User) -> tuple[str, str]:
+    """Subject and text of the welcome email: where the clinic lives now and the first steps,
+    so a new admin never has to guess an address (issue 22, part 7)."""
+    return (
+        f"Welcome to CSU Tracker: {clinic.name} is ready",
+        f"Hello {user.full_name or user.email},\n\n"
+        f"{clinic.name} is now active on CSU Tracker. Its address is {clinic_url(clinic, '/')}\n\n"
+        "First steps:\n"
+        f"- Sign in as the clinic's admin: {clinic_url(clinic, '/account/')}\n"
+        f"- Set up two-factor sign-in for your account: {clinic_url(clinic, '/account/mfa')}\n"
+        "- Invite your clinicians (POST /api/v1/admin/invitations/); each gets an email with a link.\n"
+        f"- The clinic's API and its documentation: {clinic_url(clinic, '/api/docs/')}\n"
+        f"- Patients use the app at {clinic_url(clinic, '/app/')} after a clinician enrolls them.\n",
+    )
+
+
+def clinic_welcome_send(*, clinic_id: str, user_id: str) -> None:
+    """Email the welcome to the admin who confirmed the signup (a task: ids only)."""
+    clinic = Clinic.objects.filter(pk=clinic_id, status=ClinicStatus.ACTIVE).first()
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if clinic is None or user is None:
+        return
+    subject, body = clinic_welcome_email(clinic=clinic, user=user)
+    send_mail(subject=subject, message=body, from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[user.email])
+    logger.info("welcome email sent slug=%s", clinic.slug)
 
 
 def pending_signups_purge(*, now: datetime | None = None) -> int:

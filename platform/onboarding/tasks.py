@@ -13,3 +13,10 @@ def pending_signups_purge() -> None:
     from onboarding.signup import pending_signups_purge as purge
 
     purge()
+
+
+@shared_task(base=ResilientTask, acks_late=True, name="onboarding.clinic_welcome_send")
+def clinic_welcome_send(*, clinic_id: str, user_id: str) -> None:
+    from onboarding.signup import clinic_welcome_send as send
+
+    send(clinic_id=clinic_id, user_id=user_id)

@@ -80,7 +80,7 @@ def test_signup_stays_pending_until_the_admin_confirms_the_email(
             "id": str(clinic.pk),
             "slug": "derm-north",
             "name": "Derm North",
-            "url": "http://derm-north.localhost/",
+            "url": "http://derm-north.localhost/account/",
             "status": "active",
         },
     }

@@ -22,7 +22,7 @@ from core import crypto
 from core.cache import CacheUnavailable
 from core.errors import ApplicationError, ErrorCode
 from tenants.models import Clinic
-from tenants.selectors import clinic_url
+from tenants.selectors import clinic_url, platform_url
 
 logger = logging.getLogger("accounts.auth")
 
@@ -47,10 +47,12 @@ def mail_per_recipient_allowed(*, purpose: str, user_id: uuid.UUID, per_hour: in
 
 
 def clinic_link(clinic_id: str | None, path: str) -> str:
+    """An absolute link on the clinic's host, or on the platform host without a clinic
+    (tenants.selectors.public_url: scheme, host and port from the settings)."""
     clinic = Clinic.objects.filter(pk=clinic_id).first() if clinic_id else None
     if clinic is not None:
         return clinic_url(clinic, path)
-    return f"{settings.PUBLIC_URL_SCHEME}://{settings.PLATFORM_DOMAIN}{path}"
+    return platform_url(path)
 
 
 EMAIL_VERIFICATION_SALT = "accounts.email-verification"

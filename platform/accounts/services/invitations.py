@@ -48,19 +48,30 @@ def invitation_create(*, clinic: Clinic, email: str, role: str, invited_by: User
         invited_by=invited_by,
         expires_at=timezone.now() + timedelta(days=settings.INVITATION_VALID_DAYS),
     )
-    link = clinic_url(clinic, f"/invitation#token={token}")
+    subject, body = invitation_email(
+        clinic=clinic, role=role, inviter=invited_by, link=clinic_url(clinic, f"/invitation#token={token}")
+    )
     transaction.on_commit(
         lambda: send_mail(
-            subject=f"You are invited to {clinic.name} on CSU Tracker",
-            message=(
-                f"{invited_by.full_name or 'A clinic admin'} invited you to join {clinic.name}.\n\n"
-                f"Accept within {settings.INVITATION_VALID_DAYS} days: {link}\n"
-            ),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[email],
+            subject=subject, message=body, from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[email]
         )
     )
     return invitation
+
+
+def invitation_email(*, clinic: Clinic, role: str, inviter: User, link: str) -> tuple[str, str]:
+    """Subject and text of an invitation. It names the role (a clinician and an admin see very
+    different things) and who invited, so the person knows what they are accepting."""
+    role_name = Role(role).label.lower()
+    article = "an" if role_name[0] in "aeiou" else "a"
+    inviter_name = inviter.full_name or inviter.email
+    return (
+        f"You are invited to {clinic.name} on CSU Tracker as {article} {role_name}",
+        f"{inviter_name} invited you to join {clinic.name} on CSU Tracker as {article} {role_name}.\n\n"
+        f"Open this link within {settings.INVITATION_VALID_DAYS} days to accept: {link}\n\n"
+        "You can create a new account there, or sign in with the CSU Tracker account you "
+        "already have. If you did not expect this, ignore this email.\n",
+    )
 
 
 def invitation_revoke(*, invitation: Invitation) -> Invitation:
@@ -103,8 +114,8 @@ def single_use_check(
 
 def _invitation_open(*, clinic: Clinic, token: str, lock: bool = False) -> Invitation:
     queryset = Invitation.objects.select_for_update() if lock else Invitation.objects
-    token_hash = crypto.keyed_hash(token or "", purpose="invitation")
-    invitation = queryset.filter(clinic=clinic, token_hash=token_hash).first()
+    token_hashes = crypto.keyed_hashes(token or "", purpose="invitation")
+    invitation = queryset.filter(clinic=clinic, token_hash__in=token_hashes).first()
     single_use_check(
         kind="invitation",
         noun="invitation",
@@ -116,6 +127,12 @@ def _invitation_open(*, clinic: Clinic, token: str, lock: bool = False) -> Invit
     )
     assert invitation is not None
     return invitation
+
+
+def invitation_open(*, clinic: Clinic, token: str) -> Invitation:
+    """The open invitation a token names at this clinic (the page shows who invited whom to
+    what before anything is accepted); the single-use states raise their own codes."""
+    return _invitation_open(clinic=clinic, token=token)
 
 
 def invitation_accept(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from enum import StrEnum
 
 import pyotp
 from django.contrib.auth import authenticate
@@ -60,6 +61,16 @@ def mfa_secret_issue(*, user: User) -> tuple[str, str]:
     return secret, uri
 
 
+def mfa_provisioning_uri(*, user: User) -> str | None:
+    """The otpauth URI of the user's started, unconfirmed enrolment (the setup page shows the
+    QR code again after a mistyped code), or None."""
+    device = TotpDevice.objects.filter(user=user, confirmed_at__isnull=True).first()
+    if device is None:
+        return None
+    secret = crypto.decrypt(device.secret_encrypted)
+    return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name="CSU Tracker")
+
+
 @transaction.atomic
 def mfa_confirm(*, user: User, otp: str) -> list[str]:
     """Confirm TOTP with a first valid code; returns 10 single-use recovery codes (shown once).
@@ -87,37 +98,64 @@ def mfa_confirm(*, user: User, otp: str) -> list[str]:
     return codes
 
 
-def _totp_accept(device: TotpDevice, otp: str) -> bool:
+class OtpCheck(StrEnum):
+    ACCEPTED = "accepted"
+    # The code of a time step already spent (typically the one just used to confirm MFA):
+    # refused like any other, but the person is told to wait for the next code.
+    REPLAYED = "replayed"
+    INVALID = "invalid"
+
+
+OTP_ALREADY_USED_DETAIL = "This code was already used. Wait for the next code in your authenticator app."
+
+
+def _totp_check(device: TotpDevice, otp: str) -> OtpCheck:
     """Accept a code for the current step ±1 (clock drift), never a step already used."""
     otp = (otp or "").strip().replace(" ", "")
     if not otp.isdigit() or len(otp) != 6:
-        return False
+        return OtpCheck.INVALID
     totp = pyotp.TOTP(crypto.decrypt(device.secret_encrypted))
     now_step = int(timezone.now().timestamp()) // totp.interval
+    replayed = False
     for step in (now_step - 1, now_step, now_step + 1):
-        if step > device.last_used_step and secrets.compare_digest(totp.generate_otp(step), otp):
-            device.last_used_step = step
-            return True
-    return False
+        if secrets.compare_digest(totp.generate_otp(step), otp):
+            if step > device.last_used_step:
+                device.last_used_step = step
+                return OtpCheck.ACCEPTED
+            replayed = True
+    return OtpCheck.REPLAYED if replayed else OtpCheck.INVALID
+
+
+def _totp_accept(device: TotpDevice, otp: str) -> bool:
+    return _totp_check(device, otp) is OtpCheck.ACCEPTED
 
 
 @transaction.atomic
-def mfa_verify(*, user: User, otp: str) -> bool:
-    """A TOTP code (not replayed) or an unused recovery code (then spent)."""
+def mfa_check(*, user: User, otp: str) -> OtpCheck:
+    """A TOTP code (not replayed) or an unused recovery code (then spent). A replayed TOTP code
+    says so (the password was already proven; a guess hits a spent step no more often than a
+    live one), and counts toward the lockout like any refused code (the callers)."""
     device = TotpDevice.objects.select_for_update().filter(user=user, confirmed_at__isnull=False).first()
     if device is None:
-        return False
-    if _totp_accept(device, otp):
+        return OtpCheck.INVALID
+    totp_result = _totp_check(device, otp)
+    if totp_result is OtpCheck.ACCEPTED:
         device.save(update_fields=["last_used_step"])
-        return True
+        return OtpCheck.ACCEPTED
     spent = RecoveryCode.objects.filter(
         user=user,
         used_at__isnull=True,
-        code_hash=crypto.keyed_hash((otp or "").strip().lower(), purpose="recovery"),
+        code_hash__in=crypto.keyed_hashes((otp or "").strip().lower(), purpose="recovery"),
     ).update(used_at=timezone.now())
     if spent:
         logger.info("recovery code used user=%s", user.pk)
-    return bool(spent)
+        return OtpCheck.ACCEPTED
+    return totp_result
+
+
+def mfa_verify(*, user: User, otp: str) -> bool:
+    """A TOTP code (not replayed) or an unused recovery code (then spent)."""
+    return mfa_check(user=user, otp=otp) is OtpCheck.ACCEPTED
 
 
 def mfa_setup_pending(*, membership: ActiveMembership, clinic: Clinic) -> bool:

@@ -13,7 +13,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
 from accounts.selectors import ActiveMembership, membership_active_for
-from accounts.services.mfa import mfa_enabled, mfa_verify
+from accounts.services.mfa import OTP_ALREADY_USED_DETAIL, OtpCheck, mfa_check, mfa_enabled
 from accounts.services.tokens import AMR_MFA, AMR_PASSWORD, tokens_issue, unauthorized
 from accounts.services.users import email_normalize
 from core.net import client_ip
@@ -51,9 +51,7 @@ def account_verify_for_linking(
     if mfa_enabled(user=user):
         if not otp:
             raise unauthorized("mfa_required", "Enter the code from your authenticator app.")
-        if not mfa_verify(user=user, otp=otp):
-            user_login_failed.send(sender=__name__, credentials={"email": email}, request=request)
-            raise unauthorized("invalid_otp", "The authenticator code is not valid.")
+        second_factor_check(request=request, user=user, email=email, otp=otp)
         return LinkedAccount(user=user, amr=AMR_MFA)
     return LinkedAccount(user=user, amr=AMR_PASSWORD)
 
@@ -91,14 +89,24 @@ def credentials_check(
     if mfa_enabled(user=user):
         if not otp:
             raise unauthorized("mfa_required", "Enter the code from your authenticator app.")
-        if not mfa_verify(user=user, otp=otp):
-            # Counts towards the lockout like a wrong password.
-            user_login_failed.send(sender=__name__, credentials={"email": email}, request=request)
-            logger.info("sign-in failed (second factor) user=%s clinic=%s", user.pk, clinic.slug)
-            raise unauthorized("invalid_otp", "The authenticator code is not valid.")
+        second_factor_check(request=request, user=user, email=email, otp=otp)
         amr = AMR_MFA
     logger.info("sign-in succeeded user=%s clinic=%s role=%s", user.pk, clinic.slug, membership.role)
     return SignIn(user=user, membership=membership, amr=amr)
+
+
+def second_factor_check(*, request: HttpRequest | None, user: User, email: str, otp: str) -> None:
+    """The second factor of a sign-in whose password checked out. A refused code counts toward
+    the lockout like a wrong password; a code already spent (the one that just confirmed MFA)
+    gets its own answer, `otp_already_used`, telling the person to wait for the next code."""
+    result = mfa_check(user=user, otp=otp)
+    if result is OtpCheck.ACCEPTED:
+        return
+    user_login_failed.send(sender=__name__, credentials={"email": email}, request=request)
+    logger.info("sign-in failed (second factor, %s) user=%s", result, user.pk)
+    if result is OtpCheck.REPLAYED:
+        raise unauthorized("otp_already_used", OTP_ALREADY_USED_DETAIL)
+    raise unauthorized("invalid_otp", "The authenticator code is not valid.")
 
 
 def _ip(request: HttpRequest) -> str:
@@ -115,9 +123,7 @@ def operator_sign_in(*, request: HttpRequest, email: str, password: str, otp: st
     if user is None or not user.is_active or not user.is_staff or not mfa_enabled(user=user):
         logger.info("operator sign-in failed ip=%s", _ip(request))
         raise unauthorized("invalid_credentials", INVALID_CREDENTIALS)
-    if not otp or not mfa_verify(user=user, otp=otp):
-        user_login_failed.send(sender=__name__, credentials={"email": email}, request=request)
-        raise unauthorized("invalid_otp", "The authenticator code is not valid.")
+    second_factor_check(request=request, user=user, email=email, otp=otp or "")
     user_logged_in.send(sender=User, request=request, user=user)
     access = AccessToken.for_user(user)
     access["tid"] = "public"

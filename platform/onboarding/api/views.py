@@ -46,11 +46,9 @@ class ClinicOutputSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=ClinicStatus.choices)
 
     def get_url(self, clinic: Clinic) -> str:
-        request = self.context["request"]
-        host = clinic.domains.filter(is_primary=True).values_list("domain", flat=True).first()
-        port = request.get_port()
-        suffix = "" if port in ("80", "443") else f":{port}"
-        return f"{request.scheme}://{host}{suffix}/"
+        """The clinic's staff sign-in page (accounts.web), a page that answers 200: the host's root
+        is the patient app, not where a new clinic admin starts."""
+        return tenant_selectors.clinic_url(clinic, "/account/")
 
 
 class _PublicSignupApi(BaseApi):

@@ -143,10 +143,16 @@ _MEMBER = {
 _CARE_TEAM = {
     "id": "3e5a7c9b-1d3f-4e5a-9b7c-1d3e5f7a9b1c",
     "clinician_user_id": _CLINICIAN_ID,
+    "clinician_name": "Dr Anna Weber",
+    "clinician_title": "Dr",
+    "clinician_email": "dr.weber@example.org",
+    "clinician_role": "clinician",
     "patient": _PATIENT_ID,
+    "patient_name": "M. Schneider",
     "role": "primary",
     "since": "2026-11-02",
     "until": None,
+    "active": True,
 }
 _CLINIC_SETTINGS = {
     "id": "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d",
@@ -232,8 +238,8 @@ _BILLING = {
     "status": "active",
     "trial_ends_at": None,
     "period": "2026-11-01",
-    "usage": {"active_patients": 37},
-    "seats": {"clinicians": 6},
+    "usage": {"active_patients": 37, "active_clinicians": 6},
+    "seats": {"clinicians": {"used": 6, "limit": 25}, "patients": {"used": 37, "limit": 500}},
 }
 
 OPERATIONS: dict[str, Operation] = {
@@ -490,6 +496,7 @@ OPERATIONS: dict[str, Operation] = {
             "code": "K7QM-3XPD",
             "email": "m.schneider@example.org",
             "password": "purple monkey dishwasher 42",
+            "privacy_notice_version": 1,
         },
         response_example={**_TOKENS, "user_id": "2d4f6a8c-0e2b-4d6f-8a0c-2e4b6d8f0a2c", "role": "patient"},
     ),
@@ -584,8 +591,8 @@ OPERATIONS: dict[str, Operation] = {
         summary="End a care-team assignment",
         description="The clinician loses access to the patient after `until` (default: today).",
         errors={409: (E.ALREADY_ENDED,)},
-        request_example={"until": "2026-11-30"},
-        response_example={**_CARE_TEAM, "until": "2026-11-30"},
+        request_example={"until": "2026-11-29"},
+        response_example={**_CARE_TEAM, "until": "2026-11-29", "active": False},
     ),
     "v1_admin_access_log_list": Operation(
         tag=CLINIC_ADMIN,
@@ -1063,6 +1070,15 @@ OPERATIONS: dict[str, Operation] = {
         ),
         errors={400: (E.INVALID_DATE,)},
     ),
+    "v1_me_care_team_list": Operation(
+        tag=PATIENT_APP,
+        summary="The patient's care team",
+        description="The clinicians who look after the patient, primary first, with their names and roles.",
+        response_example=[
+            {"name": "Dr Anna Weber", "care_role": "primary", "since": "2026-11-02"},
+            {"name": "Dr Tunde Okafor", "care_role": "secondary", "since": "2026-11-16"},
+        ],
+    ),
     "v1_me_reminders_list": Operation(
         tag=PATIENT_APP,
         summary="List reminders",
@@ -1399,6 +1415,48 @@ OPERATIONS: dict[str, Operation] = {
             "enroll_url": "https://hautklinik-nord.csu-tracker.example/enroll#code=K7QM-3XPD",
             "qr_url": "/api/v1/portal/enrollments/d2f4b6a8-0c2e-4b4d-9f6a-8c0e2b4d6f8a/qr.png",
         },
+    ),
+    "v1_portal_medications_list": Operation(
+        tag=PORTAL,
+        summary="The medication catalogue",
+        description=(
+            "The medications a prescription can name by `code` (e.g. `cetirizine-10`), with the "
+            "strength, route, default frequency and EAACI/GA²LEN guideline step a prescription "
+            "takes when it does not give its own. Step 1 first; drugs without a step last."
+        ),
+        response_example=[
+            {
+                "code": "cetirizine-10",
+                "name": "Cetirizine 10 mg once daily (standard dose)",
+                "drug": "cetirizine",
+                "strength": "10 mg",
+                "route": "oral",
+                "frequency_kind": "n_per_day",
+                "frequency_value": 1,
+                "guideline_step": 1,
+                "is_rescue": False,
+            },
+            {
+                "code": "omalizumab-300-q4w",
+                "name": "Omalizumab 300 mg SC every 4 weeks",
+                "drug": "omalizumab",
+                "strength": "300 mg",
+                "route": "subcutaneous",
+                "frequency_kind": "every_n_days",
+                "frequency_value": 28,
+                "guideline_step": 3,
+                "is_rescue": False,
+            },
+        ],
+    ),
+    "v1_portal_patients_care_team_list": Operation(
+        tag=PORTAL,
+        summary="A patient's care team",
+        description=(
+            "The clinicians who look after the patient now, primary first, with their names and "
+            "roles. For admins and for clinicians who may see the patient (404 otherwise). The "
+            "read is logged."
+        ),
     ),
     "v1_portal_enrollments_qr.png_retrieve": Operation(
         tag=PORTAL,

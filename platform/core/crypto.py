@@ -1,10 +1,20 @@
-"""Authenticated encryption of secrets and free text at rest, with rotatable keys.
+"""Authenticated encryption of secrets and free text at rest, and keyed hashes, with rotatable
+keys.
 
 Keys come from FIELD_ENCRYPTION_KEYS (comma-separated Fernet keys, newest first). Fernet is
 AES-128-CBC + HMAC-SHA256 (encrypt-then-MAC); MultiFernet encrypts with the first key and
 decrypts with any, so keys rotate by prepending a new key and re-encrypting
 (`MultiFernet.rotate`). Outside production a fixed development key is used when none is
 configured; production settings refuse to start without keys.
+
+Keyed hashes (enrollment codes, staff invitations, MFA recovery codes: looked up by hash, never
+decrypted) use HASH_KEYS, newest first, separate from SECRET_KEY: rotating SECRET_KEY must not
+silently kill every outstanding code and, permanently, every recovery code (issue 21). A hash
+is made with the newest key and matched against every key (`keyed_hashes`), so a hash key
+rotates by prepending; an old one is dropped once the codes hashed under it are gone. Unset
+(development, and deployments from before HASH_KEYS), the hash key is SECRET_KEY, as it always
+was, and SECRET_KEY_FALLBACKS are matched too; setting HASH_KEYS to the current SECRET_KEY keeps
+every existing hash valid (`manage.py rotate_keys --plan` says so).
 """
 
 from __future__ import annotations
@@ -40,10 +50,34 @@ def _fernet() -> MultiFernet:
     return _fernets()[1]
 
 
+@cache
+def _key_ring() -> tuple[Fernet, ...]:
+    return tuple(Fernet(key.encode()) for key in settings.FIELD_ENCRYPTION_KEYS) or (Fernet(_DEV_KEY),)
+
+
 @receiver(setting_changed)
 def _keys_changed(*, setting: str, **kwargs: object) -> None:
     if setting == "FIELD_ENCRYPTION_KEYS":
         _fernets.cache_clear()
+        _key_ring.cache_clear()
+
+
+def key_index(ciphertext: str | bytes) -> int | None:
+    """Which FIELD_ENCRYPTION_KEYS key opens `ciphertext` (0 is the newest), or None when none
+    does: what `check_keys` and `/readyz` report (Fernet tokens carry no key id)."""
+    token = ciphertext.encode() if isinstance(ciphertext, str) else ciphertext
+    for index, fernet in enumerate(_key_ring()):
+        try:
+            fernet.decrypt(token)
+        except InvalidToken:
+            continue
+        return index
+    return None
+
+
+def encryption_key_count() -> int:
+    """How many field encryption keys are configured (the development key counts as one)."""
+    return len(_key_ring())
 
 
 def encrypt(plaintext: str) -> str:
@@ -65,10 +99,35 @@ def reencrypt(ciphertext: str) -> str:
         return every.rotate(ciphertext.encode()).decode()
 
 
+def hash_keys() -> list[str]:
+    """The keyed-hash keys, newest first: HASH_KEYS, or (unset) SECRET_KEY and its fallbacks.
+
+    When HASH_KEYS is set, SECRET_KEY and its fallbacks still match (never make) hashes: the
+    codes hashed before HASH_KEYS existed keep working while that SECRET_KEY is configured. To
+    keep them across a SECRET_KEY rotation, list that SECRET_KEY in HASH_KEYS."""
+    configured = [key for key in settings.HASH_KEYS if key]
+    legacy = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return list(dict.fromkeys([*configured, *legacy]))
+
+
+def _keyed_hash_with(key: str, value: str, purpose: str) -> str:
+    # Per-purpose key derived as it always was from SECRET_KEY, so HASH_KEYS=<SECRET_KEY> gives
+    # the very same hashes.
+    derived = hashlib.sha256(f"{purpose}:{key}".encode()).digest()
+    return hmac.new(derived, value.encode(), hashlib.sha256).hexdigest()
+
+
 def keyed_hash(value: str, *, purpose: str) -> str:
-    """HMAC-SHA256 of a secret for lookups: a leaked table alone cannot be brute-forced."""
-    key = hashlib.sha256(f"{purpose}:{settings.SECRET_KEY}".encode()).digest()
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 of a secret for lookups: a leaked table alone cannot be brute-forced. Made
+    with the newest hash key; look it up with `keyed_hashes` (`field__in=`)."""
+    return _keyed_hash_with(hash_keys()[0], value, purpose)
+
+
+def keyed_hashes(value: str, *, purpose: str) -> list[str]:
+    """The hash of `value` under every configured hash key, newest first: what a lookup
+    matches (`code_hash__in=keyed_hashes(code, purpose=...)`), so a code hashed under a key that
+    is no longer the newest (a rotated HASH_KEYS, or SECRET_KEY in SECRET_KEY_FALLBACKS) works."""
+    return [_keyed_hash_with(key, value, purpose) for key in hash_keys()]
 
 
 # --- Archives (offboarding exports) ------------------------------------------------------------
@@ -235,6 +294,10 @@ __all__ = [
     "InvalidToken",
     "decrypt",
     "encrypt",
+    "encryption_key_count",
+    "hash_keys",
+    "key_index",
     "keyed_hash",
+    "keyed_hashes",
     "reencrypt",
 ]

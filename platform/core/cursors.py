@@ -1,6 +1,11 @@
 """Opaque page cursors: a JSON object, signed with a salt (HMAC over SECRET_KEY), optionally
 encrypted first. One helper for every keyset pager (the sync pull, the portal's patient list and
-timeline): a cursor a client altered, or one made for another salt, is a 400 `invalid_cursor`.
+timeline): a cursor a client altered, or one made for another salt, is a 400 `invalid_cursor`
+(the sync pull answers such a cursor with `409 reset_required` instead: patients.sync).
+
+Key rotation: Django's Signer checks SECRET_KEY, then every key in SECRET_KEY_FALLBACKS, and the
+encrypted body opens with any key in FIELD_ENCRYPTION_KEYS, so a device's cursor survives a
+rotation of either while the old key is still listed (issue 21). New cursors use the newest keys.
 
 Formats (kept stable: clients hold cursors between requests, devices between syncs):
 - plain: `Signer(salt).sign(base64url(json))`: the client may read the position, never forge it;

@@ -1693,4 +1693,5 @@ class HostSchemaView(SpectacularAPIView):
     @extend_schema(exclude=True)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         self.urlconf = getattr(request, "urlconf", None) or settings.ROOT_URLCONF
-        return super().get(request, *args, **kwargs)
+        response: Response = super().get(request, *args, **kwargs)  # type: ignore[no-untyped-call]
+        return response

@@ -50,7 +50,7 @@ def test_application_error_keeps_its_code_and_field(api: APIClient) -> None:
     response = api.post("/rule/", {}, format="json")
     assert response.status_code == 400
     assert response.json() == {
-        "type": "https://docs.csu-tracker.invalid/problems/diary_future_date",
+        "type": "http://localhost/problems/diary_future_date",
         "title": "Invalid request",
         "status": 400,
         "detail": "Cannot record a future day.",
@@ -63,7 +63,7 @@ def test_unhandled_error_is_a_500_problem_without_internals(api: APIClient) -> N
     response = api.get("/boom/")
     assert response.status_code == 500
     assert response.json() == {
-        "type": "https://docs.csu-tracker.invalid/problems/server_error",
+        "type": "http://localhost/problems/server_error",
         "title": "Internal server error",
         "status": 500,
         "detail": "An unexpected error occurred.",

@@ -1173,12 +1173,15 @@ OPERATIONS: dict[str, Operation] = {
             "Up to 500 mutations, numbered by `mutation_id` without gaps per `client_id`. Each gets "
             "a result: `applied`, `merged`, `conflict`, `rejected` (with a problem `code`) or "
             "`duplicate` (already applied). A gap in the ids applies nothing (409 "
-            "`mutation_gap`): resend from the first unacknowledged mutation. Diary fields follow "
+            "`mutation_gap`): resend from the first unacknowledged mutation. A `client_id` the "
+            "server no longer knows the history of (the clinic was restored from a backup) "
+            "applies nothing either (409 `reset_required`): continue as a new client, the queued "
+            "mutations numbered again from 1, and pull without a cursor. Diary fields follow "
             "the same scales as the diary operations (wheals and itch 0–3)."
         ),
         errors={
             403: (E.CLIENT_NOT_YOURS,),
-            409: (E.MUTATION_GAP,),
+            409: (E.MUTATION_GAP, E.RESET_REQUIRED),
             413: (E.BATCH_TOO_LARGE,),
             426: (E.UPGRADE_REQUIRED,),
         },
@@ -1213,10 +1216,12 @@ OPERATIONS: dict[str, Operation] = {
         description=(
             "`changes` is `{table: {upserted: [...], deleted: [ids]}}` since `cursor` (omit it for "
             "a full download). Repeat with the returned `cursor` while `has_more` is true. A copy "
-            "too old to catch up gets 409 `reset_required`: pull again without a cursor."
+            "too old to catch up, or a cursor the server cannot read, gets 409 `reset_required`: "
+            "pull again without a cursor (refused again: the `client_id` is of an older sync "
+            "epoch; continue as a new client)."
         ),
         errors={
-            400: (E.INVALID_CURSOR,),
+            400: (E.VALIDATION_ERROR,),
             403: (E.CLIENT_NOT_YOURS,),
             409: (E.RESET_REQUIRED,),
             426: (E.UPGRADE_REQUIRED,),
@@ -1682,7 +1687,52 @@ def postprocess_schema(result: dict[str, Any], generator: Any, request: Any, pub
                 properties[prop_name] = prop = {"allOf": [prop]}
             prop["description"] = FIELD_DESCRIPTIONS[prop_name]
     schemas[PROBLEM_SCHEMA_NAME] = _problem_schema()
+    _describe_host(result, generator)
     return result
+
+
+_ERRORS_NOTE = (
+    "Every error is an RFC 9457 `application/problem+json` problem: switch on its stable `code`; "
+    "its `type` links to a page explaining the code (all codes: `/problems/`)."
+)
+_HOST_DESCRIPTIONS = {
+    "config.urls_public": (
+        "The platform's own API, on the platform host: sign up a clinic (`POST /api/v1/clinics/`, "
+        "then open the emailed confirmation link), the platform operators' management of clinics, "
+        "subscriptions and invoices (sign in with `POST /api/v1/platform/auth/token/`: password "
+        "and authenticator code), and payment-provider webhooks.\n\n"
+        "Each clinic's API (patient app, sync, portal, clinic admin) is documented on the "
+        "clinic's own host: `<clinic>.<platform domain>/api/docs/`.\n\n" + _ERRORS_NOTE
+    ),
+    "config.urls_tenant": (
+        "The API of one clinic, on the clinic's host `<clinic>.<platform domain>`. Sign in with "
+        "`POST /api/v1/auth/token/` (staff of a clinic that requires two-factor authentication "
+        "add the code of their authenticator app) and send `Authorization: Bearer <access>`; "
+        "renew it with `POST /api/v1/auth/token/refresh/`. Browsers on the clinic's own origin "
+        "may use a session instead (`/api/v1/auth/csrf/`, then `/api/v1/auth/login/`). Patients "
+        "join with an enrollment code from the clinic (`POST /api/v1/auth/enroll/`); staff with "
+        "an emailed invitation (`POST /api/v1/auth/invitations/accept/`).\n\n"
+        "Clinic signup and the platform operators' API are documented on the platform host's "
+        "`/api/docs/`.\n\n" + _ERRORS_NOTE
+    ),
+}
+
+
+def _describe_host(result: dict[str, Any], generator: Any) -> None:
+    """The introduction for the host's readers, and only the tags its operations use."""
+    urlconf = getattr(generator, "urlconf", None) or settings.ROOT_URLCONF
+    name = urlconf if isinstance(urlconf, str) else getattr(urlconf, "__name__", "")
+    if name in _HOST_DESCRIPTIONS:
+        result.setdefault("info", {})["description"] = _HOST_DESCRIPTIONS[name]
+    used = {
+        tag
+        for path_item in result.get("paths", {}).values()
+        for operation in path_item.values()
+        if isinstance(operation, dict)
+        for tag in operation.get("tags", [])
+    }
+    if "tags" in result:
+        result["tags"] = [tag for tag in result["tags"] if tag.get("name") in used]
 
 
 class HostSchemaView(SpectacularAPIView):

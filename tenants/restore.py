@@ -3,8 +3,9 @@
 
 A restore never drops the live schema and never leaves a half-restored one serving traffic:
 
-1. the dump (pg_dump custom format of `clinic_<slug>` alone) is checked to hold exactly that
-   schema, then replayed as plain SQL by `psql --single-transaction -v ON_ERROR_STOP=1` into a
+1. the dump (pg_dump custom format: `clinic_backup`'s of `clinic_<slug>` alone, or the nightly
+   dump of the whole database, from which only that schema is taken) must hold the schema; it is
+   replayed as plain SQL by `psql --single-transaction -v ON_ERROR_STOP=1` into a
    side schema `restore_new_<slug>`. pg_restore cannot rename a schema, so the SQL is rewritten:
    in the DDL sections every whole-word mention of the schema is renamed (pg_dump qualifies
    every name; the tenant functions find their schema through TG_TABLE_SCHEMA, never by name);
@@ -234,13 +235,20 @@ def restore_sql(*, sections: dict[str, str], schema: str, side: str) -> str:
     return script
 
 
-def _side_schema_load(clinic: Clinic, dump: Path, side: str) -> None:
+def _side_schema_load(clinic: Clinic, dump: Path, side: str, *, whole: bool) -> None:
+    """Replay the clinic's schema from `dump` into `side`. From a dump of the whole database
+    (the nightly backup), only that schema is taken (`--schema`), and since pg_restore then
+    leaves out the CREATE SCHEMA, it is added here."""
+    only = [f"--schema={clinic.schema_name}"] if whole else []
     sections = {
         section: _run(
-            "pg_restore", ["--no-owner", "--no-privileges", f"--section={section}", "--file=-", str(dump)]
+            "pg_restore",
+            ["--no-owner", "--no-privileges", *only, f"--section={section}", "--file=-", str(dump)],
         )
         for section in ("pre-data", "data", "post-data")
     }
+    if whole:
+        sections["pre-data"] = f"CREATE SCHEMA {clinic.schema_name};\n" + sections["pre-data"]
     script = restore_sql(sections=sections, schema=clinic.schema_name, side=side)
     args, _ = _connection_args()
     _run(
@@ -280,10 +288,8 @@ def clinic_restore(*, clinic: Clinic, dump: Path, repair: bool = False) -> Resto
     if not dump.is_file():
         raise RestoreError(f"no such dump file: {dump}")
     schemas = _dump_schemas(dump)
-    if schemas != {schema}:
-        raise RestoreError(
-            f"the dump must hold exactly the schema {schema}; it holds {sorted(schemas) or 'none'}"
-        )
+    if schema not in schemas:
+        raise RestoreError(f"the dump does not hold the schema {schema} (it holds {len(schemas)} others)")
     if not schema_exists(schema):
         raise RestoreError(f"the clinic's schema {schema} does not exist (restore replaces a live schema)")
     if schema_exists(old):
@@ -294,7 +300,7 @@ def clinic_restore(*, clinic: Clinic, dump: Path, repair: bool = False) -> Resto
     with connection.cursor() as cursor:
         cursor.execute(f'DROP SCHEMA IF EXISTS "{side}" CASCADE')  # a crashed earlier attempt's leftovers
     try:
-        _side_schema_load(clinic, dump, side)
+        _side_schema_load(clinic, dump, side, whole=schemas != {schema})
         migrated = _side_schema_migrate(side)
     except BaseException:
         tenant_connection().set_schema_to_public()

@@ -205,9 +205,9 @@ _ALERT = {
     "id": "6b8d0f2a-4c6e-4b8d-0f2a-4c6e8b0d2f4a",
     "patient": _PATIENT_ID,
     "patient_name": "M. Schneider",
-    "kind": "uas7_severe",
+    "kind": "severe_uas7",
     "opened_at": "2026-11-24T06:00:00Z",
-    "evidence": {"uas7": 31, "week_end": "2026-11-23"},
+    "evidence": {"uas7": 31, "week_end": "2026-11-23", "method": "complete", "days_observed": 7},
     "acknowledged_by": _CLINICIAN_ID,
     "acknowledged_at": "2026-11-24T09:12:00Z",
     "resolved_at": None,
@@ -215,7 +215,7 @@ _ALERT = {
 }
 _REPORT = {
     "id": "8d0f2a4c-6e8b-4d0f-9a4c-6e8b0d2f4a6c",
-    "kind": "patient_week",
+    "kind": "patient_weekly",
     "patient": _PATIENT_ID,
     "week_start": "2026-11-16",
     "status": "pending",
@@ -536,7 +536,10 @@ OPERATIONS: dict[str, Operation] = {
     "v1_admin_members_deactivate_create": Operation(
         tag=CLINIC_ADMIN,
         summary="Deactivate a member",
-        description="The member is signed out everywhere and cannot sign in to this clinic until reactivated.",
+        description=(
+            "Their next request to this clinic, with any token or session, is refused (401 "
+            "`membership_inactive`) until they are reactivated."
+        ),
         errors={409: (E.CANNOT_DEACTIVATE_SELF,)},
         response_example=_MEMBER,
     ),
@@ -734,7 +737,8 @@ OPERATIONS: dict[str, Operation] = {
         summary="Sign in as a platform operator",
         description=(
             "On the platform host only. Needs the operator's password and authenticator code; "
-            "returns a short-lived access token for the `/api/v1/platform/` operations."
+            "returns an access token (no refresh token: sign in again when it expires) for the "
+            "`/api/v1/platform/` operations."
         ),
         errors={
             401: (E.INVALID_CREDENTIALS, E.INVALID_OTP, "otp_already_used"),
@@ -1159,8 +1163,8 @@ OPERATIONS: dict[str, Operation] = {
         tag=PATIENT_APP,
         summary="Ask the clinic to erase the patient's data",
         description=(
-            "Records the request (GDPR Art. 17) for the clinic to act on; health records the "
-            "clinic must keep by law are kept until their retention ends."
+            "Records the patient's request for erasure (GDPR Art. 17) for the clinic's staff to act "
+            "on. Still accepted while the clinic is leaving the platform."
         ),
         request_example={"reason": "I am moving to another clinic."},
         response_example={"id": "f4b6d8a0-2c4e-4f6b-8d0a-2c4e6f8b0d2a", "created_at": "2026-11-30T18:10:00Z"},
@@ -1383,8 +1387,10 @@ OPERATIONS: dict[str, Operation] = {
         tag=PORTAL,
         summary="List alerts",
         description=(
-            "Alerts on the caller's patients (severe UAS7, poor control, missed diary days…), "
-            "filtered by `status` (`open`, `acknowledged`, `resolved`) and patient."
+            "Alerts on the caller's patients: `severe_uas7` (UAS7 28 or more), `uas7_rise` (by the "
+            "clinic's minimal important difference or more), `uct_uncontrolled` (UCT below 12), "
+            "`diary_gap` and `low_adherence` (PDC below 80 %), with the evidence. Filter by "
+            "`status` (`open`, the default, `acknowledged`, `resolved` or `all`) and `patient`."
         ),
         response_example=[_ALERT],
     ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,6 +26,7 @@ from core import crypto
 from core.cursors import cursor_sign, cursor_unsign
 from core.errors import ApplicationError, ErrorCode
 from patients.audit import access_log_for_patient, access_log_write_many
+from patients.consent import consent_states
 from patients.models import AccessLog, Patient
 from patients.summary import summaries_refresh_stale
 
@@ -87,6 +88,7 @@ class PatientRow:
     last_entry: date | None
     diary_gap_days: int
     open_alerts: int
+    consent: str = ""  # patients.consent.ConsentStatus: given, none, withdrawn, outdated
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -208,6 +210,8 @@ def portal_patient_list(
         records = [dict(zip(columns, row, strict=True)) for row in db.fetchall()]
 
     rows = [_row(r) for r in records[:limit]]
+    states = consent_states(patient_ids=[row.id for row in rows])
+    rows = [replace(row, consent=states[row.id].status) for row in rows]
     next_cursor = None
     if len(records) > limit:
         last = records[limit - 1]

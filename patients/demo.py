@@ -8,7 +8,16 @@ from datetime import date, datetime, time, timedelta
 
 from django.db import connection, transaction
 
-from patients.models import DiaryEntry, DoseLog, Patient, Prescription, QuestionnaireResponse
+from patients.consent import privacy_notice_current
+from patients.models import (
+    Consent,
+    ConsentKind,
+    DiaryEntry,
+    DoseLog,
+    Patient,
+    Prescription,
+    QuestionnaireResponse,
+)
 from patients.scores import uct_total
 from patients.services import patient_changed
 
@@ -32,12 +41,22 @@ def demo_records_seed(
     `flare` (on omalizumab, flares in week 5 and a gap in week 6), `steady` (well controlled,
     misses a few days). Deterministic per patient.
     """
-    if DiaryEntry.objects.filter(patient=patient).exists():
-        return False
-    rng = random.Random(f"{profile}:{patient.pk}")
     start = today - timedelta(days=7 * WEEKS - 1)
     # Enrolled when the seeded history starts: reports and windows never start before enrolment.
     enrolled = datetime.combine(start, time(9, 0), tzinfo=patient.tz)
+    if patient.user_id is not None and not Consent.objects.filter(patient=patient).exists():
+        # A demo patient joined as a real one does: accepting the clinic's privacy notice
+        # (patients.consent), without which the app stores nothing of theirs. Also for a demo
+        # seeded before consent existed (this runs on every `make run`).
+        Consent.objects.create(
+            patient=patient,
+            kind=ConsentKind.PRIVACY_NOTICE,
+            version=str(privacy_notice_current().version),
+            granted_at=min(enrolled, patient.enrolled_at),
+        )
+    if DiaryEntry.objects.filter(patient=patient).exists():
+        return False
+    rng = random.Random(f"{profile}:{patient.pk}")
     if patient.enrolled_at > enrolled:
         Patient.objects.filter(pk=patient.pk).update(enrolled_at=enrolled)
         patient.enrolled_at = enrolled

@@ -29,6 +29,7 @@ from core.cache import cache_add_or_none
 from core.errors import ApplicationError, ErrorCode
 from core.outbox import outbox_enqueue
 from patients.audit import access_log_write
+from patients.consent import consent_accept, privacy_notice_version_check
 from patients.models import Enrollment, EnrollmentFailure, Patient
 from patients.services import patient_changed, patient_write_lock
 from tenants.models import Clinic
@@ -215,18 +216,24 @@ def enrollment_redeem(
     code: str,
     email: str,
     password: str,
+    privacy_notice_version: int,
     otp: str | None = None,
     request: HttpRequest | None = None,
 ) -> Enrollee:
-    """Create (or link) the patient's account and patient membership from a code.
+    """Create (or link) the patient's account and patient membership from a code, with the
+    patient's acceptance of the clinic's privacy notice (`privacy_notice_version`, the version
+    they were shown): health data is stored only with it (patients.consent).
 
-    Order matters: the clinic's guessing budget, then the code (a wrong code is counted and
+    Order matters: a stale notice is refused first (400 `privacy_notice_outdated`, nothing
+    spent: the patient reads the new one and sends again), then the clinic's guessing budget,
+    then the code (a wrong code is counted and
     no password is checked without a valid code), then an existing account proves password and
     TOTP outside the transaction (failures count toward the lockout), then the code is spent
     under a lock together with every write. Must run outside a transaction (the failure rows
     and lockout attempts must survive the error).
     """
     account_services.clinic_refuse_new_members(clinic)
+    privacy_notice_version_check(version=privacy_notice_version)
     _guessing_budget_check(clinic)
     try:
         _enrollment_open(code=code)
@@ -253,6 +260,7 @@ def enrollment_redeem(
         user = user or account_services.user_create(email=email, password=password, verified=False)
         membership = account_services.membership_grant(user=user, clinic=clinic, role=Role.PATIENT)
         patient = _patient_link(enrollment=enrollment, user=user, clinic=clinic)
+        consent_accept(patient=patient, version=privacy_notice_version, actor_id=user.pk)
         enrollment.redeemed_at = timezone.now()
         enrollment.redeemed_by_id = user.pk
         enrollment.save(update_fields=["redeemed_at", "redeemed_by_id"])

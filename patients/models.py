@@ -85,7 +85,32 @@ class Patient(BaseModel):
         return (now or dj_timezone.now()).astimezone(self.tz).date()
 
 
+class PrivacyNotice(BaseModel):
+    """One version of the clinic's privacy notice, in every language the patient app speaks
+    (`texts`: language → text). Published versions are never changed: a patient's acceptance
+    names the version they read. Version 1 is the default every clinic starts with (migration
+    0017, carried into new clinics by the template snapshot); a clinic admin publishes the
+    next. `requires_reacceptance`: acceptances of earlier versions stop counting as consent
+    (patients.consent)."""
+
+    version = models.PositiveIntegerField(unique=True)
+    texts = models.JSONField()
+    requires_reacceptance = models.BooleanField(default=False)
+    published_by_id = models.UUIDField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"privacy notice v{self.version}"
+
+
+class ConsentKind(models.TextChoices):
+    PRIVACY_NOTICE = "privacy_notice", "The clinic's privacy notice (health data processing)"
+
+
 class Consent(BaseModel):
+    """A patient's acceptance of a consent document (`version` of it), and its withdrawal.
+    Rows are history: accepting again (a newer version, or after withdrawing) adds a row; the
+    patient's latest row of a kind says whether they consent now (patients.consent)."""
+
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="consents")
     kind = models.CharField(max_length=40)
     version = models.CharField(max_length=20)

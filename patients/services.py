@@ -24,6 +24,7 @@ from patients.models import (
     Instrument,
     Patient,
     Prescription,
+    PrivacyNotice,
     QuestionnaireResponse,
     Slot,
 )
@@ -499,6 +500,13 @@ def patient_export(
         },
         "consents": rows(
             patient.consents.order_by("granted_at"), ["id", "kind", "version", "granted_at", "withdrawn_at"]
+        ),
+        # The texts the patient accepted, so the export shows what each consent agreed to.
+        "privacy_notices": rows(
+            PrivacyNotice.objects.filter(
+                version__in=[int(v) for v in patient.consents.values_list("version", flat=True) if v.isdigit()]
+            ).order_by("version"),
+            ["version", "texts", "created_at"],
         ),
         "diary": [
             {

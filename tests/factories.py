@@ -13,15 +13,39 @@ from typing import Any
 import factory
 from factory.django import DjangoModelFactory
 
-from patients.models import DiaryEntry, DoseLog, Medication, Patient, Prescription, QuestionnaireResponse
+from patients.consent import privacy_notice_current
+from patients.models import (
+    Consent,
+    ConsentKind,
+    DiaryEntry,
+    DoseLog,
+    Medication,
+    Patient,
+    Prescription,
+    QuestionnaireResponse,
+)
 
 
 class PatientFactory(DjangoModelFactory):
+    """A patient with an account (`user_id`) has accepted the clinic's current privacy notice,
+    as enrollment requires (patients.consent); `consented=False` leaves that out."""
+
     class Meta:
         model = Patient
+        skip_postgeneration_save = True  # the consent is its own row: the patient is not saved again
 
     display_name = factory.Sequence(lambda n: f"Patient {n}")
     timezone = "Europe/Berlin"
+
+    @factory.post_generation
+    def consented(self, create: bool, extracted: bool | None, **kwargs: Any) -> None:
+        if create and self.user_id is not None and extracted is not False:
+            Consent.objects.create(
+                patient=self,
+                kind=ConsentKind.PRIVACY_NOTICE,
+                version=str(privacy_notice_current().version),
+                granted_at=self.enrolled_at,
+            )
 
 
 class PrescriptionFactory(DjangoModelFactory):

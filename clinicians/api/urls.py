@@ -75,4 +75,7 @@ portal_patterns = [
         name="admin-care-team-end",
     ),
     path("admin/access-log/", admin.AccessLogListApi.as_view(), name="admin-access-log"),
+    path(
+        "admin/privacy-notices/", admin.PrivacyNoticeListPublishApi.as_view(), name="admin-privacy-notices"
+    ),
 ]

@@ -25,6 +25,11 @@ class EnrollApi(_JoinClinicApi):
         otp = serializers.CharField(
             max_length=32, required=False, allow_blank=True, help_text="For an existing account with MFA"
         )
+        privacy_notice_version = serializers.IntegerField(
+            min_value=1,
+            help_text="The version of the clinic's privacy notice (GET /api/v1/auth/privacy-notice/) the "
+            "patient was shown and accepts: their consent to storing their health data",
+        )
 
     @extend_schema(
         request=InputSerializer,
@@ -34,13 +39,19 @@ class EnrollApi(_JoinClinicApi):
         examples=[
             OpenApiExample(
                 "New patient",
-                value={"code": "ABCD-EFGH", "email": "alice@example.com", "password": "a long passphrase"},
+                value={
+                    "code": "ABCD-EFGH",
+                    "email": "alice@example.com",
+                    "password": "a long passphrase",
+                    "privacy_notice_version": 1,
+                },
                 request_only=True,
             )
         ],
     )
     def post(self, request: Request) -> Response:
-        """A wrong, used, revoked or expired code is refused (400 `enrollment_*`) and counts
+        """The patient accepts the clinic's current privacy notice (400 `privacy_notice_outdated`
+        for another version). A wrong, used, revoked or expired code is refused (400 `enrollment_*`) and counts
         against the clinic's guessing budget (429 `enrollment_paused` when spent). A code that
         creates a new patient record takes a plan seat (403 `plan_limit`)."""
         clinic = self.clinic_or_404(request)

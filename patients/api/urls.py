@@ -3,12 +3,16 @@ from __future__ import annotations
 from django.urls import path, re_path
 
 from patients.api import enrollment, views
+from patients.api.views import consent
 
 DAY = r"(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})"
 
 me_patterns = [
     path("auth/enroll/", enrollment.EnrollApi.as_view(), name="auth-enroll"),
+    path("auth/privacy-notice/", consent.PrivacyNoticeApi.as_view(), name="auth-privacy-notice"),
     path("me/profile/", views.ProfileApi.as_view(), name="me-profile"),
+    path("me/consent/", consent.MyConsentApi.as_view(), name="me-consent"),
+    path("me/consent/withdraw/", consent.MyConsentWithdrawApi.as_view(), name="me-consent-withdraw"),
     path("me/diary/", views.DiaryListApi.as_view(), name="me-diary"),
     re_path(rf"^me/diary/{DAY}/$", views.DiaryEntryApi.as_view(), name="me-diary-day"),
     re_path(rf"^me/diary/{DAY}/(?P<slot>am|pm)/$", views.DiarySlotEntryApi.as_view(), name="me-diary-slot"),

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def enroll(code: str, email: str, password: str, **extra: str):  # noqa: ANN201
     return host_client("alpha.localhost").post(
         "/api/v1/auth/enroll/",
-        {"code": code, "email": email, "password": password, **extra},
+        {"code": code, "email": email, "password": password, "privacy_notice_version": 1, **extra},
         format="json",
         REMOTE_ADDR="10.1.1.1",
     )

@@ -131,7 +131,7 @@ def test_an_unverified_account_cannot_sign_in_until_the_link_is_opened(
     with django_capture_on_commit_callbacks(execute=True):
         enrolled = host_client("alpha.localhost").post(
             "/api/v1/auth/enroll/",
-            {"code": code, "email": "new@example.com", "password": PASSWORD},
+            {"code": code, "email": "new@example.com", "password": PASSWORD, "privacy_notice_version": 1},
             format="json",
         )
     assert enrolled.status_code == 201  # the code is proof enough for this device
@@ -252,7 +252,12 @@ def test_an_account_someone_else_created_with_my_address_is_mine_once_i_verify_i
     with django_capture_on_commit_callbacks(execute=True):
         planted = host_client("alpha.localhost").post(
             "/api/v1/auth/enroll/",
-            {"code": code, "email": "victim@example.com", "password": attacker_password},
+            {
+                "code": code,
+                "email": "victim@example.com",
+                "password": attacker_password,
+                "privacy_notice_version": 1,
+            },
             format="json",
         )
     assert planted.status_code == 201
@@ -309,7 +314,7 @@ def test_redeeming_a_code_does_not_tell_a_weak_password_for_a_known_address_apar
     )
     answers = [
         host_client("alpha.localhost")
-        .post("/api/v1/auth/enroll/", {"code": code, "email": email, "password": "short"}, format="json")
+        .post("/api/v1/auth/enroll/", {"code": code, "email": email, "password": "short", "privacy_notice_version": 1}, format="json")
         .json()
         for email in (mallory.email, "nobody@example.com")
     ]
@@ -329,7 +334,12 @@ def test_failed_proofs_of_an_existing_account_spend_the_clinic_budget(
     )
     response = host_client("alpha.localhost").post(
         "/api/v1/auth/enroll/",
-        {"code": code, "email": mallory.email, "password": "a wrong but long one"},
+        {
+            "code": code,
+            "email": mallory.email,
+            "password": "a wrong but long one",
+            "privacy_notice_version": 1,
+        },
         format="json",
     )
     assert response.json()["code"] == "invalid_credentials"

@@ -513,7 +513,12 @@ def test_enrolling_a_patient_puts_the_clinician_on_the_care_team(
     assert doctor.get(f"/api/v1/portal/patients/{body['id']}/").json()["diary_mode"] == "twice"
     enrolled = host_client("alpha.localhost").post(
         "/api/v1/auth/enroll/",
-        {"code": body["enrollment_code"], "email": "frank@example.com", "password": "frank's passphrase"},
+        {
+            "code": body["enrollment_code"],
+            "email": "frank@example.com",
+            "password": "frank's passphrase",
+            "privacy_notice_version": 1,
+        },
         format="json",
     )
     assert enrolled.status_code == 201

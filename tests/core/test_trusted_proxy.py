@@ -151,7 +151,12 @@ def test_a_client_reaching_the_app_directly_cannot_forge_its_way_past_the_enroll
     statuses = [
         client_a.post(
             "/api/v1/auth/enroll/",
-            {"code": "AAAA-AAAA", "email": "guess@example.com", "password": "a long enough guess"},
+            {
+                "code": "AAAA-AAAA",
+                "email": "guess@example.com",
+                "password": "a long enough guess",
+                "privacy_notice_version": 1,
+            },
             format="json",
             REMOTE_ADDR=MALLORY_DIRECT,
             HTTP_X_FORWARDED_FOR=f"198.51.100.{i}",
@@ -173,7 +178,12 @@ def test_behind_the_proxy_the_enroll_throttle_counts_each_client(
     def enroll(client_address: str) -> int:
         return client_a.post(
             "/api/v1/auth/enroll/",
-            {"code": "AAAA-AAAA", "email": "guess@example.com", "password": "a long enough guess"},
+            {
+                "code": "AAAA-AAAA",
+                "email": "guess@example.com",
+                "password": "a long enough guess",
+                "privacy_notice_version": 1,
+            },
             format="json",
             REMOTE_ADDR=CADDY,
             HTTP_X_FORWARDED_FOR=client_address,

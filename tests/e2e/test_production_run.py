@@ -167,7 +167,12 @@ def test_a_clinic_and_a_patient_through_the_production_run(production_run: Site)
             "POST",
             "/api/v1/auth/enroll/",
             host,
-            json={"code": enrolled.json()["enrollment_code"], "email": patient_email, "password": PASSWORD},
+            json={
+                "code": enrolled.json()["enrollment_code"],
+                "email": patient_email,
+                "password": PASSWORD,
+                "privacy_notice_version": 1,
+            },
         )
         assert joined.status_code == 201, joined.text
         patient_token = joined.json()["access"]

@@ -99,7 +99,12 @@ TENANT_REQUESTS: dict[str, Req] = {
         body={"token": "{invitation_token}", "full_name": "Dr New", "password": NEW_PASSWORD}
     ),
     "POST /api/v1/auth/enroll/": Req(
-        body={"code": "{uma_enrollment_code}", "email": "uma@example.com", "password": NEW_PASSWORD}
+        body={
+            "code": "{uma_enrollment_code}",
+            "email": "uma@example.com",
+            "password": NEW_PASSWORD,
+            "privacy_notice_version": 1,
+        }
     ),
     "POST /api/v1/auth/verify-email/": Req(body={"token": "{alice_verification_token}"}),
     # The patient app's files come from the build (`make pwa`; `make test` builds it first).
@@ -110,6 +115,9 @@ TENANT_REQUESTS: dict[str, Req] = {
     "POST /api/v1/auth/mfa/confirm/": Req(body={"otp": "{persona_otp}"}, setup=("mfa_pending",)),
     # --- /me/ ---
     "PATCH /api/v1/me/profile/": Req(body={"locale": "de"}),
+    "POST /api/v1/me/consent/": Req(body={"version": 1}),
+    "POST /api/v1/me/consent/withdraw/": Req(body={}),
+    "POST /api/v1/admin/privacy-notices/": Req(body={"texts": {"en": "Notice.", "de": "Erklärung."}}),
     "PUT /api/v1/me/diary/{day}/": Req(body={"wheals": 3, "itch": 3}, setup=("diary_once",)),
     "PUT /api/v1/me/diary/{day}/ | id=alice's entry": Req(
         body={"id": "{alice_diary_entry_id}", "wheals": 3, "itch": 3}, setup=("diary_once",)
@@ -174,6 +182,7 @@ TENANT_REQUESTS: dict[str, Req] = {
     "GET /api/v1/portal/patients/": Req(audit=ALICE),
     "POST /api/v1/portal/patients/": Req(body={"display_name": "Walter Walk-in"}),
     "GET /api/v1/portal/patients/{patient_id}/": PORTAL_AUDIT,
+    "GET /api/v1/portal/patients/{patient_id}/care-team/": PORTAL_AUDIT,
     "GET /api/v1/portal/patients/{patient_id}/timeline/": PORTAL_AUDIT,
     "GET /api/v1/portal/patients/{patient_id}/scores/uas7/": PORTAL_AUDIT,
     "GET /api/v1/portal/patients/{patient_id}/notes/": Req(audit=ALICE, builds=("alice_note_id",)),

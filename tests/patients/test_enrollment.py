@@ -38,7 +38,7 @@ def create_enrollment(client: APIClient, **body: object) -> dict:
 
 def enroll(code: str, email: str = "newpatient@example.com", password: str = NEW_PASSWORD):  # noqa: ANN201
     return host_client("alpha.localhost").post(
-        "/api/v1/auth/enroll/", {"code": code, "email": email, "password": password}, format="json"
+        "/api/v1/auth/enroll/", {"code": code, "email": email, "password": password, "privacy_notice_version": 1}, format="json"
     )
 
 
@@ -199,7 +199,7 @@ def test_enrollment_code_works_only_on_its_own_clinic(
     code = create_enrollment(authed_client(dr_bob, clinic_a))["code"]
     response = host_client("beta.localhost").post(
         "/api/v1/auth/enroll/",
-        {"code": code, "email": "x@example.com", "password": NEW_PASSWORD},
+        {"code": code, "email": "x@example.com", "password": NEW_PASSWORD, "privacy_notice_version": 1},
         format="json",
     )
     assert response.json()["code"] == "enrollment_invalid"
@@ -308,7 +308,12 @@ def test_wrong_codes_from_many_addresses_spend_the_clinic_budget_and_alert_its_a
         for n in range(3):
             guess = host_client("alpha.localhost").post(
                 "/api/v1/auth/enroll/",
-                {"code": f"ZZZZ-ZZZ{n + 2}", "email": "guess@example.com", "password": NEW_PASSWORD},
+                {
+                    "code": f"ZZZZ-ZZZ{n + 2}",
+                    "email": "guess@example.com",
+                    "password": NEW_PASSWORD,
+                    "privacy_notice_version": 1,
+                },
                 format="json",
                 REMOTE_ADDR=f"203.0.113.{n + 1}",
             )
@@ -322,7 +327,7 @@ def test_wrong_codes_from_many_addresses_spend_the_clinic_budget_and_alert_its_a
     # The other clinic's budget is its own.
     other = host_client("beta.localhost").post(
         "/api/v1/auth/enroll/",
-        {"code": "ZZZZ-ZZZZ", "email": "g@example.com", "password": NEW_PASSWORD},
+        {"code": "ZZZZ-ZZZZ", "email": "g@example.com", "password": NEW_PASSWORD, "privacy_notice_version": 1},
         format="json",
     )
     assert other.json()["code"] == "enrollment_invalid"

@@ -324,7 +324,12 @@ def test_enrollment_creates_the_patient_record(dr_bob: User, clinic_a: Clinic) -
     )
     enrolled = host_client("alpha.localhost").post(
         "/api/v1/auth/enroll/",
-        {"code": code, "email": "erin@example.com", "password": "erin's long passphrase"},
+        {
+            "code": code,
+            "email": "erin@example.com",
+            "password": "erin's long passphrase",
+            "privacy_notice_version": 1,
+        },
         format="json",
     )
     client = host_client("alpha.localhost")

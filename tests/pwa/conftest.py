@@ -296,7 +296,8 @@ _ENROLL_AND_KEEP = """async ({code, email, password}) => {
   const response = await fetch('/api/v1/auth/enroll/', {
     method: 'POST', credentials: 'omit',
     headers: {'Content-Type': 'application/json', Accept: 'application/json', 'X-Schema-Version': '1'},
-    body: JSON.stringify({code, email, password}),
+    // Version 1: the clinic's default privacy notice, accepted as the enrollment screen does.
+    body: JSON.stringify({code, email, password, privacy_notice_version: 1}),
   });
   const body = await response.json();
   if (!response.ok) return {error: `${response.status} ${JSON.stringify(body)}`};

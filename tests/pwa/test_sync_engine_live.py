@@ -56,7 +56,12 @@ def test_sync_engine_against_the_live_server(live_clinic: LiveClinic) -> None:
     email = live_clinic.new_email()
     enrolled = requests.post(
         f"{origin}/api/v1/auth/enroll/",
-        json={"code": live_clinic.enrollment_code(), "email": email, "password": PASSWORD},
+        json={
+            "code": live_clinic.enrollment_code(),
+            "email": email,
+            "password": PASSWORD,
+            "privacy_notice_version": 1,
+        },
         headers=headers,
         timeout=30,
     )

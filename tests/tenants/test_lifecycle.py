@@ -161,14 +161,14 @@ def test_suspended_clinic_refuses_new_patient_enrollments(dr_bob: User, clinic_a
     lifecycle.clinic_suspend(clinic=clinic_a)
     response = host_client("alpha.localhost").post(
         "/api/v1/auth/enroll/",
-        {"code": code, "email": "new@example.com", "password": "a fine passphrase"},
+        {"code": code, "email": "new@example.com", "password": "a fine passphrase", "privacy_notice_version": 1},
         format="json",
     )
     assert (response.status_code, response.json()["code"]) == (403, "clinic_suspended")
     lifecycle.clinic_reactivate(clinic=clinic_a)
     response = host_client("alpha.localhost").post(
         "/api/v1/auth/enroll/",
-        {"code": code, "email": "new@example.com", "password": "a fine passphrase"},
+        {"code": code, "email": "new@example.com", "password": "a fine passphrase", "privacy_notice_version": 1},
         format="json",
     )
     assert response.status_code == 201

@@ -1,10 +1,10 @@
-"""Clinic admins: care-team assignments and the access log."""
+"""Clinic admins: care-team assignments, the privacy notice and the access log."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +15,8 @@ from clinicians.access import care_team_get
 from clinicians.models import CareRole
 from core.api.base import StrictSerializer
 from core.api.fields import BoundedDateTimeField
+from patients import consent
+from patients.api.views.consent import PrivacyNoticeSerializer
 
 
 class CareTeamSerializer(serializers.Serializer[Any]):
@@ -93,6 +95,57 @@ class CareTeamEndApi(ClinicAdminApi):
         )
         shown = selectors.care_team_members(clinic_id=self.membership(request).clinic_id, assignments=[ended])
         return Response(CareTeamSerializer(shown[0]).data)
+
+
+class AdminPrivacyNoticeSerializer(PrivacyNoticeSerializer):
+    published_by_id = serializers.UUIDField(
+        allow_null=True, help_text="null: the default every clinic starts with"
+    )
+
+
+class PrivacyNoticeListPublishApi(ClinicAdminApi):
+    class InputSerializer(StrictSerializer):
+        texts = serializers.DictField(
+            child=serializers.CharField(max_length=consent.NOTICE_MAX_CHARS, trim_whitespace=False),
+            help_text="Language → text, in every language of the patient app (en, de)",
+        )
+        requires_reacceptance = serializers.BooleanField(
+            default=False,
+            help_text="The change needs the patients' new agreement (a new purpose or recipient): until they "
+            "accept this version, their app stores nothing new. Leave false for a clarification.",
+        )
+
+    @extend_schema(responses={200: AdminPrivacyNoticeSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        """Every published version of the clinic's privacy notice, newest first."""
+        return Response(AdminPrivacyNoticeSerializer(consent.privacy_notices(), many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: AdminPrivacyNoticeSerializer},
+        examples=[
+            OpenApiExample(
+                "A clarification",
+                value={
+                    "texts": {"en": "Privacy notice\n\n…", "de": "Datenschutzerklärung\n\n…"},
+                    "requires_reacceptance": False,
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        """Publish the next version (published versions never change). 400 naming `texts`
+        when a language is missing, unknown, empty or too long."""
+        data = self.validated(self.InputSerializer, request.data)
+        membership = self.membership(request)
+        notice = consent.privacy_notice_publish(
+            texts=data["texts"],
+            requires_reacceptance=data["requires_reacceptance"],
+            actor_id=membership.user_id,
+            actor_role=membership.role,
+        )
+        return Response(AdminPrivacyNoticeSerializer(notice).data, status=status.HTTP_201_CREATED)
 
 
 class AccessLogSerializer(serializers.Serializer[Any]):

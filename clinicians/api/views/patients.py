@@ -23,11 +23,13 @@ from patients.api.serializers import (
     Uas7Serializer,
     summary_body,
 )
+from patients.consent import consent_state
 from patients.models import PatientStatus
 from patients.summary import summary_get
 from tenants.models import DiaryMode
 
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+CONSENT_STATUSES = ["given", "none", "withdrawn", "outdated"]
 
 
 class PatientRowSerializer(serializers.Serializer[Any]):
@@ -71,6 +73,11 @@ class PatientRowSerializer(serializers.Serializer[Any]):
     last_entry = serializers.DateField(allow_null=True)
     diary_gap_days = serializers.IntegerField(help_text="Whole local days missed before today")
     open_alerts = serializers.IntegerField(help_text="Alerts not yet acknowledged")
+    consent = serializers.ChoiceField(
+        choices=CONSENT_STATUSES,
+        help_text="Consent to the clinic's privacy notice: given; none, withdrawn or outdated mean the "
+        "patient's app stores nothing new",
+    )
 
 
 class PatientListPageSerializer(serializers.Serializer[Any]):
@@ -173,6 +180,13 @@ class CareTeamMemberSerializer(serializers.Serializer[Any]):
     since = serializers.DateField()
 
 
+class PatientConsentSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=CONSENT_STATUSES)
+    version = serializers.IntegerField(allow_null=True, help_text="The privacy notice version accepted last")
+    granted_at = serializers.DateTimeField(allow_null=True)
+    withdrawn_at = serializers.DateTimeField(allow_null=True)
+
+
 class PatientDetailSerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     display_name = serializers.CharField()
@@ -184,6 +198,9 @@ class PatientDetailSerializer(serializers.Serializer[Any]):
     has_account = serializers.BooleanField()
     summary = SummarySerializer()
     care_team = CareTeamMemberSerializer(many=True)
+    consent = PatientConsentSerializer(
+        help_text="Without consent (none, withdrawn, outdated) the patient's app stores no new health data"
+    )
 
 
 class PatientDetailApi(PortalApi):
@@ -209,6 +226,7 @@ class PatientDetailApi(PortalApi):
             "care_team": selectors.care_team_of(
                 clinic_id=self.membership(request).clinic_id, patient=patient
             ),
+            "consent": consent_state(patient=patient),
         }
         return Response(PatientDetailSerializer(body).data)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
 from accounts.api.base import PatientApi
@@ -11,6 +12,7 @@ from accounts.authentication import request_user
 from core.api.fields import EARLIEST_DATE, TOO_EARLY
 from core.errors import ApplicationError, ErrorCode
 from patients import selectors
+from patients.consent import consent_require
 from patients.models import Patient
 from tenants.models import Clinic
 
@@ -36,8 +38,14 @@ class OwnRecordApi(PatientApi):
     """Patients keep recording when their clinic is suspended (patient safety)."""
 
     allowed_when_suspended = True
+    # Writes through this view store no health data (settings, consent itself, a deletion
+    # request, a browser's push address): allowed without consent to the privacy notice.
+    consent_exempt = False
 
     def patient(self, request: Request) -> Patient:
+        """The signed-in patient's record. A write (any unsafe method) of a view that is not
+        consent-exempt is refused without consent to the clinic's privacy notice (403
+        `consent_required`, patients.consent): every health-data write goes through here."""
         patient = selectors.patient_for_user(user_id=request_user(request).pk)
         if patient is None:
             raise ApplicationError(
@@ -45,6 +53,8 @@ class OwnRecordApi(PatientApi):
                 status_code=404,
                 detail="No patient record for this account.",
             )
+        if request.method not in SAFE_METHODS and not self.consent_exempt:
+            consent_require(patient=patient)
         return patient
 
     def late_days(self, request: Request) -> int:

@@ -42,6 +42,8 @@ class ProfileSerializer(serializers.Serializer[Any]):
 
 
 class ProfileApi(OwnRecordApi):
+    consent_exempt = True  # settings (time zone, language, diary mode), not health data
+
     class InputSerializer(StrictSerializer, ProfileSerializer):
         """Also validates `patient_settings` pushed through sync (patients.sync)."""
 

@@ -34,6 +34,8 @@ class ExportApi(OwnRecordApi):
 
 
 class DeletionRequestApi(OwnRecordApi):
+    consent_exempt = True  # asking for deletion must never need consent
+
     allowed_when_offboarding = True  # a data-subject right, whatever the clinic's state
 
     class InputSerializer(StrictSerializer):

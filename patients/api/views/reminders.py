@@ -111,6 +111,8 @@ class PushSubscriptionSerializer(serializers.Serializer[Any]):
 
 
 class PushSubscriptionListCreateApi(OwnRecordApi):
+    consent_exempt = True  # a browser's push address, not health data
+
     class InputSerializer(StrictSerializer):
         class KeysSerializer(StrictSerializer):
             p256dh = serializers.RegexField(
@@ -150,6 +152,8 @@ class PushSubscriptionListCreateApi(OwnRecordApi):
 
 
 class PushSubscriptionDeleteApi(OwnRecordApi):
+    consent_exempt = True  # removing a push address stores nothing
+
     @extend_schema(responses={204: None})
     def delete(self, request: Request, subscription_id: uuid.UUID) -> Response:
         reminders.push_subscription_delete(patient=self.patient(request), subscription_id=subscription_id)

@@ -238,6 +238,20 @@ def _read_exactly(source: ArchiveSource, size: int) -> bytes:
     return b"".join(parts)
 
 
+def archive_key_index(source: ArchiveSource) -> int | None:
+    """Which FIELD_ENCRYPTION_KEYS key (0 is the newest) wraps the data key of the archive
+    `source` starts with, or None when none does or it is not an archive. Reads the header only.
+
+    An archive cannot be re-wrapped under a newer key (the header is every chunk's associated
+    data), so its key stays configured as long as the archive is kept (`check_keys`)."""
+    magic = _read_exactly(source, len(ARCHIVE_MAGIC) + 2)
+    if len(magic) != len(ARCHIVE_MAGIC) + 2 or not magic.startswith(ARCHIVE_MAGIC):
+        return None
+    (wrapped_size,) = struct.unpack(">H", magic[len(ARCHIVE_MAGIC) :])
+    wrapped = _read_exactly(source, wrapped_size)
+    return key_index(wrapped) if len(wrapped) == wrapped_size else None
+
+
 class ArchiveDecryptor:
     """Opens an archive sealed by `ArchiveEncryptor`, chunk by chunk, from `source`.
 
@@ -291,6 +305,7 @@ __all__ = [
     "ArchiveEncryptor",
     "ArchiveSink",
     "ArchiveSource",
+    "archive_key_index",
     "InvalidToken",
     "decrypt",
     "encrypt",

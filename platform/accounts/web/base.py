@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from csp.constants import NONE, SELF
 from django import forms
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
@@ -143,12 +143,10 @@ class AccountPage(View):
 
     template_name: ClassVar[str] = ""
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         language = page_language(request)
         with translation.override(language):
             response = super().dispatch(request, *args, **kwargs)
-            if hasattr(response, "render"):
-                response.render()
         response["Content-Language"] = language
         response["Cache-Control"] = "no-store"
         patch_vary_headers(response, ["Accept-Language", "Cookie"])

@@ -56,7 +56,11 @@ def _otp_field(required: bool = False) -> forms.CharField:
 
 
 def role_name(role: str) -> str:
-    names = {Role.CLINIC_ADMIN: _("clinic admin"), Role.CLINICIAN: _("clinician"), Role.PATIENT: _("patient")}
+    names: dict[str, Any] = {
+        Role.CLINIC_ADMIN: _("clinic admin"),
+        Role.CLINICIAN: _("clinician"),
+        Role.PATIENT: _("patient"),
+    }
     return str(names.get(role, role))
 
 
@@ -209,9 +213,9 @@ class InvitationView(AccountPage):
         try:
             invitation = services.invitation_open(clinic=clinic, token=token)
         except ApplicationError as error:
-            form = InvitationOpenForm()
-            form_add_service_error(form, error)
-            return self.page(request, {"open_form": form}, status=error.status_code)
+            open_form = InvitationOpenForm()
+            form_add_service_error(open_form, error)
+            return self.page(request, {"open_form": open_form}, status=error.status_code)
         new_account = not User.objects.filter(email=invitation.email).exists()
         form = InvitationAcceptForm(request.POST, new_account=new_account)
         if not form.is_valid():

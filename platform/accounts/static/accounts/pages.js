@@ -67,4 +67,6 @@
   } else {
     start();
   }
+  // A link opened while this very page is already showing changes only the fragment (no load).
+  window.addEventListener("hashchange", start);
 })();

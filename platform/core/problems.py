@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views import View
 
 from core.codes import ErrorCode as E
 
@@ -253,20 +253,31 @@ def codes_without_meaning() -> list[str]:
     return sorted(code for code in (*(str(c) for c in E), *FRAMEWORK_CODES) if code not in known)
 
 
-@require_GET
-def problems_page(request: HttpRequest) -> HttpResponse:
-    """Every problem code and what it means (the target of `type` without a code)."""
-    problems = [
-        {"code": p.code, "meaning": p.meaning, "remedy": p.remedy, "url": reverse("problem", args=[p.code])}
-        for p in PROBLEM_CODES.values()
-    ]
-    return render(request, "core/problems.html", {"problems": problems})
+class ProblemsPageView(View):
+    """Every problem code and what it means (`/problems/`)."""
+
+    http_method_names = ["get", "head", "options"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        problems = [
+            {
+                "code": p.code,
+                "meaning": p.meaning,
+                "remedy": p.remedy,
+                "url": reverse("problem", args=[p.code]),
+            }
+            for p in PROBLEM_CODES.values()
+        ]
+        return render(request, "core/problems.html", {"problems": problems})
 
 
-@require_GET
-def problem_page(request: HttpRequest, code: str) -> HttpResponse:
-    """One problem code: the page a problem's `type` URI resolves to."""
-    problem = PROBLEM_CODES.get(code)
-    if problem is None:
-        raise Http404
-    return render(request, "core/problems.html", {"single": problem, "index_url": reverse("problems")})
+class ProblemPageView(View):
+    """One problem code: the page a problem's `type` URI resolves to (`/problems/<code>`)."""
+
+    http_method_names = ["get", "head", "options"]
+
+    def get(self, request: HttpRequest, code: str) -> HttpResponse:
+        problem = PROBLEM_CODES.get(code)
+        if problem is None:
+            raise Http404
+        return render(request, "core/problems.html", {"single": problem, "index_url": reverse("problems")})

@@ -456,7 +456,7 @@ OPERATIONS: dict[str, Operation] = {
                 E.INVITATION_USED,
                 E.WEAK_PASSWORD,
             ),
-            401: (E.INVALID_CREDENTIALS, E.INVALID_OTP),
+            401: (E.INVALID_CREDENTIALS, E.MFA_REQUIRED, E.INVALID_OTP, E.OTP_ALREADY_USED),
             403: (E.CLINIC_SUSPENDED, E.CLINIC_OFFBOARDING, E.PLAN_LIMIT),
             404: (E.NOT_FOUND,),
             409: (E.ALREADY_MEMBER,),
@@ -486,7 +486,7 @@ OPERATIONS: dict[str, Operation] = {
                 E.ENROLLMENT_USED,
                 E.WEAK_PASSWORD,
             ),
-            401: (E.INVALID_CREDENTIALS, E.INVALID_OTP),
+            401: (E.INVALID_CREDENTIALS, E.MFA_REQUIRED, E.INVALID_OTP, E.OTP_ALREADY_USED),
             403: (E.CLINIC_SUSPENDED, E.CLINIC_OFFBOARDING, E.PLAN_LIMIT),
             404: (E.NOT_FOUND,),
             409: (E.PATIENT_ALREADY_ENROLLED, E.ALREADY_MEMBER),
@@ -1181,7 +1181,11 @@ OPERATIONS: dict[str, Operation] = {
             "server no longer knows the history of (the clinic was restored from a backup) "
             "applies nothing either (409 `reset_required`): continue as a new client, the queued "
             "mutations numbered again from 1, and pull without a cursor. Diary fields follow "
-            "the same scales as the diary operations (wheals and itch 0–3)."
+            "the same scales as the diary operations (wheals and itch 0–3). A `rejected` result "
+            "carries the code a REST operation would answer, or one of the sync's own: "
+            "`unknown_field`, `server_owned` (the clinic writes this table), `insert_only` and "
+            "`immutable` (dose logs are corrected by a new log), `immutable_field`, "
+            "`invalid_value`, `min_value`."
         ),
         errors={
             403: (E.CLIENT_NOT_YOURS,),
@@ -1570,8 +1574,11 @@ def _implied_errors(view_class: Any, method: str, path: str, has_body: bool, has
         errors.append({403: (E.CLINIC_SUSPENDED, E.CLINIC_OFFBOARDING)})
     if writes and "PatientWritesOpen" in names and not getattr(view_class, "allowed_when_offboarding", False):
         errors.append({403: (E.CLINIC_OFFBOARDING,)})
+    if "IsPatient" in names:
+        errors.append({404: (E.NO_PATIENT_RECORD,)})
     if has_body:
         errors.append({400: (E.VALIDATION_ERROR, E.PARSE_ERROR)})
+        errors.append({413: (E.PAYLOAD_TOO_LARGE,), 415: ("unsupported_media_type",)})
     elif has_query:
         errors.append({400: (E.VALIDATION_ERROR,)})
     if "{" in path:

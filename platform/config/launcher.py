@@ -126,6 +126,7 @@ CSU Tracker is running (Ctrl-C to stop):
   Demo clinic             http://demo.localhost:{port}/readyz
   Demo clinic API docs    http://demo.localhost:{port}/api/docs/
   Patient app (PWA)       http://demo.localhost:{port}/app/   (demo patients below)
+  Staff sign-in (pages)   http://demo.localhost:{port}/account/   (demo staff below)
   Web Push (reminders)    VAPID keys: {vapid}
 """,
         flush=True,

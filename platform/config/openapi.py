@@ -1074,6 +1074,68 @@ OPERATIONS: dict[str, Operation] = {
         ),
         errors={400: (E.INVALID_DATE,)},
     ),
+    "v1_me_consent_retrieve": Operation(
+        tag=PATIENT_APP,
+        summary="The patient's consent to the privacy notice",
+        description=(
+            "`status`: `given` (health data is stored), `none` or `withdrawn` (nothing new is "
+            "stored), `outdated` (the clinic published a notice that needs a new acceptance). "
+            "With the current notice to show and the history of acceptances and withdrawals."
+        ),
+    ),
+    "v1_me_consent_create": Operation(
+        tag=PATIENT_APP,
+        summary="Accept the clinic's privacy notice",
+        description=(
+            "`version` is the notice the patient read (`GET /api/v1/auth/privacy-notice/`); it "
+            "must be the current one (400 `privacy_notice_outdated` names the current version). "
+            "Needed again after a withdrawal or when the clinic publishes a version that asks for it."
+        ),
+        errors={400: (E.PRIVACY_NOTICE_OUTDATED,)},
+        request_example={"version": 2},
+    ),
+    "v1_me_consent_withdraw_create": Operation(
+        tag=PATIENT_APP,
+        summary="Withdraw consent",
+        description=(
+            "From now on the patient's diary, doses and questionnaires are refused (403 "
+            "`consent_required`) until they accept again; what was recorded stays, and the clinic "
+            "sees the withdrawal."
+        ),
+        errors={409: (E.CONSENT_NOT_GIVEN,)},
+    ),
+    "v1_auth_privacy_notice_retrieve": Operation(
+        tag=AUTH,
+        summary="The clinic's current privacy notice",
+        description=(
+            "Public on the clinic's host: the enrollment screen shows it before the patient has an "
+            "account, and enrollment names the `version` accepted. `texts` maps each language of "
+            "the app to the notice's plain text."
+        ),
+        errors={404: (E.NOT_FOUND,)},
+    ),
+    "v1_admin_privacy_notices_list": Operation(
+        tag=CLINIC_ADMIN,
+        summary="List the clinic's privacy notices",
+        description="Every published version, newest first (published versions never change).",
+    ),
+    "v1_admin_privacy_notices_create": Operation(
+        tag=CLINIC_ADMIN,
+        summary="Publish a new privacy notice",
+        description=(
+            "The next version, with its text in every language of the patient app (`en`, `de`). "
+            "`requires_reacceptance: true` when the change needs the patients' new agreement (a "
+            "new purpose or recipient): until they accept it, their app stores nothing new."
+        ),
+        errors={400: (E.INVALID_CHARACTERS,)},
+        request_example={
+            "texts": {
+                "en": "Privacy notice\n\nHautklinik Nord stores your diary to treat your urticaria…",
+                "de": "Datenschutzerklärung\n\nDie Hautklinik Nord speichert Ihr Tagebuch…",
+            },
+            "requires_reacceptance": False,
+        },
+    ),
     "v1_me_care_team_list": Operation(
         tag=PATIENT_APP,
         summary="The patient's care team",

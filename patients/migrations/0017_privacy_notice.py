@@ -25,8 +25,8 @@ DEFAULT_TEXTS = {
     ),
     "de": (
         "Datenschutzerklärung\n\n"
-        "Ihre Praxis nutzt CSU Tracker, um Ihre chronische Urtikaria zu begleiten. Wenn Sie "
-        "beitreten, speichert die Praxis Ihr Konto (E-Mail-Adresse) und, sobald Sie dieser Erklärung "
+        "Ihre Klinik nutzt CSU Tracker, um Ihre chronische Urtikaria zu begleiten. Wenn Sie "
+        "beitreten, speichert die Klinik Ihr Konto (E-Mail-Adresse) und, sobald Sie dieser Erklärung "
         "zustimmen, die Gesundheitsdaten, die Sie eintragen: Ihre täglichen Werte für Quaddeln und "
         "Juckreiz, Schwellungen, Notizen, Fragebögen und die Einnahmen Ihrer Medikamente, zusammen "
         "mit den Verordnungen Ihrer Ärztinnen und Ärzte.\n\n"
@@ -34,12 +34,12 @@ DEFAULT_TEXTS = {
         "und handeln kann. Ihre Daten dienen nur Ihrer Behandlung; sie werden weder verkauft noch "
         "für Werbung genutzt.\n\n"
         "Wer sie sieht: die Ärztinnen und Ärzte Ihres Behandlungsteams und die Verwaltung der "
-        "Praxis. Jeder Zugriff des Personals auf Ihre Daten wird protokolliert.\n\n"
-        "Ihre Rechte: Sie können jederzeit alle Ihre Daten herunterladen (Meine Daten), die Praxis "
+        "Klinik. Jeder Zugriff des Personals auf Ihre Daten wird protokolliert.\n\n"
+        "Ihre Rechte: Sie können jederzeit alle Ihre Daten herunterladen (Meine Daten), die Klinik "
         "um Löschung bitten und Ihre Einwilligung widerrufen. Nach einem Widerruf wird nichts Neues "
         "über Ihre Gesundheit gespeichert; was vorher eingetragen wurde, bleibt erhalten, wie es die "
         "ärztliche Dokumentationspflicht verlangt.\n\n"
-        "Fragen: wenden Sie sich an Ihre Praxis."
+        "Fragen: wenden Sie sich an Ihre Klinik."
     ),
 }
 

@@ -143,8 +143,8 @@ export class Session {
     await this.adopt(pair.access, pair.refresh);
   }
 
-  async enroll(code: string, email: string, password: string, otp?: string): Promise<void> {
-    const pair = await this.api.enroll(code, email, password, otp);
+  async enroll(code: string, email: string, password: string, privacyNoticeVersion: number, otp?: string): Promise<void> {
+    const pair = await this.api.enroll(code, email, password, privacyNoticeVersion, otp);
     await this.adopt(pair.access, pair.refresh);
   }
 

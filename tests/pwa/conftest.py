@@ -444,6 +444,14 @@ def enroll_from_link(page: Any, live: LiveClinic) -> str:
     page.goto(f"{live.base}/enroll#code={live.enrollment_code()}")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
+    agree_to_privacy_notice(page)
     page.get_by_role("button", name="Create my account").click()
     page.get_by_role("heading", name="Today").wait_for()
     return email
+
+
+def agree_to_privacy_notice(page: Any, agree: str = "I have read the privacy notice") -> None:
+    """Tick the enrollment screen's agreement once the clinic's notice is shown (the button
+    stays disabled until both)."""
+    page.locator("section.privacy-notice h2").wait_for()
+    page.get_by_label(agree, exact=False).check()

@@ -18,7 +18,16 @@ from django_tenants.utils import tenant_context
 from accounts.models import User
 from patients.models import DiaryEntry, Patient
 from tenants.models import Clinic
-from tests.pwa.conftest import DESKTOP, PASSWORD, PHONE, LiveClinic, axe_violations, orm, screenshot
+from tests.pwa.conftest import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    LiveClinic,
+    agree_to_privacy_notice,
+    axe_violations,
+    orm,
+    screenshot,
+)
 from tests.workers import wait_until
 
 pytestmark = pytest.mark.slow
@@ -61,6 +70,7 @@ def enroll(page: Any, live: LiveClinic) -> str:
     page.get_by_role("heading", name="Join your clinic").wait_for()
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
+    agree_to_privacy_notice(page)
     page.get_by_role("button", name="Create my account").click()
     page.get_by_role("heading", name="Today").wait_for()
     orm(lambda: User.objects.filter(email=email).update(email_verified_at=timezone.now()))

@@ -55,9 +55,17 @@ def enroll(page: Any, live: LiveClinic, *, shots: str | None = None) -> str:
     assert page.get_by_label("Enrollment code").input_value() == code
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password", exact=True).fill("pwa correct horse battery staple")
+    # The clinic's privacy notice is shown in full, and joining waits for the agreement to it.
+    notice = page.get_by_role("region", name=f"Privacy notice of {live.clinic.name} (version 1)")
+    notice.wait_for()
+    assert "Who sees it: the clinicians of your care team" in notice.inner_text()
+    submit = page.get_by_role("button", name="Create my account")
+    assert submit.is_disabled()
+    page.get_by_label("I have read the privacy notice", exact=False).check()
+    assert submit.is_enabled()
     if shots:
         screenshot(page, shots)
-    page.get_by_role("button", name="Create my account").click()
+    submit.click()
     page.get_by_role("heading", name="Today").wait_for()
     return email
 
@@ -295,6 +303,10 @@ def test_the_app_speaks_german_to_a_german_browser(browser: Any, live_clinic: Li
         page.get_by_label("Anmeldecode").fill(live_clinic.enrollment_code())
         page.get_by_label("E-Mail").fill(live_clinic.new_email())
         page.get_by_label("Passwort", exact=True).fill("pwa correct horse battery staple")
+        page.get_by_role("region", name="Datenschutzerklärung", exact=False).get_by_text(
+            "Wer sie sieht", exact=False
+        ).wait_for()
+        page.get_by_label("Ich habe die Datenschutzerklärung gelesen", exact=False).check()
         page.get_by_role("button", name="Konto anlegen").click()
         page.get_by_role("heading", name="Heute").wait_for()
         page.get_by_role("group", name="Quaddeln in den letzten 24 Stunden").get_by_role("radio").nth(

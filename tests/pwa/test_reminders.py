@@ -24,7 +24,17 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from patients.models import Patient, PushSubscription, Reminder
-from tests.pwa.conftest import DESKTOP, PASSWORD, PHONE, LiveClinic, SignedIn, orm, screenshot, watch_context
+from tests.pwa.conftest import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    LiveClinic,
+    SignedIn,
+    agree_to_privacy_notice,
+    orm,
+    screenshot,
+    watch_context,
+)
 from tests.workers import wait_until
 
 pytestmark = pytest.mark.slow
@@ -293,6 +303,7 @@ def test_notifications_opt_in_off_and_sign_out_leave_no_subscription_behind(
     page.get_by_label("Enrollment code").fill(code)
     page.get_by_label("Email").fill(other)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
+    agree_to_privacy_notice(page)
     page.get_by_role("button", name="Create my account").click()
     page.get_by_role("heading", name="Today").wait_for()
     orm(lambda: User.objects.filter(email=other).update(email_verified_at=dj_timezone.now()))

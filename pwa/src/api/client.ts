@@ -10,6 +10,7 @@ import type {
   PushConfig,
   PushRequest,
   PushResponse,
+  PrivacyNotice,
   PushSubscriptionJson,
   QuestionnaireResult,
   Summary,
@@ -142,8 +143,14 @@ export class ApiClient {
     return pair;
   }
 
-  async enroll(code: string, email: string, password: string, otp?: string): Promise<EnrollResponse> {
-    const body = { code, email, password, ...(otp ? { otp } : {}) };
+  /** The clinic's current privacy notice (public: shown before the patient has an account). */
+  privacyNotice(): Promise<PrivacyNotice> {
+    return this.request<PrivacyNotice>("GET", "/api/v1/auth/privacy-notice/", undefined, false);
+  }
+
+  /** Join with the code, accepting version `privacyNoticeVersion` of the clinic's notice. */
+  async enroll(code: string, email: string, password: string, privacyNoticeVersion: number, otp?: string): Promise<EnrollResponse> {
+    const body = { code, email, password, privacy_notice_version: privacyNoticeVersion, ...(otp ? { otp } : {}) };
     const pair = await this.request<EnrollResponse>("POST", "/api/v1/auth/enroll/", body, false);
     this.access = pair.access;
     return pair;

@@ -11,6 +11,16 @@ export interface EnrollResponse extends TokenPair {
   role: string;
 }
 
+/** The clinic's privacy notice (GET /api/v1/auth/privacy-notice/): accepted when joining. */
+export interface PrivacyNotice {
+  version: number;
+  /** Language → the notice's text (plain text, paragraphs separated by blank lines). */
+  texts: Record<string, string>;
+  published_at: string;
+  requires_reacceptance: boolean;
+  clinic: string;
+}
+
 /** RFC 9457 problem+json as the platform sends it. */
 export interface Problem {
   type?: string;

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from unittest import mock
 
 import pyotp
 import pytest
 from django.core import mail
+from django.core.cache import cache
 from django.test import Client
 
 from accounts.models import Membership, Role, TotpDevice, User
@@ -458,3 +460,22 @@ def test_an_admin_without_mfa_cannot_require_it_and_is_told_how_to_set_it_up(
         .status_code
         == 200
     )
+
+
+def test_the_pages_forms_are_throttled_like_their_api(clinic_a: Clinic) -> None:
+    """Tokens cannot be tried, nor reset emails queued, faster through the pages than the API."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    cache.clear()  # earlier tests' posts from this address
+    client = browser(language="de")
+    with mock.patch.object(
+        SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, "auth": "3/min"}
+    ):
+        statuses = [
+            post(client, "/invitation", {"step": "open", "token": f"guess-{n}"}).status_code for n in range(4)
+        ]
+        assert statuses == [400, 400, 400, 429]
+        throttled = post(client, "/password-reset", {"step": "request", "email": "carol@example.com"})
+    assert throttled.status_code == 429 and int(throttled["Retry-After"]) > 0
+    assert "Zu viele Versuche" in text(throttled)
+    assert 'name="email"' not in text(throttled)

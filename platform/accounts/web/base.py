@@ -31,6 +31,7 @@ from rest_framework.request import Request
 from accounts.authentication import ClinicSessionAuthentication
 from accounts.models import User
 from accounts.selectors import ActiveMembership
+from core.api.throttling import ScopedRateThrottle
 from core.errors import ApplicationError
 
 PAGE_LANGUAGES = ("en", "de")
@@ -134,6 +135,14 @@ def form_add_service_error(form: forms.Form, error: ApplicationError) -> None:
     form.add_error(field, error_message(error))
 
 
+class _PageThrottle(ScopedRateThrottle):
+    """The scoped throttle, counted per client (core.net.client_key) only: reading the DRF
+    request's user here would replace the Django request's session user."""
+
+    def get_cache_key(self, request: Request, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
 class AccountPage(View):
     """An account page: rendered in the browser's language under the strict policy, never
@@ -142,16 +151,31 @@ class AccountPage(View):
     transactions)."""
 
     template_name: ClassVar[str] = ""
+    # Every form a page posts is throttled per client as its JSON twin is (the `auth` scope):
+    # tokens cannot be tried, nor reset emails queued, faster through the pages than the API.
+    throttle_scope: ClassVar[str] = "auth"
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         language = page_language(request)
         with translation.override(language):
-            response = super().dispatch(request, *args, **kwargs)
+            wait = self.throttled(request) if request.method == "POST" else None
+            if wait is not None:
+                response: HttpResponseBase = self.page(request, {"throttled": True}, status=429)
+                response["Retry-After"] = str(wait)
+            else:
+                response = super().dispatch(request, *args, **kwargs)
         response["Content-Language"] = language
         response["Cache-Control"] = "no-store"
         patch_vary_headers(response, ["Accept-Language", "Cookie"])
         response._csp_replace = PAGE_CSP  # type: ignore[attr-defined]  # read by csp.middleware
         return response
+
+    def throttled(self, request: HttpRequest) -> int | None:
+        """Seconds to wait when this client has posted too often, else None."""
+        throttle = _PageThrottle()
+        if throttle.allow_request(Request(request), self):  # type: ignore[arg-type]
+            return None
+        return max(1, int(throttle.wait() or 1))
 
     def page(self, request: HttpRequest, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
         clinic = page_clinic(request)

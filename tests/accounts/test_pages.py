@@ -83,6 +83,7 @@ def test_each_page_answers_in_english_and_german_under_a_strict_policy(
     assert english["Cache-Control"] == "no-store"
     rules = policy(english)
     assert (rules["script-src"], rules["style-src"], rules["form-action"]) == ("'self'", "'self'", "'self'")
+    assert (rules["default-src"], rules["frame-ancestors"]) == ("'none'", "'none'")
     assert "unsafe-inline" not in english["Content-Security-Policy"]
     assert "unsafe-eval" not in english["Content-Security-Policy"]
     assert "<script>" not in text(english) and "style=" not in text(english)  # nothing inline

@@ -4,7 +4,8 @@ who opens the invitation link and joins, sets up two-factor sign-in, then resets
 through the emailed link and signs in with the new one. Every link is taken from an email as
 sent (file backend), with the port the server runs on (PUBLIC_PORT), and every page answers.
 
-Run once in English and once in German (the browser's locale decides). Screenshots of each page
+Run once in English and once in German (the browser's locale decides). axe-core checks each
+page (no serious or critical findings). Screenshots of each page
 go to ACCOUNT_SCREENSHOTS (default <tmp>/shots, e.g. /tmp/shots).
 """
 
@@ -166,6 +167,10 @@ class LiveSite:
 def live_site(django_db_setup: None, django_db_blocker: Any) -> Iterator[LiveSite]:  # noqa: ARG001
     """gunicorn with the test settings on the test database; tasks run in the server's process
     (eager), its mail goes to files."""
+    if not AXE.is_file():
+        pytest.fail(
+            f"No axe-core at {AXE}: run `make pwa-check` (installs the PWA's npm packages).", pytrace=False
+        )
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(
             f"No Chromium at {CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH).", pytrace=False
@@ -233,7 +238,18 @@ def _cleanup(slug: str, emails: list[str]) -> None:
     User.objects.filter(email__in=emails).delete()
 
 
+AXE = ROOT / "pwa" / "node_modules" / "axe-core" / "axe.min.js"
+SERIOUS_AXE = """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+  .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  .map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)"""
+
+
 def shot(page: Any, language: str, name: str) -> None:
+    """A screenshot of the page, after axe-core (from the PWA's node_modules, injected through
+    DevTools, so the page's own CSP is untouched) found nothing serious or critical on it."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    assert page.evaluate(SERIOUS_AXE) == [], name
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}-{language}.png"), full_page=True)
 

@@ -6,12 +6,15 @@ itself answers with; `tests/core/test_problem_pages.py` fails when a code lacks 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.views import View
 
 from core.codes import ErrorCode as E
@@ -253,6 +256,12 @@ def codes_without_meaning() -> list[str]:
     return sorted(code for code in (*(str(c) for c in E), *FRAMEWORK_CODES) if code not in known)
 
 
+def problem_html(text: str) -> SafeString:
+    """A meaning or remedy for the page: escaped, its `code spans` as <code> (the same text is
+    Markdown in the OpenAPI examples)."""
+    return mark_safe(re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text)))  # noqa: S308 (escaped above)
+
+
 class ProblemsPageView(View):
     """Every problem code and what it means (`/problems/`)."""
 
@@ -262,8 +271,8 @@ class ProblemsPageView(View):
         problems = [
             {
                 "code": p.code,
-                "meaning": p.meaning,
-                "remedy": p.remedy,
+                "meaning": problem_html(p.meaning),
+                "remedy": problem_html(p.remedy),
                 "url": reverse("problem", args=[p.code]),
             }
             for p in PROBLEM_CODES.values()
@@ -280,4 +289,9 @@ class ProblemPageView(View):
         problem = PROBLEM_CODES.get(code)
         if problem is None:
             raise Http404
-        return render(request, "core/problems.html", {"single": problem, "index_url": reverse("problems")})
+        single = {
+            "code": problem.code,
+            "meaning": problem_html(problem.meaning),
+            "remedy": problem_html(problem.remedy),
+        }
+        return render(request, "core/problems.html", {"single": single, "index_url": reverse("problems")})

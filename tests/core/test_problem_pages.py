@@ -10,7 +10,13 @@ from django.test import override_settings
 
 from core.codes import ErrorCode
 from core.errors import problem
-from core.problems import FRAMEWORK_CODES, PROBLEM_CODES, codes_without_meaning, problem_type_uri
+from core.problems import (
+    FRAMEWORK_CODES,
+    PROBLEM_CODES,
+    codes_without_meaning,
+    problem_html,
+    problem_type_uri,
+)
 
 
 def test_every_code_a_problem_can_carry_has_a_meaning() -> None:
@@ -50,7 +56,7 @@ def test_a_problem_type_uri_resolves_to_a_page_explaining_its_code(
     html = page.content.decode()
     code = refused.json()["code"]
     assert f"<code>{code}</code>" in html
-    assert PROBLEM_CODES[code].meaning in html
+    assert problem_html(PROBLEM_CODES[code].meaning) in html
 
 
 @pytest.mark.django_db
@@ -60,7 +66,7 @@ def test_the_index_lists_every_code_with_its_meaning(public_client) -> None:  # 
     html = page.content.decode()
     for code, entry in PROBLEM_CODES.items():
         assert f'id="{code}"' in html
-        assert entry.meaning.replace("'", "&#x27;").replace('"', "&quot;") in html
+        assert problem_html(entry.meaning) in html and problem_html(entry.remedy) in html
 
 
 @pytest.mark.django_db
@@ -74,3 +80,13 @@ def test_the_pages_run_under_the_strict_content_security_policy(public_client) -
     page = public_client.get("/problems/locked_out", HTTP_HOST="localhost")
     assert "default-src 'none'" in page["Content-Security-Policy"]
     assert "<script" not in page.content.decode()
+
+
+def test_the_page_text_is_escaped_and_shows_code_spans() -> None:
+    assert problem_html("Wait for `retry_after` <b>") == "Wait for <code>retry_after</code> &lt;b&gt;"
+
+
+@pytest.mark.django_db
+def test_a_remedy_names_fields_as_code(public_client) -> None:  # noqa: ANN001
+    html = public_client.get("/problems/locked_out", HTTP_HOST="localhost").content.decode()
+    assert "<code>retry_after</code>" in html and "`" not in html

@@ -22,6 +22,7 @@ from django.utils import timezone
 from core.crypto import ArchiveCorrupt, ArchiveDecryptor, ArchiveEncryptor
 from core.errors import ApplicationError, ErrorCode
 from core.text import single_line_validate
+from tenants.archive import plaintext_write, public_rows_write
 from tenants.models import Clinic, ClinicStatus
 from tenants.selectors import clinic_host_cache_clear
 from tenants.services import RESERVED_SLUGS, clinic_delete, clinic_slug_validate
@@ -202,7 +203,9 @@ class StoredArchive(NamedTuple):
 
 def clinic_export(*, clinic: Clinic) -> StoredArchive:
     """Export every table of the clinic's schema as JSON Lines into a zip, with a manifest of
-    row counts and SHA-256 checksums, and store it encrypted in the archives storage.
+    row counts and SHA-256 checksums, plus the clinic's public rows and its encrypted values
+    decrypted (tenants.archive: the archive stands alone), and store it encrypted in the
+    archives storage.
 
     Reads one consistent snapshot (REPEATABLE READ). The zip is sealed as it is written
     (core.crypto.ArchiveEncryptor: a fresh data key per archive), so only ciphertext touches a
@@ -236,6 +239,10 @@ def clinic_export(*, clinic: Clinic) -> StoredArchive:
                     rows += 1
                 archive.writestr(f"tables/{table}.jsonl", buffer.getvalue())
                 manifest["tables"][table] = {"rows": rows, "sha256": digest.hexdigest()}
+            # Self-sufficient (tenants.archive): the clinic's public rows, and its encrypted
+            # values decrypted, in the same snapshot; `clinic_import` brings it back from this.
+            manifest["public"] = public_rows_write(archive=archive, clinic=clinic)
+            manifest["plaintext"] = plaintext_write(archive=archive, clinic=clinic)
             archive.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
         encryptor.close()
         sealed.seek(0)
@@ -469,7 +476,13 @@ def clinic_purge(*, clinic: Clinic) -> str | None:
             outbox_enqueue("tenants.clinic_offboard", clinic_id=str(locked.pk))
             return "changed_since_export"
         archive, checksum = locked.offboarding_archive, locked.offboarding_archive_sha256
+        with connection.cursor() as cursor:
+            # Deferred checks pending in a caller's transaction run now: DROP refuses a table
+            # with pending trigger events.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         clinic_delete(clinic=locked)
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # as Django's keys are, for a caller
     logger.info("clinic %s purged after offboarding; archive %s sha256 %s", clinic.slug, archive, checksum)
     return None
 

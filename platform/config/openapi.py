@@ -1692,7 +1692,10 @@ def _error_response(status: int, codes: tuple[str, ...]) -> dict[str, Any]:
                 "type": problem_type_uri(str(code)),
                 "title": status_title(status),
                 "status": status,
-                "detail": PROBLEM_CODES[str(code)].meaning if str(code) in PROBLEM_CODES else str(code),
+                # A real `detail` is plain text: the meaning without its Markdown code spans.
+                "detail": (
+                    PROBLEM_CODES[str(code)].meaning if str(code) in PROBLEM_CODES else str(code)
+                ).replace("`", ""),
                 "code": str(code),
             },
         }

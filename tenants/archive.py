@@ -36,11 +36,13 @@ from typing import IO, Any
 from django.db import connection, transaction
 
 from core import crypto
+from core.errors import ApplicationError
 from core.keys import encrypted_columns
 from tenants.hooks import clinic_schema_created
 from tenants.models import Clinic, ClinicStatus
 from tenants.queues import clinic_queue_subscribe
 from tenants.selectors import clinic_host_cache_clear
+from tenants.services import schema_name_for_slug
 from tenants.snapshot import SCHEMA_LOCK_KEY, schema_migrate, snapshot_current, snapshot_replay
 
 logger = logging.getLogger(__name__)
@@ -157,7 +159,7 @@ class ImportReport:
     users_kept: int = 0  # users that outlived the clinic keep their row as it is now
     reencrypted: int = 0
     invoices_attached: int = 0
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # tables and columns the code no longer has
 
 
 class ImportRefused(Exception):
@@ -190,15 +192,24 @@ def _columns(schema: str, table: str) -> list[str]:
 
 
 def _insert(
-    schema: str, table: str, lines: list[str], *, keep_existing: bool = False, where: str = ""
+    schema: str,
+    table: str,
+    lines: list[str],
+    *,
+    keep_existing: bool = False,
+    where: str = "",
+    dropped: list[str] | None = None,
 ) -> int:
     """Insert archived rows (JSON objects) into `schema.table`, batch by batch; columns the
-    archive lacks take their database default. Names come from the catalog, quoted."""
+    archive lacks take their database default, and archived columns the table no longer has
+    are named in `dropped` (never silently). Names come from the catalog, quoted."""
     if not lines:
         return 0
     columns = _columns(schema, table)
     archived = set(json.loads(lines[0]))
     shared = [column for column in columns if column in archived]
+    if dropped is not None:
+        dropped += [f"{table}.{column}" for column in sorted(archived - set(columns))]
     names = ", ".join(f'"{column}"' for column in shared)
     conflict = " ON CONFLICT DO NOTHING" if keep_existing else ""
     inserted = 0
@@ -255,6 +266,12 @@ def clinic_import(*, source: IO[bytes], status: str = ClinicStatus.ACTIVE) -> Im
             raise ImportRefused("the archive names no single clinic")
         archived_clinic = json.loads(clinic_lines[0])
         slug, schema = archived_clinic["slug"], archived_clinic["schema_name"]
+        try:  # names that reach SQL are checked, even in an archive sealed with our keys
+            expected = schema_name_for_slug(slug)
+        except ApplicationError as exc:
+            raise ImportRefused(f"the archive's clinic address {slug!r} is not valid") from exc
+        if schema != expected:
+            raise ImportRefused(f"the archive's schema {schema!r} does not belong to its clinic {slug!r}")
         report = ImportReport(clinic=slug, schema=schema)
         snapshot = snapshot_current()
         with transaction.atomic():
@@ -297,7 +314,7 @@ def clinic_import(*, source: IO[bytes], status: str = ClinicStatus.ACTIVE) -> Im
                     cursor.execute(f'SELECT EXISTS (SELECT 1 FROM "{schema}"."{table}")')  # noqa: S608
                     if cursor.fetchone()[0]:
                         cursor.execute(f'DELETE FROM "{schema}"."{table}"')  # noqa: S608
-                report.tables[table] = _insert(schema, table, lines)
+                report.tables[table] = _insert(schema, table, lines, dropped=report.skipped)
                 _sequences_reset(schema, table)
             for spec in PUBLIC_TABLES[1:]:
                 lines = _checked(archive, f"public/{spec.table}.jsonl", manifest["public"][spec.table])
@@ -316,7 +333,12 @@ def clinic_import(*, source: IO[bytes], status: str = ClinicStatus.ACTIVE) -> Im
                     # Only for users there are (an address taken by someone else since is reported).
                     where = "WHERE EXISTS (SELECT 1 FROM public.accounts_user u WHERE u.id = r.user_id)"
                 inserted = _insert(
-                    "public", spec.table, lines, keep_existing=spec.on_import == "keep", where=where
+                    "public",
+                    spec.table,
+                    lines,
+                    keep_existing=spec.on_import == "keep",
+                    where=where,
+                    dropped=report.skipped,
                 )
                 report.public[spec.table] = inserted
                 if spec.table == "accounts_user":

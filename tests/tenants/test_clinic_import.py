@@ -4,6 +4,7 @@ their data; the archive holds no credentials and opens without the keys of the d
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -209,3 +210,59 @@ def test_an_import_is_refused_while_the_clinic_exists(archives: Path) -> None:
         call_command("clinic_import", exported.offboarding_archive, stdout=io.StringIO())
     with pytest.raises(CommandError, match="Could not open the archive"):
         call_command("clinic_import", "offboarding/none/missing.zip.enc", stdout=io.StringIO())
+
+
+def _rewritten(plain: io.BytesIO, change: Any) -> io.BytesIO:
+    """The plaintext zip with `change(name, data) -> data` applied and the manifest updated."""
+    source = zipfile.ZipFile(plain)
+    manifest = json.loads(source.read("manifest.json"))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for name in source.namelist():
+            if name == "manifest.json":
+                continue
+            data = change(name, source.read(name))
+            section, _, file = name.partition("/")
+            table = file.removesuffix(".jsonl")
+            entries = manifest["tables"] if section == "tables" else manifest.get(section, {})
+            if section in ("tables", "public") and table in entries:
+                entries[table] = {"rows": len(data.splitlines()), "sha256": hashlib.sha256(data).hexdigest()}
+            target.writestr(name, data)
+        target.writestr("manifest.json", json.dumps(manifest))
+    out.seek(0)
+    return out
+
+
+def test_an_import_names_archived_columns_the_code_no_longer_has_and_refuses_foreign_names(
+    archives: Path,
+) -> None:
+    clinic = clinic_create(slug="legacy", name="Legacy Clinic")
+    with tenant_context(clinic):
+        PatientFactory(display_name="Old P.")
+    connection.set_schema_to_public()
+    lifecycle.clinic_offboard_request(clinic=clinic)
+    exported = lifecycle.clinic_offboard(clinic_id=str(clinic.pk))
+    assert exported is not None
+    plain = io.BytesIO()
+    lifecycle.archive_decrypt(name=exported.offboarding_archive, destination=plain)
+    assert lifecycle.clinics_purge_offboarded(now=timezone.now() + timedelta(days=31)) == ["legacy"]
+
+    def with_a_retired_column(name: str, data: bytes) -> bytes:
+        if name != "tables/patients_patient.jsonl":
+            return data
+        rows = [json.loads(line) | {"retired_column": "x"} for line in data.splitlines()]
+        return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+
+    def in_another_schema(name: str, data: bytes) -> bytes:
+        return (
+            data.replace(b'"clinic_legacy"', b'"public"') if name == "public/tenants_clinic.jsonl" else data
+        )
+
+    plain.seek(0)
+    with pytest.raises(clinic_archive.ImportRefused, match="does not belong to its clinic"):
+        clinic_archive.clinic_import(source=_rewritten(plain, in_another_schema))
+    assert not Clinic.objects.filter(slug="legacy").exists()
+    plain.seek(0)
+    report = clinic_archive.clinic_import(source=_rewritten(plain, with_a_retired_column))
+    assert report.skipped == ["patients_patient.retired_column"]
+    assert report.tables["patients_patient"] == 1

@@ -1823,3 +1823,24 @@ class HostSchemaView(SpectacularAPIView):
         self.urlconf = getattr(request, "urlconf", None) or settings.ROOT_URLCONF
         response: Response = super().get(request, *args, **kwargs)  # type: ignore[no-untyped-call]
         return response
+
+    def _get_schema_response(self, request: Request) -> Response:
+        """Generated once per URLconf, version and language, then served from memory: the
+        schema changes only with a deploy, and generating it costs about a second of CPU, which
+        an anonymous caller could otherwise make the server spend on every request."""
+        version = self.api_version or request.version or self._get_version_parameter(request)  # type: ignore[no-untyped-call]
+        lang = request.GET.get("lang") if settings.USE_I18N else None
+        key = (str(self.urlconf), version, lang if lang in dict(settings.LANGUAGES) else None)
+        data = _SERVED_SCHEMAS.get(key)
+        if data is None:
+            generator = self.generator_class(
+                urlconf=self.urlconf, api_version=version, patterns=self.patterns
+            )
+            data = generator.get_schema(request=request, public=self.serve_public)  # type: ignore[no-untyped-call]
+            _SERVED_SCHEMAS[key] = data
+        filename = self._get_filename(request, version)  # type: ignore[no-untyped-call]
+        return Response(data=data, headers={"Content-Disposition": f'inline; filename="{filename}"'})
+
+
+# (urlconf, version, language) → the schema served (HostSchemaView).
+_SERVED_SCHEMAS: dict[tuple[str, Any, Any], Any] = {}

@@ -285,6 +285,29 @@ def test_each_host_serves_the_schema_of_its_own_urlconf(public_client, clinic_a,
 
 
 @pytest.mark.django_db
+def test_each_hosts_schema_is_generated_once_then_served_from_memory(
+    public_client, clinic_a, monkeypatch
+) -> None:  # noqa: ANN001
+    import config.openapi
+
+    monkeypatch.setattr(config.openapi, "_SERVED_SCHEMAS", {})
+    generated: list[str] = []
+    original = SchemaGenerator.get_schema
+
+    def counting(self: SchemaGenerator, *args: Any, **kwargs: Any) -> Any:
+        generated.append(str(self.urlconf))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaGenerator, "get_schema", counting)
+    first = public_client.get("/api/schema/", HTTP_HOST="alpha.localhost")
+    again = public_client.get("/api/schema/", HTTP_HOST="alpha.localhost")
+    other_clinic = public_client.get("/api/schema/", HTTP_HOST="beta.localhost")
+    platform = public_client.get("/api/schema/", HTTP_HOST="localhost")
+    assert first.content == again.content == other_clinic.content != platform.content
+    assert generated == ["config.urls_tenant", "config.urls_public"]
+
+
+@pytest.mark.django_db
 def test_platform_operations_appear_only_on_the_platform_host(public_client, clinic_a) -> None:  # noqa: ANN001
     platform = yaml.safe_load(public_client.get("/api/schema/", HTTP_HOST="localhost").content)["paths"]
     clinic = yaml.safe_load(public_client.get("/api/schema/", HTTP_HOST="alpha.localhost").content)["paths"]

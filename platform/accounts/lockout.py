@@ -152,7 +152,11 @@ def lockout_response(
     if (
         original_response is not None
         and original_response.status_code == 429
-        and original_response.get("Content-Type") == PROBLEM_CONTENT_TYPE
+        and (
+            original_response.get("Content-Type") == PROBLEM_CONTENT_TYPE
+            # An account page (accounts.web) that already says so in the person's language.
+            or getattr(original_response, "csu_page", False)
+        )
     ):
         return original_response
     username = get_client_username(request, credentials)

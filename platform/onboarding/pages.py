@@ -38,7 +38,7 @@ class VerifyEmailView(AccountPage):
             confirmation = signup.email_confirm(token=token_from_pasted_link(form.cleaned_data["token"]))
         except ApplicationError as error:
             form_add_service_error(form, error)
-            return self.page(request, {"form": form}, status=error.status_code)
+            return self.page_error(request, {"form": form}, error)
         new_clinic = confirmation.clinic
         return self.page(
             request,

@@ -480,3 +480,21 @@ def test_the_pages_forms_are_throttled_like_their_api(clinic_a: Clinic) -> None:
     assert throttled.status_code == 429 and int(throttled["Retry-After"]) > 0
     assert "Zu viele Versuche" in text(throttled)
     assert 'name="email"' not in text(throttled)
+
+
+def test_a_locked_out_sign_in_stays_the_page_and_says_when_to_try_again(
+    carol: User, clinic_a: Clinic
+) -> None:
+    client = browser(language="de")
+    statuses = [
+        post(client, "/account/", {"email": carol.email, "password": f"wrong {n}"}).status_code
+        for n in range(5)
+    ]
+    locked = post(client, "/account/", {"email": carol.email, "password": PASSWORD})
+    assert statuses[:4] == [401, 401, 401, 401]
+    assert locked.status_code == 429
+    assert locked["Content-Type"].startswith("text/html") and int(locked["Retry-After"]) > 0
+    assert re.search(
+        r"Zu viele fehlgeschlagene Anmeldeversuche\. Versuchen Sie es in \d+ Minuten erneut\.", text(locked)
+    )
+    assert 'name="password"' in text(locked)

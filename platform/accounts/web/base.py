@@ -11,6 +11,7 @@ asks the person to paste the link, and the server reads the token out of the pas
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -67,7 +68,7 @@ ERROR_MESSAGES: dict[str, Any] = {
     "clinic_offboarding": _("This clinic is leaving CSU Tracker: no new members."),
     "email_taken": _("This email is registered."),
     "plan_limit": _("The clinic's plan has no free seat for another clinician. Ask the clinic's admin."),
-    "locked_out": _("Too many failed sign-in attempts. Try again later."),
+    "locked_out": _("Too many failed sign-in attempts. Try again in %(minutes)s minutes."),
 }
 
 
@@ -123,7 +124,12 @@ def page_member(request: HttpRequest) -> Member | None:
 
 def error_message(error: ApplicationError) -> str:
     message = ERROR_MESSAGES.get(str(error.code))
-    return str(message) if message is not None else error.detail
+    if message is None:
+        return error.detail
+    if error.code == "locked_out":
+        minutes = max(1, math.ceil(int(error.extra.get("retry_after", 60)) / 60))
+        return str(message) % {"minutes": minutes}
+    return str(message)
 
 
 def form_add_service_error(form: forms.Form, error: ApplicationError) -> None:
@@ -176,6 +182,18 @@ class AccountPage(View):
         if throttle.allow_request(Request(request), self):  # type: ignore[arg-type]
             return None
         return max(1, int(throttle.wait() or 1))
+
+    def page_error(
+        self, request: HttpRequest, context: dict[str, Any], error: ApplicationError
+    ) -> HttpResponse:
+        """The page again with a service's error: its status and headers (a lockout's
+        Retry-After). A lockout stays this page: django-axes' middleware would otherwise put
+        its JSON problem in its place (accounts.lockout.lockout_response keeps marked pages)."""
+        response = self.page(request, context, status=error.status_code)
+        for name, value in error.headers.items():
+            response[name] = value
+        response.csu_page = True  # type: ignore[attr-defined]  # read by accounts.lockout
+        return response
 
     def page(self, request: HttpRequest, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
         clinic = page_clinic(request)

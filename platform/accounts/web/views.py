@@ -124,9 +124,7 @@ class AccountView(AccountPage):
             )
         except ApplicationError as error:
             form_add_service_error(form, error)
-            return self.page(
-                request, {"form": form, "ask_otp": error.code == "mfa_required"}, status=error.status_code
-            )
+            return self.page_error(request, {"form": form, "ask_otp": error.code == "mfa_required"}, error)
         sessions.session_sign_in(request=request, user=sign_in.user, clinic=clinic, amr=sign_in.amr)
         if services.mfa_setup_pending(membership=sign_in.membership, clinic=clinic_get(clinic_id=clinic.pk)):
             return HttpResponseRedirect("/account/mfa")
@@ -193,7 +191,7 @@ class InvitationView(AccountPage):
             invitation = services.invitation_open(clinic=clinic, token=token)
         except ApplicationError as error:
             form_add_service_error(form, error)
-            return self.page(request, {"open_form": form}, status=error.status_code)
+            return self.page_error(request, {"open_form": form}, error)
         new_account = not User.objects.filter(email=invitation.email).exists()
         accept = InvitationAcceptForm(initial={"token": token}, new_account=new_account)
         return self.page(request, self._details(invitation, accept))
@@ -215,7 +213,7 @@ class InvitationView(AccountPage):
         except ApplicationError as error:
             open_form = InvitationOpenForm()
             form_add_service_error(open_form, error)
-            return self.page(request, {"open_form": open_form}, status=error.status_code)
+            return self.page_error(request, {"open_form": open_form}, error)
         new_account = not User.objects.filter(email=invitation.email).exists()
         form = InvitationAcceptForm(request.POST, new_account=new_account)
         if not form.is_valid():
@@ -231,7 +229,7 @@ class InvitationView(AccountPage):
             )
         except ApplicationError as error:
             form_add_service_error(form, error)
-            return self.page(request, self._details(invitation, form), status=error.status_code)
+            return self.page_error(request, self._details(invitation, form), error)
         sessions.session_sign_in(request=request, user=joined.user, clinic=clinic, amr=joined.amr)
         if clinic_get(clinic_id=clinic.pk).mfa_required and not services.mfa_enabled(user=joined.user):
             return HttpResponseRedirect("/account/mfa")
@@ -303,7 +301,7 @@ class PasswordResetView(AccountPage):
                 form_add_service_error(context["request_form"], error)
             else:
                 form_add_service_error(form, error)
-            return self.page(request, context, status=error.status_code)
+            return self.page_error(request, context, error)
         return self.page(request, {"done": True})
 
 
@@ -361,9 +359,7 @@ class MfaSetupView(AccountPage):
             )
         except ApplicationError as error:
             form_add_service_error(form, error)
-            return self.page(
-                request, {"start_form": form, **self._required(request, member)}, status=error.status_code
-            )
+            return self.page_error(request, {"start_form": form, **self._required(request, member)}, error)
         return self.page(request, self._scan(uri, MfaConfirmForm()))
 
     @staticmethod
@@ -384,6 +380,6 @@ class MfaSetupView(AccountPage):
             codes = services.mfa_confirm(user=member.user, otp=form.cleaned_data["otp"])
         except ApplicationError as error:
             form_add_service_error(form, error)
-            return self.page(request, self._scan(uri, form), status=error.status_code)
+            return self.page_error(request, self._scan(uri, form), error)
         sessions.session_mfa_confirmed(request=request)
         return self.page(request, {"recovery_codes": codes})

@@ -498,3 +498,25 @@ def test_a_locked_out_sign_in_stays_the_page_and_says_when_to_try_again(
         r"Zu viele fehlgeschlagene Anmeldeversuche\. Versuchen Sie es in \d+ Minuten erneut\.", text(locked)
     )
     assert 'name="password"' in text(locked)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "port", "expected"),
+    [
+        ("http", None, "http://alpha.localhost/invitation"),
+        ("http", 8000, "http://alpha.localhost:8000/invitation"),
+        ("http", 80, "http://alpha.localhost/invitation"),
+        ("https", 443, "https://alpha.localhost/invitation"),
+        ("https", 8443, "https://alpha.localhost:8443/invitation"),
+    ],
+)
+def test_links_carry_scheme_host_and_the_port_unless_it_is_the_schemes_own(
+    clinic_a: Clinic, settings: Any, scheme: str, port: int | None, expected: str
+) -> None:
+    from tenants.selectors import clinic_url, platform_url
+
+    settings.PUBLIC_URL_SCHEME, settings.PUBLIC_PORT = scheme, port
+    assert clinic_url(clinic_a, "/invitation") == expected
+    assert platform_url("/verify-email") == expected.replace("alpha.localhost", "localhost").replace(
+        "/invitation", "/verify-email"
+    )

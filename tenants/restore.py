@@ -15,8 +15,9 @@ A restore never drops the live schema and never leaves a half-restored one servi
    refused);
 3. one transaction renames `clinic_<slug>` to `restore_old_<slug>` and the side schema to
    `clinic_<slug>`, and lets the higher layers act in it (the patients app starts a new sync
-   epoch: every device resets, DESIGN.md §6). Requests keep being served throughout: before the
-   commit by the old schema, after it by the restored one;
+   epoch: every device resets, DESIGN.md §6). It first locks the live schema's tables, so each
+   transaction runs wholly in one schema: before the commit the old one, after it (having
+   waited for the locks) the restored one;
 4. the higher layers report the public rows that no longer match the restored schema
    (memberships, enrollments, seats) and repair them on request, and list the writes made after
    the backup that only `restore_old_<slug>` holds (kept for reconciliation, never dropped here).
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import schema_exists
 
@@ -51,6 +52,8 @@ RESTORE_OLD_PREFIX = "restore_old_"
 RESTORE_NEW_PREFIX = "restore_new_"
 # Serializes restores of one clinic (and never lets two swap at once); not the creation lock.
 RESTORE_LOCK_KEY = 0x5245_5354  # "REST"
+# How long the swap waits for the live schema's tables before giving up (nothing changed then).
+SWAP_LOCK_TIMEOUT = "15s"
 
 
 class RestoreError(Exception):
@@ -299,23 +302,17 @@ def clinic_restore(*, clinic: Clinic, dump: Path, repair: bool = False) -> Resto
     tenant_connection().set_schema_to_public()
     with connection.cursor() as cursor:
         cursor.execute(f'DROP SCHEMA IF EXISTS "{side}" CASCADE')  # a crashed earlier attempt's leftovers
+    ctx = RestoreContext(clinic=clinic, schema=schema, old_schema=old)
     try:
         _side_schema_load(clinic, dump, side, whole=schemas != {schema})
         migrated = _side_schema_migrate(side)
+        tenant_connection().set_schema_to_public()
+        _swap(ctx, side)
     except BaseException:
         tenant_connection().set_schema_to_public()
         with connection.cursor() as cursor:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{side}" CASCADE')
         raise
-    tenant_connection().set_schema_to_public()
-    ctx = RestoreContext(clinic=clinic, schema=schema, old_schema=old)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RESTORE_LOCK_KEY])
-            cursor.execute(f'ALTER SCHEMA "{schema}" RENAME TO "{old}"')
-            cursor.execute(f'ALTER SCHEMA "{side}" RENAME TO "{schema}"')
-        for participant in _participants.values():
-            participant.swapped(ctx)
     logger.info("Restored clinic schema %s (the previous one kept as %s)", schema, old)
     for participant in _participants.values():
         participant.after(ctx)
@@ -323,6 +320,39 @@ def clinic_restore(*, clinic: Clinic, dump: Path, repair: bool = False) -> Resto
     report = clinic_restore_report(clinic=clinic, repair=repair)
     report.migrated = migrated
     return report
+
+
+def _swap(ctx: RestoreContext, side: str) -> None:
+    """The one transaction that puts the restored schema in place.
+
+    Renaming a schema locks none of its tables, and a statement finds its tables by name when
+    it starts: a transaction that spans the rename would write partly into the old schema and
+    partly into the new one. So every table of the live schema is locked first (ACCESS
+    EXCLUSIVE, waiting at most SWAP_LOCK_TIMEOUT): transactions already using them finish in the
+    old schema, and statements that arrive meanwhile wait, then find their tables again by name
+    (PostgreSQL looks a name up again after waiting for its lock) and run in the restored one.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RESTORE_LOCK_KEY])
+        cursor.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY c.relname",
+            [ctx.schema],
+        )
+        tables = [row[0] for row in cursor.fetchall()]
+        try:
+            for table in tables:
+                cursor.execute(f'LOCK TABLE "{ctx.schema}"."{table}" IN ACCESS EXCLUSIVE MODE')
+        except OperationalError as exc:  # lock_timeout, or chosen as a deadlock victim
+            raise RestoreError(
+                f"{ctx.schema} stayed busy for {SWAP_LOCK_TIMEOUT} (a long transaction?): run the restore again"
+            ) from exc
+        cursor.execute("SET LOCAL lock_timeout = 0")
+        cursor.execute(f'ALTER SCHEMA "{ctx.schema}" RENAME TO "{ctx.old_schema}"')
+        cursor.execute(f'ALTER SCHEMA "{side}" RENAME TO "{ctx.schema}"')
+        for participant in _participants.values():
+            participant.swapped(ctx)
 
 
 def clinic_restore_report(*, clinic: Clinic, repair: bool = False) -> RestoreReport:

@@ -10,6 +10,7 @@ reports and repairs the public rows left out of step. Real commits: pg_dump only
 from __future__ import annotations
 
 import io
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -32,6 +33,8 @@ from tenants.snapshot import schema_catalog
 from tests.conftest import authed_client, make_member
 from tests.factories import PatientFactory
 from tests.sync.test_sync import diary, pull_all, push
+from tests.waiting import wait_for_lock_wait, wait_until
+from tests.workers import database_url
 
 
 @pytest.fixture
@@ -320,3 +323,72 @@ def test_a_patient_membership_with_no_patient_anywhere_is_removed_on_repair(
     assert "links no patient row in either schema: membership removed" in out
     assert not Membership.objects.filter(user=ghost, clinic=resto).exists()
     assert "Public rows: all match the restored schema." in _run("clinic_restore", resto.slug, "--report")
+
+
+def test_each_transaction_runs_wholly_in_the_old_schema_or_in_the_restored_one(
+    resto: Clinic, tmp_path: Path
+) -> None:
+    import psycopg
+
+    dump = tmp_path / "resto.dump"
+    _run("clinic_backup", resto.slug, "--to", str(dump))
+    insert = "INSERT INTO patients_enrollmentfailure (created_at) VALUES (now())"
+
+    def session() -> psycopg.Connection:
+        conn = psycopg.connect(database_url())
+        conn.execute(f'SET search_path = "{resto.schema_name}", public')
+        conn.commit()
+        return conn
+
+    before = session()
+    during = session()
+    try:
+        # Before: a transaction that has used the schema and is still open.
+        before.execute(insert)
+        outcome: dict[str, object] = {}
+
+        def restore() -> None:
+            try:
+                outcome["out"] = _run("clinic_restore", resto.slug, "--from", str(dump))
+            except BaseException as exc:  # noqa: BLE001 (reported by the assertion below)
+                outcome["error"] = exc
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=restore)
+        worker.start()
+        with psycopg.connect(database_url(), autocommit=True) as watcher:
+            waiting_swap = wait_until(
+                lambda: watcher.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE%%'"
+                ).fetchone(),
+                timeout=60,
+            )
+        assert waiting_swap, "the swap never waited for the open transaction"
+        before.execute(insert)  # the open transaction goes on: still in the schema it started in
+        # During: a statement that arrives while the swap waits, and waits behind it.
+        arrived: dict[str, object] = {}
+
+        def late_write() -> None:
+            during.execute(insert)
+            during.execute("SELECT current_schemas(false)")
+            during.commit()
+            arrived["done"] = True
+
+        late = threading.Thread(target=late_write)
+        late.start()
+        assert wait_for_lock_wait(during.info.backend_pid)
+        before.commit()
+        worker.join(timeout=60)
+        late.join(timeout=60)
+        assert "error" not in outcome, outcome
+        assert arrived == {"done": True}
+        old = restore_module.restore_old_schema_name(resto)
+        with connection.cursor() as cursor:
+            cursor.execute(f'SELECT count(*) FROM "{old}".patients_enrollmentfailure')
+            assert cursor.fetchone()[0] == 2  # the open transaction, wholly in the old schema
+            cursor.execute(f'SELECT count(*) FROM "{resto.schema_name}".patients_enrollmentfailure')
+            assert cursor.fetchone()[0] == 1  # the waiting one ran in the restored schema
+    finally:
+        before.close()
+        during.close()

@@ -520,3 +520,23 @@ def test_links_carry_scheme_host_and_the_port_unless_it_is_the_schemes_own(
     assert platform_url("/verify-email") == expected.replace("alpha.localhost", "localhost").replace(
         "/invitation", "/verify-email"
     )
+
+
+def test_a_patient_confirms_their_address_on_the_clinic_host_and_is_pointed_to_the_app(
+    clinic_a: Clinic,
+) -> None:
+    from accounts.services import email_verification_token, user_create
+
+    user = user_create(
+        email="newpatient@example.com", password=NEW_PASSWORD, full_name="New Patient", verified=False
+    )
+    token = email_verification_token(user=user)
+    confirmed = post(
+        browser(language="de"),
+        "/verify-email",
+        {"token": f"http://alpha.localhost/verify-email#token={token}"},
+    )
+    assert confirmed.status_code == 200
+    assert "Ihre E-Mail-Adresse ist bestätigt." in text(confirmed) and 'href="/app/"' in text(confirmed)
+    user.refresh_from_db()
+    assert user.email_verified_at is not None

@@ -73,6 +73,28 @@ describe("restore (new sync epoch)", () => {
     expect(await visible(tablet.db)).toEqual(serverVisible(server));
   });
 
+  it("a queued change of an entry the restore took away is sent as the whole entry", async () => {
+    const server = new FakeServer();
+    const phone = await device(server);
+    const tablet = await device(server);
+    await phone.engine.sync();
+    const backup = server.backup();
+    const entry = await diaryEntrySave(phone.db, { ...ENTRY, day: "2026-11-21", wheals: 1, itch: 1, note: "after the backup" });
+    await phone.engine.sync(); // acknowledged, then lost to the restore
+    await diaryEntrySave(phone.db, { ...ENTRY, day: "2026-11-21", wheals: 3, itch: 1, note: "after the backup" });
+    const queued = await phone.db.outbox.toArray();
+    expect(queued.map((m) => Object.keys(m.fields))).toEqual([["wheals"]]);
+    server.restore(backup);
+    expect(await phone.engine.sync()).toMatchObject({ status: "ok" });
+    expect(server.entries.get(entry.id)).toMatchObject({ day: "2026-11-21", wheals: 3, itch: 1, note: "after the backup" });
+    const sent = server.requestsTo(PUSH).at(-1)?.body as { mutations: { base_version: number | null; fields: Record<string, unknown> }[] };
+    expect(sent.mutations[0]).toMatchObject({ base_version: null, fields: { day: "2026-11-21", slot: "day", wheals: 3 } });
+    expect(await metaGet(phone.db, "resend_whole")).toBeUndefined();
+    expect(await visible(phone.db)).toEqual(serverVisible(server));
+    expect(await tablet.engine.sync()).toMatchObject({ status: "ok" });
+    expect(await visible(tablet.db)).toEqual(serverVisible(server));
+  });
+
   it("a write made while the reset runs keeps its place after the re-sent ones", async () => {
     const server = new FakeServer();
     const phone = await device(server);

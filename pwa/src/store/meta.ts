@@ -18,7 +18,10 @@ export type MetaKey =
   | "settings_rejected"
   | "patient_id"
   | "display_name"
-  | "late_entry_days";
+  | "late_entry_days"
+  /** Set when the device became a new client after a restore: the next full download sends
+   * queued partial changes of records the server no longer has as whole records. */
+  | "resend_whole";
 
 export async function metaGet<T>(db: AppDB, key: MetaKey): Promise<T | undefined> {
   const row = await db.meta.get(key);

@@ -15,7 +15,8 @@
 //                        that is too old (the clinic was restored from a backup: a new sync
 //                        epoch, and the server forgot what it had acknowledged since): the
 //                        device becomes a new client, its queued mutations numbered again
-//                        from 1, and sends them again before downloading everything
+//                        from 1, downloads everything, then sends them again (a change of a
+//                        diary entry the restore took away goes as the whole entry)
 //   426                  this build is too old: stop and offer the new version
 //   401                  refresh once (ApiClient); if refused, or refused again after the
 //                        refresh, ask to sign in again; the outbox is kept
@@ -41,6 +42,9 @@ export type SyncOutcome =
    * was lost, the outbox keeps the work and the next round sends it. */
   | { status: "unavailable" }
   | { status: "sign_in_required" }
+  /** The patient has no consent to the clinic's privacy notice (403 consent_required): the
+   * server stores nothing new; the outbox keeps the work until the patient agrees (My data). */
+  | { status: "consent_required" }
   | { status: "upgrade_required"; minSchemaVersion: number | undefined }
   | { status: "error"; detail: string };
 
@@ -83,6 +87,7 @@ export class SyncEngine {
       if (error instanceof SignInRequired) return { status: "sign_in_required" };
       if (error instanceof ApiError && error.status === 401) return { status: "sign_in_required" };
       if (error instanceof ApiError && [502, 503, 504].includes(error.status)) return { status: "unavailable" };
+      if (error instanceof ApiError && error.status === 403 && error.code === "consent_required") return { status: "consent_required" };
       if (error instanceof ApiError && error.status === 426) {
         return { status: "upgrade_required", minSchemaVersion: error.problem.min_schema_version };
       }
@@ -98,6 +103,9 @@ export class SyncEngine {
     let gaps = 0;
     let resets = 0;
     for (;;) {
+      // After becoming a new client: download first, to learn which records the restored
+      // server lacks (their queued partial changes are then sent whole).
+      if (await metaGet<boolean>(this.db, "resend_whole")) await this.pullAll();
       const client = await clientId(this.db);
       const batch = await this.db.outbox.orderBy("mutation_id").limit(this.pushBatch).toArray();
       const first = batch[0];
@@ -147,7 +155,31 @@ export class SyncEngine {
       await metaSet(this.db, "next_mutation_id", next);
       await metaSet(this.db, "client_id", crypto.randomUUID());
       await metaDelete(this.db, "cursor");
+      await metaSet(this.db, "resend_whole", true);
     });
+  }
+
+  /**
+   * At the end of the full download that follows becoming a new client: a queued change of a
+   * diary entry the server does not have (written, acknowledged and then lost to the restore)
+   * carries only the changed fields, which the server would refuse for a new entry. Its first
+   * queued change is sent as the whole entry instead (the device's copy; the change's own
+   * fields win), as a new record. Runs in the last page's transaction.
+   */
+  private async resendWhole(seen: ReadonlyMap<string, Set<string>>): Promise<void> {
+    const known = seen.get("diary_entry") ?? new Set<string>();
+    const queued = await this.db.outbox.orderBy("mutation_id").toArray();
+    const done = new Set<string>();
+    for (const m of queued) {
+      if (m.table !== "diary_entry" || known.has(m.id) || done.has(m.id)) continue;
+      done.add(m.id);
+      if (m.op !== "upsert" || "day" in m.fields) continue; // a delete, or already whole
+      const row = await this.db.diary.get(m.id);
+      if (row === undefined) continue;
+      const { day, slot, wheals, itch, angioedema, aas_items, note } = row;
+      await this.db.outbox.put({ ...m, base_version: null, fields: { day, slot, wheals, itch, angioedema, aas_items, note, ...m.fields } });
+    }
+    await metaDelete(this.db, "resend_whole");
   }
 
   /**
@@ -245,6 +277,7 @@ export class SyncEngine {
         }
       }
       if (sweep) for (const adapter of TABLES.values()) await adapter.sweep(this.db, seen.get(adapter.table) ?? new Set());
+      if (sweep && (await metaGet<boolean>(this.db, "resend_whole"))) await this.resendWhole(seen);
       if (cursor !== undefined) await metaSet(this.db, "cursor", cursor);
     });
     return count;

@@ -12,14 +12,17 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.core.exceptions import ValidationError
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.settings import api_settings
 
 from accounts.models import User
-from accounts.selectors import ActiveMembership, membership_active_for
+from accounts.selectors import ActiveMembership, membership_active_for, user_with_membership
 from core.errors import ErrorCode
 
 SESSION_CLINIC_KEY = "csu.tid"
@@ -104,15 +107,19 @@ class ClinicJWTAuthentication(JWTAuthentication):
         # Clinic tokens carry the clinic's schema; operator tokens "public" (platform host).
         expected = clinic.schema_name if clinic is not None else PLATFORM_TID
         if token.get("tid") != expected:
-            raise exceptions.AuthenticationFailed("Token is not valid for this host.", code=ErrorCode.TOKEN_NOT_VALID)
-        user = self.get_user(token)
+            raise exceptions.AuthenticationFailed(
+                "Token is not valid for this host.", code=ErrorCode.TOKEN_NOT_VALID
+            )
         if clinic is None:
+            user = self.get_user(token)
             if not getattr(user, "is_staff", False):
-                raise exceptions.AuthenticationFailed("Not a platform operator.", code=ErrorCode.TOKEN_NOT_VALID)
+                raise exceptions.AuthenticationFailed(
+                    "Not a platform operator.", code=ErrorCode.TOKEN_NOT_VALID
+                )
             return user, token
-        membership = membership_active_for(
-            user_id=user.pk, clinic_id=clinic.pk, generation=_membership_generation(user)
-        )
+        # One query for the user and their membership here (issue 19): no cache in the way of
+        # a revocation, and no second round trip.
+        user, membership = self._user_and_membership(token, clinic_id=clinic.pk)
         if membership is None:
             raise exceptions.AuthenticationFailed(
                 "No active membership in this clinic.", code=ErrorCode.MEMBERSHIP_INACTIVE
@@ -127,6 +134,23 @@ class ClinicJWTAuthentication(JWTAuthentication):
         )
         _bind_membership(request, membership)
         return user, token
+
+    def _user_and_membership(self, token: Any, *, clinic_id: Any) -> tuple[User, ActiveMembership | None]:
+        """simplejwt's `get_user` checks (the user exists and is active), with the membership
+        read in the same query (accounts.selectors.user_with_membership)."""
+        try:
+            user_id = token[api_settings.USER_ID_CLAIM]
+        except KeyError as exc:
+            raise InvalidToken("Token contained no recognizable user identification") from exc
+        try:
+            user, membership = user_with_membership(user_id=user_id, clinic_id=clinic_id)
+        except (ValueError, ValidationError) as exc:  # not a UUID: no such user
+            raise exceptions.AuthenticationFailed("User not found", code="user_not_found") from exc
+        if user is None:
+            raise exceptions.AuthenticationFailed("User not found", code="user_not_found")
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed("User is inactive", code="user_inactive")
+        return user, membership
 
 
 class ClinicSessionAuthentication(SessionAuthentication):

@@ -25,6 +25,7 @@ from accounts.services.emails import mail_per_recipient_allowed
 from core.cache import ResilientRedisCache, breakers_reset, cache_add_or_none
 from patients.models import Patient
 from tenants.models import Clinic
+from tests.accounts.test_session import csrf_client, login
 from tests.faults import FaultProxy, fault_proxy
 
 pytestmark = pytest.mark.django_db
@@ -126,18 +127,28 @@ def test_a_half_open_breaker_closes_when_redis_answers_again(alice_client: APICl
 
 
 def test_a_membership_revoked_during_the_outage_stays_revoked_after_it(
-    redis_proxy: FaultProxy, alice: User, alice_client: APIClient, clinic_a: Clinic
+    redis_proxy: FaultProxy, alice: User, alice_client: APIClient, dr_bob: User, clinic_a: Clinic
 ) -> None:
-    assert alice_client.get("/api/v1/me/profile/").status_code == 200  # her membership is cached
-    stale_key = _cache_key(alice.pk, clinic_a.pk, User.objects.get(pk=alice.pk).membership_generation)
+    # A portal session's membership is cached (accounts.selectors.membership_active_for); a
+    # token's is read with its user in one query (user_with_membership) and never cached.
+    session, csrf = csrf_client("alpha.localhost")
+    assert login(session, csrf, dr_bob.email).status_code == 204
+    assert session.get("/api/v1/auth/me/").status_code == 200  # his membership is cached
+    stale_key = _cache_key(dr_bob.pk, clinic_a.pk, User.objects.get(pk=dr_bob.pk).membership_generation)
+    with schema_context(clinic_a.schema_name):
+        assert cache.get(stale_key) is not None
     redis_proxy.cut()
-    membership_set_active(membership=Membership.objects.get(user=alice, clinic=clinic_a), is_active=False)
-    assert alice_client.get("/api/v1/me/profile/").status_code == 401  # read from the database
+    for user in (alice, dr_bob):
+        membership_set_active(membership=Membership.objects.get(user=user, clinic=clinic_a), is_active=False)
+    refused = alice_client.get("/api/v1/me/profile/")  # read from the database
+    assert (refused.status_code, refused.json()["code"]) == (401, "membership_inactive")
     redis_proxy.restore()
-    # Redis never heard of the revocation: it still holds her active membership...
+    # Redis never heard of the revocation: it still holds his active membership...
     with schema_context(clinic_a.schema_name):
         assert cache.get(stale_key) is not None
     # ...which no request asks for again, in this process or any other.
+    refused = session.get("/api/v1/auth/me/")
+    assert (refused.status_code, refused.json()["code"]) == (401, "membership_inactive")
     refused = alice_client.get("/api/v1/me/profile/")
     assert (refused.status_code, refused.json()["code"]) == (401, "membership_inactive")
 
@@ -146,7 +157,7 @@ def test_a_membership_change_is_seen_at_once_with_redis_up(
     alice: User, alice_client: APIClient, clinic_a: Clinic
 ) -> None:
     assert alice_client.get("/api/v1/me/profile/").status_code == 200
-    assert alice_client.get("/api/v1/me/profile/").status_code == 200  # from the cache
+    assert alice_client.get("/api/v1/me/profile/").status_code == 200  # the membership read with the user, every time
     membership_set_active(membership=Membership.objects.get(user=alice, clinic=clinic_a), is_active=False)
     assert alice_client.get("/api/v1/me/profile/").status_code == 401
 

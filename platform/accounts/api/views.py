@@ -181,7 +181,8 @@ class MeApi(ClinicApi):
             "clinic": clinic,
             "role": membership.role,
             "auth_method": "session" if request.auth is None else "jwt",
-            "mfa_enabled": services.mfa_enabled(user=request_user(request)),
+            # Read with the membership that authenticated this request (no second query).
+            "mfa_enabled": membership.mfa_enabled,
             "mfa_setup_required": services.mfa_setup_pending(membership=membership, clinic=clinic),
         }
         return Response(self.OutputSerializer(body).data)

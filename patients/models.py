@@ -9,7 +9,7 @@ import zoneinfo
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
 from django.utils import timezone as dj_timezone
 
 from core import crypto
@@ -641,6 +641,9 @@ class PatientSummary(models.Model):
     lowest_pdc = models.DecimalField(max_digits=5, decimal_places=4, null=True)
     last_entry = models.DateField(null=True)
     diary_gap = models.PositiveIntegerField(default=0)
+    # The patient's page as `summary.page_of` renders this summary (read back by
+    # `summary.summary_page` instead of recomputing; empty until the row is first computed).
+    page = models.JSONField(default=dict, db_default=Value({}, output_field=models.JSONField()))
     open_alerts = models.PositiveIntegerField(default=0, help_text="Alerts not yet acknowledged")
 
     class Meta:

@@ -7,8 +7,9 @@ Freshness (DESIGN §5):
 - A row is valid for one local date. When the patient's date rolls over, the clinic's
   `patients.summaries_roll` task (every 15 minutes) recomputes the rows whose `stale_after` has
   passed.
-- A row of another day is never shown: the patient's own pages compute their summary afresh
-  in memory (`summary_get`, no write); before the portal list is read, up to
+- A row of another day is never shown: the patient's own pages read the row's `page` when it
+  is of the patient's today, and otherwise compute their summary afresh in memory
+  (`summary_page`, no write); before the portal list is read, up to
   `READ_REFRESH_LIMIT` stale rows are recomputed (a write, like the read's access log) and any
   more are left out of the list and counted as `pending` while the roll task catches up
   (`summaries_refresh_stale`).
@@ -90,6 +91,11 @@ def regimen_of(rx: Prescription) -> scores.Regimen:
     )
 
 
+def diary_start(today: dict[uuid.UUID, date], diary_days: int) -> date:
+    """The first day of diary `histories_load` reads for patients whose dates are `today`."""
+    return min(today.values()) - timedelta(days=max(diary_days, HISTORY_DAYS))
+
+
 def histories_load(
     patients: Sequence[Patient], today: dict[uuid.UUID, date], *, diary_days: int = HISTORY_DAYS
 ) -> dict[uuid.UUID, scores.History]:
@@ -100,7 +106,7 @@ def histories_load(
     ids = [p.pk for p in patients]
     latest = max(today.values())
     earliest = min(today.values()) - timedelta(days=HISTORY_DAYS)
-    diary_from = min(today.values()) - timedelta(days=max(diary_days, HISTORY_DAYS))
+    diary_from = diary_start(today, diary_days)
     by_day: dict[uuid.UUID, dict[date, list[scores.HalfDay]]] = defaultdict(lambda: defaultdict(list))
     for pid, day, slot, wheals, itch in DiaryEntry.objects.filter(
         patient_id__in=ids, deleted_at__isnull=True, day__gte=diary_from, day__lte=latest
@@ -169,9 +175,25 @@ def _decimal(value: float | int | None) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def row_from(patient: Patient, summary: scores.PatientSummary, now: datetime) -> PatientSummary:
+def page_of(summary: scores.PatientSummary, *, streak_capped: bool) -> dict[str, Any]:
+    """The summary as the patient's page shows it (patients.api.serializers.summary_body), in
+    JSON, without the open-alert count (kept apart by the alerts): stored with the row so that
+    the page reads it back instead of recomputing it (issue 19). `streak_capped`: the streak ran
+    into the first day of the history loaded, so it may be longer than counted."""
+    from patients.api.serializers import SummarySerializer, summary_body
+
+    page = dict(SummarySerializer(summary_body(summary, 0)).data)
+    page.pop("open_alerts", None)
+    page["streak_capped"] = streak_capped
+    return page
+
+
+def row_from(
+    patient: Patient, summary: scores.PatientSummary, now: datetime, *, streak_capped: bool = True
+) -> PatientSummary:
     """The model row for a computed summary (unsaved)."""
     return PatientSummary(
+        page=page_of(summary, streak_capped=streak_capped),
         patient=patient,
         valid_for=summary.valid_for,
         stale_after=next_midnight(patient, summary.valid_for),
@@ -243,10 +265,12 @@ def summaries_compute(
     thresholds = thresholds or current_thresholds()
     today = {p.pk: p.local_today(now) for p in patients}
     histories = histories_load(patients, today, diary_days=diary_days)
+    diary_from = diary_start(today, diary_days)
     computed = {}
     for patient in patients:
         summary = scores.patient_summary(histories[patient.pk], today[patient.pk], thresholds)
-        computed[patient.pk] = (summary, row_from(patient, summary, now))
+        capped = summary.streak > 0 and summary.week_end - timedelta(days=summary.streak - 1) <= diary_from
+        computed[patient.pk] = (summary, row_from(patient, summary, now, streak_capped=capped))
     return computed
 
 
@@ -282,15 +306,38 @@ def summaries_refresh(
     return {pid: summary for pid, (summary, _) in computed.items()}
 
 
+def summary_page(patient: Patient, *, now: datetime | None = None) -> dict[str, Any]:
+    """What the patient's page (and the portal's patient page) shows: the stored row's page
+    when the row is of the patient's today and its streak was counted whole (one query),
+    otherwise computed afresh in memory (`summary_get`; a read writes nothing).
+
+    The row is the single truth the portal list, the alerts and the reports already read, kept
+    current by every write in its own transaction and rolled at the patient's midnight, so the
+    page and the list can never disagree."""
+    now = now or timezone.now()
+    row = PatientSummary.objects.filter(patient=patient).only("valid_for", "page", "open_alerts").first()
+    if row is not None and row.valid_for == patient.local_today(now) and row.page and not row.page.get(
+        "streak_capped", True
+    ):
+        page = {key: value for key, value in row.page.items() if key != "streak_capped"}
+        return {**page, "open_alerts": row.open_alerts}
+    from patients.api.serializers import SummarySerializer, summary_body
+
+    summary, live = summary_get(patient, now=now, open_alerts=row.open_alerts if row is not None else 0)
+    return dict(SummarySerializer(summary_body(summary, live.open_alerts)).data)
+
+
 def summary_get(
-    patient: Patient, *, now: datetime | None = None
+    patient: Patient, *, now: datetime | None = None, open_alerts: int | None = None
 ) -> tuple[scores.PatientSummary, PatientSummary]:
     """A patient's summary for their today, with its row: computed afresh in memory (a read
     writes nothing); the open-alert count is the stored one."""
     summary, row = summaries_compute([patient], now=now, diary_days=STREAK_DAYS)[patient.pk]
-    row.open_alerts = (
-        PatientSummary.objects.filter(patient=patient).values_list("open_alerts", flat=True).first() or 0
-    )
+    if open_alerts is None:
+        open_alerts = (
+            PatientSummary.objects.filter(patient=patient).values_list("open_alerts", flat=True).first() or 0
+        )
+    row.open_alerts = open_alerts
     return summary, row
 
 

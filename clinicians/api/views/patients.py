@@ -21,11 +21,10 @@ from patients.api.serializers import (
     SummaryAdherenceSerializer,
     SummarySerializer,
     Uas7Serializer,
-    summary_body,
 )
 from patients.consent import consent_state
 from patients.models import PatientStatus
-from patients.summary import summary_get
+from patients.summary import summary_page
 from tenants.models import DiaryMode
 
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
@@ -207,7 +206,6 @@ class PatientDetailApi(PortalApi):
     @extend_schema(responses={200: PatientDetailSerializer})
     def get(self, request: Request, patient_id: str) -> Response:
         patient = self.patient_for(request, patient_id, "portal.patient_detail")
-        summary, row = summary_get(patient)
         body = {
             **{
                 f: getattr(patient, f)
@@ -222,7 +220,7 @@ class PatientDetailApi(PortalApi):
                 )
             },
             "has_account": patient.user_id is not None,
-            "summary": summary_body(summary, row.open_alerts),
+            "summary": summary_page(patient),
             "care_team": selectors.care_team_of(
                 clinic_id=self.membership(request).clinic_id, patient=patient
             ),

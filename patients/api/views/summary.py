@@ -6,13 +6,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from patients.api.serializers import SummarySerializer, summary_body
+from patients.api.serializers import SummarySerializer
 from patients.api.views.base import OwnRecordApi
-from patients.summary import summary_get
+from patients.summary import summary_page
 
 
 class SummaryApi(OwnRecordApi):
     @extend_schema(responses={200: SummarySerializer})
     def get(self, request: Request) -> Response:
-        summary, row = summary_get(self.patient(request))
-        return Response(SummarySerializer(summary_body(summary, row.open_alerts)).data)
+        return Response(summary_page(self.patient(request)))

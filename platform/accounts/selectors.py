@@ -106,8 +106,8 @@ def user_with_membership(
         id=membership_id,
         user_id=user.pk,
         clinic_id=uuid.UUID(str(clinic_id)),
-        role=user._membership_role,  # type: ignore[attr-defined]
-        mfa_enabled=bool(user._mfa_enabled),  # type: ignore[attr-defined]
+        role=user._membership_role,
+        mfa_enabled=bool(user._mfa_enabled),
     )
 
 

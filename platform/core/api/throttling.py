@@ -93,7 +93,7 @@ class _WindowCounter(_ClientKeyIdent):
         current, previous = counts
         remaining_share = 1 - into / self.duration
         self._wait = self._wait_for(current, previous, into)
-        return previous * remaining_share + current <= self.num_requests
+        return bool(previous * remaining_share + current <= self.num_requests)
 
     def _wait_for(self, current: int, previous: int, into: float) -> float:
         """Seconds until the estimate falls back to the rate, were no more requests made."""
@@ -124,5 +124,5 @@ class ScopedRateThrottle(_WindowCounter, throttling.ScopedRateThrottle):
         if not self.scope:
             return True
         self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
+        self.num_requests, self.duration = self.parse_rate(self.rate)  # type: ignore[assignment]
         return super().allow_request(request, view)

@@ -49,7 +49,7 @@ def test_host_routing_without_a_database_answers_503(
 def test_a_view_losing_the_database_answers_503(
     alice_client: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("accounts.authentication.user_with_membership", _refuse)
+    monkeypatch.setattr("accounts.authentication.membership_active_for", _refuse)
     assert_service_unavailable(alice_client.get("/api/v1/me/profile/"))
 
 

@@ -42,6 +42,7 @@ from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, transactio
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import schema_exists
 
+from core.models import OutboxMessage
 from tenants.db import tenant_connection
 from tenants.models import Clinic
 from tenants.snapshot import _pg_dump_candidates, schema_migrate
@@ -351,6 +352,13 @@ def _swap(ctx: RestoreContext, side: str) -> None:
         cursor.execute("SET LOCAL lock_timeout = 0")
         cursor.execute(f'ALTER SCHEMA "{ctx.schema}" RENAME TO "{ctx.old_schema}"')
         cursor.execute(f'ALTER SCHEMA "{side}" RENAME TO "{ctx.schema}"')
+        # What the outbox published after the backup is not published again from the restored
+        # rows (a reminder or an email sent twice).
+        outbox = OutboxMessage._meta.db_table
+        cursor.execute(
+            f'UPDATE "{ctx.schema}"."{outbox}" n SET sent_at = o.sent_at FROM "{ctx.old_schema}"."{outbox}" o '  # noqa: S608
+            "WHERE n.id = o.id AND n.sent_at IS NULL AND o.sent_at IS NOT NULL"
+        )
         for participant in _participants.values():
             participant.swapped(ctx)
 

@@ -4,6 +4,7 @@
   old one, so each resets and pushes what it still has queued as a new client), and the version
   counter never goes back: it continues from the higher of the restored and the replaced
   schema's, so a version a device saw before the restore is never reused for another change.
+  Reminder deliveries made after the backup are carried over (no reminder twice for a date).
 - After it: the public rows out of step with the restored schema (a patient membership without
   a patient row, a patient row without an active membership, a seat count that changed) and, on
   `repair`, the fix: the account link of a patient enrolled after the backup is carried over from
@@ -63,6 +64,16 @@ def restore_swapped(ctx: RestoreContext) -> None:
             f'UPDATE "{ctx.schema}".patients_syncstate SET epoch = gen_random_uuid(), '  # noqa: S608
             "version = GREATEST(version, %s)",
             [int(old_version or 0)],
+        )
+        # Reminders delivered after the backup are not delivered again for the same local date:
+        # their delivery rows (one per reminder and date) come back for the restored reminders.
+        columns = ", ".join(f'"{c}"' for c in _columns(ctx.schema, "patients_reminderdelivery"))
+        cursor.execute(
+            f'INSERT INTO "{ctx.schema}".patients_reminderdelivery ({columns}) '  # noqa: S608
+            f'SELECT {columns} FROM "{ctx.old_schema}".patients_reminderdelivery o '
+            f'WHERE EXISTS (SELECT 1 FROM "{ctx.schema}".patients_reminder r WHERE r.id = o.reminder_id) '
+            f'AND EXISTS (SELECT 1 FROM "{ctx.schema}".patients_patient p WHERE p.id = o.patient_id) '
+            "ON CONFLICT DO NOTHING"
         )
 
 

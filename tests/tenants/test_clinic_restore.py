@@ -392,3 +392,31 @@ def test_each_transaction_runs_wholly_in_the_old_schema_or_in_the_restored_one(
     finally:
         before.close()
         during.close()
+
+
+def test_what_was_sent_after_the_backup_is_not_sent_again(resto: Clinic, tmp_path: Path) -> None:
+    from datetime import time
+
+    from core.models import OutboxMessage
+    from patients.models import Reminder, ReminderDelivery
+
+    alice = make_member(f"alice-{resto.slug}@example.com", resto, Role.PATIENT)
+    patient = _patient(resto, alice, "Alice")
+    with tenant_context(resto):
+        reminder = Reminder.objects.create(patient=patient, kind="diary", local_time=time(20, 0))
+        message = OutboxMessage.objects.create(task_name="patients.reminder_deliver_chunk", kwargs={})
+    dump = tmp_path / "resto.dump"
+    _run("clinic_backup", resto.slug, "--to", str(dump))
+    with tenant_context(resto):
+        OutboxMessage.objects.filter(pk=message.pk).update(sent_at=timezone.now())
+        delivery = ReminderDelivery.objects.create(
+            reminder=reminder,
+            patient=patient,
+            local_date=patient.local_today(),
+            scheduled_for=timezone.now(),
+            status="sent",
+        )
+    _run("clinic_restore", resto.slug, "--from", str(dump))
+    with tenant_context(resto):
+        assert OutboxMessage.objects.get(pk=message.pk).sent_at is not None
+        assert ReminderDelivery.objects.get(pk=delivery.pk).status == "sent"

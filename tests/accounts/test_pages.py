@@ -387,9 +387,12 @@ def test_staff_set_up_mfa_on_the_page_and_see_the_recovery_codes_once(dr_bob: Us
     assert '<img class="qr" src="data:image/png;base64,' in page
     secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', page).group(1)  # type: ignore[union-attr]
     totp = pyotp.TOTP(secret)
-    mistyped = post(client, "/account/mfa", {"step": "confirm", "otp": "000000"})
+    mistyped = post(client, "/account/mfa", {"step": "confirm", "secret": secret, "otp": "000000"})
     assert mistyped.status_code == 400 and '<img class="qr"' in text(mistyped)  # the code is shown again
-    done = post(client, "/account/mfa", {"step": "confirm", "otp": totp.now()})
+    # Without the secret (a stolen session that never passed the password check), nothing of it.
+    blind = post(client, "/account/mfa", {"step": "confirm", "otp": "000000"})
+    assert blind.status_code == 400 and secret not in text(blind) and '<img class="qr"' not in text(blind)
+    done = post(client, "/account/mfa", {"step": "confirm", "secret": secret, "otp": totp.now()})
     assert done.status_code == 200
     codes = re.findall(r"<li><code>([0-9a-f]{6}-[0-9a-f]{6})</code></li>", text(done))
     assert len(codes) == 10

@@ -61,14 +61,18 @@ def mfa_secret_issue(*, user: User) -> tuple[str, str]:
     return secret, uri
 
 
-def mfa_provisioning_uri(*, user: User) -> str | None:
-    """The otpauth URI of the user's started, unconfirmed enrolment (the setup page shows the
-    QR code again after a mistyped code), or None."""
+def mfa_provisioning_uri(*, user: User, secret: str) -> str | None:
+    """The otpauth URI of the user's started, unconfirmed enrolment, when `secret` is its
+    secret (the setup page shows the QR code again after a mistyped code), else None. The
+    caller must already know the secret: whoever holds a stolen session but never passed the
+    password check of `mfa_setup` cannot read a pending secret back through this."""
     device = TotpDevice.objects.filter(user=user, confirmed_at__isnull=True).first()
     if device is None:
         return None
-    secret = crypto.decrypt(device.secret_encrypted)
-    return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name="CSU Tracker")
+    pending = crypto.decrypt(device.secret_encrypted)
+    if not secrets.compare_digest(pending.encode(), (secret or "").strip().upper().encode()):
+        return None
+    return pyotp.TOTP(pending).provisioning_uri(name=user.email, issuer_name="CSU Tracker")
 
 
 @transaction.atomic

@@ -179,7 +179,7 @@ class AccountPage(View):
     def throttled(self, request: HttpRequest) -> int | None:
         """Seconds to wait when this client has posted too often, else None."""
         throttle = _PageThrottle()
-        if throttle.allow_request(Request(request), self):  # type: ignore[arg-type]
+        if throttle.allow_request(Request(request), self):
             return None
         return max(1, int(throttle.wait() or 1))
 

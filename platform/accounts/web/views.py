@@ -313,6 +313,9 @@ class MfaStartForm(forms.Form):
 
 
 class MfaConfirmForm(forms.Form):
+    # The secret shown with the QR code comes back with the code: a mistyped code shows the QR
+    # code again only to whoever was shown it (accounts.services.mfa_provisioning_uri).
+    secret = forms.CharField(max_length=64, widget=forms.HiddenInput)
     otp = _otp_field(required=True)
 
 
@@ -354,13 +357,13 @@ class MfaSetupView(AccountPage):
         if not form.is_valid():
             return self.page(request, {"start_form": form, **self._required(request, member)}, status=400)
         try:
-            _secret, uri = services.mfa_setup(
+            secret, uri = services.mfa_setup(
                 request=request, user=member.user, password=form.cleaned_data["password"]
             )
         except ApplicationError as error:
             form_add_service_error(form, error)
             return self.page_error(request, {"start_form": form, **self._required(request, member)}, error)
-        return self.page(request, self._scan(uri, MfaConfirmForm()))
+        return self.page(request, self._scan(uri, MfaConfirmForm(initial={"secret": secret})))
 
     @staticmethod
     def _scan(uri: str, form: MfaConfirmForm) -> dict[str, Any]:
@@ -369,7 +372,7 @@ class MfaSetupView(AccountPage):
 
     def confirm(self, request: HttpRequest, member: Member) -> HttpResponse:
         form = MfaConfirmForm(request.POST)
-        uri = services.mfa_provisioning_uri(user=member.user)
+        uri = services.mfa_provisioning_uri(user=member.user, secret=request.POST.get("secret", ""))
         if uri is None:
             return self.page(
                 request, {"start_form": MfaStartForm(), **self._required(request, member)}, status=400

@@ -183,17 +183,21 @@ def clinic_backup(*, clinic: Clinic, path: Path) -> Path:
     under the expected name."""
     args, _ = _connection_args()
     partial = path.with_name(path.name + ".partial")
-    _run(
-        "pg_dump",
-        [
-            "--format=custom",
-            "--no-owner",
-            "--no-privileges",
-            f"--schema={clinic.schema_name}",
-            f"--file={partial}",
-            *args,
-        ],
-    )
+    try:
+        _run(
+            "pg_dump",
+            [
+                "--format=custom",
+                "--no-owner",
+                "--no-privileges",
+                f"--schema={clinic.schema_name}",
+                f"--file={partial}",
+                *args,
+            ],
+        )
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(path)
     return path
 

@@ -57,10 +57,26 @@ def clinic_host_cache_clear(*, clinic: Clinic, hosts: list[str] | None = None) -
         cache.delete_many([_host_cache_key(host) for host in hosts])
 
 
+def public_url(host: str, path: str) -> str:
+    """The one builder of absolute links the platform sends (emails, QR codes, signup answers):
+    `PUBLIC_URL_SCHEME://host[:PUBLIC_PORT]path`. A link without the port the site is served on
+    is dead (`make run` serves :8000), so the port comes from the setting, never from a request
+    (a task has none, and a Host header is the sender's to choose)."""
+    scheme, port = settings.PUBLIC_URL_SCHEME, settings.PUBLIC_PORT
+    default_port = {"http": 80, "https": 443}.get(scheme)
+    suffix = f":{port}" if port and port != default_port else ""
+    return f"{scheme}://{host}{suffix}{path}"
+
+
 def clinic_url(clinic: Clinic, path: str) -> str:
     """An absolute link on the clinic's primary host, for emails and QR codes."""
     host = clinic.domains.filter(is_primary=True).values_list("domain", flat=True).first()
-    return f"{settings.PUBLIC_URL_SCHEME}://{host}{path}"
+    return public_url(str(host), path)
+
+
+def platform_url(path: str) -> str:
+    """An absolute link on the platform host (signup confirmation, password reset there)."""
+    return public_url(settings.PLATFORM_DOMAIN, path)
 
 
 def clinic_get(*, clinic_id: Any) -> Clinic:

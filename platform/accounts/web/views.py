@@ -124,7 +124,7 @@ class AccountView(AccountPage):
             )
         except ApplicationError as error:
             form_add_service_error(form, error)
-            return self.page_error(request, {"form": form, "ask_otp": error.code == "mfa_required"}, error)
+            return self.page_error(request, {"form": form}, error)
         sessions.session_sign_in(request=request, user=sign_in.user, clinic=clinic, amr=sign_in.amr)
         if services.mfa_setup_pending(membership=sign_in.membership, clinic=clinic_get(clinic_id=clinic.pk)):
             return HttpResponseRedirect("/account/mfa")

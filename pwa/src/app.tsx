@@ -129,6 +129,12 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
       </header>
       {outcome?.status === "offline" && <p class="banner" role="status">{t("sync.offline")}</p>}
       {outcome?.status === "unavailable" && <p class="banner" role="status">{t("sync.unavailable")}</p>}
+      {outcome?.status === "consent_required" && !needsSignIn && (
+        <p class="banner" role="status">
+          {t("error.code.consent_required")}{" "}
+          {screen !== "mydata" && <button type="button" class="link" onClick={() => go("mydata")}>{t("consent.open")}</button>}
+        </p>
+      )}
       {(outcome?.status === "upgrade_required" || update) && (
         <p class="banner" role="status">
           {outcome?.status === "upgrade_required" ? t("sync.upgrade") : t("update.available")}{" "}

@@ -2,6 +2,7 @@
 // refresh token is kept by the caller (IndexedDB) through `TokenKeeper`. A 401 is answered
 // by one refresh and one retry; if the refresh is refused the caller must sign in again.
 import type {
+  ConsentState,
   EnrollResponse,
   MedicationToday,
   Problem,
@@ -146,6 +147,21 @@ export class ApiClient {
   /** The clinic's current privacy notice (public: shown before the patient has an account). */
   privacyNotice(): Promise<PrivacyNotice> {
     return this.request<PrivacyNotice>("GET", "/api/v1/auth/privacy-notice/", undefined, false);
+  }
+
+  /** The patient's consent to the notice, and the current notice. */
+  consent(): Promise<ConsentState> {
+    return this.request<ConsentState>("GET", "/api/v1/me/consent/");
+  }
+
+  /** Accept version `version` of the notice (the current one, which the patient was shown). */
+  consentAccept(version: number): Promise<ConsentState> {
+    return this.request<ConsentState>("POST", "/api/v1/me/consent/", { version });
+  }
+
+  /** Withdraw consent: the server stores nothing new of the patient's health until accepted again. */
+  consentWithdraw(): Promise<ConsentState> {
+    return this.request<ConsentState>("POST", "/api/v1/me/consent/withdraw/", {});
   }
 
   /** Join with the code, accepting version `privacyNoticeVersion` of the clinic's notice. */

@@ -11,6 +11,18 @@ export interface EnrollResponse extends TokenPair {
   role: string;
 }
 
+/** Where the patient stands with the notice (GET /api/v1/me/consent/). */
+export interface ConsentState {
+  /** given: health data is stored; none / withdrawn / outdated: nothing new is stored. */
+  status: "given" | "none" | "withdrawn" | "outdated";
+  version: number | null;
+  granted_at: string | null;
+  withdrawn_at: string | null;
+  required_version: number;
+  notice: Omit<PrivacyNotice, "clinic">;
+  history: { version: number; granted_at: string; withdrawn_at: string | null }[];
+}
+
 /** The clinic's privacy notice (GET /api/v1/auth/privacy-notice/): accepted when joining. */
 export interface PrivacyNotice {
   version: number;

@@ -173,6 +173,7 @@ def restore_findings(ctx: RestoreContext, repair: bool) -> list[Finding]:
                 )
             )
     if has_old:
+        findings.extend(_enrollments_reopened(ctx, repair))
         before, after = _seats(ctx.old_schema), _seats(ctx.schema)
         if before != after:
             findings.append(
@@ -183,6 +184,30 @@ def restore_findings(ctx: RestoreContext, repair: bool) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _enrollments_reopened(ctx: RestoreContext, repair: bool) -> list[Finding]:
+    """Codes redeemed after the backup are open again in the restored schema (or missing from
+    it): whoever holds one could enrol with it. Repaired by revoking the restored copy (a code
+    whose patient was carried over by `_relink` is already redeemed again)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT n.id, o.redeemed_by_id FROM "{ctx.old_schema}".patients_enrollment o '  # noqa: S608
+            f'JOIN "{ctx.schema}".patients_enrollment n ON n.id = o.id '
+            "WHERE o.redeemed_at IS NOT NULL AND n.redeemed_at IS NULL AND n.revoked_at IS NULL"
+        )
+        reopened = cursor.fetchall()
+        findings = []
+        for enrollment_id, user_id in reopened:
+            detail = f"enrollment {enrollment_id} was redeemed after the backup (by user {user_id}) and is open again"
+            if repair:
+                cursor.execute(
+                    f'UPDATE "{ctx.schema}".patients_enrollment SET revoked_at = now() WHERE id = %s',  # noqa: S608
+                    [enrollment_id],
+                )
+                detail += ": revoked"
+            findings.append(Finding("enrollment_reopened", str(enrollment_id), detail, repaired=repair))
+        return findings
 
 
 def _relink(ctx: RestoreContext, patient_id: uuid.UUID) -> None:

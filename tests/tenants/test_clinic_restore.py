@@ -420,3 +420,52 @@ def test_what_was_sent_after_the_backup_is_not_sent_again(resto: Clinic, tmp_pat
     with tenant_context(resto):
         assert OutboxMessage.objects.get(pk=message.pk).sent_at is not None
         assert ReminderDelivery.objects.get(pk=delivery.pk).status == "sent"
+
+
+def test_codes_redeemed_after_the_backup_are_reported_and_closed_on_repair(
+    resto: Clinic, tmp_path: Path
+) -> None:
+    with tenant_context(resto):
+        carol_record = PatientFactory(user_id=None, display_name="Carol", timezone="UTC")
+        dana_record = PatientFactory(user_id=None, display_name="Dana", timezone="UTC")
+        codes = {
+            record.pk: Enrollment.objects.create(
+                patient=record,
+                code_hash=uuid.uuid4().hex,
+                code_encrypted="-",
+                created_by_id=uuid.uuid4(),
+                expires_at=timezone.now() + timedelta(days=7),
+            )
+            for record in (carol_record, dana_record)
+        }
+    dump = tmp_path / "resto.dump"
+    _run("clinic_backup", resto.slug, "--to", str(dump))
+    # After the backup both redeem their codes; Dana's membership is then deactivated.
+    carol = make_member(f"carol-{resto.slug}@example.com", resto, Role.PATIENT)
+    dana = make_member(f"dana-{resto.slug}@example.com", resto, Role.PATIENT)
+    Membership.objects.filter(user=dana).update(is_active=False)
+    with tenant_context(resto):
+        for record, user in ((carol_record, carol), (dana_record, dana)):
+            Patient.objects.filter(pk=record.pk).update(user_id=user.pk)
+            Enrollment.objects.filter(pk=codes[record.pk].pk).update(
+                redeemed_at=timezone.now(), redeemed_by_id=user.pk
+            )
+    out = _run("clinic_restore", resto.slug, "--from", str(dump))
+    assert (
+        f"[enrollment_reopened] enrollment {codes[carol_record.pk].pk} was redeemed after the backup" in out
+    )
+    assert f"[enrollment_reopened] enrollment {codes[dana_record.pk].pk} was redeemed after the backup" in out
+    assert f"(user {carol.pk}) has no patient row; the replaced schema has it" in out
+    repaired = _run("clinic_restore", resto.slug, "--report", "--repair")
+    assert (
+        f"enrollment {codes[dana_record.pk].pk} was redeemed after the backup (by user {dana.pk}) and is open again: revoked"
+        in repaired
+    )
+    with tenant_context(resto):
+        carol_code = Enrollment.objects.get(pk=codes[carol_record.pk].pk)
+        assert (carol_code.redeemed_by_id, carol_code.revoked_at) == (carol.pk, None)  # carried over
+        assert Patient.objects.get(pk=carol_record.pk).user_id == carol.pk
+        assert Enrollment.objects.get(pk=codes[dana_record.pk].pk).revoked_at is not None
+        assert Patient.objects.get(pk=dana_record.pk).user_id is None
+    again = _run("clinic_restore", resto.slug, "--report")
+    assert "enrollment_reopened" not in again and "membership_without_patient" not in again

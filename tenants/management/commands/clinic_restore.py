@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django_tenants.utils import schema_exists
 
 from tenants.models import Clinic
 from tenants.restore import RestoreError, RestoreReport, clinic_restore, clinic_restore_report
@@ -62,7 +63,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"  [{finding.kind}] {finding.detail} ({state})")
         else:
             self.stdout.write("Public rows: all match the restored schema.")
-        if report.later_writes:
+        if not schema_exists(report.old_schema):
+            self.stdout.write(f"There is no {report.old_schema} (no restore to reconcile).")
+        elif report.later_writes:
             self.stdout.write(f"Rows only {report.old_schema} holds (written after the backup), per table:")
             for table, count in sorted(report.later_writes.items()):
                 self.stdout.write(f"  {table}: {count}")

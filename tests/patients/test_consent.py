@@ -201,6 +201,8 @@ def test_a_withdrawal_stops_new_writes_keeps_the_record_and_the_clinic_sees_it(
         assert AccessLog.objects.filter(action="consent.withdraw", patient_id=alice_patient.pk).count() == 1
     again = alice_client.post("/api/v1/me/consent/withdraw/")
     assert (again.status_code, again.json()["code"]) == (409, "consent_not_given")
+    unknown = alice_client.post("/api/v1/me/consent/withdraw/", {"reason": "x"}, format="json")
+    assert (unknown.status_code, list(unknown.json()["errors"])) == (400, ["reason"])
     # The clinic sees it: on the patient's page and in the list.
     doctor = client_for(request, "dr_bob")
     detail = doctor.get(f"/api/v1/portal/patients/{alice_patient.pk}/").json()

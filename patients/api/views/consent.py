@@ -141,11 +141,15 @@ class MyConsentApi(OwnRecordApi):
 class MyConsentWithdrawApi(OwnRecordApi):
     consent_exempt = True  # withdrawing stores no health data
 
+    class InputSerializer(StrictSerializer):
+        """No fields: an empty body (or `{}`); anything else is refused, as for every write."""
+
     @extend_schema(request=None, responses={200: ConsentStateSerializer})
     def post(self, request: Request) -> Response:
         """Withdraw consent: from now on the patient's health-data writes are refused (403
         `consent_required`) until they accept again; what was recorded stays, and the clinic
         sees the withdrawal. 409 `consent_not_given` when there is none to withdraw."""
+        self.validated(self.InputSerializer, request.data)
         patient = self.patient(request)
         consent.consent_withdraw(patient=patient, actor_id=request_user(request).pk)
         return Response(ConsentStateSerializer(_state_body(patient)).data, status=status.HTTP_200_OK)

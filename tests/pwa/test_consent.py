@@ -7,19 +7,45 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
+from django_tenants.utils import tenant_context
 
-from tests.pwa.conftest import LiveClinic, enroll_from_link, screenshot
+from accounts.models import Role, User
+from patients.models import Patient
+from tests.conftest import make_member
+from tests.pwa.conftest import LiveClinic, enroll_from_link, orm, screenshot
 from tests.pwa.test_patient_app import diary_of, local_today, record
 from tests.workers import wait_until
 
 pytestmark = pytest.mark.slow
 
 
+def _care_team_for(live: LiveClinic, email: str) -> None:
+    """Dr Weber (a clinician of the clinic) on the new patient's care team, as an admin assigns."""
+    from clinicians.models import CareTeam, Clinician
+
+    doctor = make_member(live.new_email(), live.clinic, Role.CLINICIAN, "Dr Weber")
+    patient_user = User.objects.get(email=email)
+    with tenant_context(live.clinic):
+        patient = Patient.objects.get(user_id=patient_user.pk)
+        CareTeam.objects.create(
+            clinician=Clinician.objects.create(user_id=doctor.pk),
+            patient=patient,
+            since=patient.local_today(),
+        )
+    connection.set_schema_to_public()
+
+
 def test_a_withdrawal_keeps_new_entries_on_the_device_until_the_patient_agrees_again(
     page: Any, live_clinic: LiveClinic
 ) -> None:
     email = enroll_from_link(page, live_clinic)
+    orm(_care_team_for, live_clinic, email)
     page.get_by_role("link", name="My data").click()
+    # My data also names the care team: names and roles, no email.
+    team = page.get_by_role("region", name="Your care team")
+    team.get_by_text("Dr Weber, your main clinician").wait_for()
+    assert "@" not in team.inner_text()
     card = page.get_by_role("region", name="Privacy notice and consent")
     card.get_by_text("You agreed to your clinic's privacy notice (version 1)").wait_for()
     card.get_by_text("Read the privacy notice (version 1)").click()

@@ -2,6 +2,7 @@
 // refresh token is kept by the caller (IndexedDB) through `TokenKeeper`. A 401 is answered
 // by one refresh and one retry; if the refresh is refused the caller must sign in again.
 import type {
+  CareTeamMember,
   ConsentState,
   EnrollResponse,
   MedicationToday,
@@ -147,6 +148,11 @@ export class ApiClient {
   /** The clinic's current privacy notice (public: shown before the patient has an account). */
   privacyNotice(): Promise<PrivacyNotice> {
     return this.request<PrivacyNotice>("GET", "/api/v1/auth/privacy-notice/", undefined, false);
+  }
+
+  /** The clinicians who look after the patient now, primary first. */
+  careTeam(): Promise<CareTeamMember[]> {
+    return this.request<CareTeamMember[]>("GET", "/api/v1/me/care-team/");
   }
 
   /** The patient's consent to the notice, and the current notice. */

@@ -11,6 +11,13 @@ export interface EnrollResponse extends TokenPair {
   role: string;
 }
 
+/** A clinician on the patient's care team (GET /api/v1/me/care-team/): a name and a role. */
+export interface CareTeamMember {
+  name: string;
+  care_role: "primary" | "secondary";
+  since: string;
+}
+
 /** Where the patient stands with the notice (GET /api/v1/me/consent/). */
 export interface ConsentState {
   /** given: health data is stored; none / withdrawn / outdated: nothing new is stored. */

@@ -1,13 +1,15 @@
 import { useEffect, useState } from "preact/hooks";
 import { metaGet, metaSet } from "../store/meta";
 import { useApp } from "./context";
+import { CareTeam } from "./mydata/CareTeam";
 import { Consent } from "./mydata/Consent";
 import { Deletion } from "./mydata/Deletion";
 import { Export } from "./mydata/Export";
 import { Preferences } from "./mydata/Preferences";
 import "./MyData.css";
 
-/** Who is signed in, language and time zone, consent, the data download and the deletion request. */
+/** Who is signed in, language and time zone, the care team, consent, the data download and the
+ * deletion request. */
 export function MyData({ revision }: { revision: number }) {
   const { session, t } = useApp();
   const [name, setName] = useState<string | undefined>();
@@ -33,6 +35,7 @@ export function MyData({ revision }: { revision: number }) {
       <p class="who">{name ? t("mydata.signedInAs", { name }) : t("mydata.signedIn")}</p>
       <p class="hint">{t("mydata.signOutHint")}</p>
       <Preferences revision={revision} />
+      <CareTeam />
       <Consent />
       <Export />
       <Deletion />

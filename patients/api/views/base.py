@@ -14,6 +14,7 @@ from core.errors import ApplicationError, ErrorCode
 from patients import selectors
 from patients.consent import consent_require
 from patients.models import Patient
+from patients.services import patient_write_lock
 from tenants.models import Clinic
 
 
@@ -54,6 +55,10 @@ class OwnRecordApi(PatientApi):
                 detail="No patient record for this account.",
             )
         if request.method not in SAFE_METHODS and not self.consent_exempt:
+            # Checked under the patient's write lock, held to the request's commit (the first
+            # lock of every write, as the services take it): a withdrawal that committed first
+            # is seen here, and one that starts now waits until this write has committed.
+            patient_write_lock(patient)
             consent_require(patient=patient)
         return patient
 

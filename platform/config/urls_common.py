@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
+from config.openapi import HostSchemaView
 from core.health import readyz
+from core.problems import ProblemPageView, ProblemsPageView
 
 common_patterns = [
     path("readyz", readyz, name="readyz"),
+    # The pages problem `type` URIs point at (core.problems), on every host.
+    path("problems/", ProblemsPageView.as_view(), name="problems"),
+    path("problems/<slug:code>", ProblemPageView.as_view(), name="problem"),
     path(
         "api/schema/",
-        SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]),
+        HostSchemaView.as_view(permission_classes=[], authentication_classes=[]),
         name="schema",
     ),
     path(

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from django.urls import include, path, re_path
 from onboarding.api.urls import tenant_patterns
+from onboarding.pages import VerifyEmailView
 
 from accounts.api.urls import auth_patterns
+from accounts.web.urls import tenant_page_patterns
 from billing.api.urls import admin_patterns as billing_admin_patterns
 from clinicians.api.urls import portal_patterns
 from config.urls_common import common_patterns
@@ -23,6 +25,9 @@ urlpatterns = [
     # The patient PWA (patients/app.py): the clinic's own origin, scope /app/.
     path("", app.IntoAppView.as_view(), name="app-root"),
     path("enroll", app.IntoAppView.as_view(), name="app-enroll"),
+    # Account pages (accounts/web, onboarding/pages): where staff links in emails lead.
+    *tenant_page_patterns,
+    path("verify-email", VerifyEmailView.as_view(), name="page-verify-email"),
     path("app/manifest.webmanifest", app.ManifestView.as_view(), name="app-manifest"),
     path("app/sw.js", app.ServiceWorkerView.as_view(), name="app-service-worker"),
     re_path(

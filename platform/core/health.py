@@ -1,4 +1,5 @@
-"""Readiness: database, migrations, cache and broker. 503 names the failing parts.
+"""Readiness: database, migrations, field encryption keys, cache and broker. 503 names the
+failing parts.
 
 The view runs outside ATOMIC_REQUESTS: opening the request's transaction is itself a database
 call, which would fail before the check could name the database. Its cost does not grow with
@@ -11,12 +12,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
 import redis
 from django.conf import settings
 from django.core.cache import caches
+from django.core.signals import setting_changed
 from django.db import DatabaseError, connection, transaction
 from django.db.migrations.loader import MigrationLoader
+from django.dispatch import receiver
 from django.http import HttpRequest, JsonResponse
 from kombu.connection import Connection
 from redis.exceptions import RedisError
@@ -120,6 +124,42 @@ def _broker_is_the_cache() -> bool:
     return _redis_py_url(settings.CELERY_BROKER_URL) == str(settings.CACHES["default"]["LOCATION"])
 
 
+# The keys check samples each encrypted column of the host's schema at most this often per
+# process: readiness probes come every few seconds, encrypted rows change rarely.
+KEYS_CHECK_SECONDS = 60
+KEYS_CHECK_SAMPLE = 20
+_keys_checked: dict[str, tuple[float, str | None]] = {}
+
+
+@receiver(setting_changed)
+def _keys_check_reset(*, setting: str, **kwargs: object) -> None:
+    if setting == "FIELD_ENCRYPTION_KEYS":
+        _keys_checked.clear()
+
+
+def _check_keys() -> str | None:
+    """`keys` when a sampled encrypted value of the host's schema opens with no configured key
+    (a key dropped too early, a backup restored from under a retired key, or this process
+    lacking the key a newer release encrypts with): those reads would answer 500, so the
+    process is not ready. Full census: `manage.py check_keys`."""
+    from core.keys import unreadable_sample
+
+    schema = getattr(connection, "schema_name", "public")
+    checked_at, cached = _keys_checked.get(schema, (float("-inf"), None))
+    if time.monotonic() - checked_at < KEYS_CHECK_SECONDS:
+        return cached
+    try:
+        unreadable = unreadable_sample(schema=schema, tenant=schema != "public", sample=KEYS_CHECK_SAMPLE)
+    except DatabaseError as exc:
+        logger.warning("readyz: keys not checked (%s)", type(exc).__name__)
+        return "keys"
+    result = "keys" if unreadable else None
+    if unreadable:  # table and column names only, never a value
+        logger.error("readyz: no configured key opens values in %s", ", ".join(unreadable))
+    _keys_checked[schema] = (time.monotonic(), result)
+    return result
+
+
 def readiness(*, schema_resolved: bool = True) -> JsonResponse:
     """The readiness answer for the current schema. `schema_resolved=False`: the host's clinic
     could not be looked up because the database is down (tenants.middleware)."""
@@ -127,10 +167,12 @@ def readiness(*, schema_resolved: bool = True) -> JsonResponse:
         database, migrations = _check_database_and_migrations()
     else:
         database, migrations = "database", "migrations"
+    # Without a database the keys cannot be checked: they count as failing, like migrations.
+    keys = "keys" if database else _check_keys()
     cache = _check_cache()
     # One Redis for both (the default): one probe. Split URLs: each its own probe.
     broker = (cache and "broker") if _broker_is_the_cache() else _check_broker()
-    checks = {"database": database, "migrations": migrations, "cache": cache, "broker": broker}
+    checks = {"database": database, "migrations": migrations, "keys": keys, "cache": cache, "broker": broker}
     failing = [name for name, failure in checks.items() if failure]
     if failing:
         return problem_response(

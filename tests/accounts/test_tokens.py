@@ -16,7 +16,7 @@ from tests.conftest import PASSWORD, authed_client, host_client, make_member, to
 pytestmark = pytest.mark.django_db
 
 INVALID = {
-    "type": "https://docs.csu-tracker.invalid/problems/invalid_credentials",
+    "type": "http://localhost/problems/invalid_credentials",
     "title": "Authentication required",
     "status": 401,
     "detail": "No active account found with the given credentials.",

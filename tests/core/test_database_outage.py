@@ -30,7 +30,7 @@ def assert_service_unavailable(response) -> None:  # noqa: ANN001
     assert response["Content-Type"] == "application/problem+json"
     assert response["Retry-After"] == "5"
     assert response.json() == {
-        "type": "https://docs.csu-tracker.invalid/problems/service_unavailable",
+        "type": "http://localhost/problems/service_unavailable",
         "title": "Service unavailable",
         "status": 503,
         "detail": "The service is briefly unavailable. Try again in a few seconds.",
@@ -49,7 +49,7 @@ def test_host_routing_without_a_database_answers_503(
 def test_a_view_losing_the_database_answers_503(
     alice_client: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("accounts.authentication.membership_active_for", _refuse)
+    monkeypatch.setattr("accounts.authentication.user_with_membership", _refuse)
     assert_service_unavailable(alice_client.get("/api/v1/me/profile/"))
 
 
@@ -72,5 +72,11 @@ def test_readyz_on_a_clinic_host_names_the_database_when_the_clinic_cannot_be_lo
     response = client_a.get("/readyz")
     assert response.status_code == 503
     body = response.json()
-    assert (body["code"], body["detail"]) == ("not_ready", "Not ready: database, migrations.")
-    assert body["checks"] == {"database": "fail", "migrations": "fail", "cache": "ok", "broker": "ok"}
+    assert (body["code"], body["detail"]) == ("not_ready", "Not ready: database, migrations, keys.")
+    assert body["checks"] == {
+        "database": "fail",
+        "migrations": "fail",
+        "keys": "fail",
+        "cache": "ok",
+        "broker": "ok",
+    }

@@ -20,7 +20,7 @@ def test_readyz_checks_database_migrations_cache_and_broker(public_client, clini
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
-        "checks": {"database": "ok", "migrations": "ok", "cache": "ok", "broker": "ok"},
+        "checks": {"database": "ok", "migrations": "ok", "keys": "ok", "cache": "ok", "broker": "ok"},
     }
 
 
@@ -41,7 +41,7 @@ def test_readyz_names_the_cache_when_it_is_down(public_client) -> None:  # noqa:
     assert body["code"] == "not_ready"
     assert body["detail"] == "Not ready: cache."
     # The cache's URL now differs from the broker's: the broker is probed on its own, and is up.
-    assert body["checks"] == {"database": "ok", "migrations": "ok", "cache": "fail", "broker": "ok"}
+    assert body["checks"] == {"database": "ok", "migrations": "ok", "keys": "ok", "cache": "fail", "broker": "ok"}
 
 
 def test_readyz_names_migrations_when_a_clinic_schema_is_behind(public_client, clinic_a) -> None:  # noqa: ANN001
@@ -55,6 +55,7 @@ def test_readyz_names_migrations_when_a_clinic_schema_is_behind(public_client, c
     assert response.json()["checks"] == {
         "database": "ok",
         "migrations": "fail",
+        "keys": "ok",
         "cache": "ok",
         "broker": "ok",
     }

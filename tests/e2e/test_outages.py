@@ -151,7 +151,7 @@ def test_a_patient_records_and_reads_her_diary_through_a_redis_outage(
         ready = site.call("GET", "/readyz", HOST)
         assert (ready.status_code, ready.json()["checks"]) == (
             503,
-            {"database": "ok", "migrations": "ok", "cache": "fail", "broker": "fail"},
+            {"database": "ok", "migrations": "ok", "keys": "ok", "cache": "fail", "broker": "fail"},
         )
         # The follow-up task could not be published: its outbox row waits for the relay.
         with tenant_context(Clinic.objects.get(slug="alpha")):

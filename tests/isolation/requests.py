@@ -31,8 +31,10 @@ TENANT_PATH_DEFAULTS = {
     "day": "{yesterday}",
     "slot": "am",
     "instrument": "uct",
+    "code": "unknown_medication",  # a problem code (core.problems), not an object of anyone's
 }
 PLATFORM_PATH_DEFAULTS = {
+    "code": "unknown_medication",
     "slug": "alpha",
     "subscription_id": "{alpha_subscription_id}",
     "invoice_id": "{alpha_invoice_id}",

@@ -79,7 +79,7 @@ def test_unknown_host_through_the_full_stack(public_client) -> None:  # noqa: AN
     response = public_client.get("/readyz", HTTP_HOST="ghost.localhost")
     assert response.status_code == 404
     assert response.json() == {
-        "type": "https://docs.csu-tracker.invalid/problems/unknown_host",
+        "type": "http://localhost/problems/unknown_host",
         "title": "Not found",
         "status": 404,
         "detail": "Unknown host 'ghost.localhost': no clinic answers here. The platform is at localhost, "

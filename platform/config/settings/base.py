@@ -21,6 +21,9 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production"  # noqa: S105 (refused by production)
 
 SECRET_KEY = env("SECRET_KEY", default=DEV_SECRET_KEY)
+# Previous SECRET_KEYs, still accepted for signatures (sessions, password-reset links, email
+# verification, sync and page cursors) while a rotation settles; `rotate_keys --plan`.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 DEBUG = env.bool("DEBUG", default=False)
 PLATFORM_DOMAIN = env("PLATFORM_DOMAIN", default="localhost").lower()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[PLATFORM_DOMAIN, f".{PLATFORM_DOMAIN}"])
@@ -233,8 +236,11 @@ EMAIL_VERIFICATION_SECONDS = env.int("EMAIL_VERIFICATION_SECONDS", default=24 * 
 SIGNUP_HOURLY_BUDGET = env.int("SIGNUP_HOURLY_BUDGET", default=100)
 # Reset emails one account receives per hour, however many times a reset is asked for.
 PASSWORD_RESETS_PER_HOUR = env.int("PASSWORD_RESETS_PER_HOUR", default=3)
-# The PWA's origin for links in emails and QR codes; empty = the clinic's own host.
+# Links in emails and QR codes (tenants.selectors.public_url): PUBLIC_URL_SCHEME://<host>[:PUBLIC_PORT]
+# on the clinic's own host (or PLATFORM_DOMAIN). PUBLIC_PORT is the port people reach the site
+# on (behind a proxy on 443: leave it unset); `make run` sets it to the port it serves.
 PUBLIC_URL_SCHEME = env("PUBLIC_URL_SCHEME", default="http")
+PUBLIC_PORT = env.int("PUBLIC_PORT", default=None)
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -246,6 +252,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# Keys of the keyed hashes (enrollment codes, invitations, MFA recovery codes), newest first,
+# separate from SECRET_KEY; unset, SECRET_KEY (and its fallbacks) as before (core.crypto).
+HASH_KEYS = env.list("HASH_KEYS", default=[])
 
 # --- Email -------------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
@@ -301,7 +310,7 @@ REST_FRAMEWORK = {
         "reports": env("THROTTLE_REPORTS", default="60/hour"),  # per user: portal report requests
     },
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["core.api.renderers.ORJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["core.parsers.SafeJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
@@ -316,6 +325,48 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Tags, summaries, descriptions, examples and error answers: the registry in config.openapi.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.postprocess_schema",
+    ],
+    "TAGS": [
+        {
+            "name": "Patient app",
+            "description": "The patient's own diary, doses, questionnaires, "
+            "reminders, scores and data (clinic host, signed in as a patient).",
+        },
+        {
+            "name": "Sync",
+            "description": "Offline-first replication for the patient app: push the "
+            "device's changes, pull the server's since a cursor.",
+        },
+        {
+            "name": "Portal",
+            "description": "Clinicians: patients in their care teams, "
+            "prescriptions, notes, alerts, reports and enrollment codes.",
+        },
+        {
+            "name": "Clinic admin",
+            "description": "Clinic admins: members, invitations, care teams, "
+            "clinic settings, privacy notices and the access log; signing up a new clinic.",
+        },
+        {
+            "name": "Auth",
+            "description": "Signing in and out, tokens, passwords, two-factor "
+            "authentication, invitations and enrollment.",
+        },
+        {
+            "name": "Platform operator",
+            "description": "The platform's operators (platform host "
+            "only): clinics' lifecycle, subscriptions and invoices.",
+        },
+        {
+            "name": "Billing",
+            "description": "The clinic's plan, usage and invoices (clinic admins, "
+            "clinic host) and the payment provider's webhooks (platform host).",
+        },
+    ],
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "accounts.models.Role.choices",
         "StaffRoleEnum": "accounts.models.STAFF_ROLE_CHOICES",
@@ -326,6 +377,7 @@ SPECTACULAR_SETTINGS = {
         "DoseStatusEnum": "patients.models.DoseStatus.choices",
         "ReminderKindEnum": "patients.models.ReminderKind.choices",
         "ReportKindEnum": "clinicians.models.ReportKind.choices",
+        "ConsentStatusEnum": "clinicians.api.views.patients.CONSENT_STATUSES",
     },
 }
 SIMPLE_JWT = {

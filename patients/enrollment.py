@@ -111,8 +111,8 @@ def enrollment_open_get(*, enrollment_id: uuid.UUID | str) -> Enrollment | None:
 
 def _enrollment_open(*, code: str, lock: bool = False) -> Enrollment:
     queryset = Enrollment.objects.select_for_update() if lock else Enrollment.objects
-    code_hash = crypto.keyed_hash(enrollment_code_normalize(code), purpose="enrollment")
-    enrollment = queryset.filter(code_hash=code_hash).first()
+    code_hashes = crypto.keyed_hashes(enrollment_code_normalize(code), purpose="enrollment")
+    enrollment = queryset.filter(code_hash__in=code_hashes).first()
     account_services.single_use_check(
         kind="enrollment",
         noun="enrollment code",

@@ -28,6 +28,7 @@ from core.errors import ApplicationError, ErrorCode
 from core.outbox import outbox_enqueue_many
 from patients import push
 from patients.audit import access_log_write
+from patients.consent import ConsentStatus, consent_states
 from patients.models import (
     DeliveryStatus,
     DoseLog,
@@ -441,14 +442,30 @@ def _already_recorded(cursor: Any, due: list[_Due]) -> set[uuid.UUID]:
     return done
 
 
+def _without_consent(due: list[_Due]) -> set[uuid.UUID]:
+    """Patients of the batch who withdrew their consent to the clinic's privacy notice
+    (patients.consent): the clinic stores nothing they record, so nothing asks them to record
+    (three queries). A patient who has not yet agreed (enrolled before consent existed) or whose
+    consent is outdated is still reminded: the app they open asks them to agree."""
+    states = consent_states(patient_ids=list({r.patient_id for r in due}))
+    return {patient_id for patient_id, state in states.items() if state.status == ConsentStatus.WITHDRAWN}
+
+
 def _skip_reason(
-    reminder: _Due, fire_at: datetime, now: datetime, done: set[uuid.UUID], local_now: time
+    reminder: _Due,
+    fire_at: datetime,
+    now: datetime,
+    done: set[uuid.UUID],
+    local_now: time,
+    unconsented: frozenset[uuid.UUID] | set[uuid.UUID] = frozenset(),
 ) -> tuple[str, str]:
     patient = reminder.patient
     if fire_at < now - max_lateness():
         return DeliveryStatus.EXPIRED, "late"
     if patient.status != PatientStatus.ACTIVE:
         return DeliveryStatus.SKIPPED, "patient_inactive"
+    if reminder.patient_id in unconsented:
+        return DeliveryStatus.SKIPPED, "no_consent"
     if reminder.pk in done:
         return DeliveryStatus.SKIPPED, "already_recorded"
     if (
@@ -511,6 +528,7 @@ def reminders_dispatch_due(*, now: datetime | None = None, limit: int = DISPATCH
             return result
         result.due = len(due)
         done = _already_recorded(cursor, due)
+        unconsented = _without_consent(due)
         floor = now - max_lateness()
         local_times: dict[str, time] = {}  # the local wall-clock time now, per zone
         rows: dict[str, list[Any]] = defaultdict(list)
@@ -521,7 +539,7 @@ def reminders_dispatch_due(*, now: datetime | None = None, limit: int = DISPATCH
             local_now = local_times.get(patient.timezone)
             if local_now is None:
                 local_now = local_times[patient.timezone] = now.astimezone(zone).time()
-            status, reason = _skip_reason(reminder, fire_at, now, done, local_now)
+            status, reason = _skip_reason(reminder, fire_at, now, done, local_now, unconsented)
             rows["reminders"].append(reminder.pk)
             rows["patients"].append(reminder.patient_id)
             rows["dates"].append(reminder.next_local_date)

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from core.models import OutboxMessage
 from patients import push
+from patients.consent import consent_accept, consent_withdraw
 from patients.models import (
     DeliveryStatus,
     Patient,
@@ -537,6 +538,29 @@ def test_a_paused_patients_reminders_are_skipped_and_resume_when_active_again(
             (date(2026, 11, 23), "skipped", "patient_inactive"),
             (date(2026, 11, 24), "pending", ""),
         ]
+
+
+def test_a_patient_who_withdrew_consent_is_not_reminded_until_they_agree_again(
+    alice_patient: Patient, clinic_a: Clinic
+) -> None:
+    """Nothing the patient records is stored while they have withdrawn their consent to the
+    privacy notice (patients.consent), so nothing asks them to record it."""
+    with tenant_context(clinic_a):
+        never_agreed = PatientFactory(display_name="Enrolled before consent", timezone="Europe/Berlin")
+    now = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
+    with tenant_context(clinic_a):
+        reminder = reminder_at(alice_patient, time(20, 0), now=now - timedelta(minutes=5))
+        nudged = reminder_at(never_agreed, time(20, 0), now=now - timedelta(minutes=5))
+        consent_withdraw(patient=alice_patient, actor_id=alice_patient.user_id)
+        reminders_dispatch_due(now=now)
+        consent_accept(patient=alice_patient, version=1, actor_id=alice_patient.user_id)
+        reminders_dispatch_due(now=now + timedelta(days=1))
+        assert deliveries(reminder) == [
+            (date(2026, 11, 23), "skipped", "no_consent"),
+            (date(2026, 11, 24), "pending", ""),
+        ]
+        # Not yet agreed (no consent rows): reminded, and the app asks for the agreement.
+        assert deliveries(nudged)[0] == (date(2026, 11, 23), "pending", "")
 
 
 # --- Hardening (independent review) ---------------------------------------------------------------

@@ -1,8 +1,10 @@
 """A newcomer's first week through the emails and the account pages, in Chromium (issue 22): sign
 up a clinic over the API, open the confirmation link from the email, sign in, invite a clinician,
 who opens the invitation link and joins, sets up two-factor sign-in, then resets the password
-through the emailed link and signs in with the new one. Every link is taken from an email as
-sent (file backend), with the port the server runs on (PUBLIC_PORT), and every page answers.
+through the emailed link and signs in with the new one; the admin issues an enrollment code and
+a patient opens its link (with its QR code served) and joins in the patient app. Every link is
+taken from an email or the API as sent (file backend), with the port the server runs on
+(PUBLIC_PORT), and every page answers.
 
 Run once in English and once in German (the browser's locale decides). axe-core checks each
 page (no serious or critical findings). Screenshots of each page
@@ -43,6 +45,7 @@ PHONE = {"width": 390, "height": 844}
 ADMIN_PASSWORD = "first week admin passphrase"
 CLINICIAN_PASSWORD = "first week clinician passphrase"
 NEW_PASSWORD = "first week brand new passphrase"
+PATIENT_PASSWORD = "first week patient passphrase"
 T = TypeVar("T")
 
 # The live server's workers send mail to files the test reads (the test settings' locmem
@@ -83,6 +86,13 @@ WORDS = {
         "new_password_again": "New password again",
         "set_password": "Set new password",
         "changed": "Your password is changed.",
+        # the patient app (pwa/src/i18n/en.json)
+        "join": "Join your clinic",
+        "app_email": "Email",
+        "app_password": "Password",
+        "agree": "I have read the privacy notice",
+        "create_account": "Create my account",
+        "today": "Today",
     },
     "de": {
         "confirmed": "Ihre E-Mail-Adresse ist bestätigt.",
@@ -110,6 +120,13 @@ WORDS = {
         "new_password_again": "Neues Passwort wiederholen",
         "set_password": "Neues Passwort setzen",
         "changed": "Ihr Passwort ist geändert.",
+        # the patient app (pwa/src/i18n/de.json)
+        "join": "Bei Ihrer Klinik anmelden",
+        "app_email": "E-Mail",
+        "app_password": "Passwort",
+        "agree": "Ich habe die Datenschutzerklärung gelesen",
+        "create_account": "Konto anlegen",
+        "today": "Heute",
     },
 }
 
@@ -269,6 +286,7 @@ def test_a_newcomers_first_week_through_every_emailed_link(
     words = WORDS[language]
     slug = f"week-{language}-{uuid.uuid4().hex[:6]}"
     admin_email, clinician_email = f"admin-{slug}@example.com", f"doc-{slug}@example.com"
+    patient_email = f"patient-{slug}@example.com"
     clinic_host = f"{slug}.localhost"
     problems: list[str] = []
     context = chromium.new_context(viewport=PHONE, locale="de-DE" if language == "de" else "en-GB")
@@ -396,8 +414,45 @@ def test_a_newcomers_first_week_through_every_emailed_link(
         page.get_by_text(words["signed_in_as"]).wait_for()
         assert clinician_email in page.content()
         doctor.close()
+
+        # --- The admin hands a patient the enrollment link (or its QR code); she joins in the app -----
+        token = live_site.api(
+            "POST",
+            clinic_host,
+            "/api/v1/auth/token/",
+            json={"email": admin_email, "password": ADMIN_PASSWORD},
+        ).json()["access"]
+        issued = live_site.api(
+            "POST",
+            clinic_host,
+            "/api/v1/portal/enrollments/",
+            json={},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert issued.status_code == 201, issued.text
+        enroll_url = issued.json()["enroll_url"]
+        assert enroll_url.startswith(f"http://{clinic_host}:{live_site.port}/enroll#code="), enroll_url
+        qr = live_site.api(
+            "GET", clinic_host, issued.json()["qr_url"], headers={"Authorization": f"Bearer {token}"}
+        )
+        assert (qr.status_code, qr.headers["Content-Type"]) == (200, "image/png")
+        phone = context.browser.new_context(viewport=PHONE, locale="de-DE" if language == "de" else "en-GB")
+        page = phone.new_page()
+        watch(page, problems)
+        page.goto(enroll_url)
+        page.get_by_role("heading", name=words["join"]).wait_for()
+        assert "#code" not in page.url  # the code left the address bar
+        page.get_by_label(words["app_email"]).fill(patient_email)
+        page.get_by_label(words["app_password"], exact=True).fill(PATIENT_PASSWORD)
+        page.locator("section.privacy-notice h2").wait_for()
+        page.get_by_label(words["agree"], exact=False).check()
+        shot(page, language, "12-patient-enroll")
+        page.get_by_role("button", name=words["create_account"]).click()
+        page.get_by_role("heading", name=words["today"]).wait_for()
+        shot(page, language, "13-patient-today")
+        phone.close()
     finally:
         context.close()
         with django_db_blocker.unblock():
-            orm(_cleanup, slug, [admin_email, clinician_email])
+            orm(_cleanup, slug, [admin_email, clinician_email, patient_email])
     assert problems == [], "a page broke its CSP or threw"

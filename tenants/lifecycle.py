@@ -113,7 +113,7 @@ def clinic_offboard_request(*, clinic: Clinic) -> Clinic:
 
     allowed = (ClinicStatus.ACTIVE, ClinicStatus.SUSPENDED, ClinicStatus.OFFBOARDING)
     with transaction.atomic():
-        locked: Clinic = Clinic.objects.select_for_update().get(pk=clinic.pk)
+        locked = _clinic_lock(clinic)
         if locked.status not in allowed:
             raise ApplicationError(
                 code=ErrorCode.INVALID_STATUS,
@@ -147,7 +147,7 @@ def clinic_offboard_cancel(*, clinic: Clinic, to: str = ClinicStatus.ACTIVE) -> 
             code=ErrorCode.INVALID_STATUS, field="to", detail="A cancelled offboarding returns to active or suspended."
         )
     with transaction.atomic():
-        locked: Clinic = Clinic.objects.select_for_update().get(pk=clinic.pk)
+        locked = _clinic_lock(clinic)
         if locked.status != ClinicStatus.OFFBOARDING:
             raise ApplicationError(
                 code=ErrorCode.INVALID_STATUS,
@@ -166,6 +166,15 @@ def clinic_offboard_cancel(*, clinic: Clinic, to: str = ClinicStatus.ACTIVE) -> 
             transaction.on_commit(lambda: _archive_delete_quietly(archive))
     _host_cache_clear_now_and_on_commit(locked)
     logger.info("clinic %s offboarding cancelled; now %s", locked.slug, to)
+    return locked
+
+
+def _clinic_lock(clinic: Clinic) -> Clinic:
+    """The clinic's row, locked to the end of the transaction; 404 when it is gone (purged
+    while the caller held an older copy), never a 500."""
+    locked: Clinic | None = Clinic.objects.select_for_update().filter(pk=clinic.pk).first()
+    if locked is None:
+        raise ApplicationError(code=ErrorCode.NOT_FOUND, status_code=404, detail="No such clinic.")
     return locked
 
 

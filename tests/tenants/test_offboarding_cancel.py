@@ -15,6 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from core.errors import ApplicationError
 from tenants import lifecycle
 from tenants.models import Clinic, ClinicStatus
 from tests.conftest import authed_client, host_client
@@ -205,3 +206,17 @@ def test_cancel_is_for_operators_on_the_platform_host_only(
     assert response.status_code == expected
     clinic_a.refresh_from_db()
     assert clinic_a.status == ClinicStatus.OFFBOARDING
+
+
+def test_a_cancel_racing_the_purge_answers_404_not_500(
+    ops_client: APIClient, clinic_a: Clinic, archives: Path
+) -> None:
+    stale = Clinic.objects.get(pk=clinic_a.pk)
+    lifecycle.clinic_offboard_request(clinic=clinic_a)
+    Clinic.objects.filter(pk=clinic_a.pk).delete()  # the purge committed meanwhile
+    with pytest.raises(ApplicationError) as gone:
+        lifecycle.clinic_offboard_cancel(clinic=stale)
+    assert (gone.value.status_code, gone.value.code) == (404, "not_found")
+    with pytest.raises(ApplicationError) as gone_too:
+        lifecycle.clinic_offboard_request(clinic=stale)
+    assert gone_too.value.status_code == 404

@@ -21,7 +21,7 @@ from accounts.services.users import STAFF_ROLES, email_normalize, membership_gra
 from core import crypto
 from core.errors import ApplicationError, ErrorCode
 from tenants.models import Clinic, ClinicStatus
-from tenants.selectors import clinic_url
+from tenants.selectors import clinic_status_get, clinic_url
 
 
 @transaction.atomic
@@ -83,14 +83,18 @@ def invitation_revoke(*, invitation: Invitation) -> Invitation:
 
 def clinic_refuse_new_members(clinic: Clinic) -> None:
     """A suspended or offboarding clinic takes no new members, patients or codes: whatever
-    joined an offboarding clinic would be missing from its export archive."""
-    if clinic.status == ClinicStatus.SUSPENDED:
+    joined an offboarding clinic would be missing from its export archive.
+
+    The status is read as stored now: `clinic` may be the request's copy from the host caches,
+    which another process's status change reaches only within seconds (tenants.selectors)."""
+    status = clinic_status_get(clinic_id=clinic.pk) or clinic.status
+    if status == ClinicStatus.SUSPENDED:
         raise ApplicationError(
             code=ErrorCode.CLINIC_SUSPENDED,
             status_code=403,
             detail="This clinic is suspended: no new members for now.",
         )
-    if clinic.status == ClinicStatus.OFFBOARDING:
+    if status == ClinicStatus.OFFBOARDING:
         raise ApplicationError(
             code=ErrorCode.CLINIC_OFFBOARDING,
             status_code=403,

@@ -299,3 +299,13 @@ def test_the_admin_list_costs_the_same_queries_for_more_assignments(
     with CaptureQueriesContext(connection) as many:
         assert len(admin.get("/api/v1/admin/care-teams/").json()) == 8
     assert len(many) == len(few)
+
+
+def test_a_clinician_asking_the_admin_list_is_pointed_to_the_portal(
+    request: pytest.FixtureRequest, team: CareTeam, alice_patient: Patient, clinic_a: Clinic
+) -> None:
+    response = client_for(request, "dr_bob").get(f"/api/v1/admin/care-teams/?patient={alice_patient.pk}")
+    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+    assert "/api/v1/portal/patients/{id}/care-team/" in response.json()["detail"]
+    with tenant_context(clinic_a):  # refused and audited as before
+        assert AccessLog.objects.filter(allowed=False, actor_id=team.clinician.user_id).exists()

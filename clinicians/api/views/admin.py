@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -10,6 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.base import ClinicAdminApi
+from accounts.authentication import request_membership
+from accounts.models import Role
 from clinicians import selectors, services
 from clinicians.access import care_team_get
 from clinicians.models import CareRole
@@ -44,6 +46,19 @@ class CareTeamSerializer(serializers.Serializer[Any]):
 
 
 class CareTeamListCreateApi(ClinicAdminApi):
+    def permission_denied(
+        self, request: Request, message: str | None = None, code: str | None = None
+    ) -> NoReturn:
+        """A clinician who asks here for care teams is told where they read one (refused and
+        audited all the same: managing assignments is the admins')."""
+        membership = request_membership(request)
+        if membership is not None and membership.role == Role.CLINICIAN and request.method == "GET":
+            message = (
+                "Care teams are managed by the clinic's admins. A clinician reads the care team of a "
+                "patient they may see at /api/v1/portal/patients/{id}/care-team/."
+            )
+        super().permission_denied(request, message=message, code=code)
+
     class FilterSerializer(StrictSerializer):
         patient = serializers.UUIDField(required=False)
         active = serializers.BooleanField(required=False, allow_null=True, default=None)

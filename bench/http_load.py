@@ -64,7 +64,7 @@ from accounts.models import Membership, User  # noqa: E402
 from accounts.services import tokens_issue  # noqa: E402
 from clinicians.models import CareTeam  # noqa: E402
 from clinicians.services import clinician_for_user  # noqa: E402
-from patients.models import Patient  # noqa: E402
+from patients.models import Consent, Patient  # noqa: E402
 from patients.summary import summaries_refresh  # noqa: E402
 from tenants.services import clinic_create  # noqa: E402
 
@@ -131,6 +131,8 @@ def seed(patients: int, weeks: int) -> Seeded:
             patient = Patient.objects.create(
                 user_id=user.pk, display_name=f"Patient {i:04d}", timezone="Europe/Berlin"
             )
+            # Enrolled patients have accepted the privacy notice (no write is stored without).
+            Consent.objects.create(patient=patient, kind="privacy_notice", version="1")
             Patient.objects.filter(pk=patient.pk).update(
                 enrolled_at=patient.enrolled_at - timedelta(days=days + 1)
             )

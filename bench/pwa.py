@@ -50,7 +50,7 @@ from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 from django_tenants.utils import tenant_context  # noqa: E402
 
 from accounts.models import Membership, User  # noqa: E402
-from patients.models import DiaryEntry, Patient  # noqa: E402
+from patients.models import Consent, DiaryEntry, Patient  # noqa: E402
 from tenants.services import clinic_create  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,6 +184,8 @@ def make_patient(clinic: Any, email: str, *, mode: str = "once") -> Patient:
         patient = Patient.objects.create(
             user_id=user.pk, display_name="Bench patient", timezone="Europe/Berlin", diary_mode=mode
         )
+        # Enrolled patients have accepted the privacy notice (no write is stored without).
+        Consent.objects.create(patient=patient, kind="privacy_notice", version="1")
     connection.set_schema_to_public()
     return patient
 

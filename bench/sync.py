@@ -27,7 +27,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import Membership, User
 from accounts.services import tokens_issue
-from patients.models import Patient, Prescription
+from patients.models import Consent, Patient, Prescription
 from tenants.services import clinic_create
 
 BATCH = 500
@@ -59,6 +59,8 @@ def main() -> None:
             Membership.objects.create(user=user, clinic=clinic, role="patient")
             with tenant_context(clinic):
                 patient = Patient.objects.create(user_id=user.pk, display_name=f"P{i}", timezone="UTC")
+                # Enrolled patients have accepted the privacy notice (no push is stored without).
+                Consent.objects.create(patient=patient, kind="privacy_notice", version="1")
                 rx = Prescription.objects.create(
                     patient=patient,
                     medication_id="cetirizine-10-x4",

@@ -26,8 +26,11 @@ trips still happen on every request.
 From the mix, the run estimates how many patients one such web host serves at the 20:00 peak,
 on assumptions it prints.
 
+Before phase 1 the server settles (`--settle`, 10 s) and each endpoint runs unmeasured for
+`--warmup` seconds (2), so worker start-up is not measured.
+
 Usage: `make bench-http` or `python bench/http_load.py [--patients 100] [--weeks 12] [--duration 8]
-[--threads 2] [--connections 8] [--web-workers 4]`.
+[--threads 2] [--connections 8] [--web-workers 4] [--settle 10] [--warmup 2]`.
 """
 
 from __future__ import annotations
@@ -139,7 +142,7 @@ def seed(patients: int, weeks: int) -> Seeded:
             rows.append(patient)
         profile = clinician_for_user(user_id=clinician.pk)
         CareTeam.objects.bulk_create(
-            [CareTeam(clinician=profile, patient=p, role="primary", since=p.local_today()) for p in rows]
+            [CareTeam(clinician=profile, patient=p, role="primary", since=p.local_today() - timedelta(days=days + 1)) for p in rows]
         )
         with connection.cursor() as cursor:
             cursor.execute(FILL_SQL, {"days": days})
@@ -395,6 +398,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--settle", type=int, default=10, help="seconds to let the server start")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load per endpoint")
     args = parser.parse_args()
     if shutil.which(WRK) is None:
         raise SystemExit("wrk is not installed: `apt-get install wrk` (Debian) or `brew install wrk`")
@@ -417,12 +422,32 @@ def main() -> None:
             WORKER_CONCURRENCY="1",
             THROTTLE_USER="100000/min",
             THROTTLE_SYNC="100000/min",
+            # Worker recycling (a memory guard, every 2,000 requests) would restart each worker
+            # every few seconds at /healthz's rate: measured, it is start-up, not the requests.
+            GUNICORN_MAX_REQUESTS="1000000",
         )
         base = f"http://127.0.0.1:{port}"
         for endpoint in ALONE:
             check_once(endpoint, seeded, base)
         with tempfile.TemporaryDirectory(prefix="csu-bench-http-") as tmp:
             directory = Path(tmp)
+            # Warm-up, not measured: every worker process imports its lazy modules and opens its
+            # connections, and the Celery worker and beat finish starting (their first tasks ran
+            # into the first runs before, putting seconds into /healthz's p95).
+            time.sleep(args.settle)
+            for endpoint in ALONE:
+                wrk_result(
+                    endpoint,
+                    wrk_start(
+                        endpoint,
+                        seeded,
+                        base,
+                        directory,
+                        threads=args.threads,
+                        connections=args.connections,
+                        duration=args.warmup,
+                    ),
+                )
             print("\nPhase 1: each request alone")
             alone: list[Result] = []
             for endpoint in ALONE:

@@ -12,8 +12,16 @@ worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
 keepalive = 5
-max_requests = 2000  # recycle workers: bounded memory growth (django-tenants' per-schema caches)
-max_requests_jitter = 200
+# Recycle workers: bounded memory growth (django-tenants' per-schema caches). At a production
+# rate this is a worker every few minutes; a load test of thousands of requests a second would
+# recycle them every few seconds and measure that instead (bench/http_load.py raises it).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
+max_requests_jitter = max_requests // 4
+# The application is imported once, in the master, and each worker is forked from it: recycling
+# a worker then costs a fork, not a fresh import of Django and the apps (1.5-2 s of CPU on two
+# cores, during which that worker's share of the requests waited: issue 19's benchmark saw it as
+# seconds-long p95s). Nothing opens a database or Redis connection at import time.
+preload_app = True
 # Only the proxies we run may set X-Forwarded-Proto: the same TRUSTED_PROXY_IPS (addresses or
 # CIDR networks, comma-separated) Django trusts X-Forwarded-For from (core.net), so the two
 # agree by construction. Empty: nobody (gunicorn's own FORWARDED_ALLOW_IPS is not read).

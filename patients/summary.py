@@ -175,6 +175,12 @@ def _decimal(value: float | int | None) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+# Bumped whenever the page's shape or rules change: rows stored by an earlier release are then
+# computed afresh until their next write or roll, never served in the old shape.
+PAGE_VERSION = 1
+_PAGE_META = ("streak_capped", "page_version")
+
+
 def page_of(summary: scores.PatientSummary, *, streak_capped: bool) -> dict[str, Any]:
     """The summary as the patient's page shows it (patients.api.serializers.summary_body), in
     JSON, without the open-alert count (kept apart by the alerts): stored with the row so that
@@ -185,6 +191,7 @@ def page_of(summary: scores.PatientSummary, *, streak_capped: bool) -> dict[str,
     page = dict(SummarySerializer(summary_body(summary, 0)).data)
     page.pop("open_alerts", None)
     page["streak_capped"] = streak_capped
+    page["page_version"] = PAGE_VERSION
     return page
 
 
@@ -316,10 +323,13 @@ def summary_page(patient: Patient, *, now: datetime | None = None) -> dict[str, 
     page and the list can never disagree."""
     now = now or timezone.now()
     row = PatientSummary.objects.filter(patient=patient).only("valid_for", "page", "open_alerts").first()
-    if row is not None and row.valid_for == patient.local_today(now) and row.page and not row.page.get(
-        "streak_capped", True
+    if (
+        row is not None
+        and row.valid_for == patient.local_today(now)
+        and row.page.get("page_version") == PAGE_VERSION
+        and not row.page.get("streak_capped", True)
     ):
-        page = {key: value for key, value in row.page.items() if key != "streak_capped"}
+        page = {key: value for key, value in row.page.items() if key not in _PAGE_META}
         return {**page, "open_alerts": row.open_alerts}
     from patients.api.serializers import SummarySerializer, summary_body
 

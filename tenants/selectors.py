@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from django.conf import settings
@@ -16,30 +15,8 @@ from tenants.models import ROUTABLE_STATUSES, Clinic, Domain
 HOST_CACHE_SECONDS = 60
 
 
-# In front of the shared cache, each process keeps what it routed for a few seconds (issue 19):
-# every request looks its host up, and a Redis round trip plus unpickling the clinic costs more
-# than the rest of a JWT check. A change reaches other processes within this bound on top of the
-# shared cache's; this process's own changes clear it at once (clinic_host_cache_clear).
-HOST_LOCAL_SECONDS = 5.0
-HOST_LOCAL_MAX = 1024
-_local_hosts: dict[str, tuple[float, Clinic]] = {}
-
-
 def _host_cache_key(host: str) -> str:
     return f"clinic-host:{host}"
-
-
-def _local_get(host: str) -> Clinic | None:
-    entry = _local_hosts.get(host)
-    if entry is None or entry[0] < time.monotonic():
-        return None
-    return entry[1]
-
-
-def _local_set(host: str, clinic: Clinic) -> None:
-    if len(_local_hosts) >= HOST_LOCAL_MAX:
-        _local_hosts.clear()
-    _local_hosts[host] = (time.monotonic() + HOST_LOCAL_SECONDS, clinic)
 
 
 def clinic_for_host(host: str) -> Clinic | None:
@@ -49,13 +26,9 @@ def clinic_for_host(host: str) -> Clinic | None:
     A cache outage falls through to the database (core.cache: a miss), so clinic hosts keep
     routing while Redis is down; only a database outage stops them (503, core.errors).
     """
-    local = _local_get(host)
-    if local is not None:
-        return local
     key = _host_cache_key(host)
     clinic: Clinic | None = cache.get(key)  # fails open: a miss reads the database
     if clinic is not None:
-        _local_set(host, clinic)
         return clinic
     domain = (
         Domain.objects.select_related("tenant")
@@ -66,7 +39,6 @@ def clinic_for_host(host: str) -> Clinic | None:
         return None
     tenant: Clinic = domain.tenant
     cache.set(key, tenant, HOST_CACHE_SECONDS)
-    _local_set(host, tenant)
     return tenant
 
 
@@ -77,8 +49,6 @@ def clinic_host_cache_clear(*, clinic: Clinic, hosts: list[str] | None = None) -
 
     if hosts is None:
         hosts = list(Domain.objects.filter(tenant=clinic).values_list("domain", flat=True))
-    for host in hosts:
-        _local_hosts.pop(host, None)
     with schema_context("public"):
         # While Redis is unreachable from this process this does nothing; an entry that
         # outlives it expires within HOST_CACHE_SECONDS. Writes re-read the status from the

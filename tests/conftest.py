@@ -60,16 +60,6 @@ def _public_schema_after_test() -> Iterator[None]:
     connection.set_schema_to_public()
 
 
-@pytest.fixture(autouse=True)
-def _no_routed_clinic_from_an_earlier_test() -> None:
-    """Each process keeps the clinics it routed for a few seconds (tenants.selectors); a test's
-    rolled-back clinic must not route the next test's requests (in production a clinic row is
-    never rolled back under its host)."""
-    from tenants import selectors
-
-    selectors._local_hosts.clear()
-
-
 def host_client(host: str) -> APIClient:
     client = APIClient(HTTP_HOST=host)
     return client

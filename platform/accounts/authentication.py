@@ -111,10 +111,20 @@ class ClinicJWTAuthentication(JWTAuthentication):
                 "Token is not valid for this host.", code=ErrorCode.TOKEN_NOT_VALID
             )
         if clinic is None:
-            user = self.get_user(token)
-            if not getattr(user, "is_staff", False):
+            try:
+                user = self.get_user(token)
+            except (ValueError, ValidationError) as exc:  # a user id that is not a UUID
+                raise exceptions.AuthenticationFailed("User not found", code="user_not_found") from exc
+            if not isinstance(user, User) or not user.is_staff:
                 raise exceptions.AuthenticationFailed(
                     "Not a platform operator.", code=ErrorCode.TOKEN_NOT_VALID
+                )
+            from accounts.services import token_issued_after_revocation, token_issued_at_ms
+
+            # An operator's password reset or change revokes their tokens too (review finding).
+            if not token_issued_after_revocation(user=user, issued_at_ms=token_issued_at_ms(token)):
+                raise exceptions.AuthenticationFailed(
+                    "These credentials were revoked. Sign in again.", code=ErrorCode.TOKEN_NOT_VALID
                 )
             return user, token
         # One query for the user and their membership here (issue 19): no cache in the way of

@@ -139,7 +139,21 @@ def test_the_user_throttle_allows_its_rate_then_refuses_with_retry_after(
     answers = [alice_client.get("/api/v1/me/profile/") for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert answers[3].json()["code"] == "throttled"
-    assert int(answers[3]["Retry-After"]) == 40  # the rest of this minute
+    # The rest of this minute (40 s), then 20 s into the next, where this minute's 3 still count
+    # for 2/3 of themselves: 3 × 2/3 + 1 = 3 fits.
+    assert int(answers[3]["Retry-After"]) == 60
+
+
+def test_a_client_that_waits_as_long_as_retry_after_says_is_let_through(
+    alice_client: APIClient, clock: _Clock
+) -> None:
+    for _ in range(3):
+        assert alice_client.get("/api/v1/me/profile/").status_code == 200
+    for _ in range(5):  # refused requests are not counted: they do not push the wait further
+        refused = alice_client.get("/api/v1/me/profile/")
+        assert (refused.status_code, int(refused["Retry-After"])) == (429, 60)
+    clock.now += int(refused["Retry-After"])
+    assert alice_client.get("/api/v1/me/profile/").status_code == 200
 
 
 def test_the_previous_window_counts_by_the_share_of_it_still_inside_the_sliding_window(
@@ -174,3 +188,33 @@ def test_the_counter_costs_one_cache_round_trip(alice_client: APIClient, clock: 
         patch.setattr(RedisCacheClient, "get_client", counted)
         assert alice_client.get("/api/v1/me/profile/").status_code == 200
     assert len(calls) <= 2, calls  # the host lookup and the throttle's one pipeline
+
+
+def test_an_operators_tokens_are_revoked_with_their_credentials(
+    operator: tuple[User, Any], ops_client: APIClient
+) -> None:
+    from accounts.services import credentials_revoke
+
+    assert ops_client.get("/api/v1/platform/clinics/").status_code == 200
+    credentials_revoke(user=operator[0])  # a password reset or change does this
+    refused = ops_client.get("/api/v1/platform/clinics/")
+    assert (refused.status_code, refused.json()["code"]) == (401, "token_not_valid")
+
+
+def test_a_token_whose_user_id_is_not_a_uuid_is_refused_not_a_500(operator: tuple[User, Any]) -> None:
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    for host, tid in (("localhost", "public"), ("alpha.localhost", "clinic_alpha")):
+        token = AccessToken()
+        token["user_id"], token["tid"] = "not-a-uuid", tid
+        client = APIClient(HTTP_HOST=host)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        path = "/api/v1/platform/clinics/" if host == "localhost" else "/api/v1/auth/me/"
+        refused = client.get(path)
+        assert refused.status_code == 401, (host, refused.content)
+
+
+def test_the_renderer_writes_what_orjson_cannot_the_way_drf_does() -> None:
+    from core.api.renderers import ORJSONRenderer
+
+    assert ORJSONRenderer().render({"n": 2**70}) == b'{"n":1180591620717411303424}'

@@ -18,7 +18,9 @@ from rest_framework.utils.encoders import JSONEncoder
 _ENCODER = JSONEncoder()
 # Datetimes go to DRF's encoder (`...Z`, microseconds as DRF writes them); dict keys that are
 # not strings are written as json.dumps writes them.
-_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+# Dataclasses too: DRF refuses them, and one put into a response by mistake must not be written
+# out field by field.
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _default(value: Any) -> Any:
@@ -35,7 +37,11 @@ class ORJSONRenderer(JSONRenderer):
             return b""
         if self.get_indent(accepted_media_type or "", renderer_context or {}):
             return super().render(data, accepted_media_type, renderer_context)
-        rendered = orjson.dumps(data, default=_default, option=_OPTIONS)
+        try:
+            rendered = orjson.dumps(data, default=_default, option=_OPTIONS)
+        except orjson.JSONEncodeError:
+            # What orjson cannot write (an integer beyond 64 bits, ...): DRF's path, as before.
+            return super().render(data, accepted_media_type, renderer_context)
         # As DRF does: U+2028/U+2029 are valid JSON but end a line in JavaScript source.
         if b"\xe2\x80\xa8" in rendered or b"\xe2\x80\xa9" in rendered:
             rendered = rendered.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")

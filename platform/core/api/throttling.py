@@ -10,10 +10,12 @@ request time, read and written back on every request: two Redis round trips and 
 600 floats (the `user` rate) pickled each way, on every authenticated request. These count with
 a sliding-window counter instead: two integer buckets per client, the current window's and the
 previous one's, and the estimate `previous × (share of the previous window still inside the
-sliding window) + current`. One pipelined round trip (INCR and EXPIRE the current bucket, GET
-the previous one) answers it. The estimate assumes the previous window's requests were spread
-evenly; it never lets through more than the rate in any window-aligned span, and refused
-requests count too, so a client hammering past its limit stays refused until it slows down.
+sliding window) + current`. One round trip (a short Lua script: read both buckets, and count the
+request in the current one only if it is let through) answers it. The estimate assumes the
+previous window's requests were spread evenly; it never lets through more than the rate in any
+window-aligned span. Refused requests are not counted, so a client that waits as long as
+Retry-After says is let through then. Being an estimate it can refuse a client that sends
+steadily at the very rate, about once a window; the rates sit well above what people send.
 
 A cache outage fails open, as before (core.cache): the request is let through uncounted.
 """
@@ -36,37 +38,51 @@ class _ClientKeyIdent:
         return client_key(request) or ""
 
 
-def window_hit(key: str, *, bucket: int, duration: int) -> tuple[int, int] | None:
-    """Count one request in `key`'s bucket `bucket`; answer (this bucket's count, the previous
-    bucket's count), or None when the cache could not answer."""
+# Decide, then count only what is let through, atomically in one round trip: a refused request
+# does not count, so a client that waits as long as Retry-After says is let through then.
+_HIT_SCRIPT = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local previous = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+if previous * tonumber(ARGV[1]) + current + 1 <= tonumber(ARGV[2]) then
+  current = redis.call('INCR', KEYS[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  return {1, current, previous}
+end
+return {0, current, previous}
+"""
+
+
+def window_hit(
+    key: str, *, bucket: int, duration: int, previous_share: float, limit: int
+) -> tuple[bool, int, int] | None:
+    """Let one request of `key` through if the estimate stays within `limit`, counting it in
+    bucket `bucket`; answer (let through, this bucket's count, the previous bucket's count), or
+    None when the cache could not answer."""
     current_key, previous_key = f"{key}:{bucket}", f"{key}:{bucket - 1}"
     cache = caches["default"]
     if isinstance(cache, ResilientRedisCache):
-        return _redis_window_hit(cache, current_key, previous_key, duration)
-    # Other backends (tests with LocMem): the same counts, without the single round trip.
+        client: Any = cache._cache  # core.cache.ResilientRedisCacheClient
+        current = cache.make_and_validate_key(current_key)
+        previous = cache.make_and_validate_key(previous_key)
+
+        def hit() -> tuple[bool, int, int]:
+            redis = client.get_client(current, write=True)
+            allowed, count, before = redis.eval(
+                _HIT_SCRIPT, 2, current, previous, repr(previous_share), limit, 2 * duration
+            )
+            return bool(allowed), int(count), int(before)
+
+        return client.guarded(hit, None)  # type: ignore[no-any-return]
+    # Other backends (none configured; kept for a LocMem cache): the same rule, not atomic.
     try:
+        count, before = int(cache.get(current_key, 0)), int(cache.get(previous_key, 0))
+        if before * previous_share + count + 1 > limit:
+            return False, count, before
         if not cache.add(current_key, 1, 2 * duration):
             cache.incr(current_key)
-        return int(cache.get(current_key, 0)), int(cache.get(previous_key, 0))
+        return True, count + 1, before
     except ValueError:
         return None
-
-
-def _redis_window_hit(
-    backend: ResilientRedisCache, current_key: str, previous_key: str, duration: int
-) -> tuple[int, int] | None:
-    client: Any = backend._cache  # core.cache.ResilientRedisCacheClient
-    current, previous = backend.make_and_validate_key(current_key), backend.make_and_validate_key(previous_key)
-
-    def hit() -> tuple[int, int]:
-        pipe = client.get_client(current, write=True).pipeline(transaction=False)
-        pipe.incr(current)
-        pipe.expire(current, 2 * duration)
-        pipe.get(previous)
-        count, _, before = pipe.execute()
-        return int(count), int(before or 0)
-
-    return client.guarded(hit, None)  # type: ignore[no-any-return]
 
 
 class _WindowCounter(_ClientKeyIdent):
@@ -87,23 +103,29 @@ class _WindowCounter(_ClientKeyIdent):
             return True
         now = self.timer()
         bucket, into = divmod(now, self.duration)
-        counts = window_hit(self.key, bucket=int(bucket), duration=self.duration)
-        if counts is None:
+        share = 1 - into / self.duration
+        answer = window_hit(
+            self.key, bucket=int(bucket), duration=self.duration, previous_share=share, limit=self.num_requests
+        )
+        if answer is None:
             return True  # the cache is down: fail open (module docstring)
-        current, previous = counts
-        remaining_share = 1 - into / self.duration
-        self._wait = self._wait_for(current, previous, into)
-        return bool(previous * remaining_share + current <= self.num_requests)
+        allowed, current, previous = answer
+        if not allowed:
+            self._wait = self._wait_for(current, previous, into)
+        return allowed
 
     def _wait_for(self, current: int, previous: int, into: float) -> float:
-        """Seconds until the estimate falls back to the rate, were no more requests made."""
-        if current > self.num_requests:
-            return self.duration - into  # only the next window resets this one's count
-        if previous <= 0:
-            return 0.0
-        # previous × (1 − t / duration) + current ≤ num_requests, solved for t
-        share_allowed = (self.num_requests - current) / previous
-        return max(0.0, (1 - share_allowed) * self.duration - into)
+        """Seconds until one more request fits: previous × (share left) + current + 1 ≤ rate,
+        in this window, or else in the next one (where this window's count is the previous)."""
+        room = self.num_requests - current - 1
+        if room >= 0 and previous > 0:
+            # previous × (1 − t / duration) ≤ room, solved for t within this window
+            at = (1 - room / previous) * self.duration
+            if at < self.duration:
+                return max(0.0, at - into)
+        # The next window: current × (1 − t / duration) + 1 ≤ rate
+        at_next = max(0.0, (1 - (self.num_requests - 1) / current) * self.duration) if current else 0.0
+        return (self.duration - into) + at_next
 
     def wait(self) -> float | None:
         return max(1.0, math.ceil(getattr(self, "_wait", float(self.duration))))

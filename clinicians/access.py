@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
+from django.db.models import DateField, Exists, Func, OuterRef, Q, QuerySet
 
 from accounts.models import Role
 from accounts.selectors import ActiveMembership
@@ -31,20 +31,31 @@ class AuditedDenial(ApplicationError):
     keep_transaction = True
 
 
-def _active_assignment(user_id: uuid.UUID, today: date) -> QuerySet[CareTeam]:
+class _LocalToday(Func):
+    """Today's date in the time zone its expression names (an IANA name, as Patient.timezone)."""
+
+    template = "(now() AT TIME ZONE %(expressions)s)::date"
+    output_field = DateField()
+
+
+def _active_assignment(user_id: uuid.UUID, today: Any) -> QuerySet[CareTeam]:
     return CareTeam.objects.filter(
         clinician__user_id=user_id, clinician__active=True, since__lte=today
     ).filter(Q(until__isnull=True) | Q(until__gte=today))
 
 
 def patients_visible_to(*, membership: ActiveMembership, today: date | None = None) -> QuerySet[Patient]:
+    """The patients the member may see. A clinician's assignment counts from its `since` to its
+    `until` in the patient's own local dates (as they are written, services.care_team_assign),
+    not the server's: east of UTC a new assignment would otherwise show nothing until the
+    server's midnight."""
     if membership.role == Role.CLINIC_ADMIN:
         return Patient.objects.all()
     if membership.role != Role.CLINICIAN:
         return Patient.objects.none()
-    today = today or timezone.localdate()
+    today_expr: Any = today if today is not None else _LocalToday(OuterRef("timezone"))
     return Patient.objects.filter(
-        Exists(_active_assignment(membership.user_id, today).filter(patient_id=OuterRef("pk")))
+        Exists(_active_assignment(membership.user_id, today_expr).filter(patient_id=OuterRef("pk")))
     )
 
 

@@ -38,6 +38,7 @@ from django.db import connection, transaction
 from core import crypto
 from core.errors import ApplicationError
 from core.keys import encrypted_columns
+from tenants.db import table_columns
 from tenants.hooks import clinic_schema_created
 from tenants.models import Clinic, ClinicStatus
 from tenants.queues import clinic_queue_subscribe
@@ -181,15 +182,6 @@ def _checked(archive: zipfile.ZipFile, name: str, entry: dict[str, Any]) -> list
     return data.decode().splitlines()
 
 
-def _columns(schema: str, table: str) -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
-            "ORDER BY ordinal_position",
-            [schema, table],
-        )
-        return [name for (name,) in cursor.fetchall()]
-
 
 def _insert(
     schema: str,
@@ -205,7 +197,7 @@ def _insert(
     are named in `dropped` (never silently). Names come from the catalog, quoted."""
     if not lines:
         return 0
-    columns = _columns(schema, table)
+    columns = table_columns(schema, table)
     archived = set(json.loads(lines[0]))
     shared = [column for column in columns if column in archived]
     if dropped is not None:
@@ -227,7 +219,7 @@ def _insert(
 
 def _sequences_reset(schema: str, table: str) -> None:
     with connection.cursor() as cursor:
-        for column in _columns(schema, table):
+        for column in table_columns(schema, table):
             cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [f'"{schema}"."{table}"', column])
             (sequence,) = cursor.fetchone()
             if sequence:

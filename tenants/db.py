@@ -24,3 +24,14 @@ def tenant_connection() -> TenantConnection:
     """The default connection, seen as django-tenants' wrapper (DATABASES ENGINE is
     django_tenants.postgresql_backend)."""
     return cast(TenantConnection, connection)
+
+
+def table_columns(schema: str, table: str) -> list[str]:
+    """The columns of `schema`.`table`, in their order (restore and import copy rows by name)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+            "ORDER BY ordinal_position",
+            [schema, table],
+        )
+        return [name for (name,) in cursor.fetchall()]

@@ -8,10 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from django.db import connection
@@ -151,6 +152,24 @@ def start_worker(
         start_new_session=True,
     )
     return worker, Path(log.name)
+
+
+def wait_until_serving(port: int, server: subprocess.Popen[Any], log: Path, timeout: float = 60) -> None:
+    """Wait until the server on `port` answers /healthz; fail with the end of its log if it
+    exits or does not answer within `timeout` seconds."""
+    import pytest
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:  # refused while starting
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            pytest.fail("The live server did not start:\n" + log.read_text()[-3000:])
+        time.sleep(0.3)
 
 
 def stop_process_group(process: subprocess.Popen[str] | None, sig: int = signal.SIGTERM) -> None:

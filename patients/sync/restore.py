@@ -28,6 +28,7 @@ from django_tenants.utils import schema_exists, tenant_context
 
 from accounts.models import Membership, Role
 from accounts.services import membership_cache_clear_now_and_on_commit
+from tenants.db import table_columns
 from tenants.restore import Finding, RestoreContext, RestoreParticipant
 
 SYNCED_TABLES = (
@@ -67,7 +68,7 @@ def restore_swapped(ctx: RestoreContext) -> None:
         )
         # Reminders delivered after the backup are not delivered again for the same local date:
         # their delivery rows (one per reminder and date) come back for the restored reminders.
-        columns = ", ".join(f'"{c}"' for c in _columns(ctx.schema, "patients_reminderdelivery"))
+        columns = ", ".join(f'"{c}"' for c in table_columns(ctx.schema, "patients_reminderdelivery"))
         cursor.execute(
             f'INSERT INTO "{ctx.schema}".patients_reminderdelivery ({columns}) '  # noqa: S608
             f'SELECT {columns} FROM "{ctx.old_schema}".patients_reminderdelivery o '
@@ -85,20 +86,11 @@ def restore_after(ctx: RestoreContext) -> None:
         clinic_next_due_recompute()
 
 
-def _columns(schema: str, table: str) -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
-            "ORDER BY ordinal_position",
-            [schema, table],
-        )
-        return [row[0] for row in cursor.fetchall()]
-
 
 def _copy_rows(ctx: RestoreContext, table: str, where: str, params: list[Any], *, update: list[str]) -> int:
     """Copy rows of `table` from the replaced schema into the restored one (same columns: both
     are at the code's migrations); an existing row gets the `update` columns."""
-    columns = _columns(ctx.schema, table)
+    columns = table_columns(ctx.schema, table)
     names = ", ".join(f'"{c}"' for c in columns)
     conflict = (
         "DO UPDATE SET " + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in update) if update else "DO NOTHING"

@@ -36,7 +36,7 @@ from django.db import connections
 
 from accounts.models import Membership, User
 from tenants.models import Clinic
-from tests.workers import ROOT, database_url, free_port
+from tests.workers import ROOT, database_url, free_port, wait_until_serving
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
@@ -218,16 +218,7 @@ def live_site(django_db_setup: None, django_db_blocker: Any) -> Iterator[LiveSit
         )
     site = LiveSite(port=port, mail_dir=mail_dir, log=log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                pytest.fail("The live server did not start:\n" + log.read_text()[-3000:])
-            time.sleep(0.3)
+        wait_until_serving(port, server, log)
         yield site
     finally:
         server.terminate()

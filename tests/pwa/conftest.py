@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
-import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, connections
@@ -38,7 +37,7 @@ from django_tenants.utils import tenant_context
 from accounts.models import Membership, Role, User
 from tenants.models import Clinic
 from tests.conftest import make_member
-from tests.workers import ROOT, database_url, free_port, worker_command
+from tests.workers import ROOT, database_url, free_port, wait_until_serving, worker_command
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("PWA_SCREENSHOTS", Path(tempfile.gettempdir()) / "csu-pwa-screenshots"))
@@ -169,16 +168,7 @@ def live_clinic(django_db_setup: None, django_db_blocker: Any, built_app: Path) 
         )
         live = LiveClinic(clinic=clinic, base=f"http://{slug}.localhost:{port}", worker_log=worker_log)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail("The live server did not start:\n" + Path(log.name).read_text()[-3000:])
-                time.sleep(0.3)
+            wait_until_serving(port, server, Path(log.name))
             _wait_for_worker(live, worker)
             yield live
         finally:

@@ -39,17 +39,6 @@ HEADERS = {"HTTP_X_SCHEMA_VERSION": "1"}
 OLD_KEY, NEW_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 
 
-@pytest.fixture
-def archives(settings, tmp_path: Path) -> Path:  # noqa: ANN001
-    root = tmp_path / "archives"
-    configured = settings.STORAGES["archives"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "archives": {**configured, "OPTIONS": {**configured["OPTIONS"], "location": root}},
-    }
-    return root
-
-
 def schema_rows(schema: str) -> dict[str, list[dict[str, Any]]]:
     """Every table's rows, with encrypted values decrypted and the sync epoch left out (an
     import starts a new one on purpose)."""

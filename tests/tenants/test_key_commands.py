@@ -31,17 +31,6 @@ NEW_KEY = Fernet.generate_key().decode()
 HEADERS = {"HTTP_X_SCHEMA_VERSION": "1"}
 
 
-@pytest.fixture
-def archives(settings, tmp_path: Path) -> Path:  # noqa: ANN001
-    root = tmp_path / "archives"
-    configured = settings.STORAGES["archives"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "archives": {**configured, "OPTIONS": {**configured["OPTIONS"], "location": root}},
-    }
-    return root
-
-
 def noted_entry(clinic: Clinic, patient: Patient, note: str) -> DiaryEntry:
     with tenant_context(clinic):
         entry = DiaryEntry.objects.create(patient=patient, day=patient.local_today(), wheals=2, itch=1)

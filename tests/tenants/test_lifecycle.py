@@ -249,18 +249,6 @@ def test_offboard_endpoint_enqueues_the_export_after_commit(
 # --- Offboarding archives ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def archives(settings, tmp_path: Path) -> Path:  # noqa: ANN001
-    """The archives storage, as configured, on a fresh directory."""
-    root = tmp_path / "archives"
-    configured = settings.STORAGES["archives"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "archives": {**configured, "OPTIONS": {**configured["OPTIONS"], "location": root}},
-    }
-    return root
-
-
 def offboarded(slug: str = "leaving") -> Clinic:
     """A clinic with two audit rows, exported and offboarding."""
     clinic = clinic_create(slug=slug, name="Leaving Clinic")

@@ -23,17 +23,6 @@ from tests.conftest import authed_client, host_client
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def archives(settings, tmp_path: Path) -> Path:  # noqa: ANN001
-    root = tmp_path / "archives"
-    configured = settings.STORAGES["archives"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "archives": {**configured, "OPTIONS": {**configured["OPTIONS"], "location": root}},
-    }
-    return root
-
-
 def exported(clinic: Clinic) -> Clinic:
     """What the enqueued export task does."""
     done = lifecycle.clinic_offboard(clinic_id=str(clinic.pk))

@@ -30,17 +30,6 @@ from tests.conftest import PASSWORD, host_client
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def archives(settings, tmp_path: Path) -> Path:  # noqa: ANN001
-    root = tmp_path / "archives"
-    configured = settings.STORAGES["archives"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "archives": {**configured, "OPTIONS": {**configured["OPTIONS"], "location": root}},
-    }
-    return root
-
-
 def offboarded(slug: str, name: str = "Leaving Clinic") -> Clinic:
     clinic = clinic_create(slug=slug, name=name)
     with tenant_context(clinic):

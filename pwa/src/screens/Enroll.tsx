@@ -3,11 +3,13 @@ import { ApiError } from "../api/client";
 import type { PrivacyNotice } from "../api/types";
 import { useApp } from "./context";
 import { errorText } from "./errors";
+import { asksForCode, OneTimeCode } from "./OneTimeCode";
 import "./Enroll.css";
 
 /**
  * Join from the clinic's link: the code comes from `#code=…`, the patient picks email and
- * password, reads the clinic's privacy notice and agrees to it (the server stores no health
+ * password (or those of the account they already have: its one-time code is asked for when the
+ * server asks), reads the clinic's privacy notice and agrees to it (the server stores no health
  * data without that consent, and records the version agreed to).
  */
 export function Enroll({ initialCode }: { initialCode: string }) {
@@ -16,6 +18,7 @@ export function Enroll({ initialCode }: { initialCode: string }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [otp, setOtp] = useState("");
+  const [askOtp, setAskOtp] = useState(false);
   const [notice, setNotice] = useState<PrivacyNotice | undefined>();
   const [noticeError, setNoticeError] = useState("");
   const [agreed, setAgreed] = useState(false);
@@ -46,6 +49,8 @@ export function Enroll({ initialCode }: { initialCode: string }) {
       go("today");
     } catch (e) {
       setError(errorText(e, t));
+      // An existing account with a second factor joins with its code: ask for it now.
+      if (asksForCode(e)) setAskOtp(true);
       if (e instanceof ApiError && e.code === "privacy_notice_outdated") {
         // The clinic published a new version meanwhile: show it, and ask for agreement again.
         setAgreed(false);
@@ -71,8 +76,7 @@ export function Enroll({ initialCode }: { initialCode: string }) {
         <input id="email" name="email" type="email" required autocomplete="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
         <label for="password">{t("field.password")}</label>
         <input id="password" name="password" type="password" required minLength={10} autocomplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
-        <label for="otp">{t("field.otp")}</label>
-        <input id="otp" name="otp" inputMode="numeric" autocomplete="one-time-code" value={otp} onInput={(e) => setOtp(e.currentTarget.value)} />
+        <OneTimeCode shown={askOtp} value={otp} onInput={setOtp} t={t} />
         {notice && (
           <section class="privacy-notice" aria-labelledby="notice-title" tabIndex={0}>
             <h2 id="notice-title">{t("enroll.notice.title", { clinic: notice.clinic, version: notice.version })}</h2>

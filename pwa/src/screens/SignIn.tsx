@@ -1,12 +1,14 @@
 import { useState } from "preact/hooks";
 import { useApp } from "./context";
 import { errorText } from "./errors";
+import { asksForCode, OneTimeCode } from "./OneTimeCode";
 
 export function SignIn({ again }: { again: boolean }) {
   const { session, t, go } = useApp();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [otp, setOtp] = useState("");
+  const [askOtp, setAskOtp] = useState(false);
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
 
@@ -19,6 +21,7 @@ export function SignIn({ again }: { again: boolean }) {
       go("today");
     } catch (e) {
       setError(errorText(e, t));
+      if (asksForCode(e)) setAskOtp(true);
     } finally {
       setBusy(false);
     }
@@ -33,8 +36,7 @@ export function SignIn({ again }: { again: boolean }) {
         <input id="email" name="email" type="email" required autocomplete="username" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
         <label for="password">{t("field.password")}</label>
         <input id="password" name="password" type="password" required autocomplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
-        <label for="otp">{t("field.otp")}</label>
-        <input id="otp" name="otp" inputMode="numeric" autocomplete="one-time-code" value={otp} onInput={(e) => setOtp(e.currentTarget.value)} />
+        <OneTimeCode shown={askOtp} value={otp} onInput={setOtp} t={t} />
         {error && <p class="error" role="alert">{error}</p>}
         <button type="submit" disabled={busy}>{t("signIn.submit")}</button>
       </form>

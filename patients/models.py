@@ -364,9 +364,20 @@ class SyncMutationResult(models.Model):
     client = models.ForeignKey(SyncClient, on_delete=models.CASCADE, related_name="results")
     mutation_id = models.BigIntegerField()
     result = models.JSONField()
+    # The version this mutation wrote, if it wrote one: what makes a version this device's own
+    # (merge._own_versions). Not the result's server_version, which can name another device's
+    # write (a delete-wins conflict answers with the deleter's version).
+    written_version = models.BigIntegerField(null=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["client", "mutation_id"], name="sync_result_once")]
+        indexes = [
+            models.Index(
+                fields=["client", "written_version"],
+                name="sync_result_written",
+                condition=models.Q(written_version__isnull=False),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.client_id}#{self.mutation_id}"

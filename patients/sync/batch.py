@@ -191,11 +191,8 @@ class _Batch:
                 candidates.update(v for v in versions if v and v > base and v != self.marker)
         own = {self.marker}
         if candidates:
-            own.update(
-                SyncMutationResult.objects.filter(
-                    client=self.client, result__server_version__in=sorted(candidates)
-                ).values_list("result__server_version", flat=True)
-            )
+            written = SyncMutationResult.objects.filter(client=self.client, written_version__in=sorted(candidates))
+            own.update(v for v in written.values_list("written_version", flat=True) if v is not None)
         return own
 
     def _diary_new(

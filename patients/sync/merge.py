@@ -299,15 +299,13 @@ def _apply_diary(patient: Patient, client: SyncClient, m: dict[str, Any], late_d
 
 def _own_versions(client: SyncClient, versions: list[int]) -> set[int]:
     """Versions written by this same device: this push (its rows still carry the transaction's
-    pending marker) and its earlier pushes. Its own earlier writes are never a conflict with itself."""
+    pending marker) and its earlier pushes (`written_version`, never a version a result merely
+    names). Its own earlier writes are never a conflict with itself."""
     own = {_pending_marker()}
     candidates = sorted({v for v in versions if v and v not in own})
     if candidates:
-        own.update(
-            SyncMutationResult.objects.filter(
-                client=client, result__server_version__in=candidates
-            ).values_list("result__server_version", flat=True)
-        )
+        written = SyncMutationResult.objects.filter(client=client, written_version__in=candidates)
+        own.update(v for v in written.values_list("written_version", flat=True) if v is not None)
     return own
 
 

@@ -129,8 +129,11 @@ def sync_push(
             new_results.append(result)
         # The batch is applied; only now the clinic's version (and its lock, to commit).
         version = sync_stamp_now(fresh=True)
+        # A result still carrying the transaction's marker is a write of this push; any other
+        # version it names (a delete-wins conflict names the deleter's) is not this device's.
+        marker = _pending_marker()
+        written = {id(r) for r in new_results if r.get("server_version") == marker}
         if version is not None:
-            marker = _pending_marker()
             for result in new_results:
                 for holder in (result, result.get("record") or {}):
                     if holder.get("server_version") == marker:
@@ -139,7 +142,12 @@ def sync_push(
         answers = [_jsonable(r) for r in results]
         fresh = {id(r) for r in new_results}
         SyncMutationResult.objects.bulk_create(
-            SyncMutationResult(client=client, mutation_id=a["mutation_id"], result=a)
+            SyncMutationResult(
+                client=client,
+                mutation_id=a["mutation_id"],
+                result=a,
+                written_version=version if id(r) in written else None,
+            )
             for r, a in zip(results, answers, strict=True)
             if id(r) in fresh
         )

@@ -250,6 +250,80 @@ def test_a_partial_reminder_patch_keeps_the_other_fields_and_a_clash_is_recorded
         )
 
 
+def test_a_version_another_device_wrote_stays_theirs_when_answered_back_to_this_one(
+    alice_client: APIClient, alice_patient: Patient, clinic_a: Clinic
+) -> None:
+    """A result can carry a version this device did not write (a delete-wins conflict names the
+    deleter's). One push's version covers every row it wrote, so the other device's diary edit in
+    that same push must still be a conflict for this device's stale edit, not its own write."""
+    phone, tablet = uuid.uuid4(), uuid.uuid4()
+    entry, alarm = uuid.uuid4(), uuid.uuid4()
+    today = timezone.localdate()
+    made = push(
+        alice_client,
+        phone,
+        [
+            diary(1, entry, today, wheals=1, itch=1),
+            reminder(2, alarm, kind="diary", local_time="21:00"),
+        ],
+    ).json()["results"]
+    base_entry, base_alarm = made[0]["server_version"], made[1]["server_version"]
+    # The phone deletes the reminder and changes the day in one push: one version for both.
+    changed = push(
+        alice_client,
+        phone,
+        [reminder(3, alarm, op="delete"), diary(4, entry, today, base=base_entry, wheals=3)],
+    ).json()["results"]
+    assert changed[0]["server_version"] == changed[1]["server_version"]
+    # The tablet, offline since the first push, edits the reminder: the delete wins, and its
+    # answer carries the phone's version.
+    lost = result(push(alice_client, tablet, [reminder(1, alarm, base=base_alarm, local_time="08:00")]))
+    assert (lost["status"], lost["server_version"]) == ("conflict", changed[0]["server_version"])
+    # Then its stale edit of the day: the phone's wheals are another writer's, so it merges.
+    stale = result(push(alice_client, tablet, [diary(2, entry, today, base=base_entry, wheals=2)]))
+    assert (stale["status"], stale["conflict_fields"]) == ("merged", ["wheals"])
+    with tenant_context(clinic_a):
+        conflict = SyncConflict.objects.get(table_name="diary_entry")
+        assert (conflict.client_value, conflict.server_value) == ({"wheals": 2}, {"wheals": 3})
+
+
+def test_results_stored_before_written_version_count_as_written_when_applied_or_merged(
+    alice_client: APIClient, alice_patient: Patient, clinic_a: Clinic
+) -> None:
+    """Migration 0020's backfill: an older applied or merged result's version stays this
+    device's own (as it was), a conflict's or a rejection's never becomes it."""
+    migration = importlib.import_module("patients.migrations.0020_sync_result_written_version")
+    phone, tablet, entry, alarm = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    today = timezone.localdate()
+    push(
+        alice_client,
+        phone,
+        [
+            diary(1, entry, today, wheals=1, itch=1),
+            reminder(2, alarm, kind="diary", local_time="21:00"),
+            reminder(3, alarm, op="delete"),
+        ],
+    )
+    push(alice_client, tablet, [reminder(1, alarm, local_time="08:00"), diary(2, entry, today, wheals=9)])
+    with tenant_context(clinic_a):
+        rows = SyncMutationResult.objects.order_by(
+            "client__client_id" if phone < tablet else "-client__client_id", "mutation_id"
+        )
+        before = [(r.result["status"], r.written_version is not None) for r in rows]
+        assert before == [
+            ("applied", True),
+            ("applied", True),
+            ("applied", True),
+            ("conflict", False),
+            ("rejected", False),
+        ]
+        rows.update(written_version=None)
+        with connection.cursor() as cursor:
+            cursor.execute(migration.BACKFILL)
+        assert [(r.result["status"], r.written_version is not None) for r in rows] == before
+        assert all(r.written_version == r.result["server_version"] for r in rows if r.written_version)
+
+
 # --- 6. Never acknowledge an ignored write -----------------------------------------------------
 
 

@@ -145,6 +145,27 @@ def test_a_device_whose_refresh_answer_was_lost_gets_a_new_pair_within_the_reuse
     assert refresh(following.json()["refresh"]).status_code == 401
 
 
+def test_a_lost_refresh_answer_survives_minutes_without_signal(
+    client_a: APIClient, alice: User, clinic_a
+) -> None:  # noqa: ANN001
+    """The PWA refreshes on every start. Its answer lost, then ten minutes in a tunnel: the
+    token it still holds gets a new pair (with 30 s the patient was signed out, found by review)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import TokenFamily
+
+    first = tokens_for(alice, clinic_a)["refresh"]
+    assert client_a.post("/api/v1/auth/token/refresh/", {"refresh": first}, format="json").status_code == 200
+    TokenFamily.objects.filter(user=alice).update(rotated_at=timezone.now() - timedelta(minutes=10))
+    retried = client_a.post("/api/v1/auth/token/refresh/", {"refresh": first}, format="json")
+    assert retried.status_code == 200
+    TokenFamily.objects.filter(user=alice).update(rotated_at=timezone.now() - timedelta(minutes=16))
+    late = client_a.post("/api/v1/auth/token/refresh/", {"refresh": first}, format="json")
+    assert (late.status_code, late.json()["code"]) == (401, "token_not_valid")
+
+
 def test_the_reuse_interval_does_not_revive_a_logged_out_token(
     client_a: APIClient, alice: User, clinic_a
 ) -> None:  # noqa: ANN001

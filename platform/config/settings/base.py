@@ -393,8 +393,11 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
 }
 # The refresh token a rotation replaced is accepted once more for this long, from the device
-# whose answer was lost (accounts.services.token_refresh); later it revokes its family.
-REFRESH_REUSE_GRACE_SECONDS = env.int("REFRESH_REUSE_GRACE_SECONDS", default=30)
+# whose answer was lost (accounts.services.token_refresh); later it revokes its family. Only
+# while its successor is unused (a used successor makes the old token a copy at once). Long
+# enough for a train's tunnel: the PWA refreshes on every start, and a lost answer followed by
+# minutes without signal signed the patient out at 30 s (found by review).
+REFRESH_REUSE_GRACE_SECONDS = env.int("REFRESH_REUSE_GRACE_SECONDS", default=900)
 
 # --- Celery ------------------------------------------------------------------------------------
 # kombu spells a Unix-socket Redis (the embedded one) `redis+socket://`.

@@ -7,6 +7,7 @@ import uuid
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from patients.consent import privacy_notice_current
 from patients.models import (
@@ -22,6 +23,7 @@ from patients.scores import uct_total
 from patients.services import patient_changed
 
 WEEKS = 8
+DOSE_TIME = time(8, 0)  # the demo's doses are taken (and logged) at 08:00 local
 
 
 def _diary_value(rng: random.Random, base: float, flare: bool) -> tuple[int, int]:
@@ -33,14 +35,25 @@ def _diary_value(rng: random.Random, base: float, flare: bool) -> tuple[int, int
 
 @transaction.atomic
 def demo_records_seed(
-    *, patient: Patient, profile: str, today: date, prescriber_id: uuid.UUID | None
+    *,
+    patient: Patient,
+    profile: str,
+    today: date,
+    prescriber_id: uuid.UUID | None,
+    now: datetime | None = None,
 ) -> bool:
     """Seed one demo patient's last 8 weeks (idempotent: skipped when a diary exists).
 
     Profiles: `improving` (steps up from standard to up-dosed antihistamine and settles),
     `flare` (on omalizumab, flares in week 5 and a gap in week 6), `steady` (well controlled,
     misses a few days). Deterministic per patient.
+
+    Nothing is dated after `now` (default: the present): a dose is logged at 08:00 local, so
+    today's doses are logged only once 08:00 has passed (seeded before that, they are still due,
+    as a real patient's would be), and today's diary entry is recorded at 20:30 or now, whichever
+    is earlier.
     """
+    now = now or timezone.now()
     start = today - timedelta(days=7 * WEEKS - 1)
     # Enrolled when the seeded history starts: reports and windows never start before enrolment.
     enrolled = datetime.combine(start, time(9, 0), tzinfo=patient.tz)
@@ -116,11 +129,11 @@ def demo_records_seed(
                     itch=itch,
                     angioedema=angioedema,
                     aas_items=[rng.randint(1, 3) for _ in range(5)] if angioedema else None,
-                    recorded_at=datetime.combine(day, time(20, 30), tzinfo=patient.tz),
+                    recorded_at=min(datetime.combine(day, time(20, 30), tzinfo=patient.tz), now),
                 )
             )
         for rx in prescriptions:
-            if not rx.active_on(day):
+            if not rx.active_on(day) or datetime.combine(day, DOSE_TIME, tzinfo=patient.tz) > now:
                 continue
             if rx.frequency_kind == "n_per_day":
                 for _ in range(rx.frequency_value or 0):
@@ -135,9 +148,9 @@ def demo_records_seed(
     # Logged on the day, in the morning, as a real patient would have (usage and audits read it).
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE patients_doselog SET created_at = (scheduled_date + time '08:00') AT TIME ZONE %s,"
-            " taken_at = (scheduled_date + time '08:00') AT TIME ZONE %s WHERE patient_id = %s",
-            [patient.timezone, patient.timezone, patient.pk],
+            "UPDATE patients_doselog SET created_at = (scheduled_date + %s::time) AT TIME ZONE %s,"
+            " taken_at = (scheduled_date + %s::time) AT TIME ZONE %s WHERE patient_id = %s",
+            [DOSE_TIME.isoformat(), patient.timezone, DOSE_TIME.isoformat(), patient.timezone, patient.pk],
         )
     for week in (0, 4, 7):
         items = [

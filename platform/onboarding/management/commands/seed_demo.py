@@ -17,10 +17,12 @@ from patients.models import Patient
 from tenants.models import Clinic
 from tenants.services import clinic_create
 
+# Account names only: a clinician's title ("Dr") is their clinic profile's (Clinician.title), and
+# the care team shows the two together (clinicians.selectors.clinician_display_name).
 DEMO_PEOPLE = [
     ("admin@demo.example", "Dana Admin", Role.CLINIC_ADMIN, "demo-admin-pass-2026"),
-    ("dr.weber@demo.example", "Dr Lena Weber", Role.CLINICIAN, "demo-clinician-pass-2026"),
-    ("dr.okafor@demo.example", "Dr Chidi Okafor", Role.CLINICIAN, "demo-clinician-pass-2026"),
+    ("dr.weber@demo.example", "Lena Weber", Role.CLINICIAN, "demo-clinician-pass-2026"),
+    ("dr.okafor@demo.example", "Chidi Okafor", Role.CLINICIAN, "demo-clinician-pass-2026"),
     ("anna@demo.example", "Anna Schmidt", Role.PATIENT, "demo-patient-pass-2026"),
     ("ben@demo.example", "Ben Keller", Role.PATIENT, "demo-patient-pass-2026"),
     ("chloe@demo.example", "Chloe Martin", Role.PATIENT, "demo-patient-pass-2026"),
@@ -63,6 +65,11 @@ class Command(BaseCommand):
                 user = User.objects.filter(email=email).first()
                 if user is None:
                     user = User.objects.create_user(email, password, full_name=full_name)
+                elif user.full_name == f"Dr {full_name}":
+                    # Seeded before the title left the name ("Dr Dr Lena Weber" on the care
+                    # team): corrected on the next `make run`. A name changed by hand is kept.
+                    User.objects.filter(pk=user.pk).update(full_name=full_name)
+                    user.full_name = full_name
                 Membership.objects.get_or_create(user=user, clinic=clinic, defaults={"role": role})
                 users[email] = user
         with tenant_context(clinic):

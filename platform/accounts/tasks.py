@@ -34,6 +34,13 @@ def email_verification_send(
     )
 
 
+@shared_task(base=ResilientTask, name="accounts.email_verification_resend", acks_late=True)
+def email_verification_resend(*, email_encrypted: str, clinic_id: str) -> None:
+    from accounts.services import email_verification_resend as resend
+
+    resend(email_encrypted=email_encrypted, clinic_id=clinic_id)
+
+
 @shared_task(base=ResilientTask, name="accounts.clinic_admins_alert_send", acks_late=True)
 def clinic_admins_alert_send(*, clinic_id: str, kind: str, count: int) -> None:
     from accounts.services import clinic_admins_alert_send as send

@@ -332,7 +332,9 @@ OPERATIONS: dict[str, Operation] = {
         description=(
             "The signed-in account, its clinic and role, and whether two-factor authentication is "
             "set up or still required by the clinic (`mfa_setup_required`: set it up before "
-            "anything else answers)."
+            "anything else answers). `email_verified` is false until the address is confirmed "
+            "from the emailed link: until then the account cannot sign in again "
+            "(`POST /api/v1/auth/verify-email/resend/` sends a new link)."
         ),
         response_example={
             "user": {"id": _CLINICIAN_ID, "email": "dr.weber@example.org", "full_name": "Dr. Anna Weber"},
@@ -346,6 +348,7 @@ OPERATIONS: dict[str, Operation] = {
             "auth_method": "jwt",
             "mfa_enabled": True,
             "mfa_setup_required": False,
+            "email_verified": True,
         },
     ),
     "v1_auth_password_create": Operation(
@@ -405,6 +408,19 @@ OPERATIONS: dict[str, Operation] = {
                 "status": "active",
             },
         },
+    ),
+    "v1_auth_verify_email_resend_create": Operation(
+        tag=AUTH,
+        summary="Email a new confirmation link",
+        description=(
+            "For an account that cannot sign in yet (401 `email_unverified`): its first link was "
+            "lost or is older than 24 hours. Always answers 202, whether or not the address has "
+            "an account, is already confirmed or belongs to this clinic, so the answer reveals "
+            "nothing. A new link, valid for 24 hours, goes only to an unconfirmed account that is "
+            "a member of this clinic; an address receives a few such emails per hour at most."
+        ),
+        errors={404: (E.NOT_FOUND,)},
+        request_example={"email": "patient@example.org"},
     ),
     "v1_auth_mfa_setup_create": Operation(
         tag=AUTH,

@@ -56,7 +56,8 @@ _MEANINGS: dict[str, tuple[str, str]] = {
     ),
     E.EMAIL_UNVERIFIED: (
         "The account's email address is not confirmed yet.",
-        "Open the confirmation link sent by email.",
+        "Open the confirmation link sent by email, or ask for a new one "
+        "(`POST /api/v1/auth/verify-email/resend/`).",
     ),
     E.EMAIL_TAKEN: ("An account with this email address exists.", "Sign in, or use another address."),
     E.WEAK_PASSWORD: (

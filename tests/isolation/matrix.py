@@ -77,6 +77,7 @@ TENANT_MATRIX: dict[str, dict[str, Status | None]] = {
     "POST /api/v1/auth/enroll/":                                  t(201, 201, 201,  NA, 201, 201, 201, 201, 201),
     "GET /api/v1/auth/privacy-notice/":                           t(200, 200, 200,  NA, 200, 200, 200, 200, 200),
     "POST /api/v1/auth/verify-email/":                            t(200, 200, 200,  NA, 200, 200, 200, 200, 200),
+    "POST /api/v1/auth/verify-email/resend/":                     t(202, 202, 202,  NA, 202, 202, 202, 202, 202),
     # --- The patient app (patients/app.py): the same public files for everyone, nothing of anyone's -----------
     "GET /":                                                      t(302, 302, 302,  NA, 302, 302, 302, 302, 302),
     "GET /enroll":                                                t(302, 302, 302,  NA, 302, 302, 302, 302, 302),

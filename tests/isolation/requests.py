@@ -94,6 +94,7 @@ TENANT_REQUESTS: dict[str, Req] = {
     "POST /api/v1/auth/logout/": Req(body={"refresh": "{alice_refresh}"}),
     "POST /api/v1/auth/login/": Req(body=ALICE_CREDENTIALS),
     "POST /api/v1/auth/password-reset/": Req(body={"email": "{alice_email}"}),
+    "POST /api/v1/auth/verify-email/resend/": Req(body={"email": "{alice_email}"}),
     "POST /api/v1/auth/password-reset/confirm/": Req(
         body={"uid": "{alice_reset_uid}", "token": "{alice_reset_token}", "password": NEW_PASSWORD}
     ),

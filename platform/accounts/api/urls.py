@@ -19,6 +19,11 @@ auth_patterns = [
         views.PasswordResetConfirmApi.as_view(),
         name="auth-password-reset-confirm",
     ),
+    path(
+        "auth/verify-email/resend/",
+        views.EmailVerificationResendApi.as_view(),
+        name="auth-verify-email-resend",
+    ),
     path("auth/mfa/setup/", views.MfaSetupApi.as_view(), name="auth-mfa-setup"),
     path("auth/mfa/confirm/", views.MfaConfirmApi.as_view(), name="auth-mfa-confirm"),
     path("auth/invitations/accept/", views.InvitationAcceptApi.as_view(), name="auth-invitation-accept"),

@@ -172,6 +172,9 @@ class MeApi(ClinicApi):
         auth_method = serializers.ChoiceField(choices=["jwt", "session"])
         mfa_enabled = serializers.BooleanField()
         mfa_setup_required = serializers.BooleanField()
+        email_verified = serializers.BooleanField(
+            help_text="Whether the address is confirmed: until it is, the account cannot sign in again"
+        )
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request) -> Response:
@@ -184,6 +187,7 @@ class MeApi(ClinicApi):
             # Read with the membership that authenticated this request (no second query).
             "mfa_enabled": membership.mfa_enabled,
             "mfa_setup_required": services.mfa_setup_pending(membership=membership, clinic=clinic),
+            "email_verified": request_user(request).email_verified_at is not None,
         }
         return Response(self.OutputSerializer(body).data)
 
@@ -220,6 +224,23 @@ class PasswordResetRequestApi(_PublicAuthApi):
         """Always 202: the answer does not reveal whether the email is registered."""
         data = self.validated(self.InputSerializer, request.data)
         services.password_reset_request(email=data["email"], clinic=request_clinic(request))
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class EmailVerificationResendApi(_PublicAuthApi):
+    """Throttled per client like the password reset request (scope `auth`); the per-recipient
+    cap of the verification emails limits what one address receives."""
+
+    class InputSerializer(StrictSerializer):
+        email = serializers.EmailField(max_length=254)
+
+    @extend_schema(request=InputSerializer, responses={202: None}, auth=[])
+    def post(self, request: Request) -> Response:
+        """Always 202: the answer does not reveal whether the address has an account here, or
+        whether it is confirmed."""
+        clinic = self.clinic_or_404(request)
+        data = self.validated(self.InputSerializer, request.data)
+        services.email_verification_resend_request(email=data["email"], clinic=clinic)
         return Response(status=status.HTTP_202_ACCEPTED)
 
 

@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from accounts.models import RecoveryCode, Role, TotpDevice, User
 from accounts.services.tokens import credentials_revoke
-from accounts.services.users import membership_cache_clear_now_and_on_commit, user_clinics
+from accounts.services.users import email_normalize, membership_cache_clear_now_and_on_commit, user_clinics
 from core import crypto
 from core.cache import CacheUnavailable
 from core.errors import ApplicationError, ErrorCode
@@ -106,6 +106,45 @@ def email_verification_send_later(
         plan_code=plan_code,
         password_hash_encrypted=crypto.encrypt(password_hash) if password_hash else None,
     )
+
+
+def email_verification_resend_request(*, email: str, clinic: Clinic) -> None:
+    """Someone asks for a new confirmation link for `email` at `clinic` (a patient who did not
+    confirm within the link's 24 hours, or lost the email). Like a password reset request, the
+    request always queues the same task, whether or not the address has an account, is
+    confirmed or belongs to this clinic: neither the answer nor its timing tells (ASVS 6.3.8).
+    The task decides and sends (`email_verification_resend`). The address travels encrypted."""
+    from core.outbox import outbox_enqueue
+
+    outbox_enqueue(
+        "accounts.email_verification_resend",
+        email_encrypted=crypto.encrypt(email_normalize(email)),
+        clinic_id=str(clinic.pk),
+    )
+
+
+def email_verification_resend(*, email_encrypted: str, clinic_id: str) -> None:
+    """Send a new confirmation link, as enrollment sent the first one, only to an active,
+    still unconfirmed account with an active membership of the clinic asked at. Anyone else
+    gets nothing; the per-recipient cap of `email_verification_send` limits how many links an
+    address receives."""
+    user = (
+        User.objects.filter(
+            email=crypto.decrypt(email_encrypted),
+            is_active=True,
+            email_verified_at__isnull=True,
+            memberships__clinic_id=clinic_id,
+            memberships__is_active=True,
+        )
+        .only("pk")
+        .first()
+    )
+    if user is None:
+        return
+    # The link an enrollment sends (email_verification_send_later's task): no pending clinic,
+    # no plan, no password of a signup. Already in a task: sent from here, not queued again.
+    email_verification_send(user_id=str(user.pk), clinic_id=clinic_id, pending_clinic_id=None, plan_code=None)
+    logger.info("verification email resent user=%s", user.pk)
 
 
 def email_verification_send(

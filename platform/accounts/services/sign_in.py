@@ -84,7 +84,10 @@ def credentials_check(
         logger.info("sign-in refused (no membership) clinic=%s ip=%s", clinic.slug, _ip(request))
         raise unauthorized("invalid_credentials", INVALID_CREDENTIALS)
     if user.email_verified_at is None:
-        raise unauthorized("email_unverified", "Confirm your email address first: open the link we sent you.")
+        raise unauthorized(
+            "email_unverified",
+            "Confirm your email address first: open the link we sent you, or ask for a new one.",
+        )
     amr = AMR_PASSWORD
     if mfa_enabled(user=user):
         if not otp:

@@ -145,6 +145,19 @@ export class ApiClient {
     return pair;
   }
 
+  /** Ask for a new link confirming `email` (public). Always 202: the answer never tells
+   * whether the address has an account here or is confirmed already. */
+  async verifyEmailResend(email: string): Promise<void> {
+    // 202 with no body: not read as JSON.
+    const response = await this.send("POST", "/api/v1/auth/verify-email/resend/", { email }, false);
+    if (!response.ok) throw new ApiError(response.status, await ApiClient.problem(response));
+  }
+
+  /** The signed-in account: its address and whether it is confirmed (`GET /auth/me/`). */
+  me(): Promise<{ user: { email: string }; email_verified: boolean }> {
+    return this.request("GET", "/api/v1/auth/me/");
+  }
+
   /** The clinic's current privacy notice (public: shown before the patient has an account). */
   privacyNotice(): Promise<PrivacyNotice> {
     return this.request<PrivacyNotice>("GET", "/api/v1/auth/privacy-notice/", undefined, false);

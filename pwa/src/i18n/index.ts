@@ -1,6 +1,8 @@
 // Every string a patient sees comes from the catalogues here; dates go through Intl.
 // One catalogue per area (common: en.json/de.json; each screen its own *.en.json/*.de.json),
 // merged below. German must have every English key: the type check refuses a missing one.
+import accountDe from "./account.de.json";
+import accountEn from "./account.en.json";
 import conflictsDe from "./conflicts.de.json";
 import conflictsEn from "./conflicts.en.json";
 import de from "./de.json";
@@ -18,13 +20,13 @@ import questionnairesEn from "./questionnaires.en.json";
 import remindersDe from "./reminders.de.json";
 import remindersEn from "./reminders.en.json";
 
-const EN = { ...en, ...errorsEn, ...conflictsEn, ...historyEn, ...medicationsEn, ...questionnairesEn, ...remindersEn, ...mydataEn };
+const EN = { ...en, ...errorsEn, ...conflictsEn, ...historyEn, ...medicationsEn, ...questionnairesEn, ...remindersEn, ...mydataEn, ...accountEn };
 
 export type Key = keyof typeof EN;
 export type Locale = "en" | "de";
 export const LOCALES: readonly Locale[] = ["en", "de"];
 
-const DE: Record<Key, string> = { ...de, ...errorsDe, ...conflictsDe, ...historyDe, ...medicationsDe, ...questionnairesDe, ...remindersDe, ...mydataDe };
+const DE: Record<Key, string> = { ...de, ...errorsDe, ...conflictsDe, ...historyDe, ...medicationsDe, ...questionnairesDe, ...remindersDe, ...mydataDe, ...accountDe };
 const CATALOGS: Record<Locale, Record<Key, string>> = { en: EN, de: DE };
 
 export function pickLocale(preferred: readonly string[]): Locale {

@@ -1,7 +1,9 @@
 import { useState } from "preact/hooks";
+import { ApiError } from "../api/client";
 import { useApp } from "./context";
 import { errorText } from "./errors";
 import { asksForCode, OneTimeCode } from "./OneTimeCode";
+import { ResendLink } from "./VerifyEmailNotice";
 
 export function SignIn({ again }: { again: boolean }) {
   const { session, t, go } = useApp();
@@ -10,18 +12,22 @@ export function SignIn({ again }: { again: boolean }) {
   const [otp, setOtp] = useState("");
   const [askOtp, setAskOtp] = useState(false);
   const [error, setError] = useState("");
+  // The password was right but the address is not confirmed: the link can be sent again.
+  const [unconfirmed, setUnconfirmed] = useState(false);
   const [busy, setBusy] = useState(false);
 
   async function submit(event: Event) {
     event.preventDefault();
     setBusy(true);
     setError("");
+    setUnconfirmed(false);
     try {
       await session.signIn(email.trim(), password, otp.trim() || undefined);
       go("today");
     } catch (e) {
       setError(errorText(e, t));
       if (asksForCode(e)) setAskOtp(true);
+      setUnconfirmed(e instanceof ApiError && e.code === "email_unverified");
     } finally {
       setBusy(false);
     }
@@ -39,6 +45,7 @@ export function SignIn({ again }: { again: boolean }) {
         <OneTimeCode shown={askOtp} value={otp} onInput={setOtp} t={t} />
         {error && <p class="error" role="alert">{error}</p>}
         <button type="submit" disabled={busy}>{t("signIn.submit")}</button>
+        {unconfirmed && <ResendLink key={email.trim()} email={email.trim()} label={t("account.verify.resendSignIn")} />}
       </form>
       <p><button type="button" class="link" onClick={() => go("enroll")}>{t("signIn.join")}</button></p>
     </main>

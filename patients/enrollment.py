@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import Membership, Role, User
+from accounts.web.base import page_language
 from billing.services import seat_check
 from core import crypto
 from core.cache import cache_add_or_none
@@ -182,8 +183,10 @@ def enrollment_failures_purge(*, older_than: timedelta = timedelta(days=7)) -> i
 # --- Redemption ---------------------------------------------------------------------------------
 
 
-def _patient_link(*, enrollment: Enrollment, user: User, clinic: Clinic) -> Patient:
-    """Link the account to the enrollment's record, or create the record (one more seat)."""
+def _patient_link(*, enrollment: Enrollment, user: User, clinic: Clinic, locale: str | None = None) -> Patient:
+    """Link the account to the enrollment's record, or create the record (one more seat). The
+    patient's language (emails, notifications, the app on another device) is the one they
+    joined in, when the request says (Accept-Language, en or de)."""
     if enrollment.patient_id is not None:
         patient = Patient.objects.get(pk=enrollment.patient_id)
         patient_write_lock(patient)  # the documented lock order: the patient's lock, then the row
@@ -204,6 +207,8 @@ def _patient_link(*, enrollment: Enrollment, user: User, clinic: Clinic) -> Pati
         # days between the clinic creating the record and the patient redeeming the code are
         # never counted as missed.
         patient.enrolled_at = timezone.now()
+        if locale:
+            patient.locale = locale
     patient.user_id = user.pk
     patient.save()
     patient_changed(patient)
@@ -259,7 +264,12 @@ def enrollment_redeem(
         user = existing.user if existing else None
         user = user or account_services.user_create(email=email, password=password, verified=False)
         membership = account_services.membership_grant(user=user, clinic=clinic, role=Role.PATIENT)
-        patient = _patient_link(enrollment=enrollment, user=user, clinic=clinic)
+        patient = _patient_link(
+            enrollment=enrollment,
+            user=user,
+            clinic=clinic,
+            locale=page_language(request) if request is not None and "HTTP_ACCEPT_LANGUAGE" in request.META else None,
+        )
         consent_accept(patient=patient, version=privacy_notice_version, actor_id=user.pk)
         enrollment.redeemed_at = timezone.now()
         enrollment.redeemed_by_id = user.pk

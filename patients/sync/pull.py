@@ -104,6 +104,10 @@ def sync_pull(*, patient: Patient, client_id: uuid.UUID | None, cursor: str | No
                 int(payload["since"]) > 0 and position < state.min_cursor
             ):
                 raise sync_reset_required()
+            if "patient" in payload and payload["patient"] != str(patient.pk):
+                # Another patient's position (a shared browser whose wipe a second tab undid):
+                # resuming from it would never bring this patient's older records.
+                raise sync_reset_required()
             since = int(payload["since"])
             upto = int(payload.get("upto") or state.version)
             after = payload.get("after") or [since, "", ""]
@@ -166,9 +170,16 @@ def sync_pull(*, patient: Patient, client_id: uuid.UUID | None, cursor: str | No
             "after": [last[0], last[1], last[2]],
             "client": client_key,
             "lm": last_mutation_id,
+            "patient": str(patient.pk),
         }
     else:
-        next_payload = {"epoch": str(state.epoch), "since": upto, "upto": None, "after": None}
+        next_payload = {
+            "epoch": str(state.epoch),
+            "since": upto,
+            "upto": None,
+            "after": None,
+            "patient": str(patient.pk),
+        }
     return PullResult(
         changes={t: c for t, c in changes.items() if c["upserted"] or c["deleted"]},
         cursor=cursor_encode(next_payload),

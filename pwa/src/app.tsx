@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { type Locale, pickLocale, translator } from "./i18n";
-import type { Session } from "./session";
+import { type Locale, translator } from "./i18n";
+import { appLocale, LOCALE_KEY, type Session } from "./session";
 import { metaGet } from "./store/meta";
 import { settingsSave } from "./store/settings";
 import type { SyncOutcome } from "./sync/engine";
@@ -16,8 +16,7 @@ import { Questionnaires } from "./screens/Questionnaires";
 import { Reminders } from "./screens/Reminders";
 import { SignIn } from "./screens/SignIn";
 import { Today } from "./screens/Today";
-
-const LOCALE_KEY = "csu-locale";
+import { VerifyEmailNotice } from "./screens/VerifyEmailNotice";
 
 /** The code of an enrollment link (`/enroll#code=ABCD-EFGH`, kept across the redirect). */
 function codeFromFragment(): string {
@@ -26,9 +25,7 @@ function codeFromFragment(): string {
 }
 
 export function App({ session, updateReady }: { session: Session; updateReady: () => (() => void) | null }) {
-  const [locale, setLocale] = useState<Locale>(
-    () => (localStorage.getItem(LOCALE_KEY) as Locale | null) ?? pickLocale(navigator.languages),
-  );
+  const [locale, setLocale] = useState<Locale>(appLocale);
   const t = useMemo(() => translator(locale), [locale]);
   const [code] = useState(codeFromFragment);
   const [route, setRoute] = useState<Route>(() => (code ? "enroll" : routeFromPath(location.pathname)));
@@ -57,6 +54,14 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
 
   useEffect(() => {
     void session.isSignedIn().then(setSignedIn);
+    // Signed in, the app speaks the patient's language from the profile (changed on another
+    // device, or before this browser), as the server's emails and notifications do.
+    void metaGet<string>(session.db, "locale").then((profile) => {
+      if ((profile === "en" || profile === "de") && profile !== localStorage.getItem(LOCALE_KEY)) {
+        localStorage.setItem(LOCALE_KEY, profile);
+        setLocale(profile);
+      }
+    });
   }, [session, revision]);
 
   // The UCT is asked every 4 weeks: a prompt on Today and a mark in the navigation when due.
@@ -98,7 +103,10 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
   }
 
   async function signOut() {
-    if (!window.confirm(t("signOut.confirm"))) return;
+    // Send what waits first, where there is a connection; then say what signing out would lose.
+    if ((await session.db.outbox.count()) > 0) await session.sync();
+    const unsent = await session.db.outbox.count();
+    if (!window.confirm(unsent ? t("signOut.confirmUnsent", { count: unsent }) : t("signOut.confirm"))) return;
     await session.signOut();
     setSignedIn(false);
     go("signin");
@@ -123,7 +131,8 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
             <option value="de">Deutsch</option>
           </select>
         </label>
-        {!needsSignIn && (
+        {/* Also when the sign-in has ended: whoever holds the device can still remove the diary. */}
+        {signedIn && (
           <button type="button" class="link" onClick={() => void signOut()}>{t("nav.signOut")}</button>
         )}
       </header>
@@ -142,6 +151,7 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
         </p>
       )}
       {!needsSignIn && <Conflicts revision={revision} />}
+      {!needsSignIn && <VerifyEmailNotice />}
       {screen === "enroll" && <Enroll initialCode={code} />}
       {screen === "signin" && <SignIn again={signedIn === true} />}
       {!needsSignIn && (

@@ -5,12 +5,24 @@ import "./style.css";
 
 const session = new Session();
 let waiting: ServiceWorker | null = null;
+/** The patient chose "Update now" in this tab: only this tab reloads when the new worker takes over. */
+let accepted = false;
+/** Another tab updated: the new worker controls this one too; it reloads when the patient chooses. */
+let updatedElsewhere = false;
 
-/** A new version waits until the patient chooses to update (never forced mid-entry). */
+/**
+ * A new version waits until the patient chooses to update (never forced mid-entry). Only the tab
+ * where they chose it reloads; every other open tab keeps what is on its screen and offers a
+ * reload (its unsaved entry is kept in this tab's drafts either way).
+ */
 function updateReady(): (() => void) | null {
+  if (updatedElsewhere) return () => location.reload();
   if (!waiting) return null;
   const worker = waiting;
-  return () => worker.postMessage({ type: "SKIP_WAITING" });
+  return () => {
+    accepted = true;
+    worker.postMessage({ type: "SKIP_WAITING" });
+  };
 }
 
 if ("serviceWorker" in navigator) {
@@ -25,9 +37,12 @@ if ("serviceWorker" in navigator) {
   });
   let reloading = false;
   navigator.serviceWorker.addEventListener("controllerchange", () => {
-    if (waiting && !reloading) {
+    if (!waiting || reloading) return;
+    if (accepted) {
       reloading = true;
       location.reload();
+    } else {
+      updatedElsewhere = true;
     }
   });
 }

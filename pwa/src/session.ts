@@ -3,12 +3,21 @@
 // at a time (Web Locks); the others are told to re-read through a BroadcastChannel.
 import { ApiClient, ApiError, NetworkError, SCHEMA_VERSION } from "./api/client";
 import { pushDisable } from "./push";
-import { AppDB } from "./store/db";
+import { type Locale, pickLocale } from "./i18n";
+import { AppDB, closeWhenDeleted } from "./store/db";
+import { draftsClear } from "./store/drafts";
 import { metaGet, metaSet } from "./store/meta";
-import { settingsFromServer } from "./store/settings";
+import { settingsFromServer, settingsSave } from "./store/settings";
 import { SyncEngine, type SyncOutcome } from "./sync/engine";
 
 const CHANNEL = "csu-sync";
+/** The app's language on this device (kept across sign-out), else the browser's. */
+export const LOCALE_KEY = "csu-locale";
+
+export function appLocale(): Locale {
+  const kept = localStorage.getItem(LOCALE_KEY);
+  return kept === "en" || kept === "de" ? kept : pickLocale(navigator.languages);
+}
 const SYNC_EVERY_MS = 60_000;
 
 export type Listener = (outcome: SyncOutcome | null) => void;
@@ -29,6 +38,7 @@ export class Session {
       saveRefreshToken: (token) => metaSet(this.db, "refresh_token", token),
     });
     this.engine = new SyncEngine(this.db, this.api);
+    this.guard(this.db);
     if (this.channel) {
       this.channel.onmessage = (event: MessageEvent<string>) => {
         // Signed out in another tab: this one forgets its in-memory sign-in too.
@@ -36,6 +46,13 @@ export class Session {
         else this.emit(this.lastOutcome);
       };
     }
+  }
+
+  /** Signed out in another tab (it deletes the database): stop at once, then reload signed out. */
+  private guard(db: AppDB): void {
+    closeWhenDeleted(db, () => {
+      if (!this.wiping) location.reload();
+    });
   }
 
   onChange(listener: Listener): () => void {
@@ -80,6 +97,9 @@ export class Session {
       const run = () => this.engine.sync();
       const outcome = navigator.locks ? await navigator.locks.request(CHANNEL, run) : await run();
       this.lastOutcome = outcome;
+      // No signal (or the server away) with entries waiting: the browser wakes the worker to
+      // send them once it is back, even if the app is closed by then (sw.ts).
+      if (outcome.status === "offline" || outcome.status === "unavailable") void this.registerBackgroundSync();
       this.emit(outcome);
       this.channel?.postMessage("synced");
       return outcome;
@@ -118,24 +138,43 @@ export class Session {
     }
   }
 
-  /** Keep the tokens of a sign-in; another account's data never stays on the device. */
-  private async adopt(access: string, refresh: string): Promise<void> {
+  /** Keep the tokens of a sign-in; another account's data never stays on the device. A new
+   * patient's language is the one the app spoke while they joined (the server's emails and
+   * notifications follow it); after that the profile's language is the patient's. */
+  private async adopt(access: string, refresh: string, joined = false): Promise<void> {
     void this.ensureWorker();
     const userId = jwtUserId(access);
+    // Anything kept for another user, or for nobody (a device whose sign-out a second tab's
+    // late write undid), goes before this user's data comes down.
     const previous = await metaGet<string>(this.db, "user_id");
-    if (previous !== undefined && previous !== userId) await this.wipe();
+    if (previous !== undefined && previous !== userId) await this.unsubscribePush();
+    if (previous !== userId) await this.wipe();
     await metaSet(this.db, "user_id", userId);
     await metaSet(this.db, "refresh_token", refresh);
     this.api.setAccessToken(access);
     try {
       const profile = await this.api.profile();
       await settingsFromServer(this.db, profile);
+      const spoken = appLocale();
+      if (joined && profile.locale !== spoken) await settingsSave(this.db, { locale: spoken });
       await metaSet(this.db, "display_name", profile.display_name);
       if (typeof profile.late_entry_days === "number") await metaSet(this.db, "late_entry_days", profile.late_entry_days);
     } catch (error) {
       if (!(error instanceof NetworkError || error instanceof ApiError)) throw error;
     }
     this.changed();
+  }
+
+  /** Another user's reminders must not reach this browser: their sign-in ended without a
+   * sign-out (which tells the server), so the browser's subscription ends here; the server drops
+   * it at its next reminder (the push service answers 410). */
+  private async unsubscribePush(): Promise<void> {
+    try {
+      const registration = await navigator.serviceWorker?.getRegistration("/app/");
+      await (await registration?.pushManager?.getSubscription())?.unsubscribe();
+    } catch {
+      // No push here: nothing to end.
+    }
   }
 
   async signIn(email: string, password: string, otp?: string): Promise<void> {
@@ -145,7 +184,7 @@ export class Session {
 
   async enroll(code: string, email: string, password: string, privacyNoticeVersion: number, otp?: string): Promise<void> {
     const pair = await this.api.enroll(code, email, password, privacyNoticeVersion, otp);
-    await this.adopt(pair.access, pair.refresh);
+    await this.adopt(pair.access, pair.refresh, true);
   }
 
   /**
@@ -169,7 +208,7 @@ export class Session {
       // No push here.
     }
     // The server's Clear-Site-Data also empties localStorage: the language chosen stays.
-    const locale = localStorage.getItem("csu-locale");
+    const locale = localStorage.getItem(LOCALE_KEY);
     let unrevoked: string | undefined;
     if (refresh) {
       try {
@@ -179,7 +218,7 @@ export class Session {
       }
     }
     this.api.setAccessToken(undefined);
-    if (locale) localStorage.setItem("csu-locale", locale);
+    if (locale) localStorage.setItem(LOCALE_KEY, locale);
     // The browser may still be clearing the origin's storage (Clear-Site-Data) as the app
     // wipes and reopens its database: a transaction it aborts is tried again.
     for (let attempt = 1; ; attempt++) {
@@ -211,10 +250,12 @@ export class Session {
 
   private async wipe(): Promise<void> {
     this.wiping = true;
+    draftsClear();
     try {
       this.db.close();
       await this.db.delete();
       this.db = new AppDB();
+      this.guard(this.db);
       await this.db.open();
       this.engine = new SyncEngine(this.db, this.api);
       this.lastOutcome = null;

@@ -5,8 +5,13 @@ import { clientsClaim } from "workbox-core";
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from "workbox-precaching";
 import { NavigationRoute, registerRoute } from "workbox-routing";
 import { type Locale, pickLocale, translator } from "./i18n";
-import { AppDB } from "./store/db";
-import { metaGet } from "./store/meta";
+import { AppDB, closeWhenDeleted } from "./store/db";
+import { ApiClient } from "./api/client";
+import { metaGet, metaSet } from "./store/meta";
+import { SyncEngine } from "./sync/engine";
+
+/** The lock the pages' sync takes too (session.ts): one sync round at a time on the device. */
+const SYNC_LOCK = "csu-sync";
 
 declare const self: ServiceWorkerGlobalScope;
 
@@ -21,16 +26,40 @@ self.addEventListener("message", (event: ExtendableMessageEvent) => {
   if ((event.data as { type?: string } | null)?.type === "SKIP_WAITING") void self.skipWaiting();
 });
 
-// Background Sync (Chromium): wake the open pages' sync engines.
+// Background Sync (Chromium): an entry saved without signal is sent when the signal is back,
+// even with the app closed. An open page syncs itself (it also re-renders); with none open the
+// worker runs the same engine on the device's database, under the same locks as the pages (one
+// sync at a time, one token refresh at a time). A round that found no network or the server
+// unavailable fails, so the browser tries again later.
 self.addEventListener("sync", (event: Event) => {
   const e = event as ExtendableEvent & { tag?: string };
   if (e.tag !== "csu-sync") return;
   e.waitUntil(
-    self.clients.matchAll({ type: "window" }).then((clients) => {
+    self.clients.matchAll({ type: "window" }).then(async (clients) => {
+      if (clients.length === 0) return syncInWorker();
       for (const client of clients) client.postMessage({ type: "sync" });
     }),
   );
 });
+
+async function syncInWorker(): Promise<void> {
+  const db = new AppDB();
+  closeWhenDeleted(db); // a sign-out meanwhile: this round ends, writing nothing more
+  try {
+    if ((await metaGet<string>(db, "refresh_token")) === undefined) return; // signed out
+    const api = new ApiClient((input, init) => fetch(input, init), {
+      refreshToken: () => metaGet<string>(db, "refresh_token"),
+      saveRefreshToken: (token) => metaSet(db, "refresh_token", token),
+    });
+    const engine = new SyncEngine(db, api);
+    const run = () => engine.sync();
+    const locks = self.navigator.locks;
+    const outcome = locks ? await locks.request(SYNC_LOCK, run) : await run();
+    if (outcome.status === "offline" || outcome.status === "unavailable") throw new Error(`sync ${outcome.status}`);
+  } finally {
+    db.close(); // never hold the database open: signing out deletes it
+  }
+}
 
 // Reminders: the payload is `{type, delivery}` (patients/reminders.py) and the notification
 // names no health data; tapping it opens today's entry.

@@ -194,6 +194,35 @@ describe("two devices editing the same day", () => {
     }
   });
 
+  it("a device signing in later does not replay the conflict as news; a later edit ends it everywhere", async () => {
+    const server = new FakeServer();
+    const phone = await device(server);
+    const tablet = await device(server);
+    await diaryEntrySave(phone.db, { ...ENTRY, day: DAY, wheals: 1, itch: 1 });
+    await phone.engine.sync();
+    await tablet.engine.sync();
+    await diaryEntrySave(phone.db, { ...ENTRY, day: DAY, wheals: 2, itch: 1 });
+    await diaryEntrySave(tablet.db, { ...ENTRY, day: DAY, wheals: 3, itch: 1 });
+    await phone.engine.sync();
+    await tablet.engine.sync();
+    await phone.engine.sync();
+    for (const d of [phone, tablet]) expect(await d.db.conflicts.toArray()).toMatchObject([{ seen: false }]);
+    // A new phone downloads everything: the conflict is history there.
+    const later = await device(server);
+    await later.engine.sync();
+    const [kept] = await later.db.conflicts.toArray();
+    expect(kept).toMatchObject({ fields: ["wheals"], seen: true });
+    // The conflict names the version of the write that won: the entry is at that version until
+    // it changes again (the banner then has nothing true to say: Conflicts.tsx).
+    const entry = await diaryEntryFor(phone.db, DAY, "day");
+    expect(kept?.server_version).toBe(entry?.server_version);
+    await diaryEntrySave(phone.db, { ...ENTRY, day: DAY, wheals: 0, itch: 0 });
+    await phone.engine.sync();
+    await tablet.engine.sync();
+    const [conflict] = await tablet.db.conflicts.toArray();
+    expect((await diaryEntryFor(tablet.db, DAY, "day"))?.server_version).toBeGreaterThan(conflict?.server_version ?? Infinity);
+  });
+
   it("different fields edited offline: both changes kept, no conflict", async () => {
     const server = new FakeServer();
     const phone = await device(server);

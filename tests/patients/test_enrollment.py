@@ -89,6 +89,27 @@ def test_clinician_creates_a_code_and_the_patient_enrolls(dr_bob: User, clinic_a
         assert AccessLog.objects.filter(action="enrollment.redeem", patient_id=patient.pk).count() == 1
 
 
+@pytest.mark.parametrize(
+    ("accept_language", "locale"), [("de-DE,de;q=0.9,en;q=0.5", "de"), ("en-GB", "en"), ("fr-FR", "en"), (None, "en")]
+)
+def test_a_patient_joins_in_the_language_their_browser_asks_for(
+    dr_bob: User, clinic_a: Clinic, accept_language: str | None, locale: str
+) -> None:
+    """Emails and reminders speak the patient's language from the start (a German patient who
+    joined from a German browser had English ones; found by review)."""
+    code = create_enrollment(authed_client(dr_bob, clinic_a))["code"]
+    headers = {"HTTP_ACCEPT_LANGUAGE": accept_language} if accept_language else {}
+    response = host_client("alpha.localhost").post(
+        "/api/v1/auth/enroll/",
+        {"code": code, "email": "newpatient@example.com", "password": NEW_PASSWORD, "privacy_notice_version": 1},
+        format="json",
+        **headers,
+    )
+    assert response.status_code == 201, response.json()
+    with tenant_context(clinic_a):
+        assert Patient.objects.get(user_id=response.json()["user_id"]).locale == locale
+
+
 def test_a_code_for_a_patient_in_the_care_team_links_that_record(
     dr_bob: User, frank: Patient, clinic_a: Clinic
 ) -> None:

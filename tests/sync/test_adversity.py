@@ -324,6 +324,27 @@ def test_results_stored_before_written_version_count_as_written_when_applied_or_
         assert all(r.written_version == r.result["server_version"] for r in rows if r.written_version)
 
 
+def test_a_cursor_is_the_patients_own_another_patient_presenting_it_downloads_everything(
+    alice_client: APIClient, alice_patient: Patient, dave: object, clinic_a: Clinic
+) -> None:
+    """A shared browser: a second tab put the first patient's cursor back after sign-out wiped
+    it (found by review). The next patient's pull from it would start at the first one's
+    position and never bring their own older records: it must reset instead."""
+    today = timezone.localdate()
+    push(alice_client, uuid.uuid4(), [diary(1, uuid.uuid4(), today, wheals=1, itch=1)])
+    _, alices_cursor, _ = pull_all(alice_client)
+    daves = authed_client(dave, clinic_a)  # type: ignore[arg-type]
+    with tenant_context(clinic_a):
+        dave_patient = Patient.objects.get(user_id=dave.pk)  # type: ignore[attr-defined]
+        DiaryEntry.objects.create(patient=dave_patient, day=today, slot="am", wheals=2, itch=2)
+    refused = daves.get("/api/v1/sync/pull/", {"cursor": alices_cursor}, **HEADERS)
+    assert (refused.status_code, refused.json()["code"]) == (409, "reset_required")
+    changes, _, _ = pull_all(daves)
+    assert [e["wheals"] for e in changes["diary_entry"]["upserted"]] == [2]
+    # Her own cursor still serves her.
+    assert alice_client.get("/api/v1/sync/pull/", {"cursor": alices_cursor}, **HEADERS).status_code == 200
+
+
 # --- 6. Never acknowledge an ignored write -----------------------------------------------------
 
 

@@ -1,8 +1,10 @@
 // Conflicts the server recorded (another device changed the same record): which record, and
-// the value that counts now. Shown until the patient dismisses them (kept in IndexedDB).
+// the value that counts now. Shown until the patient dismisses them (kept in IndexedDB), or until
+// the record changes again: then the value named is no longer the one that counts.
 import { useEffect, useState } from "preact/hooks";
 import { formatDay, type Key } from "../i18n";
 import type { Conflict } from "../store/db";
+import { metaGet } from "../store/meta";
 import { useApp } from "./context";
 
 type Translate = ReturnType<typeof useApp>["t"];
@@ -48,15 +50,27 @@ export function Conflicts({ revision }: { revision: number }) {
     void (async () => {
       const unseen = (await session.db.conflicts.toArray()).filter((c) => !c.seen);
       const out: Shown[] = [];
+      const settingsVersion = (await metaGet<number>(session.db, "settings_version")) ?? 0;
+      const outdated: string[] = [];
+      const changedSince = (version: number | null | undefined, conflict: Conflict) =>
+        (version ?? 0) > (conflict.server_version ?? 0);
       for (const conflict of unseen) {
         const winning = Object.entries(conflict.client_value);
         if (conflict.table === "diary_entry") {
           const entry = await session.db.diary.get(conflict.record_id);
           if (!entry) continue;
+          if (changedSince(entry.server_version, conflict)) {
+            outdated.push(conflict.id);
+            continue;
+          }
           const value = winning.map(([f, v]) => diaryValue(t, f, v)).join(", ");
           out.push({ conflict, text: t("sync.conflict", { date: formatDay(locale, entry.day), value }) });
         } else if (conflict.table === "reminder") {
           const reminder = await session.db.reminders.get(conflict.record_id);
+          if (reminder && !reminder.deleted && changedSince(reminder.server_version, conflict)) {
+            outdated.push(conflict.id);
+            continue;
+          }
           const value = winning.map(([f, v]) => otherValue(t, f, v)).join(", ");
           out.push({
             conflict,
@@ -66,10 +80,16 @@ export function Conflicts({ revision }: { revision: number }) {
                 : t("conflictReminder.text", { time: reminder.local_time.slice(0, 5), value }),
           });
         } else if (conflict.table === "patient_settings") {
+          if (changedSince(settingsVersion, conflict)) {
+            outdated.push(conflict.id);
+            continue;
+          }
           const value = winning.map(([f, v]) => otherValue(t, f, v)).join(", ");
           out.push({ conflict, text: t("conflictSettings.text", { value }) });
         }
       }
+      // Changed again since (here or on another device): nothing left to tell.
+      if (outdated.length) await session.db.conflicts.where("id").anyOf(outdated).modify({ seen: true });
       setShown(out);
     })();
   }, [session, revision, seen, t, locale]);

@@ -4,8 +4,10 @@ import { addDays, DEFAULT_LATE_DAYS, inWindow, lateDaysOf, lateWindow, takeReque
 import { localHour, localToday } from "../dates";
 import { formatDay, type Key } from "../i18n";
 import { dayScore } from "../scores";
+import { printable } from "../text";
 import type { DiaryEntry, Slot } from "../store/db";
 import { diaryEntriesBetween, diaryEntryFor, diaryEntrySave, pendingIds } from "../store/diary";
+import { draftDrop, draftGet, draftSet } from "../store/drafts";
 import { metaGet, metaSet } from "../store/meta";
 import { useApp } from "./context";
 import "./Today.css";
@@ -70,13 +72,12 @@ export function Today({ revision }: { revision: number }) {
   const [pending, setPending] = useState(false);
   const [message, setMessage] = useState("");
   const [dateError, setDateError] = useState("");
-  // Unsaved input is never replaced by a re-read (a sync finishing mid-entry, another tab).
+  // Unsaved input is never replaced by a re-read (a sync finishing mid-entry, another tab), and
+  // is kept as a draft until saved (a reload for a new version, signing in again, midnight).
   const dirty = useRef(false);
-  const edit = (next: Form) => {
-    dirty.current = true;
-    setForm(next);
-    setMessage("");
-  };
+  const todayRef = useRef(today);
+  todayRef.current = today;
+  const settled = useRef(false);
 
   // The day's kind: as recorded (a day recorded before the clinic switched the diary mode keeps
   // its kind, as the server does), else the patient's mode.
@@ -90,6 +91,13 @@ export function Today({ revision }: { revision: number }) {
   const span = lateWindow(today, lateDays);
   const choices = Array.from({ length: Math.max(0, lateDays) + 1 }, (_, back) => addDays(today, -back));
   const day = picked !== null && inWindow(span, picked) ? picked : today;
+  const draftName = `today:${day}:${entrySlot}`;
+  const edit = (next: Form) => {
+    dirty.current = true;
+    setForm(next);
+    setMessage("");
+    draftSet(draftName, next);
+  };
 
   // Settings (diary mode, time zone, the clinic's window) come from the device's copy.
   useEffect(() => {
@@ -97,7 +105,12 @@ export function Today({ revision }: { revision: number }) {
       const zone = await metaGet<string>(session.db, "timezone");
       const diaryMode = (await metaGet<"once" | "twice">(session.db, "diary_mode")) ?? "once";
       setMode(diaryMode);
-      setToday(localToday(zone));
+      const nextToday = localToday(zone);
+      // Midnight while the patient is typing: the entry stays on the day it was begun for.
+      const was = todayRef.current;
+      if (settled.current && dirty.current && nextToday !== was) setPicked((p) => p ?? was);
+      settled.current = true;
+      setToday(nextToday);
       setLateDays(await lateDaysOf(session.db));
       setSlot((current) => (diaryMode === "once" ? "day" : current === "day" ? (localHour(zone) < 12 ? "am" : "pm") : current));
     })();
@@ -133,7 +146,13 @@ export function Today({ revision }: { revision: number }) {
       setSaved(entry);
       setPending(isPending);
       if (dirty.current) return;
-      setForm(entry ? formOf(entry) : EMPTY);
+      const draft = draftGet<Partial<Form>>(draftName);
+      if (draft) {
+        dirty.current = true; // left unsaved earlier: still not saved
+        setForm({ ...EMPTY, ...draft });
+      } else {
+        setForm(entry ? formOf(entry) : EMPTY);
+      }
     })();
     return () => {
       current = false;
@@ -158,6 +177,13 @@ export function Today({ revision }: { revision: number }) {
     setDateError("");
     setMessage("");
     setPicked(value === today ? null : value);
+  }
+
+  function discard() {
+    draftDrop(draftName);
+    dirty.current = false;
+    setForm(saved ? formOf(saved) : EMPTY);
+    setMessage("");
   }
 
   function setAngioedema(yes: boolean) {
@@ -189,9 +215,10 @@ export function Today({ revision }: { revision: number }) {
       itch: form.itch,
       angioedema: form.angioedema,
       aas_items: aas === null ? null : aas.map((v) => v ?? 0),
-      note: form.note,
+      note: printable(form.note),
     });
     dirty.current = false;
+    draftDrop(draftName);
     setSaved(entry);
     setDayEntries((entries) => [...entries.filter((e) => e.slot !== entry.slot), entry]);
     setPending(true);
@@ -234,11 +261,12 @@ export function Today({ revision }: { revision: number }) {
           <select id="entry-day" value={day} aria-describedby="entry-day-hint" onChange={(e) => pickDay(e.currentTarget.value)}>
             {choices.map((choice, back) => (
               <option key={choice} value={choice}>
+                {/* Short dates: an option cannot wrap, and a long one is cut off at 360 px. */}
                 {back === 0
-                  ? t("today.pick.today", { date: formatDay(locale, choice) })
+                  ? t("today.pick.today", { date: formatDay(locale, choice, "short") })
                   : back === 1
-                    ? t("today.pick.yesterday", { date: formatDay(locale, choice) })
-                    : formatDay(locale, choice)}
+                    ? t("today.pick.yesterday", { date: formatDay(locale, choice, "short") })
+                    : formatDay(locale, choice, "short")}
               </option>
             ))}
           </select>
@@ -306,7 +334,14 @@ export function Today({ revision }: { revision: number }) {
         )}
         <label for="note">{t("today.note")}</label>
         <textarea id="note" name="note" rows={3} maxLength={2000} value={form.note} onInput={(e) => edit({ ...form, note: e.currentTarget.value })} />
-        <button type="submit">{t("today.save")}</button>
+        <div class="actions">
+          <button type="submit">{t("today.save")}</button>
+          {dirty.current && (
+            <button type="button" class="secondary" onClick={discard}>
+              {t("today.discard")}
+            </button>
+          )}
+        </div>
         <div class="status" role="status" aria-live="polite">
           {message && <p class="error">{message}</p>}
           {dirty.current ? (

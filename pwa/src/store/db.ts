@@ -57,7 +57,13 @@ export type Table = PushMutation["table"];
 export type Mutation = PushMutation;
 
 /** A conflict the server recorded (another device changed the same record), until seen. */
-export type Conflict = Omit<ServerConflict, "mutation_id" | "client_id" | "server_version"> & { seen: boolean };
+/** `server_version`: the version of the write that won; `client_id`: the device that wrote it
+ * (both absent on rows kept before they were). */
+export type Conflict = Omit<ServerConflict, "mutation_id" | "client_id" | "server_version"> & {
+  server_version?: number;
+  client_id?: string;
+  seen: boolean;
+};
 
 export interface MetaRow {
   key: string;
@@ -91,4 +97,18 @@ export class AppDB extends Dexie {
       views: "key",
     });
   }
+}
+
+/**
+ * Another tab (or the worker) deletes the database: a sign-out. This connection closes for good,
+ * so nothing it still has in flight (a pull's cursor, a kept summary) reopens the database and
+ * writes the signed-out patient's data into the new, empty one (Dexie's default reopens it;
+ * found by review). `then` runs after (the page reloads, signed out).
+ */
+export function closeWhenDeleted(db: AppDB, then?: () => void): void {
+  db.on("versionchange", (event: IDBVersionChangeEvent) => {
+    if (event.newVersion !== null && event.newVersion > 0) return; // an upgrade: Dexie's default
+    db.close(); // disableAutoOpen: later operations fail with DatabaseClosedError
+    then?.();
+  });
 }

@@ -246,7 +246,12 @@ export class SyncEngine {
       const last = !page.has_more;
       count += await this.applyPage(page, seen, full && !last ? undefined : page.cursor, full && last);
       cursor = page.cursor;
-      if (last) return count;
+      if (!last) continue;
+      // A device downloading everything (a first sign-in, a reset) took part in none of the
+      // conflicts it finds but those its own writes just won: the others are history, not news
+      // to show (later ones are).
+      if (full) await this.db.conflicts.filter((c) => c.client_id !== client).modify({ seen: true });
+      return count;
     }
   }
 

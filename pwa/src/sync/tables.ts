@@ -357,6 +357,8 @@ const conflicts: TableSync = {
       client_value: (record["client_value"] as Record<string, unknown> | undefined) ?? {},
       server_value: (record["server_value"] as Record<string, unknown> | undefined) ?? {},
       resolution: str(record["resolution"]),
+      server_version: typeof record["server_version"] === "number" ? record["server_version"] : undefined,
+      client_id: typeof record["client_id"] === "string" ? record["client_id"] : undefined,
       seen: known?.seen ?? false,
     });
   },

@@ -1,0 +1,101 @@
+"""An entry being typed is never silently lost (issue 18: "a new version is offered, never forced
+mid-entry"; found by review): it survives the tab reloading (an update), the sign-in ending
+mid-entry (the screen is replaced by Sign in, "nothing you recorded is lost"), and midnight
+passing while the patient types. Discarding is the patient's choice."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from accounts.models import User
+from accounts.services import credentials_revoke
+from tests.pwa.conftest import PASSWORD, PHONE, LiveClinic, SignedIn, orm, screenshot
+
+pytestmark = pytest.mark.slow
+
+WHEALS = "Wheals (hives) in the past 24 hours"
+INTENSE = "Intense (>50 wheals/24 h or large confluent areas of wheals)"
+UNSAVED = "Not saved yet: your changes are kept until you press Save."
+
+
+def type_an_entry(page: Any, note: str) -> None:
+    page.get_by_role("group", name=WHEALS).get_by_label(INTENSE).check()
+    page.get_by_label("Note (optional)").fill(note)
+    page.get_by_text(UNSAVED).wait_for()
+
+
+def assert_typed(page: Any, note: str) -> None:
+    page.get_by_text(UNSAVED).wait_for()
+    assert page.get_by_role("group", name=WHEALS).get_by_label(INTENSE).is_checked()
+    assert page.get_by_label("Note (optional)").input_value() == note
+
+
+def test_an_unsaved_entry_survives_a_reload_and_signing_in_again_until_discarded(
+    browser: Any, live_clinic: LiveClinic, patient_page: Any
+) -> None:
+    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
+    try:
+        signed: SignedIn = patient_page(context)
+        page = signed.page
+        page.get_by_role("heading", name="Today").wait_for()
+        type_an_entry(page, "half typed")
+
+        page.reload()  # as accepting a new version does
+        page.get_by_role("heading", name="Today").wait_for()
+        assert_typed(page, "half typed")
+
+        # The sign-in ends mid-entry (the password changed elsewhere): Sign in replaces Today.
+        orm(lambda: credentials_revoke(user=User.objects.get(email=signed.email)))
+        page.evaluate("window.dispatchEvent(new Event('online'))")  # the next sync meets it
+        page.get_by_text("Your sign-in has ended.").wait_for(timeout=15000)
+        page.get_by_label("Email").fill(signed.email)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Today").wait_for()
+        assert_typed(page, "half typed")
+        screenshot(page, "today-unsaved-kept")
+
+        page.get_by_role("button", name="Discard changes").click()
+        assert not page.get_by_role("group", name=WHEALS).get_by_label(INTENSE).is_checked()
+        assert page.get_by_label("Note (optional)").input_value() == ""
+        assert page.get_by_text(UNSAVED).count() == 0
+        page.reload()
+        page.get_by_role("heading", name="Today").wait_for()
+        page.get_by_label("Note (optional)").wait_for()
+        assert page.get_by_label("Note (optional)").input_value() == ""
+        assert page.get_by_text(UNSAVED).count() == 0
+    finally:
+        context.close()
+
+
+def test_midnight_passing_while_typing_keeps_the_entry_on_the_day_it_was_begun(
+    browser: Any, live_clinic: LiveClinic, patient_page: Any
+) -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    today = datetime.now(berlin).date()
+    evening = datetime(today.year, today.month, today.day, 23, 58, 30, tzinfo=berlin)
+    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
+    context.clock.install(time=evening)
+    try:
+        page = patient_page(context).page
+        page.get_by_role("heading", name="Today").wait_for()
+        type_an_entry(page, "late evening")
+        page.clock.fast_forward("02:30")  # past midnight; the minute's sync timer fires
+        page.wait_for_function("() => new Date().getDate() !== " + str(today.day))
+        page.clock.fast_forward("01:05")
+        page.wait_for_timeout(500)  # the timer's sync and re-read have run
+        assert_typed(page, "late evening")
+        assert page.get_by_label("Day of the entry").input_value() == today.isoformat()
+        page.get_by_role("group", name="Itch (pruritus) in the past 24 hours").get_by_label("None").check()
+        page.get_by_role("button", name="Save").click()
+        page.get_by_text("Saved and sent to your clinic.").wait_for(timeout=15000)
+        # Saved for the day it was begun for; the new day is offered next.
+        assert page.get_by_label("Day of the entry").input_value() == today.isoformat()
+        tomorrow = (today + timedelta(days=1)).isoformat()
+        assert page.locator("#entry-day option").first.get_attribute("value") == tomorrow
+    finally:
+        context.close()

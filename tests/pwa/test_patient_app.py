@@ -381,6 +381,51 @@ def test_the_app_speaks_german_to_a_german_browser(browser: Any, live_clinic: Li
         context.close()
 
 
+def test_an_entry_saved_without_signal_is_sent_by_background_sync_with_the_app_closed(
+    browser: Any, live_clinic: LiveClinic
+) -> None:
+    """Background Sync "where the browser has it": the patient saves on the train and closes the
+    app; when the signal is back the browser wakes the service worker, which sends the entry
+    itself (no page is open to do it). The DevTools protocol fires the sync event."""
+    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
+    page = context.new_page()
+    try:
+        email = enroll(page, live_clinic)
+        assert wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 15)
+        context.set_offline(True)
+        record(page, "Mild (<20 wheals/24 h)", "Mild (present but not annoying or troublesome)")
+        page.get_by_text("Daily score (UAS): 2 of 6").wait_for(timeout=2000)
+        page.close()  # the app is closed
+        context.set_offline(False)
+        assert diary_of(live_clinic, email) == []
+
+        blank = context.new_page()  # a page of no origin of ours: the DevTools protocol's way in
+        cdp = context.new_cdp_session(blank)
+        registrations: dict[str, Any] = {}
+        cdp.on(
+            "ServiceWorker.workerRegistrationUpdated",
+            lambda event: registrations.update({r["registrationId"]: r for r in event["registrations"]}),
+        )
+        cdp.send("ServiceWorker.enable")
+        for _ in range(40):
+            if registrations:
+                break
+            blank.wait_for_timeout(250)
+        (registration,) = [r for r in registrations.values() if r["scopeURL"].startswith(live_clinic.base)]
+        cdp.send(
+            "ServiceWorker.dispatchSyncEvent",
+            {
+                "origin": live_clinic.base,
+                "registrationId": registration["registrationId"],
+                "tag": "csu-sync",
+                "lastChance": False,
+            },
+        )
+        assert wait_until(lambda: diary_of(live_clinic, email) == [(local_today(live_clinic), 1, 1, "day")], 20)
+    finally:
+        context.close()
+
+
 def test_a_reminder_push_shows_a_notification_without_health_data(
     browser: Any, live_clinic: LiveClinic
 ) -> None:

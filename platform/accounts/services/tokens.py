@@ -120,6 +120,8 @@ def token_refresh(*, raw: str, clinic: Clinic) -> dict[str, str]:
         ):
             raise unauthorized("token_not_valid", TOKEN_INVALID)
         family = TokenFamily.objects.select_for_update().get(pk=family.pk)
+        if family.revoked_at is not None:  # revoked while this refresh waited for the row
+            raise unauthorized("token_not_valid", TOKEN_INVALID)
         if grace:
             if family.rotated_jti != token["jti"] or family.revoked_at is not None:
                 raise unauthorized("token_not_valid", TOKEN_INVALID)  # raced another retry
@@ -170,11 +172,18 @@ def now_ms() -> int:
 
 def credentials_revoke(*, user: User) -> None:
     """Every refresh token, access token and session the user holds stops working (MFA
-    confirmed, a clinic started requiring MFA). The caller issues fresh credentials."""
-    User.objects.filter(pk=user.pk).update(credentials_revoked_at=timezone.now())
-    user.refresh_from_db(fields=["credentials_revoked_at"])
+    confirmed, a clinic started requiring MFA, a password changed). The caller issues fresh
+    credentials.
+
+    The families first: their UPDATE waits for any refresh of this user that is issuing tokens
+    (it holds its family's row until it commits), so the revocation time set after it is later
+    than every token those refreshes issued. Set first, a refresh that had read the user just
+    before minted an access token dated after the revocation, valid for its whole lifetime
+    (found by a browser test that raced the app's start-up refresh)."""
     TokenFamily.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
     refresh_tokens_revoke_all(user=user)
+    User.objects.filter(pk=user.pk).update(credentials_revoked_at=timezone.now())
+    user.refresh_from_db(fields=["credentials_revoked_at"])
 
 
 def clinic_staff_credentials_revoke(*, clinic: Clinic, keep_user: User | None = None) -> int:

@@ -19,6 +19,7 @@ export function appLocale(): Locale {
   return kept === "en" || kept === "de" ? kept : pickLocale(navigator.languages);
 }
 const SYNC_EVERY_MS = 60_000;
+const RETRY_MS = 5_000;
 
 export type Listener = (outcome: SyncOutcome | null) => void;
 
@@ -97,9 +98,15 @@ export class Session {
       const run = () => this.engine.sync();
       const outcome = navigator.locks ? await navigator.locks.request(CHANNEL, run) : await run();
       this.lastOutcome = outcome;
+      if (outcome.status === "ok") this.retryDelay = RETRY_MS;
       // No signal (or the server away) with entries waiting: the browser wakes the worker to
       // send them once it is back, even if the app is closed by then (sw.ts).
-      if (outcome.status === "offline" || outcome.status === "unavailable") void this.registerBackgroundSync();
+      if (outcome.status === "offline" || outcome.status === "unavailable") {
+        void this.registerBackgroundSync();
+        // The browser says it is online: a lost answer or a blip, not a tunnel. Try again soon
+        // rather than show "offline" until the minute's timer.
+        if (navigator.onLine) this.retrySoon();
+      }
       this.emit(outcome);
       this.channel?.postMessage("synced");
       return outcome;
@@ -107,6 +114,19 @@ export class Session {
       if (error instanceof Error && (error.name === "DatabaseClosedError" || error.name === "AbortError")) return null;
       throw error;
     }
+  }
+
+  private retry: number | undefined;
+  private retryDelay = RETRY_MS;
+
+  /** Again in 5 s, then 10, 20, 40 (the minute's timer goes on regardless); a success resets it. */
+  private retrySoon(): void {
+    if (this.retry !== undefined || this.retryDelay > SYNC_EVERY_MS) return;
+    this.retry = window.setTimeout(() => {
+      this.retry = undefined;
+      void this.sync();
+    }, this.retryDelay);
+    this.retryDelay *= 2;
   }
 
   startTriggers(): void {

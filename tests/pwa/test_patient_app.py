@@ -381,6 +381,35 @@ def test_the_app_speaks_german_to_a_german_browser(browser: Any, live_clinic: Li
         context.close()
 
 
+def test_a_lost_answer_while_online_is_tried_again_within_seconds(page: Any, live_clinic: LiveClinic) -> None:
+    """The push reached the server but its answer was lost (the connection dropped): the app
+    tries again within seconds, not at the minute's timer, and the replay applies nothing twice.
+    In Chromium the Background Sync registration that the failed round makes fires at once too;
+    browsers without it have the session's own retry (5, 10, 20, 40 s)."""
+    email = enroll(page, live_clinic)
+    lost: list[int] = []
+
+    host = live_clinic.base.removeprefix("http://")  # *.localhost resolves in Chromium, not here
+
+    def lose_the_answer(route: Any) -> None:
+        # The server gets and applies the push (sent to loopback with the clinic's Host).
+        url = route.request.url.replace(host, f"127.0.0.1:{host.rsplit(':', 1)[1]}", 1)
+        route.fetch(url=url, headers={**route.request.headers, "host": host})
+        route.abort()  # the device never hears back
+        lost.append(1)
+
+    page.route("**/api/v1/sync/push/", lose_the_answer, times=1)
+    record(page, "Mild (<20 wheals/24 h)", "None")
+    for _ in range(100):  # Playwright runs the route handler while it runs, not during a sleep
+        if lost:
+            break
+        page.wait_for_timeout(100)
+    assert lost
+    assert diary_of(live_clinic, email) == [(local_today(live_clinic), 1, 0, "day")]
+    page.get_by_text("Saved and sent to your clinic.").wait_for(timeout=12000)
+    assert diary_of(live_clinic, email) == [(local_today(live_clinic), 1, 0, "day")]
+
+
 def test_an_entry_saved_without_signal_is_sent_by_background_sync_with_the_app_closed(
     browser: Any, live_clinic: LiveClinic
 ) -> None:

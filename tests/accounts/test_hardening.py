@@ -164,3 +164,30 @@ def test_sync_and_export_are_throttled_per_user_with_retry_after(
     assert [r.status_code for r in exports] == [200, 429]
     assert exports[1]["Content-Type"].startswith("application/problem+json")
     assert int(exports[1]["Retry-After"]) > 0
+
+
+def test_signing_out_is_not_refused_when_the_sign_in_budget_is_spent(
+    client_a: APIClient, alice: User, clinic_a: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clinic's shared network: failed sign-ins spent the `auth` budget. The patient's
+    sign-out still revokes the refresh token (it answered 429 and the token stayed valid)."""
+    from django.core.cache import cache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    from tests.conftest import tokens_for
+
+    monkeypatch.setattr(
+        SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, "auth": "2/min"}
+    )
+    cache.clear()
+    refresh = tokens_for(alice, clinic_a)["refresh"]
+    for _ in range(3):
+        client_a.post("/api/v1/auth/token/", {"email": alice.email, "password": "wrong"}, format="json")
+    assert (
+        client_a.post("/api/v1/auth/token/", {"email": alice.email, "password": PASSWORD}, format="json").status_code
+        == 429
+    )
+    assert client_a.post("/api/v1/auth/logout/", {"refresh": refresh}, format="json").status_code == 204
+    cache.clear()
+    again = client_a.post("/api/v1/auth/token/refresh/", {"refresh": refresh}, format="json")
+    assert again.status_code == 401

@@ -135,7 +135,7 @@ def test_requests_for_new_links_are_throttled_per_client(
 
     # DRF reads the rates into a class attribute at import time.
     monkeypatch.setattr(
-        SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, "auth": "3/min"}
+        SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, "verify_resend": "3/min"}
     )
     statuses = [resend(f"x{i}@example.com", REMOTE_ADDR="10.5.5.5").status_code for i in range(5)]
     assert statuses == [202, 202, 202, 429, 429]

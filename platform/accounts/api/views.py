@@ -90,7 +90,10 @@ class TokenRefreshApi(_PublicAuthApi):
 
 
 class LogoutApi(_PublicAuthApi):
-    """Ends the caller's sign-in: blacklists the given refresh token and/or ends the session."""
+    """Ends the caller's sign-in: blacklists the given refresh token and/or ends the session.
+    Its own throttle scope: the sign-in budget being spent never keeps anyone signed in."""
+
+    throttle_scope = "logout"
 
     authentication_classes = [ClinicSessionAuthentication]
 
@@ -228,8 +231,11 @@ class PasswordResetRequestApi(_PublicAuthApi):
 
 
 class EmailVerificationResendApi(_PublicAuthApi):
-    """Throttled per client like the password reset request (scope `auth`); the per-recipient
-    cap of the verification emails limits what one address receives."""
+    """Throttled per client (scope `verify_resend`, apart from the sign-in budget, which resend
+    clicks must not spend); the per-recipient cap of the verification emails limits what one
+    address receives."""
+
+    throttle_scope = "verify_resend"
 
     class InputSerializer(StrictSerializer):
         email = serializers.EmailField(max_length=254)

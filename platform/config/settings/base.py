@@ -303,6 +303,11 @@ REST_FRAMEWORK = {
         "anon": env("THROTTLE_ANON", default="120/min"),
         "user": env("THROTTLE_USER", default="600/min"),
         "auth": env("THROTTLE_AUTH", default="30/min"),
+        # Signing out and asking for a new confirmation link have budgets of their own: a few
+        # failed sign-ins or resend clicks on a clinic's shared network must never keep a
+        # patient from signing out (the refresh token stayed valid; found by review).
+        "logout": env("THROTTLE_LOGOUT", default="120/min"),
+        "verify_resend": env("THROTTLE_VERIFY_RESEND", default="10/min"),
         "enroll": env("THROTTLE_ENROLL", default="10/min"),
         "signup": env("THROTTLE_SIGNUP", default="10/hour"),
         "sync": env("THROTTLE_SYNC", default="120/min"),  # per user (per IP when anonymous)

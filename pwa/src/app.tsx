@@ -106,7 +106,15 @@ export function App({ session, updateReady }: { session: Session; updateReady: (
     // Send what waits first, where there is a connection; then say what signing out would lose.
     if ((await session.db.outbox.count()) > 0) await session.sync();
     const unsent = await session.db.outbox.count();
-    if (!window.confirm(unsent ? t("signOut.confirmUnsent", { count: unsent }) : t("signOut.confirm"))) return;
+    const ended = session.lastOutcome?.status === "sign_in_required";
+    const question = !unsent
+      ? t("signOut.confirm")
+      : ended
+        ? t("signOut.confirmUnsentSignIn", { count: unsent })
+        : unsent === 1
+          ? t("signOut.confirmUnsentOne")
+          : t("signOut.confirmUnsent", { count: unsent });
+    if (!window.confirm(question)) return;
     await session.signOut();
     setSignedIn(false);
     go("signin");

@@ -29,6 +29,8 @@ export class Session {
   engine: SyncEngine;
   private listeners = new Set<Listener>();
   private wiping = false;
+  /** Signing out here: the browser closing the database (Clear-Site-Data) is expected. */
+  private signingOut = false;
   private channel: BroadcastChannel | undefined =
     typeof BroadcastChannel === "undefined" ? undefined : new BroadcastChannel(CHANNEL);
   lastOutcome: SyncOutcome | null = null;
@@ -52,7 +54,7 @@ export class Session {
   /** Signed out in another tab (it deletes the database): stop at once, then reload signed out. */
   private guard(db: AppDB): void {
     closeWhenDeleted(db, () => {
-      if (!this.wiping) location.reload();
+      if (!this.wiping && !this.signingOut) location.reload();
     });
   }
 
@@ -102,10 +104,12 @@ export class Session {
       // No signal (or the server away) with entries waiting: the browser wakes the worker to
       // send them once it is back, even if the app is closed by then (sw.ts).
       if (outcome.status === "offline" || outcome.status === "unavailable") {
-        void this.registerBackgroundSync();
-        // The browser says it is online: a lost answer or a blip, not a tunnel. Try again soon
-        // rather than show "offline" until the minute's timer.
+        // Without signal, Background Sync sends what waits once it is back, even with the app
+        // closed by then. While the browser says it is online, Chromium would fire it at once,
+        // round after round (a hot loop while the server is down; found by review): a lost
+        // answer or a blip is tried again soon instead, backing off.
         if (navigator.onLine) this.retrySoon();
+        else void this.registerBackgroundSync();
       }
       this.emit(outcome);
       this.channel?.postMessage("synced");
@@ -215,6 +219,15 @@ export class Session {
    * the origin's storage and cache (Clear-Site-Data).
    */
   async signOut(): Promise<void> {
+    this.signingOut = true;
+    try {
+      await this.signOutSteps();
+    } finally {
+      this.signingOut = false;
+    }
+  }
+
+  private async signOutSteps(): Promise<void> {
     const refresh = await metaGet<string>(this.db, "refresh_token");
     try {
       if (refresh) await pushDisable(this.db, this.api);
@@ -313,8 +326,11 @@ async function revoke(refresh: string): Promise<void> {
       headers: { Accept: "application/json", "Content-Type": "application/json", "X-Schema-Version": String(SCHEMA_VERSION) },
       body: JSON.stringify({ refresh }),
     });
-  const response = await send("same-origin");
-  if (response.status === 403) await send("omit");
+  let response = await send("same-origin");
+  if (response.status === 403) response = await send("omit");
+  // Refused for now (throttled, the server away): kept to revoke later. A 401 means the token
+  // is already dead, which is what signing out wants.
+  if (!response.ok && response.status !== 401) throw new Error(`logout answered ${response.status}`);
 }
 
 function jwtUserId(token: string): string {

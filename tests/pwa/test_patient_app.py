@@ -322,6 +322,44 @@ def test_an_existing_account_with_an_authenticator_joins_and_signs_in_with_its_c
     page.get_by_role("heading", name="Today").wait_for()
 
 
+def test_signing_out_with_a_second_tab_syncing_leaves_nothing_for_the_next_patient(
+    browser: Any, live_clinic: LiveClinic, patient_page: Any
+) -> None:
+    """A shared browser (review: 3 runs in 3): tab 2, on a slow network, is mid-sync when tab 1
+    signs out. Its late answer must not be written into the emptied database (Dexie would
+    reopen it), where the next patient would resume from the first one's cursor."""
+    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
+    try:
+        first = patient_page(context, demo="steady").page
+        first.on("dialog", lambda dialog: dialog.accept())  # "Sign out and remove your diary…?"
+        second = context.new_page()
+        second.goto(f"{live_clinic.base}/app/history")
+        second.get_by_role("heading", name="History", exact=True).wait_for()
+        cdp = context.new_cdp_session(second)
+        cdp.send("Network.enable")
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": False, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        second.evaluate("window.dispatchEvent(new Event('online'))")  # its sync is on the way
+        second.wait_for_timeout(200)
+        first.get_by_role("button", name="Sign out").click()
+        first.get_by_role("heading", name="Sign in").wait_for()
+        first.wait_for_timeout(5000)  # tab 2's answers have long arrived
+        left = first.evaluate(
+            """async () => new Promise((ok) => { const o = indexedDB.open('csu-tracker'); o.onsuccess = () => {
+                const db = o.result; const out = {}; const names = [...db.objectStoreNames];
+                const tx = db.transaction(names); let n = names.length;
+                for (const name of names) { const r = tx.objectStore(name).getAllKeys();
+                  r.onsuccess = () => { if (r.result.length) out[name] = r.result; if (--n === 0) { db.close(); ok(out); } }; }
+              }; })"""
+        )
+        assert left == {}, left
+        second.get_by_role("heading", name="Sign in").wait_for()  # tab 2 reloaded, signed out
+    finally:
+        context.close()
+
+
 def test_signing_out_offline_wipes_the_device_and_revokes_the_sign_in_once_back_online(
     page: Any, live_clinic: LiveClinic
 ) -> None:

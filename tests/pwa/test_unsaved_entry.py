@@ -99,3 +99,90 @@ def test_midnight_passing_while_typing_keeps_the_entry_on_the_day_it_was_begun(
         assert page.locator("#entry-day option").first.get_attribute("value") == tomorrow
     finally:
         context.close()
+
+
+def api_put(page: Any, email: str, path: str, body: dict[str, Any]) -> Any:
+    """PUT as the patient from another device (a token of its own), from the app's origin."""
+    return page.evaluate(
+        """async ({email, password, path, body}) => {
+          const headers = {'Content-Type': 'application/json', Accept: 'application/json', 'X-Schema-Version': '1'};
+          const token = await (await fetch('/api/v1/auth/token/', {method: 'POST', credentials: 'omit', headers,
+            body: JSON.stringify({email, password})})).json();
+          const response = await fetch(path, {method: 'PUT', credentials: 'omit', body: JSON.stringify(body),
+            headers: {...headers, Authorization: `Bearer ${token.access}`}});
+          return response.status;
+        }""",
+        {"email": email, "password": PASSWORD, "path": path, "body": body},
+    )
+
+
+def test_an_unsaved_change_over_a_day_saved_on_another_device_changes_only_what_was_typed(
+    browser: Any, live_clinic: LiveClinic, patient_page: Any
+) -> None:
+    """Review: the draft (itch) was saved whole over the other device's newer entry, and its note
+    was lost without a conflict. Now the other device's values come in under the unsaved change."""
+    from patients.models import DiaryEntry, Patient
+
+    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
+    try:
+        signed: SignedIn = patient_page(context)
+        page = signed.page
+        today = datetime.now(ZoneInfo("Europe/Berlin")).date().isoformat()
+        page.get_by_role("heading", name="Today").wait_for()
+        page.get_by_role("group", name="Itch (pruritus) in the past 24 hours").get_by_label("Intense", exact=False).check()
+        page.get_by_text(UNSAVED).wait_for()
+        # The tablet saves the same day meanwhile.
+        assert api_put(page, signed.email, f"/api/v1/me/diary/{today}/", {"wheals": 0, "itch": 0, "note": "from the tablet"}) in (200, 201)
+        page.evaluate("window.dispatchEvent(new Event('online'))")  # a sync brings it down
+        page.get_by_text("This day was saved on another device while your changes waited.").wait_for(timeout=15000)
+        assert page.get_by_label("Note (optional)").input_value() == "from the tablet"
+        assert page.get_by_role("group", name=WHEALS).get_by_label("None").is_checked()
+        screenshot(page, "today-unsaved-rebased")
+        page.get_by_role("button", name="Save").click()
+        page.get_by_text("Saved and sent to your clinic.").wait_for(timeout=15000)
+
+        def stored() -> tuple[int, int, str]:
+            from django.db import connection
+            from django_tenants.utils import tenant_context
+
+            with tenant_context(live_clinic.clinic):
+                patient = Patient.objects.get(user_id=User.objects.get(email=signed.email).pk)
+                entry = DiaryEntry.objects.get(patient=patient, deleted_at__isnull=True)
+                result = (entry.wheals, entry.itch, entry.note)
+            connection.set_schema_to_public()
+            return result
+
+        assert orm(stored) == (0, 3, "from the tablet")
+    finally:
+        context.close()
+
+
+def test_a_draft_never_reaches_the_next_patient_in_another_tab(
+    browser: Any, live_clinic: LiveClinic, patient_page: Any
+) -> None:
+    """Review: tab 2 kept the first patient's unsaved note in its sessionStorage; when the next
+    patient signed in in tab 1, tab 2 reloaded as them and offered the note for saving."""
+    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
+    try:
+        first: SignedIn = patient_page(context)
+        second = context.new_page()
+        second.goto(f"{live_clinic.base}/app/")
+        second.get_by_role("heading", name="Today").wait_for()
+        type_an_entry(second, "first patient's private note")
+        # The first patient's sign-in ends without a sign-out; the next one signs in in tab 1.
+        orm(lambda: credentials_revoke(user=User.objects.get(email=first.email)))
+        first.page.evaluate("window.dispatchEvent(new Event('online'))")
+        first.page.get_by_text("Your sign-in has ended.").wait_for(timeout=15000)
+        other: SignedIn = patient_page(browser.new_context())  # the next patient's account
+        other.page.context.close()
+        first.page.get_by_label("Email").fill(other.email)
+        first.page.get_by_label("Password", exact=True).fill(PASSWORD)
+        first.page.get_by_role("button", name="Sign in").click()
+        first.page.get_by_role("heading", name="Today").wait_for()
+        second.get_by_role("heading", name="Today").wait_for()  # tab 2 reloaded as the next patient
+        second.wait_for_timeout(1000)
+        assert second.get_by_label("Note (optional)").input_value() == ""
+        assert second.get_by_text(UNSAVED).count() == 0
+        assert "private note" not in (second.evaluate("sessionStorage.getItem('csu-drafts')") or "")
+    finally:
+        context.close()

@@ -18,7 +18,7 @@ export function Enroll({ initialCode }: { initialCode: string }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [otp, setOtp] = useState("");
-  const [askOtp, setAskOtp] = useState(false);
+  const [askOtp, setAskOtp] = useState(0);
   const [notice, setNotice] = useState<PrivacyNotice | undefined>();
   const [noticeError, setNoticeError] = useState("");
   const [agreed, setAgreed] = useState(false);
@@ -50,7 +50,7 @@ export function Enroll({ initialCode }: { initialCode: string }) {
     } catch (e) {
       setError(errorText(e, t));
       // An existing account with a second factor joins with its code: ask for it now.
-      if (asksForCode(e)) setAskOtp(true);
+      if (asksForCode(e)) setAskOtp((n) => n + 1);
       if (e instanceof ApiError && e.code === "privacy_notice_outdated") {
         // The clinic published a new version meanwhile: show it, and ask for agreement again.
         setAgreed(false);
@@ -76,7 +76,7 @@ export function Enroll({ initialCode }: { initialCode: string }) {
         <input id="email" name="email" type="email" required autocomplete="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
         <label for="password">{t("field.password")}</label>
         <input id="password" name="password" type="password" required minLength={10} autocomplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
-        <OneTimeCode shown={askOtp} value={otp} onInput={setOtp} t={t} />
+        <OneTimeCode asked={askOtp} value={otp} onInput={setOtp} t={t} />
         {notice && (
           <section class="privacy-notice" aria-labelledby="notice-title" tabIndex={0}>
             <h2 id="notice-title">{t("enroll.notice.title", { clinic: notice.clinic, version: notice.version })}</h2>

@@ -14,12 +14,14 @@ export function asksForCode(error: unknown): boolean {
  * with TOTP: signing in, or joining a clinic with an existing account). Most patients never
  * have one, so the field is not there to puzzle them; when it appears it takes the focus.
  */
-export function OneTimeCode({ shown, value, onInput, t }: { shown: boolean; value: string; onInput: (value: string) => void; t: AppContext["t"] }) {
+export function OneTimeCode({ asked, value, onInput, t }: { asked: number; value: string; onInput: (value: string) => void; t: AppContext["t"] }) {
   const input = useRef<HTMLInputElement>(null);
+  // `asked`: how many times the server asked (0: not yet). Each answer asking again (a wrong or
+  // spent code) brings the focus back here, as the button it was on is disabled meanwhile.
   useEffect(() => {
-    if (shown) input.current?.focus();
-  }, [shown]);
-  if (!shown) return null;
+    if (asked > 0) input.current?.focus();
+  }, [asked]);
+  if (asked === 0) return null;
   return (
     <>
       <label for="otp">{t("field.otp")}</label>

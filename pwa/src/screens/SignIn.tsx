@@ -10,7 +10,7 @@ export function SignIn({ again }: { again: boolean }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [otp, setOtp] = useState("");
-  const [askOtp, setAskOtp] = useState(false);
+  const [askOtp, setAskOtp] = useState(0);
   const [error, setError] = useState("");
   // The password was right but the address is not confirmed: the link can be sent again.
   const [unconfirmed, setUnconfirmed] = useState(false);
@@ -26,7 +26,7 @@ export function SignIn({ again }: { again: boolean }) {
       go("today");
     } catch (e) {
       setError(errorText(e, t));
-      if (asksForCode(e)) setAskOtp(true);
+      if (asksForCode(e)) setAskOtp((n) => n + 1);
       setUnconfirmed(e instanceof ApiError && e.code === "email_unverified");
     } finally {
       setBusy(false);
@@ -42,7 +42,7 @@ export function SignIn({ again }: { again: boolean }) {
         <input id="email" name="email" type="email" required autocomplete="username" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
         <label for="password">{t("field.password")}</label>
         <input id="password" name="password" type="password" required autocomplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
-        <OneTimeCode shown={askOtp} value={otp} onInput={setOtp} t={t} />
+        <OneTimeCode asked={askOtp} value={otp} onInput={setOtp} t={t} />
         {error && <p class="error" role="alert">{error}</p>}
         <button type="submit" disabled={busy}>{t("signIn.submit")}</button>
         {unconfirmed && <ResendLink key={email.trim()} email={email.trim()} label={t("account.verify.resendSignIn")} />}

@@ -7,7 +7,7 @@ import { dayScore } from "../scores";
 import { printable } from "../text";
 import type { DiaryEntry, Slot } from "../store/db";
 import { diaryEntriesBetween, diaryEntryFor, diaryEntrySave, pendingIds } from "../store/diary";
-import { draftDrop, draftGet, draftSet } from "../store/drafts";
+import { draftDrop, draftGet, draftNames, draftRebase, draftSet } from "../store/drafts";
 import { metaGet, metaSet } from "../store/meta";
 import { useApp } from "./context";
 import "./Today.css";
@@ -26,6 +26,15 @@ interface Form {
 }
 
 const EMPTY: Form = { wheals: null, itch: null, angioedema: false, aas: NO_AAS, note: "" };
+
+/** An unsaved entry: the form, the values it began from and the version of the entry then. */
+interface Draft {
+  form: Form;
+  base: Form;
+  version: number;
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 function formOf(entry: DiaryEntry): Form {
   const aas = entry.angioedema && entry.aas_items?.length === 5 ? [...entry.aas_items] : NO_AAS;
@@ -75,6 +84,14 @@ export function Today({ revision }: { revision: number }) {
   // Unsaved input is never replaced by a re-read (a sync finishing mid-entry, another tab), and
   // is kept as a draft until saved (a reload for a new version, signing in again, midnight).
   const dirty = useRef(false);
+  // What the unsaved input began from (the entry's values and version then).
+  const began = useRef<{ base: Form; version: number }>({ base: EMPTY, version: 0 });
+  const formRef = useRef(form);
+  formRef.current = form;
+  const [user, setUser] = useState<string | undefined>();
+  // The entry changed elsewhere while unsaved input waited: said once, until saved or discarded.
+  const [rebased, setRebased] = useState(false);
+  const [otherDrafts, setOtherDrafts] = useState<string[]>([]);
   const todayRef = useRef(today);
   todayRef.current = today;
   const settled = useRef(false);
@@ -92,11 +109,15 @@ export function Today({ revision }: { revision: number }) {
   const choices = Array.from({ length: Math.max(0, lateDays) + 1 }, (_, back) => addDays(today, -back));
   const day = picked !== null && inWindow(span, picked) ? picked : today;
   const draftName = `today:${day}:${entrySlot}`;
+  const keep = (next: Form) => {
+    if (user) draftSet(user, draftName, { form: next, ...began.current } satisfies Draft);
+  };
   const edit = (next: Form) => {
+    if (!dirty.current) began.current = { base: saved ? formOf(saved) : EMPTY, version: saved?.server_version ?? 0 };
     dirty.current = true;
     setForm(next);
     setMessage("");
-    draftSet(draftName, next);
+    keep(next);
   };
 
   // Settings (diary mode, time zone, the clinic's window) come from the device's copy.
@@ -104,6 +125,7 @@ export function Today({ revision }: { revision: number }) {
     void (async () => {
       const zone = await metaGet<string>(session.db, "timezone");
       const diaryMode = (await metaGet<"once" | "twice">(session.db, "diary_mode")) ?? "once";
+      setUser(await metaGet<string>(session.db, "user_id"));
       setMode(diaryMode);
       const nextToday = localToday(zone);
       // Midnight while the patient is typing: the entry stays on the day it was begun for.
@@ -145,23 +167,44 @@ export function Today({ revision }: { revision: number }) {
       setDayEntries(entries);
       setSaved(entry);
       setPending(isPending);
-      if (dirty.current) return;
-      const draft = draftGet<Partial<Form>>(draftName);
-      if (draft) {
-        dirty.current = true; // left unsaved earlier: still not saved
-        setForm({ ...EMPTY, ...draft });
+      // Unsaved entries of other days (left before a reload, or past midnight): say so.
+      const others = user ? draftNames(user, "today:").filter((n) => n !== draftName) : [];
+      setOtherDrafts([...new Set(others.map((n) => n.split(":")[1] ?? ""))].filter((d) => d !== day && inWindow(span, d)).sort());
+      const stored = entry ? formOf(entry) : EMPTY;
+      const version = entry?.server_version ?? 0;
+      let draft: Draft | undefined;
+      if (dirty.current) {
+        draft = { form: formRef.current, ...began.current };
       } else {
-        setForm(entry ? formOf(entry) : EMPTY);
+        const kept = user ? draftGet<Partial<Draft>>(user, draftName) : undefined;
+        if (kept?.form && kept.base && typeof kept.version === "number") draft = kept as Draft;
       }
+      if (draft === undefined) {
+        setForm(stored);
+        return;
+      }
+      dirty.current = true; // left unsaved earlier (or still being typed): still not saved
+      if (draft.version !== version && !same(draft.base, stored)) {
+        // Saved elsewhere since the input began: the patient's changes over the newer entry.
+        const next = draftRebase(draft.form, draft.base, stored);
+        began.current = { base: stored, version };
+        setForm(next);
+        setRebased(true);
+        if (user) draftSet(user, draftName, { form: next, base: stored, version } satisfies Draft);
+        return;
+      }
+      began.current = { base: draft.base, version: draft.version };
+      setForm(draft.form);
     })();
     return () => {
       current = false;
     };
-  }, [session, day, entrySlot, revision]);
+  }, [session, day, entrySlot, revision, user]);
 
   // Another day or half-day: its own stored values.
   useEffect(() => {
     dirty.current = false;
+    setRebased(false);
   }, [day, entrySlot]);
 
   function pickDay(value: string) {
@@ -180,8 +223,9 @@ export function Today({ revision }: { revision: number }) {
   }
 
   function discard() {
-    draftDrop(draftName);
+    if (user) draftDrop(user, draftName);
     dirty.current = false;
+    setRebased(false);
     setForm(saved ? formOf(saved) : EMPTY);
     setMessage("");
   }
@@ -218,7 +262,8 @@ export function Today({ revision }: { revision: number }) {
       note: printable(form.note),
     });
     dirty.current = false;
-    draftDrop(draftName);
+    if (user) draftDrop(user, draftName);
+    setRebased(false);
     setSaved(entry);
     setDayEntries((entries) => [...entries.filter((e) => e.slot !== entry.slot), entry]);
     setPending(true);
@@ -277,6 +322,16 @@ export function Today({ revision }: { revision: number }) {
           )}
         </div>
         {dateError && <p class="error" role="alert">{dateError}</p>}
+        {otherDrafts.length > 0 && (
+          <p class="notice drafts-elsewhere" role="status">
+            {t("today.draftsElsewhere")}{" "}
+            {otherDrafts.map((d) => (
+              <button type="button" class="link" key={d} onClick={() => pickDay(d)}>
+                {formatDay(locale, d, "short")}
+              </button>
+            ))}
+          </p>
+        )}
       </div>
       <form onSubmit={save} class="card">
         {dayKind !== mode && <p class="notice kind-note">{t(dayKind === "once" ? "today.kindWhole" : "today.kindHalves")}</p>}
@@ -347,6 +402,7 @@ export function Today({ revision }: { revision: number }) {
           {dirty.current ? (
             <>
               <p>{t("today.unsaved")}</p>
+              {rebased && <p class="notice">{t("today.draftRebased")}</p>}
               {saved && score !== null && <p>{t("today.lastSaved", { score: number.format(score) })}</p>}
             </>
           ) : (

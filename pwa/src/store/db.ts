@@ -82,7 +82,9 @@ export class AppDB extends Dexie {
   views!: EntityTable<CachedView, "key">;
 
   constructor(name = "csu-tracker") {
-    super(name);
+    // No auto-open: a connection closed under the page stays closed (closeWhenDeleted). The
+    // database opens once, here; operations wait for it (a failure reaches each of them).
+    super(name, { autoOpen: false });
     this.version(1).stores({
       diary: "id, day, [day+slot]",
       outbox: "mutation_id, id",
@@ -96,19 +98,22 @@ export class AppDB extends Dexie {
       reminders: "id",
       views: "key",
     });
+    void this.open().catch(() => undefined);
   }
 }
 
 /**
- * Another tab (or the worker) deletes the database: a sign-out. This connection closes for good,
- * so nothing it still has in flight (a pull's cursor, a kept summary) reopens the database and
- * writes the signed-out patient's data into the new, empty one (Dexie's default reopens it;
- * found by review). `then` runs after (the page reloads, signed out).
+ * The connection ends for good when another tab deletes the database (a sign-out), the browser
+ * closes it (the logout answer's Clear-Site-Data) or a newer version upgrades it: with
+ * auto-open off (AppDB), nothing this page still has in flight (a pull's cursor, a kept summary)
+ * can reopen the database and write the signed-out patient's data into the new, empty one
+ * (found by review: Dexie's default reopens it). `then` runs after (the page reloads).
  */
 export function closeWhenDeleted(db: AppDB, then?: () => void): void {
-  db.on("versionchange", (event: IDBVersionChangeEvent) => {
-    if (event.newVersion !== null && event.newVersion > 0) return; // an upgrade: Dexie's default
-    db.close(); // disableAutoOpen: later operations fail with DatabaseClosedError
+  db.on("versionchange", () => {
+    db.close();
     then?.();
+    return false; // handlers run newest first: Dexie's own would keep auto-open on
   });
+  db.on("close", () => then?.());
 }

@@ -1,44 +1,64 @@
 // Unsaved input of a form, kept in this tab's sessionStorage until it is saved: it survives the
 // tab reloading for a new version, the screen being replaced while the patient signs in again,
-// and leaving the screen. It never leaves the device, and it is wiped with everything else at
-// sign-out and when another user signs in (Session.wipe), and by the server's Clear-Site-Data.
+// and leaving the screen. It never leaves the device. It belongs to one user: another user's
+// drafts are never read and go at the first look (another tab of the same browser may still
+// hold them after a sign-in elsewhere; found by review), and Session.wipe and the server's
+// Clear-Site-Data remove them at sign-out.
 
 const KEY = "csu-drafts";
 
-type Forms = Record<string, unknown>;
+type Drafts = { user: string; forms: Record<string, unknown> };
 
-function read(): Forms {
+function read(): Drafts | undefined {
   try {
     const raw = sessionStorage.getItem(KEY);
-    const forms: unknown = raw ? JSON.parse(raw) : {};
-    return typeof forms === "object" && forms !== null ? (forms as Forms) : {};
+    const drafts = raw ? (JSON.parse(raw) as Partial<Drafts>) : undefined;
+    return typeof drafts?.user === "string" && typeof drafts.forms === "object" && drafts.forms !== null
+      ? (drafts as Drafts)
+      : undefined;
   } catch {
-    return {}; // storage unavailable or unreadable: no drafts
+    return undefined; // storage unavailable or unreadable: no drafts
   }
 }
 
-function write(forms: Forms): void {
+function write(drafts: Drafts): void {
   try {
-    if (Object.keys(forms).length === 0) sessionStorage.removeItem(KEY);
-    else sessionStorage.setItem(KEY, JSON.stringify(forms));
+    if (Object.keys(drafts.forms).length === 0) sessionStorage.removeItem(KEY);
+    else sessionStorage.setItem(KEY, JSON.stringify(drafts));
   } catch {
     // Full or unavailable: the form still holds the input while the screen is open.
   }
 }
 
-/** The draft of form `name`, if one was left unsaved. */
-export function draftGet<T>(name: string): T | undefined {
-  return read()[name] as T | undefined;
+/** This user's drafts (another user's are removed). */
+function mine(user: string): Record<string, unknown> {
+  const drafts = read();
+  if (drafts === undefined) return {};
+  if (drafts.user !== user) {
+    draftsClear();
+    return {};
+  }
+  return drafts.forms;
 }
 
-export function draftSet(name: string, value: unknown): void {
-  write({ ...read(), [name]: value });
+/** The draft of form `name`, if `user` left one unsaved. */
+export function draftGet<T>(user: string, name: string): T | undefined {
+  return mine(user)[name] as T | undefined;
 }
 
-export function draftDrop(name: string): void {
-  const forms = read();
+/** The names of `user`'s drafts that start with `prefix`. */
+export function draftNames(user: string, prefix: string): string[] {
+  return Object.keys(mine(user)).filter((name) => name.startsWith(prefix));
+}
+
+export function draftSet(user: string, name: string, value: unknown): void {
+  write({ user, forms: { ...mine(user), [name]: value } });
+}
+
+export function draftDrop(user: string, name: string): void {
+  const forms = mine(user);
   if (!(name in forms)) return;
-  write(Object.fromEntries(Object.entries(forms).filter(([key]) => key !== name)));
+  write({ user, forms: Object.fromEntries(Object.entries(forms).filter(([key]) => key !== name)) });
 }
 
 export function draftsClear(): void {
@@ -47,4 +67,18 @@ export function draftsClear(): void {
   } catch {
     // Nothing to clear.
   }
+}
+
+/**
+ * A draft begun from `base` while the record has since become `current` (another device saved
+ * it, a sync brought it): the fields the patient changed keep their values, every other field
+ * takes the current one. Saving the result then changes only what the patient changed, instead
+ * of putting back the values the draft began from over the other device's (found by review).
+ */
+export function draftRebase<T extends object>(draft: T, base: T, current: T): T {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const [mine, began] = [draft as unknown as Record<string, unknown>, base as unknown as Record<string, unknown>];
+  const out = { ...current } as unknown as Record<string, unknown>;
+  for (const field of Object.keys(mine)) if (!same(mine[field], began[field])) out[field] = mine[field];
+  return out as unknown as T;
 }

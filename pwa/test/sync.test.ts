@@ -6,6 +6,22 @@ import { device, ENTRY } from "./helpers";
 
 const DAY = "2026-11-28";
 
+/** The day recorded (1/1) and synced on both devices; then each changes it offline, the phone's
+ * arriving first. */
+async function bothEdit(server: FakeServer, onPhone: { wheals: number; itch: number }, onTablet: { wheals: number; itch: number }) {
+  const phone = await device(server);
+  const tablet = await device(server);
+  await diaryEntrySave(phone.db, { ...ENTRY, day: DAY, wheals: 1, itch: 1 });
+  await phone.engine.sync();
+  await tablet.engine.sync();
+  await diaryEntrySave(phone.db, { ...ENTRY, day: DAY, ...onPhone });
+  await diaryEntrySave(tablet.db, { ...ENTRY, day: DAY, ...onTablet });
+  await phone.engine.sync();
+  await tablet.engine.sync();
+  await phone.engine.sync();
+  return { phone, tablet };
+}
+
 describe("push", () => {
   it("applies the outbox and keeps the server's version", async () => {
     const server = new FakeServer();
@@ -196,16 +212,7 @@ describe("two devices editing the same day", () => {
 
   it("a device signing in later does not replay the conflict as news; a later edit ends it everywhere", async () => {
     const server = new FakeServer();
-    const phone = await device(server);
-    const tablet = await device(server);
-    await diaryEntrySave(phone.db, { ...ENTRY, day: DAY, wheals: 1, itch: 1 });
-    await phone.engine.sync();
-    await tablet.engine.sync();
-    await diaryEntrySave(phone.db, { ...ENTRY, day: DAY, wheals: 2, itch: 1 });
-    await diaryEntrySave(tablet.db, { ...ENTRY, day: DAY, wheals: 3, itch: 1 });
-    await phone.engine.sync();
-    await tablet.engine.sync();
-    await phone.engine.sync();
+    const { phone, tablet } = await bothEdit(server, { wheals: 2, itch: 1 }, { wheals: 3, itch: 1 });
     for (const d of [phone, tablet]) expect(await d.db.conflicts.toArray()).toMatchObject([{ seen: false }]);
     // A new phone downloads everything: the conflict is history there.
     const later = await device(server);
@@ -225,16 +232,7 @@ describe("two devices editing the same day", () => {
 
   it("different fields edited offline: both changes kept, no conflict", async () => {
     const server = new FakeServer();
-    const phone = await device(server);
-    const tablet = await device(server);
-    await diaryEntrySave(phone.db, { ...ENTRY, day: DAY, wheals: 1, itch: 1 });
-    await phone.engine.sync();
-    await tablet.engine.sync();
-    await diaryEntrySave(phone.db, { ...ENTRY, day: DAY, wheals: 2, itch: 1 });
-    await diaryEntrySave(tablet.db, { ...ENTRY, day: DAY, wheals: 1, itch: 3 });
-    await phone.engine.sync();
-    await tablet.engine.sync();
-    await phone.engine.sync();
+    const { phone, tablet } = await bothEdit(server, { wheals: 2, itch: 1 }, { wheals: 1, itch: 3 });
     for (const d of [phone, tablet]) {
       expect(await diaryEntryFor(d.db, DAY, "day")).toMatchObject({ wheals: 2, itch: 3 });
       expect(await d.db.conflicts.count()).toBe(0);

@@ -423,6 +423,26 @@ def axe_violations(page: Any) -> list[str]:
     return list(page.evaluate(SERIOUS_AXE))
 
 
+def api_as(page: Any, email: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """A request as the patient from another device (a token of its own), sent from the app's
+    origin: its status and JSON answer (None for an empty one)."""
+    return tuple(
+        page.evaluate(
+            """async ({email, password, method, path, body}) => {
+              const headers = {'Content-Type': 'application/json', Accept: 'application/json', 'X-Schema-Version': '1'};
+              const token = await (await fetch('/api/v1/auth/token/', {method: 'POST', credentials: 'omit', headers,
+                body: JSON.stringify({email, password})})).json();
+              const response = await fetch(path, {method, credentials: 'omit',
+                body: body === null ? undefined : JSON.stringify(body),
+                headers: {...headers, Authorization: `Bearer ${token.access}`}});
+              const text = await response.text();
+              return [response.status, text ? JSON.parse(text) : null];
+            }""",
+            {"email": email, "password": PASSWORD, "method": method, "path": path, "body": body},
+        )
+    )  # type: ignore[return-value]
+
+
 def berlin_today() -> date:
     """Today in the test clinics' time zone (Europe/Berlin)."""
     return datetime.now(ZoneInfo("Europe/Berlin")).date()

@@ -24,6 +24,7 @@ from tests.pwa.conftest import (
     PHONE,
     LiveClinic,
     agree_to_privacy_notice,
+    api_as,
     axe_violations,
     orm,
     screenshot,
@@ -79,30 +80,11 @@ def enroll(page: Any, live: LiveClinic) -> str:
 
 def api_get(page: Any, email: str, path: str) -> Any:
     """GET an API path as the patient, from the app's origin (a token of its own)."""
-    return page.evaluate(
-        """async ({email, password, path}) => {
-          const headers = {'Content-Type': 'application/json', Accept: 'application/json', 'X-Schema-Version': '1'};
-          const token = await (await fetch('/api/v1/auth/token/', {method: 'POST', credentials: 'omit', headers,
-            body: JSON.stringify({email, password})})).json();
-          const response = await fetch(path, {credentials: 'omit', headers: {...headers, Authorization: `Bearer ${token.access}`}});
-          return response.json();
-        }""",
-        {"email": email, "password": PASSWORD, "path": path},
-    )
+    return api_as(page, email, "GET", path)[1]
 
 
 def api_patch(page: Any, email: str, path: str, body: dict[str, Any]) -> Any:
-    return page.evaluate(
-        """async ({email, password, path, body}) => {
-          const headers = {'Content-Type': 'application/json', Accept: 'application/json', 'X-Schema-Version': '1'};
-          const token = await (await fetch('/api/v1/auth/token/', {method: 'POST', credentials: 'omit', headers,
-            body: JSON.stringify({email, password})})).json();
-          const response = await fetch(path, {method: 'PATCH', credentials: 'omit', body: JSON.stringify(body),
-            headers: {...headers, Authorization: `Bearer ${token.access}`}});
-          return response.json();
-        }""",
-        {"email": email, "password": PASSWORD, "path": path, "body": body},
-    )
+    return api_as(page, email, "PATCH", path, body)[1]
 
 
 def _patient(live: LiveClinic, email: str) -> Patient:

@@ -419,6 +419,24 @@ def test_the_app_speaks_german_to_a_german_browser(browser: Any, live_clinic: Li
         context.close()
 
 
+def service_worker(page: Any, live: LiveClinic) -> tuple[Any, str]:
+    """A DevTools session of `page`'s context and the id of the clinic's service worker
+    registration (to deliver a push or fire a sync event to it)."""
+    cdp = page.context.new_cdp_session(page)
+    registrations: dict[str, Any] = {}
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.update({r["registrationId"]: r for r in event["registrations"]}),
+    )
+    cdp.send("ServiceWorker.enable")
+    for _ in range(40):  # Playwright delivers CDP events while it runs, not during sleep
+        if any(r["scopeURL"].startswith(live.base) for r in registrations.values()):
+            break
+        page.wait_for_timeout(250)
+    (registration,) = [key for key, r in registrations.items() if r["scopeURL"].startswith(live.base)]
+    return cdp, registration
+
+
 def test_a_lost_answer_while_online_is_tried_again_within_seconds(page: Any, live_clinic: LiveClinic) -> None:
     """The push reached the server but its answer was lost (the connection dropped): the app
     tries again within seconds, not at the minute's timer, and the replay applies nothing twice.
@@ -467,23 +485,12 @@ def test_an_entry_saved_without_signal_is_sent_by_background_sync_with_the_app_c
         assert diary_of(live_clinic, email) == []
 
         blank = context.new_page()  # a page of no origin of ours: the DevTools protocol's way in
-        cdp = context.new_cdp_session(blank)
-        registrations: dict[str, Any] = {}
-        cdp.on(
-            "ServiceWorker.workerRegistrationUpdated",
-            lambda event: registrations.update({r["registrationId"]: r for r in event["registrations"]}),
-        )
-        cdp.send("ServiceWorker.enable")
-        for _ in range(40):
-            if registrations:
-                break
-            blank.wait_for_timeout(250)
-        (registration,) = [r for r in registrations.values() if r["scopeURL"].startswith(live_clinic.base)]
+        cdp, registration = service_worker(blank, live_clinic)
         cdp.send(
             "ServiceWorker.dispatchSyncEvent",
             {
                 "origin": live_clinic.base,
-                "registrationId": registration["registrationId"],
+                "registrationId": registration,
                 "tag": "csu-sync",
                 "lastChance": False,
             },
@@ -502,23 +509,12 @@ def test_a_reminder_push_shows_a_notification_without_health_data(
     try:
         enroll(page, live_clinic)
         assert wait_until(lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 15)
-        cdp = context.new_cdp_session(page)
-        registrations: dict[str, Any] = {}
-        cdp.on(
-            "ServiceWorker.workerRegistrationUpdated",
-            lambda event: registrations.update({r["registrationId"]: r for r in event["registrations"]}),
-        )
-        cdp.send("ServiceWorker.enable")
-        for _ in range(40):  # Playwright delivers CDP events while it runs, not during sleep
-            if registrations:
-                break
-            page.wait_for_timeout(250)
-        assert registrations
+        cdp, registration = service_worker(page, live_clinic)
         cdp.send(
             "ServiceWorker.deliverPushMessage",
             {
                 "origin": live_clinic.base,
-                "registrationId": next(iter(registrations)),
+                "registrationId": registration,
                 "data": '{"type": "reminder", "delivery": "d-1"}',
             },
         )

@@ -13,7 +13,7 @@ import pytest
 
 from accounts.models import User
 from accounts.services import credentials_revoke
-from tests.pwa.conftest import PASSWORD, PHONE, LiveClinic, SignedIn, orm, screenshot
+from tests.pwa.conftest import PASSWORD, PHONE, LiveClinic, SignedIn, api_as, orm, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -101,21 +101,6 @@ def test_midnight_passing_while_typing_keeps_the_entry_on_the_day_it_was_begun(
         context.close()
 
 
-def api_put(page: Any, email: str, path: str, body: dict[str, Any]) -> Any:
-    """PUT as the patient from another device (a token of its own), from the app's origin."""
-    return page.evaluate(
-        """async ({email, password, path, body}) => {
-          const headers = {'Content-Type': 'application/json', Accept: 'application/json', 'X-Schema-Version': '1'};
-          const token = await (await fetch('/api/v1/auth/token/', {method: 'POST', credentials: 'omit', headers,
-            body: JSON.stringify({email, password})})).json();
-          const response = await fetch(path, {method: 'PUT', credentials: 'omit', body: JSON.stringify(body),
-            headers: {...headers, Authorization: `Bearer ${token.access}`}});
-          return response.status;
-        }""",
-        {"email": email, "password": PASSWORD, "path": path, "body": body},
-    )
-
-
 def test_an_unsaved_change_over_a_day_saved_on_another_device_changes_only_what_was_typed(
     browser: Any, live_clinic: LiveClinic, patient_page: Any
 ) -> None:
@@ -132,7 +117,8 @@ def test_an_unsaved_change_over_a_day_saved_on_another_device_changes_only_what_
         page.get_by_role("group", name="Itch (pruritus) in the past 24 hours").get_by_label("Intense", exact=False).check()
         page.get_by_text(UNSAVED).wait_for()
         # The tablet saves the same day meanwhile.
-        assert api_put(page, signed.email, f"/api/v1/me/diary/{today}/", {"wheals": 0, "itch": 0, "note": "from the tablet"}) in (200, 201)
+        status, _ = api_as(page, signed.email, "PUT", f"/api/v1/me/diary/{today}/", {"wheals": 0, "itch": 0, "note": "from the tablet"})
+        assert status in (200, 201)
         page.evaluate("window.dispatchEvent(new Event('online'))")  # a sync brings it down
         page.get_by_text("This day was saved on another device while your changes waited.").wait_for(timeout=15000)
         assert page.get_by_label("Note (optional)").input_value() == "from the tablet"

@@ -264,6 +264,9 @@ export class Session {
       }
     }
     if ("caches" in window) for (const key of await caches.keys()) await caches.delete(key);
+    // The browser's clearing may have closed even the new, empty database under this page
+    // (it stays closed: no auto-open): the next sign-in here gets a working one.
+    if (this.db.hasBeenClosed()) await this.wipe();
     if (unrevoked) localStorage.setItem(UNREVOKED_KEY, unrevoked);
     this.channel?.postMessage("signed-out");
   }

@@ -277,7 +277,9 @@ export class Session {
     const token = localStorage.getItem(UNREVOKED_KEY);
     if (!token || !navigator.onLine) return;
     try {
-      await revoke(token);
+      // Without credentials: the answer's Clear-Site-Data must not empty the origin again, where
+      // someone may have signed in since and be keeping unsent entries (found by review).
+      await revoke(token, false);
       localStorage.removeItem(UNREVOKED_KEY);
     } catch {
       // Still unreachable: tried again on the next `online` or start.
@@ -320,7 +322,7 @@ export class Session {
  */
 const UNREVOKED_KEY = "csu-unrevoked-refresh";
 
-async function revoke(refresh: string): Promise<void> {
+async function revoke(refresh: string, clearSite = true): Promise<void> {
   const send = (credentials: RequestCredentials) =>
     fetch("/api/v1/auth/logout/", {
       method: "POST",
@@ -329,8 +331,8 @@ async function revoke(refresh: string): Promise<void> {
       headers: { Accept: "application/json", "Content-Type": "application/json", "X-Schema-Version": String(SCHEMA_VERSION) },
       body: JSON.stringify({ refresh }),
     });
-  let response = await send("same-origin");
-  if (response.status === 403) response = await send("omit");
+  let response = await send(clearSite ? "same-origin" : "omit");
+  if (response.status === 403 && clearSite) response = await send("omit");
   // Refused for now (throttled, the server away): kept to revoke later. A 401 means the token
   // is already dead, which is what signing out wants.
   if (!response.ok && response.status !== 401) throw new Error(`logout answered ${response.status}`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { draftRebase } from "../src/store/drafts";
+import { rebaseEntry } from "../src/components/entryDraft";
 import { printable } from "../src/text";
 
 describe("printable (the note as the server accepts it)", () => {
@@ -12,14 +12,28 @@ describe("printable (the note as the server accepts it)", () => {
   });
 });
 
-describe("draftRebase (an unsaved entry over a newer saved one)", () => {
-  it("keeps what the patient changed and takes everything else from the newer record", () => {
-    const base = { wheals: 1, itch: 1, note: "", aas: [null, null] };
-    const draft = { wheals: 1, itch: 3, note: "", aas: [null, null] };
-    const current = { wheals: 0, itch: 0, note: "from the tablet", aas: [null, null] };
-    expect(draftRebase(draft, base, current)).toEqual({ wheals: 0, itch: 3, note: "from the tablet", aas: [null, null] });
+describe("rebaseEntry (Today's unsaved entry over one saved since)", () => {
+  const base = { wheals: 1, itch: 1, angioedema: true, aas: [2, 2, 2, 2, 2], note: "orig" };
+  it("takes the other side's fields the patient left, and names the ones both changed", () => {
+    const draft = { ...base, itch: 2, note: "phone note" };
+    const current = { ...base, wheals: 3, note: "tablet note" };
+    expect(rebaseEntry(draft, base, current)).toEqual({ form: { ...base, wheals: 3, itch: 2, note: "phone note" }, both: ["note"] });
   });
-  it("a field both changed keeps the patient's value (it is what they are about to save)", () => {
-    expect(draftRebase({ wheals: 2 }, { wheals: 1 }, { wheals: 3 })).toEqual({ wheals: 2 });
+  it("merges swelling answers item by item, naming an item both changed", () => {
+    const draft = { ...base, aas: [3, 2, 2, 2, 2] };
+    const current = { ...base, aas: [2, 2, 0, 2, 2] };
+    expect(rebaseEntry(draft, base, current).form.aas).toEqual([3, 2, 0, 2, 2]);
+    const clash = rebaseEntry(draft, base, { ...base, aas: [1, 2, 2, 2, 2] });
+    expect(clash).toMatchObject({ form: { aas: [3, 2, 2, 2, 2] }, both: ["aas"] });
+  });
+  it("a changed answer keeps its swelling yes over the other side's no (they win together)", () => {
+    const draft = { ...base, aas: [3, 2, 2, 2, 2] };
+    const current = { ...base, angioedema: false, aas: [null, null, null, null, null] };
+    expect(rebaseEntry(draft, base, current)).toEqual({ form: { ...base, aas: [3, 2, 2, 2, 2] }, both: ["angioedema"] });
+  });
+  it("the patient's no clears answers the other side changed, and says so", () => {
+    const draft = { ...base, angioedema: false, aas: [null, null, null, null, null] };
+    const current = { ...base, aas: [0, 0, 0, 0, 0] };
+    expect(rebaseEntry(draft, base, current)).toEqual({ form: { ...draft }, both: ["aas"] });
   });
 });

@@ -121,6 +121,7 @@ def test_an_unsaved_change_over_a_day_saved_on_another_device_changes_only_what_
         assert status in (200, 201)
         page.evaluate("window.dispatchEvent(new Event('online'))")  # a sync brings it down
         page.get_by_text("This day was saved on another device while your changes waited.").wait_for(timeout=15000)
+        page.get_by_text("You and the other device both changed: itch.").wait_for()
         assert page.get_by_label("Note (optional)").input_value() == "from the tablet"
         assert page.get_by_role("group", name=WHEALS).get_by_label("None").is_checked()
         screenshot(page, "today-unsaved-rebased")
@@ -139,6 +140,20 @@ def test_an_unsaved_change_over_a_day_saved_on_another_device_changes_only_what_
             return result
 
         assert orm(stored) == (0, 3, "from the tablet")
+
+        def conflicts() -> list[list[str]]:
+            from django.db import connection
+            from django_tenants.utils import tenant_context
+
+            from patients.models import SyncConflict
+
+            with tenant_context(live_clinic.clinic):
+                rows = [list(c.fields) for c in SyncConflict.objects.filter(table_name="diary_entry")]
+            connection.set_schema_to_public()
+            return rows
+
+        # Itch was changed on both: named on this device, and recorded for the other one's banner.
+        assert orm(conflicts) == [["itch"]]
     finally:
         context.close()
 
@@ -170,5 +185,47 @@ def test_a_draft_never_reaches_the_next_patient_in_another_tab(
         assert second.get_by_label("Note (optional)").input_value() == ""
         assert second.get_by_text(UNSAVED).count() == 0
         assert "private note" not in (second.evaluate("sessionStorage.getItem('csu-drafts')") or "")
+    finally:
+        context.close()
+
+
+def test_revoking_a_sign_out_left_for_later_never_clears_the_next_sign_in(
+    browser: Any, live_clinic: LiveClinic, patient_page: Any
+) -> None:
+    """Review: a logout refused for now (503) is revoked at the next start; its answer's
+    Clear-Site-Data emptied the browser again, where the patient had signed in since, with an
+    unsent entry. The later revocation goes without credentials, so the browser keeps all."""
+    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="Europe/Berlin")
+    try:
+        signed: SignedIn = patient_page(context)
+        page = signed.page
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.route(
+            "**/api/v1/auth/logout/",
+            lambda route: route.fulfill(status=503, content_type="application/problem+json", body="{}"),
+            times=1,
+        )
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("heading", name="Sign in").wait_for()
+        assert page.evaluate("localStorage.getItem('csu-unrevoked-refresh')")
+        page.get_by_label("Email").fill(signed.email)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Today").wait_for()
+        context.set_offline(True)
+        page.get_by_role("group", name=WHEALS).get_by_label(INTENSE).check()
+        page.get_by_role("group", name="Itch (pruritus) in the past 24 hours").get_by_label("None").check()
+        page.get_by_role("button", name="Save").click()
+        context.set_offline(False)
+        page.reload()  # the start revokes the leftover token
+        page.get_by_role("heading", name="Today").wait_for()
+        for _ in range(50):
+            if page.evaluate("localStorage.getItem('csu-unrevoked-refresh')") is None:
+                break
+            page.wait_for_timeout(200)
+        assert page.evaluate("localStorage.getItem('csu-unrevoked-refresh')") is None
+        page.get_by_text("Saved and sent to your clinic.").wait_for(timeout=15000)
+        page.wait_for_timeout(1000)
+        assert page.get_by_role("heading", name="Today").is_visible()  # still signed in
     finally:
         context.close()

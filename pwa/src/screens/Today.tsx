@@ -7,7 +7,8 @@ import { dayScore } from "../scores";
 import { printable } from "../text";
 import type { DiaryEntry, Slot } from "../store/db";
 import { diaryEntriesBetween, diaryEntryFor, diaryEntrySave, pendingIds } from "../store/diary";
-import { draftDrop, draftGet, draftNames, draftRebase, draftSet } from "../store/drafts";
+import { type Draft, EMPTY, type Form, type FormField, NO_AAS, rebaseEntry } from "../components/entryDraft";
+import { draftDrop, draftGet, draftNames, draftSet } from "../store/drafts";
 import { metaGet, metaSet } from "../store/meta";
 import { useApp } from "./context";
 import "./Today.css";
@@ -15,24 +16,6 @@ import "./Today.css";
 const LEVELS = [0, 1, 2, 3] as const;
 /** The five AAS items (Weller et al. 2013; clinical-scores.md §4.1), each scored 0–3. */
 const AAS_ITEMS = [1, 2, 3, 4, 5] as const;
-const NO_AAS: (number | null)[] = [null, null, null, null, null];
-
-interface Form {
-  wheals: number | null;
-  itch: number | null;
-  angioedema: boolean;
-  aas: (number | null)[];
-  note: string;
-}
-
-const EMPTY: Form = { wheals: null, itch: null, angioedema: false, aas: NO_AAS, note: "" };
-
-/** An unsaved entry: the form, the values it began from and the version of the entry then. */
-interface Draft {
-  form: Form;
-  base: Form;
-  version: number;
-}
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -89,8 +72,9 @@ export function Today({ revision }: { revision: number }) {
   const formRef = useRef(form);
   formRef.current = form;
   const [user, setUser] = useState<string | undefined>();
-  // The entry changed elsewhere while unsaved input waited: said once, until saved or discarded.
-  const [rebased, setRebased] = useState(false);
+  // The entry changed elsewhere while unsaved input waited (saved, with the fields both sides
+  // changed, or deleted): said until saved or discarded.
+  const [elsewhere, setElsewhere] = useState<{ kind: "saved" | "deleted"; both: FormField[] } | null>(null);
   const [otherDrafts, setOtherDrafts] = useState<string[]>([]);
   const todayRef = useRef(today);
   todayRef.current = today;
@@ -171,7 +155,6 @@ export function Today({ revision }: { revision: number }) {
       const others = user ? draftNames(user, "today:").filter((n) => n !== draftName) : [];
       setOtherDrafts([...new Set(others.map((n) => n.split(":")[1] ?? ""))].filter((d) => d !== day && inWindow(span, d)).sort());
       const stored = entry ? formOf(entry) : EMPTY;
-      const version = entry?.server_version ?? 0;
       let draft: Draft | undefined;
       if (dirty.current) {
         draft = { form: formRef.current, ...began.current };
@@ -184,13 +167,23 @@ export function Today({ revision }: { revision: number }) {
         return;
       }
       dirty.current = true; // left unsaved earlier (or still being typed): still not saved
-      if (draft.version !== version && !same(draft.base, stored)) {
-        // Saved elsewhere since the input began: the patient's changes over the newer entry.
-        const next = draftRebase(draft.form, draft.base, stored);
-        began.current = { base: stored, version };
+      if (entry === undefined && !same(draft.base, EMPTY)) {
+        // Deleted elsewhere since the input began: the patient's values stay, to record again.
+        began.current = { base: EMPTY, version: 0 };
+        setForm(draft.form);
+        setElsewhere({ kind: "deleted", both: [] });
+        if (user) draftSet(user, draftName, { form: draft.form, ...began.current } satisfies Draft);
+        return;
+      }
+      if (!same(draft.base, stored)) {
+        // Saved elsewhere since the input began (another device, or another tab of this one):
+        // the patient's changes over the newer entry. The version stays the one the input began
+        // from, so the server records a field both changed as a conflict when this is saved.
+        const { form: next, both } = rebaseEntry(draft.form, draft.base, stored);
+        began.current = { base: stored, version: draft.version };
         setForm(next);
-        setRebased(true);
-        if (user) draftSet(user, draftName, { form: next, base: stored, version } satisfies Draft);
+        setElsewhere((was) => ({ kind: "saved", both: [...new Set([...(was?.both ?? []), ...both])] }));
+        if (user) draftSet(user, draftName, { form: next, ...began.current } satisfies Draft);
         return;
       }
       began.current = { base: draft.base, version: draft.version };
@@ -204,7 +197,7 @@ export function Today({ revision }: { revision: number }) {
   // Another day or half-day: its own stored values.
   useEffect(() => {
     dirty.current = false;
-    setRebased(false);
+    setElsewhere(null);
   }, [day, entrySlot]);
 
   function pickDay(value: string) {
@@ -225,7 +218,7 @@ export function Today({ revision }: { revision: number }) {
   function discard() {
     if (user) draftDrop(user, draftName);
     dirty.current = false;
-    setRebased(false);
+    setElsewhere(null);
     setForm(saved ? formOf(saved) : EMPTY);
     setMessage("");
   }
@@ -260,10 +253,13 @@ export function Today({ revision }: { revision: number }) {
       angioedema: form.angioedema,
       aas_items: aas === null ? null : aas.map((v) => v ?? 0),
       note: printable(form.note),
+      // Unsaved input that met a newer entry is sent against the version it began from: a field
+      // both changed is then the server's to record as a conflict (shown on the other device).
+      ...(elsewhere?.kind === "saved" ? { base_version: began.current.version } : {}),
     });
     dirty.current = false;
     if (user) draftDrop(user, draftName);
-    setRebased(false);
+    setElsewhere(null);
     setSaved(entry);
     setDayEntries((entries) => [...entries.filter((e) => e.slot !== entry.slot), entry]);
     setPending(true);
@@ -402,7 +398,14 @@ export function Today({ revision }: { revision: number }) {
           {dirty.current ? (
             <>
               <p>{t("today.unsaved")}</p>
-              {rebased && <p class="notice">{t("today.draftRebased")}</p>}
+              {elsewhere && (
+                <p class="notice">
+                  {elsewhere.kind === "deleted" ? t("today.draftDeleted") : t("today.draftRebased")}
+                  {elsewhere.both.length > 0 && (
+                    <> {t("today.draftBoth", { fields: elsewhere.both.map((f) => t(`draftField.${f}`)).join(", ") })}</>
+                  )}
+                </p>
+              )}
               {saved && score !== null && <p>{t("today.lastSaved", { score: number.format(score) })}</p>}
             </>
           ) : (

@@ -14,6 +14,9 @@ export interface DiaryInput {
   angioedema: boolean;
   aas_items: number[] | null;
   note: string;
+  /** The version a change was based on, when older than the device's copy (Today's unsaved
+   * input that met a newer entry); by default the copy's. */
+  base_version?: number;
 }
 
 const EDITABLE = ["wheals", "itch", "angioedema", "aas_items", "note"] as const;
@@ -73,7 +76,7 @@ export async function diaryEntrySave(db: AppDB, input: DiaryInput): Promise<Diar
       table: "diary_entry",
       id: entry.id,
       op: "upsert",
-      base_version: isNew ? null : (existing?.server_version ?? null),
+      base_version: isNew ? null : (input.base_version ?? existing?.server_version ?? null),
       fields,
     };
     await db.diary.put(entry);

@@ -68,17 +68,3 @@ export function draftsClear(): void {
     // Nothing to clear.
   }
 }
-
-/**
- * A draft begun from `base` while the record has since become `current` (another device saved
- * it, a sync brought it): the fields the patient changed keep their values, every other field
- * takes the current one. Saving the result then changes only what the patient changed, instead
- * of putting back the values the draft began from over the other device's (found by review).
- */
-export function draftRebase<T extends object>(draft: T, base: T, current: T): T {
-  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  const [mine, began] = [draft as unknown as Record<string, unknown>, base as unknown as Record<string, unknown>];
-  const out = { ...current } as unknown as Record<string, unknown>;
-  for (const field of Object.keys(mine)) if (!same(mine[field], began[field])) out[field] = mine[field];
-  return out as unknown as T;
-}

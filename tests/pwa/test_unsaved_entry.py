@@ -216,6 +216,7 @@ def test_revoking_a_sign_out_left_for_later_never_clears_the_next_sign_in(
         page.get_by_role("group", name=WHEALS).get_by_label(INTENSE).check()
         page.get_by_role("group", name="Itch (pruritus) in the past 24 hours").get_by_label("None").check()
         page.get_by_role("button", name="Save").click()
+        page.get_by_text("Waiting to be sent to your clinic.").wait_for()  # kept on the device
         context.set_offline(False)
         page.reload()  # the start revokes the leftover token
         page.get_by_role("heading", name="Today").wait_for()

@@ -172,7 +172,7 @@ export class Session {
     // late write undid), goes before this user's data comes down.
     const previous = await metaGet<string>(this.db, "user_id");
     if (previous !== undefined && previous !== userId) await this.unsubscribePush();
-    if (previous !== userId) await this.wipe();
+    if (previous !== userId && !(previous === undefined && (await this.isEmpty()))) await this.wipe();
     await metaSet(this.db, "user_id", userId);
     await metaSet(this.db, "refresh_token", refresh);
     this.api.setAccessToken(access);
@@ -187,6 +187,12 @@ export class Session {
       if (!(error instanceof NetworkError || error instanceof ApiError)) throw error;
     }
     this.changed();
+  }
+
+  /** Nothing kept at all (a first sign-in on this browser: no wipe to wait for). */
+  private async isEmpty(): Promise<boolean> {
+    const counts = await Promise.all(this.db.tables.map((table) => table.count()));
+    return counts.every((n) => n === 0);
   }
 
   /** Another user's reminders must not reach this browser: their sign-in ended without a

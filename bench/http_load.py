@@ -435,32 +435,27 @@ def main() -> None:
             # connections, and the Celery worker and beat finish starting (their first tasks ran
             # into the first runs before, putting seconds into /healthz's p95).
             time.sleep(args.settle)
-            for endpoint in ALONE:
-                wrk_result(
-                    endpoint,
-                    wrk_start(
+
+            def each_alone(duration: int) -> list[Result]:
+                return [
+                    wrk_result(
                         endpoint,
-                        seeded,
-                        base,
-                        directory,
-                        threads=args.threads,
-                        connections=args.connections,
-                        duration=args.warmup,
-                    ),
-                )
+                        wrk_start(
+                            endpoint,
+                            seeded,
+                            base,
+                            directory,
+                            threads=args.threads,
+                            connections=args.connections,
+                            duration=duration,
+                        ),
+                    )
+                    for endpoint in ALONE
+                ]
+
+            each_alone(args.warmup)  # warm-up: results not kept
             print("\nPhase 1: each request alone")
-            alone: list[Result] = []
-            for endpoint in ALONE:
-                runner = wrk_start(
-                    endpoint,
-                    seeded,
-                    base,
-                    directory,
-                    threads=args.threads,
-                    connections=args.connections,
-                    duration=args.duration,
-                )
-                alone.append(wrk_result(endpoint, runner))
+            alone = each_alone(args.duration)
             floor = alone[0].rps
             print_table(alone, floor)
 

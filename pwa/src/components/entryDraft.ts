@@ -29,7 +29,8 @@ export interface Rebased {
   both: FormField[];
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** The same values (forms are plain JSON). */
+export const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 /**
  * The patient's changes (`draft` against `base`, what it began from) over `current`, the entry as

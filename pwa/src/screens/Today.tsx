@@ -7,7 +7,7 @@ import { dayScore } from "../scores";
 import { printable } from "../text";
 import type { DiaryEntry, Slot } from "../store/db";
 import { diaryEntriesBetween, diaryEntryFor, diaryEntrySave, pendingIds } from "../store/diary";
-import { type Draft, EMPTY, type Form, type FormField, NO_AAS, rebaseEntry } from "../components/entryDraft";
+import { type Draft, EMPTY, type Form, type FormField, NO_AAS, rebaseEntry, same } from "../components/entryDraft";
 import { draftDrop, draftGet, draftNames, draftSet } from "../store/drafts";
 import { metaGet, metaSet } from "../store/meta";
 import { useApp } from "./context";
@@ -17,7 +17,6 @@ const LEVELS = [0, 1, 2, 3] as const;
 /** The five AAS items (Weller et al. 2013; clinical-scores.md §4.1), each scored 0–3. */
 const AAS_ITEMS = [1, 2, 3, 4, 5] as const;
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 function formOf(entry: DiaryEntry): Form {
   const aas = entry.angioedema && entry.aas_items?.length === 5 ? [...entry.aas_items] : NO_AAS;
